@@ -1,0 +1,230 @@
+"""One ``offsite backup`` run: every source once, through the pipeline, to every destination.
+
+Per entry: source → count → compress → encrypt → hash → (tee) → storage.put.
+The manifest goes last, to every destination; a failure anywhere before it removes
+what this run wrote, so a destination never holds a set that looks complete and isn't.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from offsite import __version__
+from offsite.crypto import EncryptionConfig, Encryptor
+from offsite.errors import BadInput, OffsiteError, SourceFailed, StorageError
+from offsite.manifest import MANIFEST_NAME, Entry, Manifest, Origin, iso
+from offsite.pipeline import COMPRESSIONS, Pipeline, compress
+from offsite.progress import Progress
+from offsite.sets import allocate_id
+from offsite.sources import Source
+from offsite.sources.files import FilesSource
+from offsite.storage import Storage, open_storage
+from offsite.storage.base import put_bytes
+from offsite.storage.local import LocalStorage
+from offsite.streams import CheckedReader, CountingReader, HashingReader, Readable
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    sources: tuple[Source, ...]
+    destinations: tuple[str, ...]
+    encryption: EncryptionConfig
+    compression: str = "zstd"
+    level: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    entry: Entry
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    manifest: Manifest
+    destinations: tuple[str, ...]
+    entries: tuple[EntryResult, ...]
+
+    @property
+    def seconds(self) -> float:
+        return sum(e.seconds for e in self.entries)
+
+
+def origin_from_env(env: dict[str, str] | None = None) -> Origin | None:
+    """Where the run happened, when it ran in GitHub Actions."""
+    env = dict(os.environ) if env is None else env
+    repo, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
+    if not repo or not run_id:
+        return None
+    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return Origin(
+        repository=repo,
+        workflow=env.get("GITHUB_WORKFLOW_REF") or env.get("GITHUB_WORKFLOW", ""),
+        run_id=run_id,
+        run_url=f"{server}/{repo}/actions/runs/{run_id}",
+        sha=env.get("GITHUB_SHA", ""),
+    )
+
+
+def _validate(config: BackupConfig) -> None:
+    if not config.sources:
+        raise BadInput("nothing to back up: name at least one SOURCE or --exec NAME=COMMAND")
+    if not config.destinations:
+        raise BadInput("no destination: give --to DEST")
+    if config.compression not in COMPRESSIONS:
+        raise BadInput(f"unknown compression {config.compression!r} (known: {', '.join(COMPRESSIONS)})")
+    if config.level is not None:
+        low, high = (1, 22) if config.compression == "zstd" else (1, 9)
+        if not low <= config.level <= high:
+            raise BadInput(f"--level for {config.compression} goes from {low} to {high}")
+    seen: set[str] = set()
+    for source in config.sources:
+        if source.name in seen:
+            raise BadInput(f"two entries are named {source.name!r}: name them with --name NAME=SOURCE")
+        seen.add(source.name)
+        source.check()
+
+
+def _skip_destinations(sources: tuple[Source, ...], storages: list[Storage]) -> None:
+    """Never archive a local destination that sits inside a folder being backed up."""
+    local = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
+    for source in sources:
+        if isinstance(source, FilesSource):
+            source.skip = source.skip + local
+
+
+def _put_everywhere(
+    pipeline: Pipeline, storages: list[Storage], key: str, stream: Readable
+) -> None:
+    if len(storages) == 1:
+        _put_one(storages[0], key, stream)
+        return
+    readers = pipeline.tee(stream, len(storages))
+    failures: list[BaseException] = []
+
+    def put(storage: Storage, reader: Readable) -> None:
+        try:
+            _put_one(storage, key, reader)
+        except BaseException as exc:
+            failures.append(exc)
+            with contextlib.suppress(Exception):
+                reader.close()  # the tee stops, and every other destination's put fails too
+
+    threads = [threading.Thread(target=put, args=(s, r)) for s, r in zip(storages, readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if failures:
+        root = next((f for f in failures if isinstance(f, StorageError)), failures[0])
+        raise root
+
+
+def _put_one(storage: Storage, key: str, stream: Readable) -> None:
+    try:
+        storage.put(key, stream)
+    except OffsiteError:
+        raise
+    except OSError as exc:
+        raise StorageError(storage.url, exc.strerror or exc) from exc
+
+
+def _dump_entry(
+    source: Source,
+    set_id: str,
+    storages: list[Storage],
+    encryptor: Encryptor,
+    config: BackupConfig,
+    workdir: Path,
+    progress: Progress,
+) -> EntryResult:
+    file = source.file_name(source.name, config.compression, encryptor.encrypted)
+    pipeline = Pipeline()
+    with progress.task(source.name) as meter, source.stream(pipeline, workdir) as raw:
+        counted = CountingReader(raw, meter.add_read)
+
+        def not_empty() -> None:
+            if counted.count == 0:
+                raise SourceFailed(source.name, "the dump is empty")
+
+        stream: Readable = CheckedReader(counted, not_empty)
+        stream = compress(pipeline, stream, config.compression, config.level)
+        stream = encryptor.stage(pipeline, stream)
+        hashed = HashingReader(pipeline.checked(stream), meter.add_written)
+        try:
+            _put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
+            pipeline.join()
+        except BaseException:
+            pipeline.abort()
+            raise
+    entry = Entry(
+        name=source.name,
+        kind=source.kind,
+        source=source.display,
+        file=file,
+        size=hashed.count,
+        sha256=hashed.hexdigest(),
+        raw_size=counted.count,
+        compression=config.compression,
+        encryption=encryptor.manifest_encryption,
+        stats=dict(source.stats),
+        restore_hint=source.restore_hint(
+            source.name, file, config.compression, encryptor.encrypted
+        ),
+    )
+    return EntryResult(entry, meter.seconds)
+
+
+def run_backup(config: BackupConfig, progress: Progress | None = None) -> BackupResult:
+    progress = progress or Progress(enabled=False)
+    _validate(config)
+    storages = [open_storage(url) for url in config.destinations]
+    _skip_destinations(config.sources, storages)
+    with Encryptor(config.encryption) as encryptor:
+        started = datetime.now(timezone.utc)
+        set_id = allocate_id(storages, started)
+        results: list[EntryResult] = []
+        try:
+            with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
+                for source in config.sources:
+                    results.append(
+                        _dump_entry(
+                            source, set_id, storages, encryptor, config, Path(workdir), progress
+                        )
+                    )
+            manifest = Manifest(
+                id=set_id,
+                created_at=iso(started),
+                finished_at=iso(datetime.now(timezone.utc)),
+                entries=tuple(r.entry for r in results),
+                labels=dict(config.labels),
+                origin=origin_from_env(),
+                tool_version=__version__,
+            )
+            text = manifest.to_json().encode()
+            for storage in storages:
+                try:
+                    put_bytes(storage, f"{set_id}/{MANIFEST_NAME}", text)
+                except OSError as exc:
+                    raise StorageError(storage.url, exc.strerror or exc) from exc
+        except BaseException:
+            _remove_partial(storages, set_id)
+            raise
+    return BackupResult(manifest, config.destinations, tuple(results))
+
+
+def _remove_partial(storages: list[Storage], set_id: str) -> None:
+    """Best effort: take back the entry files of a run that failed before its manifest."""
+    for storage in storages:
+        with contextlib.suppress(Exception):
+            if storage.stat(f"{set_id}/{MANIFEST_NAME}") is not None:
+                continue  # committed there already: a complete set is kept
+            for obj in list(storage.list(f"{set_id}/")):
+                storage.delete(obj.key)

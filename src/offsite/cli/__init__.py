@@ -1,0 +1,86 @@
+"""The ``offsite`` command: a click group, one module per verb, one error handler."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from offsite import __version__, gha
+from offsite.cli.options import State, emit_json, envvar_for
+from offsite.errors import BadInput, OffsiteError
+
+EXIT_INTERRUPTED = 130
+
+
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    State.verbose = bool(value)
+    return value
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="offsite")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_set_verbose,
+    envvar=envvar_for("--verbose"),
+    show_envvar=True,
+    help="Show the traceback of an error.",
+)
+def cli() -> None:
+    """Backup and disaster recovery for teams that live on GitHub.
+
+    Exit codes: 0 success, 1 a check failed, 2 bad input, 3 an operation failed.
+    """
+
+
+def _register() -> None:
+    from offsite.cli import backup, list, restore, verify
+
+    for module in (backup, list, restore, verify):
+        cli.add_command(module.command)
+
+
+_register()
+
+
+def report(message: str, code: int) -> int:
+    """One line on stderr, an annotation in Actions, a record with --json."""
+    print(f"offsite: error: {message}", file=sys.stderr, flush=True)
+    gha.error(message)
+    if State.json:
+        emit_json({"error": message, "exit_code": code})
+    return code
+
+
+def run(argv: list[str] | None = None) -> int:
+    State.verbose = State.json = False
+    try:
+        result = cli.main(args=argv, prog_name="offsite", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return BadInput.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        print("offsite: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OffsiteError as exc:
+        if State.verbose:
+            traceback.print_exc()
+        return report(exc.message(), exc.exit_code)
+    except Exception as exc:
+        if State.verbose:
+            traceback.print_exc()
+        hint = "" if State.verbose else " (run with -v for the traceback)"
+        return report(f"unexpected {type(exc).__name__}: {exc}{hint}", 3)
+
+
+def main() -> None:
+    sys.exit(run())

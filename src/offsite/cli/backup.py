@@ -1,0 +1,161 @@
+"""offsite backup SOURCE... --to DEST"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+from click.core import ParameterSource
+
+from offsite import gha
+from offsite.backup import BackupConfig, BackupResult, run_backup
+from offsite.cli.options import (
+    emit_json,
+    json_option,
+    option,
+    passphrase_option,
+    read_passphrase,
+    split_pairs,
+)
+from offsite.crypto import EncryptionConfig
+from offsite.errors import BadInput
+from offsite.pipeline import COMPRESSIONS
+from offsite.progress import Progress
+from offsite.sources import Source, from_exec, from_url
+from offsite.sources.files import FilesSource
+from offsite.storage.local import LocalStorage
+from offsite.storage.registry import open_storage
+from offsite.table import human_duration, human_size, render
+
+
+def _encryption(
+    ctx: click.Context, no_encrypt: bool, recipients: tuple[str, ...], passphrase_env: str
+) -> EncryptionConfig:
+    if no_encrypt:
+        if recipients:
+            raise BadInput("--no-encrypt and --recipient contradict each other")
+        return EncryptionConfig("none")
+    if recipients:
+        if ctx.get_parameter_source("passphrase_env") in (
+            ParameterSource.COMMANDLINE,
+            ParameterSource.ENVIRONMENT,
+        ):
+            raise BadInput("choose one of --passphrase-env and --recipient")
+        return EncryptionConfig("recipients", recipients=recipients)
+    return EncryptionConfig("passphrase", passphrase=read_passphrase(passphrase_env, required=True))
+
+
+def _sources(
+    urls: tuple[str, ...], names: tuple[str, ...], execs: tuple[str, ...], excludes: tuple[str, ...]
+) -> tuple[Source, ...]:
+    sources = [from_url(url) for url in urls]
+    sources += [from_url(url, name) for name, url in split_pairs(names, "--name")]
+    sources += [from_exec(name, command) for name, command in split_pairs(execs, "--exec")]
+    for source in sources:
+        if isinstance(source, FilesSource):
+            source.excludes = excludes
+    return tuple(sources)
+
+
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    return dict(split_pairs(values, "--label"))
+
+
+def _report(result: BackupResult) -> str:
+    m = result.manifest
+    rows = [
+        (
+            r.entry.name,
+            r.entry.kind,
+            human_size(r.entry.raw_size),
+            human_size(r.entry.size),
+            human_duration(r.seconds),
+            r.entry.file,
+        )
+        for r in result.entries
+    ]
+    where = ", ".join(result.destinations)
+    lines = [
+        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}",
+        "",
+        render(("entry", "kind", "raw", "stored", "time", "file"), rows, right=(2, 3, 4)),
+        "",
+        f"restore with: offsite restore {result.destinations[0]} --id {m.id} --into TARGET",
+    ]
+    return "\n".join(lines)
+
+
+def _summary(result: BackupResult) -> str:
+    m = result.manifest
+    rows = "\n".join(
+        f"| `{e.name}` | {e.kind} | {human_size(e.size)} | `{e.sha256[:16]}…` |" for e in m.entries
+    )
+    return (
+        f"### offsite backup `{m.id}`\n\n| entry | kind | size | sha256 |\n|---|---|---|---|\n"
+        f"{rows}\n\nRestore: `offsite restore {result.destinations[0]} --id {m.id} --into TARGET`"
+    )
+
+
+def _outputs(result: BackupResult) -> None:
+    m = result.manifest
+    gha.set_output("backup-id", m.id)
+    gha.set_output("size-bytes", str(m.size))
+    storage = open_storage(result.destinations[0])
+    if isinstance(storage, LocalStorage):
+        folder = storage.root / m.id
+        gha.set_output("backup-path", str(folder))
+        gha.set_output("manifest", str(folder / "manifest.json"))
+    gha.append_summary(_summary(result))
+
+
+@click.command("backup")
+@click.argument("urls", nargs=-1, metavar="SOURCE...")
+@option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
+@option("--name", "names", multiple=True, metavar="NAME=SOURCE", help="A source with an entry name.")
+@option("--exec", "execs", multiple=True, metavar="NAME=COMMAND", help="Back up a command's output.")
+@option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching files.")
+@option("--compress", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
+@option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
+@passphrase_option
+@option("--recipient", "recipients", multiple=True, metavar="KEY_OR_FILE",
+        help="Encrypt to this public key: a fingerprint in the keyring or an armored key file.")
+@option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
+@option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
+@json_option
+@click.pass_context
+def command(
+    ctx: click.Context,
+    urls: tuple[str, ...],
+    destinations: tuple[str, ...],
+    names: tuple[str, ...],
+    execs: tuple[str, ...],
+    excludes: tuple[str, ...],
+    compress: str,
+    level: int | None,
+    passphrase_env: str,
+    recipients: tuple[str, ...],
+    no_encrypt: bool,
+    labels: tuple[str, ...],
+    as_json: bool,
+) -> int:
+    """Back up every SOURCE into one new backup set in each DEST.
+
+    SOURCE: sqlite:///abs/path.db, sqlite:rel/path.db, a file or folder (or file:///path).
+    DEST: a folder (or file:///path). Encryption is on: set OFFSITE_PASSPHRASE, or give
+    --recipient, or pass --no-encrypt.
+    """
+    config = BackupConfig(
+        sources=_sources(urls, names, execs, excludes),
+        destinations=destinations,
+        encryption=_encryption(ctx, no_encrypt, recipients, passphrase_env),
+        compression=compress,
+        level=level,
+        labels=_labels(labels),
+    )
+    result = run_backup(config, Progress(enabled=not as_json))
+    _outputs(result)
+    if as_json:
+        emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations)})
+    else:
+        click.echo(_report(result))
+    return 0

@@ -1,0 +1,58 @@
+"""offsite restore DEST --into TARGET"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from offsite.cli.options import emit_json, json_option, option, passphrase_option, read_passphrase
+from offsite.errors import BadInput
+from offsite.progress import Progress
+from offsite.restore import RestoreRequest, run_restore
+from offsite.table import human_duration, human_size, render
+
+
+@click.command("restore")
+@click.argument("dest")
+@option("--id", "set_id", metavar="ID", help="The set to restore (default: the newest).")
+@option("--latest", is_flag=True, help="Restore the newest complete set (the default).")
+@option("--entry", metavar="NAME", help="Restore only this entry.")
+@option("--into", required=True, metavar="TARGET", help="Where to restore: a path or URL.")
+@option("--force", is_flag=True, help="Restore over a non-empty target.")
+@passphrase_option
+@json_option
+def command(
+    dest: str,
+    set_id: str | None,
+    latest: bool,
+    entry: str | None,
+    into: str,
+    force: bool,
+    passphrase_env: str,
+    as_json: bool,
+) -> int:
+    """Restore a backup set (or one entry of it) from DEST into TARGET.
+
+    DEST is a destination or a folder fetched with `gh run download`. TARGET is a SQLite
+    path for a sqlite entry, a folder for files, a file for a command's output; for a set
+    of several entries without --entry, a folder that gets one item per entry.
+    """
+    if set_id and latest:
+        raise BadInput("choose one of --id and --latest")
+    request = RestoreRequest(
+        source=dest,
+        into=into,
+        set_id=set_id,
+        entry=entry,
+        force=force,
+        passphrase=read_passphrase(passphrase_env),
+    )
+    done = run_restore(request, Progress(enabled=not as_json))
+    if as_json:
+        emit_json({"restored": [asdict(r) for r in done]})
+        return 0
+    rows = [(r.entry, r.kind, human_size(r.size), human_duration(r.seconds), r.location) for r in done]
+    click.echo(f"restored set {done[0].set_id}")
+    click.echo(render(("entry", "kind", "size", "time", "restored to"), rows, right=(2, 3)))
+    return 0

@@ -1,0 +1,73 @@
+"""offsite verify DEST"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from offsite.cli.options import emit_json, json_option, option, passphrase_option, read_passphrase
+from offsite.errors import BadInput
+from offsite.progress import Progress
+from offsite.storage import open_storage
+from offsite.table import render
+from offsite.verify import EntryCheck, Subset, choose, exit_code, verify_sets
+
+
+@click.command("verify")
+@click.argument("dest")
+@option("--id", "set_id", metavar="ID", help="Verify this set.")
+@option("--latest", is_flag=True, help="Verify the newest complete set (the default).")
+@option("--all", "every", is_flag=True, help="Verify every complete set.")
+@option("--read-data", is_flag=True, help="Read, hash, decrypt and decompress every byte.")
+@option("--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries.")
+@passphrase_option
+@json_option
+def command(
+    dest: str,
+    set_id: str | None,
+    latest: bool,
+    every: bool,
+    read_data: bool,
+    read_data_subset: str | None,
+    passphrase_env: str,
+    as_json: bool,
+) -> int:
+    """Check that backup sets in DEST are whole.
+
+    Without --read-data: every stored file exists with the manifest's size. With it: every
+    byte is read, its SHA-256 compared with the manifest, decrypted and decompressed.
+    Exit 1 when a check fails, naming the set and entry.
+    """
+    if sum(bool(x) for x in (set_id, latest, every)) > 1:
+        raise BadInput("choose one of --id, --latest and --all")
+    if read_data and read_data_subset:
+        raise BadInput("choose one of --read-data and --read-data-subset")
+    subset = Subset.parse(read_data_subset) if read_data_subset else None
+    storage = open_storage(dest)
+    sets = choose(storage, set_id, every)
+    checks = verify_sets(
+        storage,
+        sets,
+        read_data,
+        subset,
+        read_passphrase(passphrase_env),
+        Progress(enabled=not as_json),
+    )
+    code = exit_code(checks)
+    if as_json:
+        emit_json({"ok": code == 0, "checks": [asdict(c) for c in checks]})
+        return code
+    def what(c: EntryCheck) -> str:
+        if not c.read_data:
+            return "size"
+        return "data, decrypted" if c.decrypted else "sha256 only (no key to decrypt)"
+
+    rows = [(c.set_id, c.entry, what(c), "ok" if c.ok else "FAILED") for c in checks]
+    click.echo(render(("set", "entry", "checked", "result"), rows))
+    for c in checks:
+        if not c.ok:
+            click.echo(f"offsite: {c.problem}", err=True)
+    bad = sum(not c.ok for c in checks)
+    click.echo(f"{len(checks) - bad} of {len(checks)} entries ok in {len(sets)} set(s)")
+    return code

@@ -1,0 +1,247 @@
+"""OpenPGP encryption and decryption through python-gnupg and the system ``gpg``.
+
+Encryption always runs in a throwaway GNUPGHOME: recipients' public keys are imported
+into it (from an armored file, or exported from the user's keyring), and a symmetric
+passphrase is never cached by an agent the user keeps. Data is already compressed,
+so gpg's own compression is off. Passphrases reach gpg on a pipe, never in argv.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import gnupg
+
+from offsite.errors import BadInput, DecryptionFailed, EncryptionFailed
+from offsite.manifest import Encryption
+from offsite.pipeline import Pipeline
+from offsite.streams import CHUNK, Readable
+
+CIPHER = "AES256"
+DEFAULT_PASSPHRASE_ENV = "OFFSITE_PASSPHRASE"
+NONE = Encryption(mode="none")
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    """What the user asked for; ``passphrase`` is the secret itself, never printed."""
+
+    mode: str  # "passphrase" | "recipients" | "none"
+    passphrase: str | None = field(default=None, repr=False)
+    recipients: tuple[str, ...] = ()
+
+
+def _gpg_binary() -> str:
+    binary = shutil.which("gpg")
+    if binary is None:
+        raise BadInput("gpg not found: install GnuPG (apt-get install gnupg)")
+    return binary
+
+
+def _gpg(home: str | None) -> Any:
+    gpg = gnupg.GPG(gpgbinary=_gpg_binary(), gnupghome=home)
+    gpg.buffer_size = CHUNK
+    gpg.encoding = "utf-8"
+    return gpg
+
+
+def _check_passphrase(passphrase: str) -> None:
+    if "\n" in passphrase or "\r" in passphrase:
+        raise BadInput("the passphrase contains a line break; gpg cannot take it")
+
+
+@contextlib.contextmanager
+def _throwaway_home() -> Any:
+    home = tempfile.mkdtemp(prefix="offsite-gpg-")
+    try:
+        yield home
+    finally:
+        gpgconf = shutil.which("gpgconf")
+        if gpgconf:
+            subprocess.run(
+                [gpgconf, "--homedir", home, "--kill", "gpg-agent"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=False,
+            )
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _gpg_reason(result: Any) -> str:
+    """The most telling line of what gpg said, without status noise."""
+    stderr = str(getattr(result, "stderr", "") or "")
+    if "BAD_PASSPHRASE" in stderr or "Bad session key" in stderr:
+        return "wrong passphrase"
+    if "NO_SECKEY" in stderr:
+        return "no secret key for this backup in the keyring (GNUPGHOME)"
+    if "DECRYPTION_FAILED" in stderr and "MISSING_PASSPHRASE" in stderr:
+        return "a passphrase is needed"
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("gpg: ")]
+    return lines[-1][5:] if lines else str(getattr(result, "status", None) or "gpg failed")
+
+
+def _stream_into(gpg: Any, src: Readable, dst: BinaryIO) -> list[BaseException]:
+    """Send what ``gpg`` writes next to ``dst`` instead of memory; failures land in the list."""
+    failure: list[BaseException] = []
+
+    def on_data(chunk: bytes) -> bool:
+        if chunk and not failure:
+            try:
+                dst.write(chunk)
+            except BaseException as exc:
+                failure.append(exc)
+                # Stop feeding gpg: its input thread fails on the closed stream.
+                with contextlib.suppress(Exception):
+                    src.close()
+        return False  # never buffer the data in memory
+
+    gpg.on_data = on_data
+    return failure
+
+
+class Encryptor:
+    """Resolved encryption for one run: keys imported, checked, ready to stream."""
+
+    def __init__(self, config: EncryptionConfig) -> None:
+        self.config = config
+        self._stack = contextlib.ExitStack()
+        self.home: str | None = None
+        self.fingerprints: tuple[str, ...] = ()
+
+    def __enter__(self) -> Encryptor:
+        if self.config.mode == "none":
+            return self
+        _gpg_binary()
+        try:
+            self.home = self._stack.enter_context(_throwaway_home())
+            if self.config.mode == "passphrase":
+                if not self.config.passphrase:
+                    raise BadInput("no passphrase given")
+                _check_passphrase(self.config.passphrase)
+            else:
+                self.fingerprints = self._import_recipients()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    @property
+    def encrypted(self) -> bool:
+        return self.config.mode != "none"
+
+    @property
+    def manifest_encryption(self) -> Encryption:
+        if self.config.mode == "none":
+            return NONE
+        return Encryption(mode=self.config.mode, cipher=CIPHER, recipients=self.fingerprints)
+
+    def _import_recipients(self) -> tuple[str, ...]:
+        gpg = _gpg(self.home)
+        fingerprints: list[str] = []
+        for recipient in self.config.recipients:
+            if os.path.isfile(recipient):
+                try:
+                    data = Path(recipient).read_bytes()
+                except OSError as exc:
+                    raise BadInput(f"cannot read key file {recipient}: {exc.strerror}") from None
+                what = f"file {recipient}"
+            else:
+                data = _gpg(None).export_keys(recipient, armor=True).encode()
+                home = os.environ.get("GNUPGHOME", "~/.gnupg")
+                what = f"{recipient!r} in the keyring {home}"
+            imported = gpg.import_keys(data) if data.strip() else None
+            found = [fp for fp in (imported.fingerprints if imported else []) if fp]
+            if not found:
+                raise BadInput(f"no OpenPGP public key found for recipient {what}")
+            fingerprints.extend(fp for fp in found if fp not in fingerprints)
+        # Fail on an expired, revoked or signing-only key now, not after the dump.
+        probe = gpg.encrypt(b"offsite", fingerprints, always_trust=True, armor=False)
+        if not probe.ok:
+            raise BadInput(f"cannot encrypt to {', '.join(fingerprints)}: {_gpg_reason(probe)}")
+        return tuple(fingerprints)
+
+    def stage(self, pipeline: Pipeline, src: Readable) -> Readable:
+        if self.config.mode == "none":
+            return src
+        extra = ["--compress-algo", "none", "--cipher-algo", CIPHER]
+
+        def run(source: Readable, dst: BinaryIO) -> None:
+            gpg = _gpg(self.home)
+            failure = _stream_into(gpg, source, dst)
+            if self.config.mode == "passphrase":
+                result = gpg.encrypt_file(
+                    source,
+                    recipients=None,
+                    symmetric=CIPHER,
+                    passphrase=self.config.passphrase,
+                    armor=False,
+                    extra_args=[*extra, "--no-symkey-cache"],
+                )
+            else:
+                result = gpg.encrypt_file(
+                    source,
+                    recipients=list(self.fingerprints),
+                    always_trust=True,
+                    armor=False,
+                    extra_args=extra,
+                )
+            if failure:
+                raise failure[0]
+            if not result.ok:
+                raise EncryptionFailed(_gpg_reason(result))
+
+        return pipeline.stage("gpg-encrypt", run, src)
+
+
+def can_decrypt(encryption: Encryption, passphrase: str | None) -> bool:
+    """Whether a key for ``encryption`` is at hand: the passphrase, or a secret key in
+    the user's keyring (GNUPGHOME) for one of the recipients."""
+    if encryption.mode == "none":
+        return True
+    if encryption.mode == "passphrase":
+        return bool(passphrase)
+    secret = _gpg(None).list_keys(secret=True)
+    held = {key["fingerprint"] for key in secret}
+    held |= {sub[2] for key in secret for sub in key.get("subkeys", []) if len(sub) > 2}
+    return any(fp in held for fp in encryption.recipients)
+
+
+def decrypt(
+    pipeline: Pipeline,
+    src: Readable,
+    encryption: Encryption,
+    passphrase: str | None,
+    set_id: str,
+    entry: str,
+) -> Readable:
+    """Decrypt an entry's stream: symmetric in a throwaway home, public-key with the
+    user's keyring (GNUPGHOME), where ``passphrase`` unlocks a protected secret key."""
+    if encryption.mode == "none":
+        return src
+    _gpg_binary()
+    if passphrase is not None:
+        _check_passphrase(passphrase)
+
+    def run(source: Readable, dst: BinaryIO) -> None:
+        with contextlib.ExitStack() as stack:
+            home = stack.enter_context(_throwaway_home()) if encryption.mode == "passphrase" else None
+            gpg = _gpg(home)
+            failure = _stream_into(gpg, source, dst)
+            extra = ["--no-symkey-cache"] if encryption.mode == "passphrase" else []
+            result = gpg.decrypt_file(source, passphrase=passphrase, extra_args=extra)
+            if failure:
+                raise failure[0]
+            if not result.ok:
+                raise DecryptionFailed(set_id, entry, _gpg_reason(result))
+
+    return pipeline.stage("gpg-decrypt", run, src)

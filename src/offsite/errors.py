@@ -1,0 +1,128 @@
+"""One error type with an exit code; the leaves' docstrings are their messages.
+
+Exit codes (SPEC §4): 1 a check failed, 2 bad input or configuration, 3 an operation failed.
+A leaf is raised with the values its docstring's ``{}`` fields name, in order.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OffsiteError(Exception):
+    """{}"""
+
+    exit_code: ClassVar[int] = 3
+
+    def message(self) -> str:
+        doc = type(self).__doc__ or "{}"
+        template = doc.strip().splitlines()[0]
+        try:
+            return template.format(*self.args)
+        except (IndexError, KeyError, ValueError):
+            return " ".join(str(a) for a in self.args) or template
+
+
+# --- exit 1: a check failed -------------------------------------------------------------
+
+
+class CheckFailed(OffsiteError):
+    """{}"""
+
+    exit_code = 1
+
+
+class ChecksumMismatch(CheckFailed):
+    """checksum mismatch in set {} entry {!r}: stored bytes do not match the manifest"""
+
+
+class SizeMismatch(CheckFailed):
+    """size mismatch in set {} entry {!r}: manifest says {} bytes, storage has {}"""
+
+
+class EntryMissing(CheckFailed):
+    """set {} entry {!r}: file {} is missing from the destination"""
+
+
+# --- exit 2: bad input or configuration ---------------------------------------------
+
+
+class BadInput(OffsiteError):
+    """{}"""
+
+    exit_code = 2
+
+
+class UnknownScheme(BadInput):
+    """unknown {} scheme {!r} in {!r} (known: {})"""
+
+
+class MalformedURL(BadInput):
+    """malformed {} URL {!r}: {}"""
+
+
+class MissingPassphrase(BadInput):
+    """no encryption key: set {} (or name another variable with --passphrase-env), give --recipient, or pass --no-encrypt"""  # noqa: E501
+
+
+class PassphraseNeeded(BadInput):
+    """set {} entry {!r} is encrypted with a passphrase: put it in OFFSITE_PASSPHRASE or name its variable with --passphrase-env"""  # noqa: E501
+
+
+class SourceNotFound(BadInput):
+    """source {!r} does not exist or cannot be read"""
+
+
+class TargetNotEmpty(BadInput):
+    """restore target {} is not empty; pass --force to restore over it"""
+
+
+class SetNotFound(BadInput):
+    """no backup set {} in {}"""
+
+
+class NoSets(BadInput):
+    """no complete backup set in {}"""
+
+
+class EntryNotFound(BadInput):
+    """set {} has no entry {!r} (entries: {})"""
+
+
+class MissingExtra(BadInput):
+    """{} needs an optional dependency: pip install 'offsite[{}]'"""
+
+
+class ManifestError(OffsiteError):
+    """manifest {} is unreadable: {}"""
+
+
+class UnsupportedManifest(BadInput):
+    """manifest {} has format {!r}; this offsite {} reads {}: upgrade offsite"""
+
+
+# --- exit 3: an operation failed ----------------------------------------------------
+
+
+class OperationFailed(OffsiteError):
+    """{}"""
+
+
+class SourceFailed(OperationFailed):
+    """entry {!r}: {}"""
+
+
+class EncryptionFailed(OperationFailed):
+    """encryption failed: {}"""
+
+
+class DecryptionFailed(OperationFailed):
+    """could not decrypt set {} entry {!r}: {}"""
+
+
+class StorageError(OperationFailed):
+    """{}: {}"""
+
+
+class RestoreFailed(OperationFailed):
+    """restore of entry {!r} failed: {}"""

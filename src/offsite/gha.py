@@ -1,0 +1,56 @@
+"""GitHub Actions I/O: outputs, step summary, masks and annotations.
+
+Everything here is a no-op outside Actions, so the CLI can call it unconditionally.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import TextIO
+
+
+def in_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def error(message: str, stream: TextIO | None = None) -> None:
+    """An ``::error::`` annotation, shown on the run's summary page."""
+    if in_actions():
+        print(f"::error::{_escape_data(message)}", file=stream or sys.stdout, flush=True)
+
+
+def warning(message: str, stream: TextIO | None = None) -> None:
+    if in_actions():
+        print(f"::warning::{_escape_data(message)}", file=stream or sys.stdout, flush=True)
+
+
+def mask(value: str, stream: TextIO | None = None) -> None:
+    """Ask the runner to hide ``value`` in every later log line."""
+    if in_actions() and value:
+        for line in value.splitlines():
+            if line.strip():
+                print(f"::add-mask::{_escape_data(line)}", file=stream or sys.stdout, flush=True)
+
+
+def set_output(name: str, value: str) -> None:
+    """Append ``name`` to ``$GITHUB_OUTPUT`` with a heredoc delimiter that cannot clash."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    delimiter = f"offsite_{secrets.token_hex(8)}"
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def append_summary(markdown: str) -> None:
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(markdown.rstrip("\n") + "\n\n")

@@ -1,0 +1,204 @@
+"""Stream stages on threads joined by OS pipes: compress, encrypt, tee.
+
+Each stage reads a ``Readable`` and writes to the next pipe. Memory stays bounded by
+the pipe and chunk sizes whatever the size of the data. When a stage fails it closes
+its input (the stage before gets a broken pipe) and its output (the stage after sees
+EOF); the reader returned by ``checked`` turns that EOF into the first real error, so
+nothing downstream mistakes a failure for the end of the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import os
+import threading
+from typing import BinaryIO, Callable
+
+import zstandard
+
+from offsite.errors import OffsiteError, OperationFailed
+from offsite.streams import CHUNK, CheckedReader, Readable
+
+COMPRESSIONS = ("zstd", "gzip", "none")
+SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}
+DEFAULT_LEVEL = {"zstd": 3, "gzip": 6}
+_F_SETPIPE_SZ = 1031  # Linux: grow the pipe so stages hand over whole chunks
+
+StageFn = Callable[[Readable, BinaryIO], None]
+
+
+def _is_knock_on(exc: BaseException) -> bool:
+    """Errors that are only a consequence of another stage failing first."""
+    if isinstance(exc, BrokenPipeError):
+        return True
+    return isinstance(exc, ValueError) and "closed file" in str(exc)
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+        self._errors: list[BaseException] = []
+        self._closers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+
+    # -- building ----------------------------------------------------------------------
+    def _pipe(self) -> tuple[BinaryIO, BinaryIO]:
+        r, w = os.pipe()
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(w, _F_SETPIPE_SZ, CHUNK)
+        reader = os.fdopen(r, "rb", buffering=CHUNK)
+        writer = os.fdopen(w, "wb", buffering=CHUNK)
+        self._closers.append(reader.close)
+        return reader, writer
+
+    def _start(self, name: str, body: Callable[[], None]) -> None:
+        thread = threading.Thread(target=body, name=f"offsite-{name}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def fail(self, exc: BaseException) -> None:
+        with self._lock:
+            self._errors.append(exc)
+
+    def stage(self, name: str, fn: StageFn, src: Readable) -> BinaryIO:
+        """Run ``fn(src, pipe)`` on a thread; return the pipe's read end."""
+        reader, writer = self._pipe()
+
+        def body() -> None:
+            try:
+                fn(src, writer)
+                writer.flush()
+            except BaseException as exc:
+                self.fail(exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    writer.close()
+                with contextlib.suppress(Exception):
+                    src.close()
+
+        self._start(name, body)
+        return reader
+
+    def produce(self, name: str, fn: Callable[[BinaryIO], None]) -> BinaryIO:
+        """A stage with no input: ``fn`` writes the data into the pipe."""
+
+        class _Nothing:
+            def read(self, size: int = -1, /) -> bytes:
+                return b""
+
+            def close(self) -> None:
+                pass
+
+        return self.stage(name, lambda _src, dst: fn(dst), _Nothing())
+
+    def tee(self, src: Readable, n: int) -> list[BinaryIO]:
+        """The same bytes to ``n`` readers; one reader failing fails them all."""
+        pipes = [self._pipe() for _ in range(n)]
+
+        def body() -> None:
+            try:
+                while chunk := src.read(CHUNK):
+                    for _, writer in pipes:
+                        writer.write(chunk)
+                for _, writer in pipes:
+                    writer.flush()
+            except BaseException as exc:
+                self.fail(exc)
+            finally:
+                for _, writer in pipes:
+                    with contextlib.suppress(Exception):
+                        writer.close()
+                with contextlib.suppress(Exception):
+                    src.close()
+
+        self._start("tee", body)
+        return [reader for reader, _ in pipes]
+
+    def checked(self, src: Readable) -> CheckedReader:
+        """``src`` whose EOF waits for every stage started so far and raises their error."""
+        upstream = list(self._threads)
+        return CheckedReader(src, lambda: self._join(upstream))
+
+    # -- finishing ---------------------------------------------------------------------
+    def _join(self, threads: list[threading.Thread]) -> None:
+        for thread in threads:
+            thread.join()
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        with self._lock:
+            errors = list(self._errors)
+        if not errors:
+            return
+        root = next((e for e in errors if not _is_knock_on(e)), errors[0])
+        if isinstance(root, OffsiteError):
+            raise root
+        raise OperationFailed(f"{type(root).__name__}: {root}") from root
+
+    def join(self) -> None:
+        self._join(list(self._threads))
+
+    def abort(self) -> None:
+        """Stop every stage after a consumer failed: close the pipes and wait."""
+        for close in self._closers:
+            with contextlib.suppress(Exception):
+                close()
+        for thread in self._threads:
+            thread.join()
+
+
+# -- compression ---------------------------------------------------------------------
+
+
+def compress(pipeline: Pipeline, src: Readable, algo: str, level: int | None) -> Readable:
+    if algo == "none":
+        return src
+    lvl = DEFAULT_LEVEL[algo] if level is None else level
+    if algo == "zstd":
+        cctx = zstandard.ZstdCompressor(level=lvl, threads=-1, write_checksum=True)
+
+        def run_zstd(source: Readable, dst: BinaryIO) -> None:
+            cctx.copy_stream(source, dst, read_size=CHUNK, write_size=CHUNK)
+
+        return pipeline.stage("zstd", run_zstd, src)
+
+    def run_gzip(source: Readable, dst: BinaryIO) -> None:
+        with gzip.GzipFile(filename="", fileobj=dst, mode="wb", compresslevel=lvl, mtime=0) as gz:
+            while chunk := source.read(CHUNK):
+                gz.write(chunk)
+
+    return pipeline.stage("gzip", run_gzip, src)
+
+
+class _Decompressed:
+    """A decompressing reader whose format errors become one clear OffsiteError."""
+
+    def __init__(self, inner: Readable, algo: str) -> None:
+        self._algo = algo
+        self._reader: Readable
+        if algo == "zstd":
+            self._reader = zstandard.ZstdDecompressor().stream_reader(
+                inner, read_size=CHUNK, read_across_frames=True, closefd=False
+            )
+        else:
+            self._reader = gzip.GzipFile(fileobj=inner, mode="rb")  # type: ignore[arg-type]
+        self._inner = inner
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return self._reader.read(size if size > 0 else CHUNK)
+        except OffsiteError:
+            raise
+        except (zstandard.ZstdError, OSError, EOFError) as exc:
+            raise OperationFailed(f"corrupt {self._algo} data: {exc}") from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._reader.close()
+        self._inner.close()
+
+
+def decompress(src: Readable, algo: str) -> Readable:
+    return src if algo == "none" else _Decompressed(src, algo)

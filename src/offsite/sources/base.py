@@ -1,0 +1,168 @@
+"""What every source kind provides: a dump stream, stats, a restore hint and a restorer."""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import re
+import shlex
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from offsite.errors import BadInput, TargetNotEmpty
+from offsite.pipeline import SUFFIX, Pipeline
+from offsite.streams import Readable
+from offsite.urls import local_path, redact
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise BadInput(
+            f"entry name {name!r} must start with a letter or digit and hold only "
+            "letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
+class Source(abc.ABC):
+    kind: ClassVar[str]
+    suffix: ClassVar[str]  # the format suffix, e.g. ".sqlite"
+
+    def __init__(self, name: str, url: str) -> None:
+        self.name = check_name(name)
+        self.url = url
+        self.stats: dict[str, Any] = {}
+
+    @classmethod
+    def default_name(cls, url: str) -> str:
+        """The entry name when the user gave none: the file or folder name, made safe."""
+        stem = Path(cls.local_target(url).rstrip("/")).name
+        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem).lstrip("._-")
+        return safe or cls.kind
+
+    @classmethod
+    def local_target(cls, url: str) -> str:
+        """The filesystem path a URL of this kind names (for dumping or restoring)."""
+        return local_path(url)
+
+    @property
+    def display(self) -> str:
+        """The source as it may appear in a manifest or a log line: no password."""
+        return redact(self.url)
+
+    def check(self) -> None:  # noqa: B027 - a hook, empty by default
+        """Fail with BadInput before anything is written if the source is unusable."""
+
+    @abc.abstractmethod
+    @contextlib.contextmanager
+    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+        """The raw dump. Its EOF raises if the dump failed, was empty or fails its self-check."""
+
+    # -- restoring ---------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def restorer(cls, target: str, force: bool) -> Restorer:
+        """A restorer into ``target``; refuses a non-empty target without ``force``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def hint_tail(cls, name: str) -> str:
+        """The end of the standard-tools restore command: '> file' or '| tool ...'."""
+
+    @classmethod
+    def restore_hint(cls, name: str, file: str, compression: str, encrypted: bool) -> str:
+        steps: list[str] = []
+        quoted = shlex.quote(file)
+        if encrypted:
+            steps.append(f"gpg --decrypt {quoted}")
+        tool = {"zstd": "zstd -d", "gzip": "gunzip"}.get(compression)
+        if tool:
+            steps.append(tool if steps else f"{tool} -c {quoted}")
+        if not steps:
+            steps.append(f"cat {quoted}")
+        return " | ".join(steps) + " " + cls.hint_tail(name)
+
+    @classmethod
+    def file_name(cls, name: str, compression: str, encrypted: bool) -> str:
+        return f"{name}{cls.suffix}{SUFFIX[compression]}{'.gpg' if encrypted else ''}"
+
+
+def make_parents(path: Path) -> list[Path]:
+    """Create the missing folders above ``path``; return them, deepest first."""
+    created = []
+    parent = path.parent
+    while not parent.exists():
+        created.append(parent)
+        parent = parent.parent
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return created
+
+
+def remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+class Restorer(abc.ABC):
+    """Two phases, so nothing is committed before the stored bytes' checksum matched."""
+
+    location: str
+
+    @abc.abstractmethod
+    def write(self, stream: Readable) -> None:
+        """Restore into a staging place next to the target."""
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Move the staged restore into place."""
+
+    @abc.abstractmethod
+    def discard(self) -> None:
+        """Remove whatever ``write`` staged."""
+
+
+class FileRestorer(Restorer):
+    """Restores one file: staged beside the target, checked, renamed over it."""
+
+    def __init__(self, target: Path, force: bool) -> None:
+        self.target = target
+        self.location = str(target)
+        if target.is_dir():
+            raise BadInput(f"restore target {target} is a folder; name a file")
+        if target.exists() and target.stat().st_size > 0 and not force:
+            raise TargetNotEmpty(target)
+        self._staged: Path | None = None
+        self._created: list[Path] = []
+
+    def write(self, stream: Readable) -> None:
+        self._created = make_parents(self.target)
+        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
+        self._staged = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would surprise whoever reads the restore
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(stream, out, 1 << 20)  # type: ignore[misc]
+        self.check_staged(self._staged)
+
+    def check_staged(self, path: Path) -> None:  # noqa: B027 - a hook, empty by default
+        """Kind-specific check of the staged file before it replaces the target."""
+
+    def commit(self) -> None:
+        assert self._staged is not None
+        os.replace(self._staged, self.target)
+        self._staged = None
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            with contextlib.suppress(OSError):
+                self._staged.unlink()
+            self._staged = None
+        remove_empty(self._created)

@@ -1,0 +1,69 @@
+"""Any command's standard output (``--exec NAME=COMMAND``), run by ``/bin/sh -c``.
+
+The command line can hold secrets, so the manifest records only its program name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+from offsite.errors import BadInput, SourceFailed
+from offsite.pipeline import Pipeline
+from offsite.sources.base import FileRestorer, Restorer, Source
+from offsite.streams import CHUNK, CheckedReader, Readable
+
+
+def exit_reason(code: int) -> str:
+    return f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+
+class CommandSource(Source):
+    kind = "command"
+    suffix = ".out"
+
+    def check(self) -> None:
+        if not self.url.strip():
+            raise BadInput(f"--exec {self.name}= has no command")
+
+    @property
+    def display(self) -> str:
+        try:
+            program = shlex.split(self.url)[0]
+        except (ValueError, IndexError):
+            program = "sh"
+        return f"exec:{Path(program).name}"
+
+    @contextlib.contextmanager
+    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", self.url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            bufsize=CHUNK,
+        )
+        assert proc.stdout is not None
+
+        def finish() -> None:
+            code = proc.wait()
+            if code != 0:
+                raise SourceFailed(self.name, f"command {exit_reason(code)}")
+
+        try:
+            yield CheckedReader(proc.stdout, finish)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            proc.stdout.close()
+
+    @classmethod
+    def restorer(cls, target: str, force: bool) -> Restorer:
+        return FileRestorer(Path(cls.local_target(target)).expanduser(), force)
+
+    @classmethod
+    def hint_tail(cls, name: str) -> str:
+        return f"> {name}.out"

@@ -1,0 +1,135 @@
+"""Files and folders: a POSIX (pax) tar, streamed; restored with traversal-safe extraction."""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from offsite.errors import BadInput, SourceNotFound, TargetNotEmpty
+from offsite.pipeline import Pipeline
+from offsite.sources.base import Restorer, Source, make_parents, remove_empty
+from offsite.streams import CHUNK, Readable
+
+
+class FilesSource(Source):
+    kind = "files"
+    suffix = ".tar"
+
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        excludes: tuple[str, ...] = (),
+        skip: tuple[Path, ...] = (),
+    ) -> None:
+        super().__init__(name, url)
+        self.excludes = excludes
+        self.skip = skip  # absolute paths never to archive (a destination inside the source)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.local_target(self.url)).expanduser()
+
+    def check(self) -> None:
+        path = self.path
+        if not os.path.lexists(path) or not os.access(path, os.R_OK):
+            raise SourceNotFound(self.display)
+
+    def _filter(self, root: Path, info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        rel = info.name[2:] if info.name.startswith("./") else info.name
+        if rel not in ("", "."):
+            base = rel.rsplit("/", 1)[-1]
+            if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in self.excludes):
+                return None
+            if self.skip and (root / rel).resolve() in self.skip:
+                return None
+        if info.isreg():
+            self.stats["files"] = self.stats.get("files", 0) + 1
+            self.stats["bytes"] = self.stats.get("bytes", 0) + info.size
+        return info
+
+    @contextlib.contextmanager
+    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+        path = self.path
+        self.stats = {"files": 0, "bytes": 0}
+
+        def write_tar(dst: BinaryIO) -> None:
+            with tarfile.open(
+                fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK, copybufsize=CHUNK
+            ) as tar:
+                if path.is_dir() and not path.is_symlink():
+                    tar.add(path, arcname=".", filter=lambda i: self._filter(path, i))
+                else:
+                    tar.add(path, arcname=path.name, filter=lambda i: self._filter(path.parent, i))
+
+        reader = pipeline.produce(f"tar-{self.name}", write_tar)
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    @classmethod
+    def restorer(cls, target: str, force: bool) -> Restorer:
+        return FolderRestorer(Path(cls.local_target(target)).expanduser(), force)
+
+    @classmethod
+    def hint_tail(cls, name: str) -> str:
+        return f"| (mkdir -p {name} && tar -xpf - -C {name})"
+
+
+class FolderRestorer(Restorer):
+    """Extracts into a staging folder beside the target, then moves it into place.
+
+    Extraction uses tarfile's ``tar`` filter: no absolute paths, nothing written
+    outside the target (also not through a symlink), no setuid bits.
+    """
+
+    def __init__(self, target: Path, force: bool) -> None:
+        if not hasattr(tarfile, "tar_filter"):
+            raise BadInput("restoring folders needs a Python with tarfile extraction filters")
+        self.target = target
+        self.location = str(target)
+        if target.exists() and not target.is_dir():
+            raise BadInput(f"restore target {target} exists and is not a folder")
+        self.force = force
+        if target.is_dir() and any(target.iterdir()) and not force:
+            raise TargetNotEmpty(target)
+        self._staged: Path | None = None
+        self._created: list[Path] = []
+
+    def write(self, stream: Readable) -> None:
+        self._created = make_parents(self.target)
+        self._staged = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent))
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            tar.extractall(self._staged, filter="tar")
+
+    def commit(self) -> None:
+        staged = self._staged
+        assert staged is not None
+        if not self.target.exists() or not any(self.target.iterdir()):
+            if self.target.exists():
+                self.target.rmdir()
+            os.replace(staged, self.target)
+        else:  # --force over a non-empty folder: what the backup holds replaces what is there
+            for child in staged.iterdir():
+                dest = self.target / child.name
+                if dest.is_dir() and not dest.is_symlink():
+                    shutil.rmtree(dest)
+                elif os.path.lexists(dest):
+                    dest.unlink()
+                os.replace(child, dest)
+            staged.rmdir()
+        self._staged = None
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
+            self._staged = None
+        remove_empty(self._created)

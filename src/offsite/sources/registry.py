@@ -1,0 +1,38 @@
+"""Source kinds, chosen by URL scheme for dumping and by manifest kind for restoring."""
+
+from __future__ import annotations
+
+from offsite.errors import UnknownScheme
+from offsite.sources.base import Source
+from offsite.sources.command import CommandSource
+from offsite.sources.files import FilesSource
+from offsite.sources.sqlite import SqliteSource
+from offsite.urls import scheme_of
+
+_BY_SCHEME: dict[str, type[Source]] = {
+    "sqlite": SqliteSource,
+    "file": FilesSource,
+}
+_BY_KIND: dict[str, type[Source]] = {
+    cls.kind: cls for cls in (SqliteSource, FilesSource, CommandSource)
+}
+
+
+def from_url(url: str, name: str | None = None) -> Source:
+    scheme = scheme_of(url)
+    cls = _BY_SCHEME.get(scheme)
+    if cls is None:
+        raise UnknownScheme("source", scheme, url, ", ".join(sorted(_BY_SCHEME)))
+    return cls(name or cls.default_name(url), url)
+
+
+def from_exec(name: str, command: str) -> Source:
+    return CommandSource(name, command)
+
+
+def kind_class(kind: str) -> type[Source]:
+    cls = _BY_KIND.get(kind)
+    if cls is None:
+        raise UnknownScheme("entry kind", kind, kind, ", ".join(sorted(_BY_KIND)))
+    return cls
+

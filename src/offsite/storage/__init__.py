@@ -1,0 +1,6 @@
+"""Destinations: a small protocol (base.py), chosen by URL scheme (registry.py)."""
+
+from offsite.storage.base import ObjectInfo, Storage
+from offsite.storage.registry import known_schemes, open_storage, register
+
+__all__ = ["ObjectInfo", "Storage", "known_schemes", "open_storage", "register"]

@@ -1,0 +1,52 @@
+"""The storage protocol every destination implements.
+
+Streams, not values: ``put`` reads a stream of unknown length and ``open`` returns one.
+``put`` must never leave an object that looks complete when the stream raises: a local
+folder writes to a temporary name and renames, an object store aborts the upload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO, Protocol
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    modified: datetime
+
+
+class Storage(Protocol):
+    url: str
+
+    def put(self, key: str, stream: BinaryIO) -> int:
+        """Store everything ``stream`` yields under ``key``; return the byte count."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object's bytes; raise FileNotFoundError if absent."""
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every committed object whose key starts with ``prefix``."""
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        """The object's info, or None when there is no such object."""
+
+    def delete(self, key: str) -> None:
+        """Remove the object; absent objects are not an error."""
+
+
+def put_bytes(storage: Storage, key: str, data: bytes) -> int:
+    import io
+
+    return storage.put(key, io.BytesIO(data))
+
+
+def get_bytes(storage: Storage, key: str) -> bytes:
+    with storage.open(key) as fh:
+        return fh.read()

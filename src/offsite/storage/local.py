@@ -1,0 +1,104 @@
+"""A local folder (plain path or ``file://``): temporary name, fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+from offsite.errors import StorageError
+from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.registry import register
+from offsite.urls import local_path
+
+PARTIAL = ".partial-"
+
+
+class LocalStorage:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.root = Path(local_path(url)).expanduser()
+
+    def _path(self, key: str) -> Path:
+        parts = [p for p in key.split("/") if p]
+        if any(p in (".", "..") for p in parts):
+            raise StorageError(self.url, f"refusing key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def put(self, key: str, stream: BinaryIO) -> int:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(self.url, exc.strerror or exc) from exc
+        tmp = path.with_name(f".{path.name}{PARTIAL}{secrets.token_hex(4)}")
+        written = 0
+        try:
+            with open(tmp, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            self._prune_empty(path.parent)
+            raise
+        return written
+
+    def open(self, key: str) -> BinaryIO:
+        return open(self._path(key), "rb")
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        # Walk only the folder the prefix names, not the whole destination.
+        start = self.root.joinpath(*prefix.split("/")[:-1]) if "/" in prefix else self.root
+        if not start.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(start):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if PARTIAL in name:
+                    continue
+                full = Path(dirpath, name)
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    info = self._info(full, key)
+                    if info is not None:
+                        yield info
+
+    def _info(self, path: Path, key: str) -> ObjectInfo | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        path = self._path(key)
+        return self._info(path, key) if path.is_file() else None
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._prune_empty(path.parent)
+
+    def _prune_empty(self, folder: Path) -> None:
+        """Remove folders left empty, up to (not including) the root."""
+        while folder != self.root and self.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
+
+
+@register("file")
+def _open(url: str) -> LocalStorage:
+    return LocalStorage(url)

@@ -1,0 +1,112 @@
+"""Verifying sets: every stored file present with its size, and with ``--read-data``
+every byte read, hashed against the manifest, decrypted and decompressed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from offsite.crypto import can_decrypt
+from offsite.errors import BadInput, CheckFailed, EntryMissing, NoSets, OffsiteError, SizeMismatch
+from offsite.progress import Progress
+from offsite.restore import read_entry
+from offsite.sets import StoredSet, scan, select
+from offsite.storage import Storage
+from offsite.streams import CHUNK, Readable
+
+
+@dataclass(frozen=True)
+class Subset:
+    """``--read-data-subset N/T``: the N-th of T interleaved shares of all entries."""
+
+    n: int
+    total: int
+
+    @classmethod
+    def parse(cls, text: str) -> Subset:
+        try:
+            n, total = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise BadInput(f"--read-data-subset takes N/T, e.g. 1/5, not {text!r}") from None
+        if not (total >= 1 and 1 <= n <= total):
+            raise BadInput(f"--read-data-subset {text}: need 1 <= N <= T")
+        return cls(n, total)
+
+    def includes(self, index: int) -> bool:
+        return index % self.total == self.n - 1
+
+
+@dataclass(frozen=True)
+class EntryCheck:
+    set_id: str
+    entry: str
+    file: str
+    read_data: bool
+    decrypted: bool = False
+    problem: str | None = None
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+def _discard(stream: Readable) -> None:
+    while stream.read(CHUNK):
+        pass
+
+
+def choose(storage: Storage, set_id: str | None, every: bool) -> list[StoredSet]:
+    if every:
+        sets = scan(storage).sets
+        if not sets:
+            raise NoSets(storage.url)
+        return sets
+    return [select(storage, set_id)]
+
+
+def verify_sets(
+    storage: Storage,
+    sets: list[StoredSet],
+    read_data: bool,
+    subset: Subset | None = None,
+    passphrase: str | None = None,
+    progress: Progress | None = None,
+) -> list[EntryCheck]:
+    progress = progress or Progress(enabled=False)
+    checks: list[EntryCheck] = []
+    index = 0
+    for stored in sets:
+        for entry in stored.manifest.entries:
+            reading = read_data or (subset is not None and subset.includes(index))
+            index += 1
+            decode = reading and can_decrypt(entry.encryption, passphrase)
+            try:
+                if reading:
+                    with progress.task(f"verify {stored.id}/{entry.name}") as meter:
+                        read_entry(
+                            storage, stored, entry, passphrase, _discard, meter.add_read, decode
+                        )
+                else:
+                    info = storage.stat(stored.key(entry.file))
+                    if info is None:
+                        raise EntryMissing(stored.id, entry.name, entry.file)
+                    if info.size != entry.size:
+                        raise SizeMismatch(stored.id, entry.name, entry.size, info.size)
+                checks.append(EntryCheck(stored.id, entry.name, entry.file, reading, decode))
+            except BadInput:
+                raise
+            except OffsiteError as exc:
+                checks.append(
+                    EntryCheck(
+                        stored.id, entry.name, entry.file, reading, decode, exc.message(), exc.exit_code
+                    )
+                )
+    return checks
+
+
+def exit_code(checks: list[EntryCheck]) -> int:
+    """1 when a check failed; 3 when only operations (e.g. decryption) failed."""
+    codes = {c.exit_code for c in checks if not c.ok}
+    if not codes:
+        return 0
+    return CheckFailed.exit_code if CheckFailed.exit_code in codes else max(codes)
