@@ -79,7 +79,9 @@ def _validate(config: BackupConfig) -> None:
     if not config.destinations:
         raise BadInput("no destination: give --to DEST")
     if config.compression not in COMPRESSIONS:
-        raise BadInput(f"unknown compression {config.compression!r} (known: {', '.join(COMPRESSIONS)})")
+        raise BadInput(
+            f"unknown compression {config.compression!r} (known: {', '.join(COMPRESSIONS)})"
+        )
     if config.level is not None:
         low, high = (1, 22) if config.compression == "zstd" else (1, 9)
         if not low <= config.level <= high:
@@ -87,7 +89,9 @@ def _validate(config: BackupConfig) -> None:
     seen: set[str] = set()
     for source in config.sources:
         if source.name in seen:
-            raise BadInput(f"two entries are named {source.name!r}: name them with --name NAME=SOURCE")
+            raise BadInput(
+                f"two entries are named {source.name!r}: name them with --name NAME=SOURCE"
+            )
         seen.add(source.name)
         source.check()
 

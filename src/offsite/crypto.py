@@ -234,7 +234,9 @@ def decrypt(
 
     def run(source: Readable, dst: BinaryIO) -> None:
         with contextlib.ExitStack() as stack:
-            home = stack.enter_context(_throwaway_home()) if encryption.mode == "passphrase" else None
+            home = (
+                stack.enter_context(_throwaway_home()) if encryption.mode == "passphrase" else None
+            )
             gpg = _gpg(home)
             failure = _stream_into(gpg, source, dst)
             extra = ["--no-symkey-cache"] if encryption.mode == "passphrase" else []

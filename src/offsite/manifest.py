@@ -23,9 +23,7 @@ def set_id_for(moment: datetime) -> str:
 
 def set_time(set_id: str) -> datetime:
     """The UTC start time a set id stands for (a ``-N`` clash suffix is ignored)."""
-    return datetime.strptime(set_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=timezone.utc
-    )
+    return datetime.strptime(set_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
 def iso(moment: datetime) -> str:

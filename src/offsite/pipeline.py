@@ -14,7 +14,7 @@ import fcntl
 import gzip
 import os
 import threading
-from typing import BinaryIO, Callable
+from typing import IO, BinaryIO, Callable, cast
 
 import zstandard
 
@@ -160,7 +160,7 @@ def compress(pipeline: Pipeline, src: Readable, algo: str, level: int | None) ->
         cctx = zstandard.ZstdCompressor(level=lvl, threads=-1, write_checksum=True)
 
         def run_zstd(source: Readable, dst: BinaryIO) -> None:
-            cctx.copy_stream(source, dst, read_size=CHUNK, write_size=CHUNK)
+            cctx.copy_stream(cast(IO[bytes], source), dst, read_size=CHUNK, write_size=CHUNK)
 
         return pipeline.stage("zstd", run_zstd, src)
 
@@ -180,10 +180,10 @@ class _Decompressed:
         self._reader: Readable
         if algo == "zstd":
             self._reader = zstandard.ZstdDecompressor().stream_reader(
-                inner, read_size=CHUNK, read_across_frames=True, closefd=False
+                cast(IO[bytes], inner), read_size=CHUNK, read_across_frames=True, closefd=False
             )
         else:
-            self._reader = gzip.GzipFile(fileobj=inner, mode="rb")  # type: ignore[arg-type]
+            self._reader = gzip.GzipFile(fileobj=cast(IO[bytes], inner), mode="rb")
         self._inner = inner
 
     def read(self, size: int = -1, /) -> bytes:

@@ -111,8 +111,10 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
     base = request.into.rstrip("/")
     if "://" in base and not base.startswith("file://"):
         raise BadInput("this set has several entries: choose one with --entry NAME")
-    return [(e, f"{base}/{e.name}{kind_class(e.kind).suffix if e.kind != 'files' else ''}")
-            for e in entries]
+    return [
+        (e, f"{base}/{e.name}{kind_class(e.kind).suffix if e.kind != 'files' else ''}")
+        for e in entries
+    ]
 
 
 def run_restore(request: RestoreRequest, progress: Progress | None = None) -> list[Restored]:
@@ -128,13 +130,16 @@ def run_restore(request: RestoreRequest, progress: Progress | None = None) -> li
     for entry, restorer in restorers:
         with progress.task(f"restore {entry.name}") as meter:
             try:
-                read_entry(storage, stored, entry, request.passphrase, restorer.write, meter.add_read)
+                read_entry(
+                    storage, stored, entry, request.passphrase, restorer.write, meter.add_read
+                )
                 restorer.commit()
             except BaseException:
                 restorer.discard()
                 raise
         done.append(
-            Restored(stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds)
+            Restored(
+                stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds
+            )
         )
     return done
-

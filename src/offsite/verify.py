@@ -98,7 +98,13 @@ def verify_sets(
             except OffsiteError as exc:
                 checks.append(
                     EntryCheck(
-                        stored.id, entry.name, entry.file, reading, decode, exc.message(), exc.exit_code
+                        stored.id,
+                        entry.name,
+                        entry.file,
+                        reading,
+                        decode,
+                        exc.message(),
+                        exc.exit_code,
                     )
                 )
     return checks

@@ -111,14 +111,23 @@ def _outputs(result: BackupResult) -> None:
 @click.command("backup")
 @click.argument("urls", nargs=-1, metavar="SOURCE...")
 @option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
-@option("--name", "names", multiple=True, metavar="NAME=SOURCE", help="A source with an entry name.")
-@option("--exec", "execs", multiple=True, metavar="NAME=COMMAND", help="Back up a command's output.")
+@option(
+    "--name", "names", multiple=True, metavar="NAME=SOURCE", help="A source with an entry name."
+)
+@option(
+    "--exec", "execs", multiple=True, metavar="NAME=COMMAND", help="Back up a command's output."
+)
 @option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching files.")
 @option("--compress", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
 @passphrase_option
-@option("--recipient", "recipients", multiple=True, metavar="KEY_OR_FILE",
-        help="Encrypt to this public key: a fingerprint in the keyring or an armored key file.")
+@option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="KEY_OR_FILE",
+    help="Encrypt to this public key: a fingerprint in the keyring or an armored key file.",
+)
 @option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
 @option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
 @json_option

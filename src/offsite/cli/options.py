@@ -27,14 +27,10 @@ def envvar_for(long_name: str) -> str:
     return "OFFSITE_" + long_name.lstrip("-").split("/")[0].upper().replace("-", "_")
 
 
-class Lines(click.ParamType):
+class Lines(click.types.StringParamType):
     """A text value; several of them in one environment variable go one per line."""
 
-    name = "text"
     envvar_list_splitter = "\n"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        return value
 
 
 def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:

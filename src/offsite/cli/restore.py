@@ -52,7 +52,9 @@ def command(
     if as_json:
         emit_json({"restored": [asdict(r) for r in done]})
         return 0
-    rows = [(r.entry, r.kind, human_size(r.size), human_duration(r.seconds), r.location) for r in done]
+    rows = [
+        (r.entry, r.kind, human_size(r.size), human_duration(r.seconds), r.location) for r in done
+    ]
     click.echo(f"restored set {done[0].set_id}")
     click.echo(render(("entry", "kind", "size", "time", "restored to"), rows, right=(2, 3)))
     return 0

@@ -20,7 +20,9 @@ from offsite.verify import EntryCheck, Subset, choose, exit_code, verify_sets
 @option("--latest", is_flag=True, help="Verify the newest complete set (the default).")
 @option("--all", "every", is_flag=True, help="Verify every complete set.")
 @option("--read-data", is_flag=True, help="Read, hash, decrypt and decompress every byte.")
-@option("--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries.")
+@option(
+    "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
+)
 @passphrase_option
 @json_option
 def command(
@@ -58,6 +60,7 @@ def command(
     if as_json:
         emit_json({"ok": code == 0, "checks": [asdict(c) for c in checks]})
         return code
+
     def what(c: EntryCheck) -> str:
         if not c.read_data:
             return "size"

@@ -7,7 +7,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, ClassVar
 
 from offsite.errors import BadInput, TargetNotEmpty
 from offsite.pipeline import SUFFIX, Pipeline
-from offsite.streams import Readable
+from offsite.streams import Readable, copy
 from offsite.urls import local_path, redact
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -149,10 +148,10 @@ class FileRestorer(Restorer):
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would surprise whoever reads the restore
         with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)  # type: ignore[misc]
+            copy(stream, out.write)
         self.check_staged(self._staged)
 
-    def check_staged(self, path: Path) -> None:  # noqa: B027 - a hook, empty by default
+    def check_staged(self, path: Path) -> None:
         """Kind-specific check of the staged file before it replaces the target."""
 
     def commit(self) -> None:

@@ -35,4 +35,3 @@ def kind_class(kind: str) -> type[Source]:
     if cls is None:
         raise UnknownScheme("entry kind", kind, kind, ", ".join(sorted(_BY_KIND)))
     return cls
-

@@ -35,7 +35,9 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
             "ORDER BY name"
         )
     ]
-    return {t: conn.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0] for t in tables}
+    return {
+        t: conn.execute(f"SELECT count(*) FROM {_quote_ident(t)}").fetchone()[0] for t in tables
+    }
 
 
 class SqliteSource(Source):
@@ -76,9 +78,10 @@ class SqliteSource(Source):
         try:
             uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
             try:
-                with contextlib.closing(sqlite3.connect(uri, uri=True)) as src, contextlib.closing(
-                    sqlite3.connect(copy)
-                ) as dst:
+                with (
+                    contextlib.closing(sqlite3.connect(uri, uri=True)) as src,
+                    contextlib.closing(sqlite3.connect(copy)) as dst,
+                ):
                     src.backup(dst, pages=4096)
                     problems = integrity_problems(dst)
                     if problems:
@@ -107,7 +110,9 @@ class _SqliteRestorer(FileRestorer):
             with contextlib.closing(sqlite3.connect(path)) as conn:
                 problems = integrity_problems(conn)
         except sqlite3.Error as exc:
-            raise RestoreFailed(path.name, f"restored file is not a SQLite database: {exc}") from None
+            raise RestoreFailed(
+                path.name, f"restored file is not a SQLite database: {exc}"
+            ) from None
         if problems:
             raise RestoreFailed(path.name, f"integrity_check failed: {problems[0]}")
 

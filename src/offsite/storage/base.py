@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
+from offsite.streams import Readable
+
 CHUNK = 1 << 20
 
 
@@ -25,7 +27,7 @@ class ObjectInfo:
 class Storage(Protocol):
     url: str
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: Readable) -> int:
         """Store everything ``stream`` yields under ``key``; return the byte count."""
 
     def open(self, key: str) -> BinaryIO:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from offsite.errors import StorageError
 from offsite.storage.base import CHUNK, ObjectInfo
 from offsite.storage.registry import register
+from offsite.streams import Readable
 from offsite.urls import local_path
 
 PARTIAL = ".partial-"
@@ -29,7 +30,7 @@ class LocalStorage:
             raise StorageError(self.url, f"refusing key {key!r}")
         return self.root.joinpath(*parts)
 
-    def put(self, key: str, stream: BinaryIO) -> int:
+    def put(self, key: str, stream: Readable) -> int:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

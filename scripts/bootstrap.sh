@@ -1,0 +1,34 @@
+# Sourced by scripts/demo and scripts/test: installs what offsite needs on a fresh machine.
+# System tools (gpg, zstd, sqlite3) come from the distribution's packages; Python
+# packages go into .venv beside the checkout, reinstalled when pyproject.toml changes.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+missing=()
+command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "installing ${missing[*]} with apt-get" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "offsite needs ${missing[*]}: install them with your package manager" >&2
+    exit 2
+  fi
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.offsite-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+  echo "$want" > "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"
