@@ -1,0 +1,152 @@
+"""Shared fixtures: example data, GnuPG keys, and running the CLI in-process."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from offsite.cli import run
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("example", ROOT / "scripts" / "example.py")
+assert _spec and _spec.loader
+example = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(example)
+
+PASSPHRASE = "correct horse battery staple"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``offsite ARGS...`` in this process; return exit code, stdout and stderr."""
+
+    def invoke(*args: str) -> Result:
+        capsys.readouterr()
+        code = run([str(a) for a in args])
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return invoke
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith(("OFFSITE_", "GITHUB_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", PASSPHRASE)
+    return PASSPHRASE
+
+
+@dataclass(frozen=True)
+class Keyring:
+    home: Path
+    fingerprint: str
+    public_key_file: Path
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Iterator[Keyring]:
+    """A GnuPG home with one unprotected key pair (short path: the agent's socket lives there)."""
+    home = Path(tempfile.mkdtemp(prefix="offsite-t-"))
+    home.chmod(0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key",
+         "offsite test <test@example.invalid>", "default", "default", "never"],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    listing = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-keys"], env=env, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    fingerprint = next(ln.split(":")[9] for ln in listing.splitlines() if ln.startswith("fpr:"))
+    public = home / "public.asc"
+    public.write_bytes(
+        subprocess.run(
+            ["gpg", "--batch", "--armor", "--export", fingerprint], env=env, check=True,
+            capture_output=True,
+        ).stdout
+    )  # fmt: skip
+    yield Keyring(home, fingerprint, public)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def with_keyring(keyring: Keyring, monkeypatch: pytest.MonkeyPatch) -> Keyring:
+    monkeypatch.setenv("GNUPGHOME", str(keyring.home))
+    return keyring
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Path:
+    return example.make_sqlite(tmp_path / "src" / "app.db", rows=3000)
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return example.make_tree(tmp_path / "src" / "files")
+
+
+def sqlite_content(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows in primary-key order, plus the schema."""
+    with sqlite3.connect(path) as db:
+        schema = db.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        tables = [r[1] for r in schema if r[0] == "table"]
+        content = {t: db.execute(f'SELECT * FROM "{t}" ORDER BY rowid').fetchall() for t in tables}
+    return {"__schema__": schema, **content}
+
+
+def tree_content(root: Path) -> dict[str, tuple[str, int, str]]:
+    """Each path below ``root``: its type, permission bits, and content hash or link target."""
+    found: dict[str, tuple[str, int, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            st = path.lstat()
+            if path.is_symlink():
+                found[rel] = ("link", 0, os.readlink(path))
+            elif path.is_dir():
+                found[rel] = ("dir", st.st_mode & 0o7777, "")
+            else:
+                found[rel] = ("file", st.st_mode & 0o7777, hashlib.sha256(path.read_bytes()).hexdigest())
+    return found
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file below ``root`` with its hash: to prove a failed command changed nothing."""
+    if not root.exists():
+        return {}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def only_set(dest: Path) -> Path:
+    sets = [p for p in dest.iterdir() if p.is_dir()]
+    assert len(sets) == 1, sets
+    return sets[0]
