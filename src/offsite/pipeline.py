@@ -24,6 +24,7 @@ from offsite.streams import CHUNK, CheckedReader, Readable
 COMPRESSIONS = ("zstd", "gzip", "none")
 SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}
 DEFAULT_LEVEL = {"zstd": 3, "gzip": 6}
+ZSTD_JOB_SIZE = 2 * CHUNK
 _F_SETPIPE_SZ = 1031  # Linux: grow the pipe so stages hand over whole chunks
 
 StageFn = Callable[[Readable, BinaryIO], None]
@@ -157,7 +158,12 @@ def compress(pipeline: Pipeline, src: Readable, algo: str, level: int | None) ->
         return src
     lvl = DEFAULT_LEVEL[algo] if level is None else level
     if algo == "zstd":
-        cctx = zstandard.ZstdCompressor(level=lvl, threads=-1, write_checksum=True)
+        # Multi-threaded, with 2 MiB jobs: zstd's default job size for level 3 holds
+        # ~90 MiB of buffers on two cores, 2 MiB jobs ~30 MiB at the same speed.
+        params = zstandard.ZstdCompressionParameters.from_level(
+            lvl, threads=-1, job_size=ZSTD_JOB_SIZE, write_checksum=True
+        )
+        cctx = zstandard.ZstdCompressor(compression_params=params)
 
         def run_zstd(source: Readable, dst: BinaryIO) -> None:
             cctx.copy_stream(cast(IO[bytes], source), dst, read_size=CHUNK, write_size=CHUNK)
