@@ -29,7 +29,10 @@ MB = 1 << 20
 
 def generate(root: Path, total: int) -> int:
     rnd = random.Random(1)
-    words = [("".join(rnd.choices("abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 10)))) for _ in range(5000)]
+    words = [
+        ("".join(rnd.choices("abcdefghijklmnopqrstuvwxyz", k=rnd.randint(2, 10))))
+        for _ in range(5000)
+    ]
     lines = [" ".join(rnd.choices(words, k=rnd.randint(4, 16))) + "\n" for _ in range(80_000)]
     written, i = 0, 0
     root.mkdir(parents=True)
@@ -93,7 +96,11 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     sampler.join()
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{argv[0]} failed with {status}")
-    return {"wall": wall, "peak_process_mb": usage.ru_maxrss / 1024, "peak_tree_mb": peak_tree / 1024}
+    return {
+        "wall": wall,
+        "peak_process_mb": usage.ru_maxrss / 1024,
+        "peak_tree_mb": peak_tree / 1024,
+    }
 
 
 def main() -> None:
@@ -110,9 +117,9 @@ def main() -> None:
         (work / "gnupg").mkdir(mode=0o700)
         baseline_out = work / "baseline.tar.zst.gpg"
         script = (
-            "set -euo pipefail; tar -cf - -C \"$1\" . | zstd -T0 -3 -q -c | "
-            "gpg --batch --pinentry-mode loopback --passphrase-fd 3 --symmetric --cipher-algo AES256 "
-            "--compress-algo none -o \"$2\" 3<<<\"$OFFSITE_PASSPHRASE\""
+            'set -euo pipefail; tar -cf - -C "$1" . | zstd -T0 -3 -q -c | '
+            "gpg --batch --pinentry-mode loopback --passphrase-fd 3 --symmetric "
+            '--cipher-algo AES256 --compress-algo none -o "$2" 3<<<"$OFFSITE_PASSPHRASE"'
         )
         offsite = [sys.executable, "-m", "offsite", "backup", str(data), "--to", str(work / "dest")]
         results = {}
@@ -127,18 +134,25 @@ def main() -> None:
         results["offsite"]["out"] = sum(p.stat().st_size for p in (work / "dest").rglob("*.gpg"))
 
         print(f"data: {raw / MB:.0f} MiB in {sum(1 for _ in data.rglob('*'))} paths")
-        print(f"{'':14} {'wall s':>8} {'MiB/s':>8} {'out MiB':>9} {'peak proc MiB':>14} {'peak tree MiB':>14}")
+        print(
+            f"{'':14} {'wall s':>8} {'MiB/s':>8} {'out MiB':>9} "
+            f"{'peak proc MiB':>14} {'peak tree MiB':>14}"
+        )
         for name, r in results.items():
             print(
                 f"{name:14} {r['wall']:8.2f} {raw / MB / r['wall']:8.1f} {r['out'] / MB:9.1f} "
                 f"{r['peak_process_mb']:14.1f} {r['peak_tree_mb']:14.1f}"
             )
         base, ours = results["tar|zstd|gpg"], results["offsite"]
-        print(f"ratio offsite/baseline: wall {ours['wall'] / base['wall']:.2f}x, "
-              f"output {ours['out'] / base['out']:.3f}x")
+        print(
+            f"ratio offsite/baseline: wall {ours['wall'] / base['wall']:.2f}x, "
+            f"output {ours['out'] / base['out']:.3f}x"
+        )
         limit = 150
-        print(f"offsite peak RSS {ours['peak_process_mb']:.0f} MiB (goal < {limit} MiB): "
-              f"{'OK' if ours['peak_process_mb'] < limit else 'OVER'}")
+        print(
+            f"offsite peak RSS {ours['peak_process_mb']:.0f} MiB (goal < {limit} MiB): "
+            f"{'OK' if ours['peak_process_mb'] < limit else 'OVER'}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -132,7 +132,11 @@ def tree_content(root: Path) -> dict[str, tuple[str, int, str]]:
             elif path.is_dir():
                 found[rel] = ("dir", st.st_mode & 0o7777, "")
             else:
-                found[rel] = ("file", st.st_mode & 0o7777, hashlib.sha256(path.read_bytes()).hexdigest())
+                found[rel] = (
+                    "file",
+                    st.st_mode & 0o7777,
+                    hashlib.sha256(path.read_bytes()).hexdigest(),
+                )
     return found
 
 
@@ -141,7 +145,9 @@ def snapshot(root: Path) -> dict[str, str]:
     if not root.exists():
         return {}
     return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else "dir"
         for p in sorted(root.rglob("*"))
     }
 

@@ -53,7 +53,7 @@ CASES = [
                  "the dump is empty", id="exec-empty"),
     pytest.param(["backup", "{tree}", "--exec", "x=echo partial; exit 7", "--to", "{dest}"], {}, 3,
                  "status 7", id="second-entry-fails-after-first-stored"),
-    pytest.param(["backup", "{tree}", "--to", "{dest}", "--recipient", "{tmp}/no-such-key.asc"], {}, 2,
+    pytest.param(["backup", "{tree}", "--to", "{dest}", "--recipient", "{tmp}/nokey.asc"], {}, 2,
                  "no OpenPGP public key", id="unknown-recipient"),
 ]  # fmt: skip
 
@@ -85,7 +85,10 @@ def test_json_record_and_actions_annotation(cli, tmp_path: Path, monkeypatch) ->
     r = cli("restore", tmp_path / "nothing-here", "--into", tmp_path / "o", "--json")
     assert r.code == 2
     record = json.loads(r.out[r.out.index("{") :])
-    assert record == {"error": f"no complete backup set in {tmp_path / 'nothing-here'}", "exit_code": 2}
+    assert record == {
+        "error": f"no complete backup set in {tmp_path / 'nothing-here'}",
+        "exit_code": 2,
+    }
     assert f"::error::no complete backup set in {tmp_path / 'nothing-here'}" in r.out
 
 
@@ -102,7 +105,9 @@ def test_usage_error_is_exit_2(cli) -> None:
     assert "Traceback" not in r.err
 
 
-def test_passphrase_never_in_output_or_manifest(cli, tmp_path: Path, tree: Path, monkeypatch) -> None:
+def test_passphrase_never_in_output_or_manifest(
+    cli, tmp_path: Path, tree: Path, monkeypatch
+) -> None:
     secret = "pw-that-must-not-leak-1234"
     monkeypatch.setenv("OFFSITE_PASSPHRASE", secret)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")

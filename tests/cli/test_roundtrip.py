@@ -23,7 +23,9 @@ def test_sqlite_and_folder_round_trip(
     cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase: str, with_keyring: Keyring, mode
 ) -> None:
     dest = tmp_path / "backups"
-    r = cli("backup", f"sqlite://{sqlite_db}", tree, "--to", dest, *_encryption_args(mode, with_keyring))
+    r = cli(
+        "backup", f"sqlite://{sqlite_db}", tree, "--to", dest, *_encryption_args(mode, with_keyring)
+    )
     assert r.code == 0, r.err
 
     r = cli("restore", dest, "--into", tmp_path / "restored")
@@ -40,13 +42,18 @@ def test_sqlite_and_folder_round_trip(
 
 
 @pytest.mark.parametrize("compress", ["zstd", "gzip", "none"])
-def test_compressions_round_trip(cli, tmp_path: Path, tree: Path, passphrase: str, compress) -> None:
+def test_compressions_round_trip(
+    cli, tmp_path: Path, tree: Path, passphrase: str, compress
+) -> None:
     dest = tmp_path / "backups"
     assert cli("backup", tree, "--to", dest, "--compress", compress).code == 0
     stored = next(p.name for p in only_set(dest).iterdir() if p.name != "manifest.json")
-    assert stored == {"zstd": "files.tar.zst.gpg", "gzip": "files.tar.gz.gpg", "none": "files.tar.gpg"}[
-        compress
-    ]
+    assert (
+        stored
+        == {"zstd": "files.tar.zst.gpg", "gzip": "files.tar.gz.gpg", "none": "files.tar.gpg"}[
+            compress
+        ]
+    )
     assert cli("restore", dest, "--into", tmp_path / "out").code == 0
     assert tree_content(tmp_path / "out") == tree_content(tree)
 
@@ -68,10 +75,14 @@ def test_exec_output_round_trip(cli, tmp_path: Path, passphrase: str) -> None:
     lines = (tmp_path / "numbers.txt").read_text().split()
     assert lines == [str(i) for i in range(1, 100001)]
     manifest = json.loads((only_set(dest) / "manifest.json").read_text())
-    assert manifest["entries"][0]["source"] == "exec:seq"  # the command line itself may hold secrets
+    assert (
+        manifest["entries"][0]["source"] == "exec:seq"
+    )  # the command line itself may hold secrets
 
 
-def test_one_entry_of_several_and_force(cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase) -> None:
+def test_one_entry_of_several_and_force(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase
+) -> None:
     dest = tmp_path / "backups"
     assert cli("backup", f"sqlite:{sqlite_db}", tree, "--to", dest).code == 0
     target = tmp_path / "only-files"
@@ -90,7 +101,17 @@ def test_one_entry_of_several_and_force(cli, tmp_path: Path, sqlite_db: Path, tr
 
 def test_exclude_patterns(cli, tmp_path: Path, tree: Path) -> None:
     dest = tmp_path / "backups"
-    r = cli("backup", tree, "--to", dest, "--no-encrypt", "--exclude", "*.bin", "--exclude", "nested/notes.txt")
+    r = cli(
+        "backup",
+        tree,
+        "--to",
+        dest,
+        "--no-encrypt",
+        "--exclude",
+        "*.bin",
+        "--exclude",
+        "nested/notes.txt",
+    )
     assert r.code == 0, r.err
     assert cli("restore", dest, "--into", tmp_path / "out").code == 0
     restored = tree_content(tmp_path / "out")
@@ -107,7 +128,9 @@ def test_destination_inside_source_is_not_archived(cli, tmp_path: Path, tree: Pa
     assert not (tmp_path / "out" / "backups").exists()
 
 
-def test_several_destinations_get_identical_bytes(cli, tmp_path: Path, tree: Path, passphrase) -> None:
+def test_several_destinations_get_identical_bytes(
+    cli, tmp_path: Path, tree: Path, passphrase
+) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli("backup", tree, "--to", a, "--to", f"file://{b}").code == 0
     set_a, set_b = only_set(a), only_set(b)

@@ -32,7 +32,14 @@ def _batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
 @pytest.mark.parametrize("mode", ["passphrase", "recipient"])
 @pytest.mark.parametrize("compress", ["zstd", "gzip"])
 def test_restore_hints_work_with_standard_tools(
-    cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase: str, keyring: Keyring, mode, compress
+    cli,
+    tmp_path: Path,
+    sqlite_db: Path,
+    tree: Path,
+    passphrase: str,
+    keyring: Keyring,
+    mode,
+    compress,
 ) -> None:
     dest = tmp_path / "backups"
     extra = ["--recipient", str(keyring.public_key_file)] if mode == "recipient" else []
@@ -43,7 +50,10 @@ def test_restore_hints_work_with_standard_tools(
     manifest = json.loads((stored / "manifest.json").read_text())
     work = tmp_path / "by-hand"
     work.mkdir()
-    env = {**os.environ, "GNUPGHOME": str(_batch_gnupg_home(tmp_path, keyring if mode == "recipient" else None))}
+    env = {
+        **os.environ,
+        "GNUPGHOME": str(_batch_gnupg_home(tmp_path, keyring if mode == "recipient" else None)),
+    }
     for entry in manifest["entries"]:
         shutil.copy(stored / entry["file"], work / entry["file"])
         done = subprocess.run(

@@ -7,8 +7,6 @@ import io
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from offsite.manifest import Encryption, Entry, Manifest
 
 
@@ -23,12 +21,19 @@ def _store(dest: Path, payload: bytes) -> None:
     folder = dest / "20240101T000000Z"
     folder.mkdir(parents=True)
     (folder / "files.tar").write_bytes(payload)
-    entry = Entry("files", "files", "/x", "files.tar", len(payload),
-                  hashlib.sha256(payload).hexdigest(), len(payload), "none", Encryption("none"))  # fmt: skip
-    (folder / "manifest.json").write_text(Manifest("20240101T000000Z", "t", "t", (entry,)).to_json())
+    digest = hashlib.sha256(payload).hexdigest()
+    size = len(payload)
+    entry = Entry(
+        "files", "files", "/x", "files.tar", size, digest, size, "none", Encryption("none")
+    )
+    (folder / "manifest.json").write_text(
+        Manifest("20240101T000000Z", "t", "t", (entry,)).to_json()
+    )
 
 
-def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", size: int = 4) -> tarfile.TarInfo:
+def _member(
+    name: str, kind: bytes = tarfile.REGTYPE, link: str = "", size: int = 4
+) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.type = kind
     info.linkname = link

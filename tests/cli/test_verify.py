@@ -35,7 +35,9 @@ def test_good_set_passes(cli, backed_up: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["start", "middle", "end"])
-def test_one_flipped_byte_fails_naming_the_entry(cli, backed_up: Path, where: str, monkeypatch) -> None:
+def test_one_flipped_byte_fails_naming_the_entry(
+    cli, backed_up: Path, where: str, monkeypatch
+) -> None:
     stored = only_set(backed_up) / "files.tar.zst.gpg"
     size = stored.stat().st_size
     _flip(stored, {"start": 0, "middle": size // 2, "end": size - 1}[where])
@@ -88,7 +90,9 @@ def test_set_without_manifest_is_not_listed(cli, backed_up: Path, cli_json=None)
 def test_read_data_subset_partitions_entries(cli, backed_up: Path) -> None:
     read = []
     for n in (1, 2):
-        checks = json.loads(cli("verify", backed_up, "--read-data-subset", f"{n}/2", "--json").out)["checks"]
+        checks = json.loads(cli("verify", backed_up, "--read-data-subset", f"{n}/2", "--json").out)[
+            "checks"
+        ]
         read.append({c["entry"] for c in checks if c["read_data"]})
     assert read == [{"app"}, {"files"}]
     assert cli("verify", backed_up, "--read-data-subset", "3/2").code == 2

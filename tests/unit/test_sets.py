@@ -25,7 +25,11 @@ def test_scan_sorts_complete_and_reports_incomplete(tmp_path: Path) -> None:
     put_bytes(s, "unrelated/readme.txt", b"x")
     put_bytes(s, "20240104T000000Z/manifest.json", b"{not json")
     found = scan(s)
-    assert [x.id for x in found.sets] == ["20240101T000000Z", "20240101T000000Z-2", "20240102T000000Z"]
+    assert [x.id for x in found.sets] == [
+        "20240101T000000Z",
+        "20240101T000000Z-2",
+        "20240102T000000Z",
+    ]
     assert [i.prefix for i in found.incomplete] == ["20240103T000000Z/"]
     assert len(found.problems) == 1 and "20240104T000000Z" in found.problems[0]
     assert select(s).id == "20240102T000000Z"

@@ -114,7 +114,9 @@ class FolderRestorer(Restorer):
             with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
                 tar.extractall(self._staged, filter="tar")
         except tarfile.FilterError as exc:
-            raise RestoreFailed(self.target.name, f"refusing an unsafe archive member: {exc}") from None
+            raise RestoreFailed(
+                self.target.name, f"refusing an unsafe archive member: {exc}"
+            ) from None
         except tarfile.ReadError as exc:
             raise RestoreFailed(self.target.name, f"not a readable tar archive: {exc}") from None
 
