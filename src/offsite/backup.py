@@ -8,6 +8,7 @@ what this run wrote, so a destination never holds a set that looks complete and 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 import threading
@@ -25,7 +26,6 @@ from offsite.sets import allocate_id
 from offsite.sources import Source
 from offsite.sources.files import FilesSource
 from offsite.storage import Storage, open_storage
-from offsite.storage.base import put_bytes
 from offsite.storage.local import LocalStorage
 from offsite.streams import CheckedReader, CountingReader, HashingReader, Readable
 
@@ -213,11 +213,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
                 tool_version=__version__,
             )
             text = manifest.to_json().encode()
-            for storage in storages:
-                try:
-                    put_bytes(storage, f"{set_id}/{MANIFEST_NAME}", text)
-                except OSError as exc:
-                    raise StorageError(storage.url, exc.strerror or exc) from exc
+            for storage in storages:  # last: the manifest is what makes the set complete
+                _put_one(storage, f"{set_id}/{MANIFEST_NAME}", io.BytesIO(text))
         except BaseException:
             _remove_partial(storages, set_id)
             raise

@@ -70,7 +70,7 @@ def test_missing_or_truncated_file_fails_without_read_data(cli, backed_up: Path)
     assert r.code == 1 and "missing" in r.err
 
 
-def test_set_without_manifest_is_not_listed(cli, backed_up: Path, cli_json=None) -> None:
+def test_set_without_manifest_is_not_listed(cli, backed_up: Path) -> None:
     first = only_set(backed_up).name
     assert cli("backup", "--exec", "x=echo hi", "--to", backed_up).code == 0
     newest = max(p.name for p in backed_up.iterdir())
