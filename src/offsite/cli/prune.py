@@ -1,0 +1,89 @@
+"""offsite prune DEST --keep-..."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import click
+
+from offsite.cli.options import F, emit_json, json_option, option
+from offsite.durations import parse_duration
+from offsite.errors import OperationFailed
+from offsite.prune import run_prune
+from offsite.retention import Policy
+from offsite.storage import open_storage
+from offsite.table import render
+
+
+def _keep(period: str, what: str) -> Callable[[F], F]:
+    return option(f"--keep-{period}", type=int, default=0, metavar="N", help=f"Keep {what}.")
+
+
+@click.command("prune")
+@click.argument("dest")
+@_keep("last", "the N newest sets")
+@_keep("hourly", "the newest set of each of the last N hours that have one")
+@_keep("daily", "the newest set of each of the last N days that have one")
+@_keep("weekly", "the newest set of each of the last N ISO weeks that have one")
+@_keep("monthly", "the newest set of each of the last N months that have one")
+@_keep("yearly", "the newest set of each of the last N years that have one")
+@option("--keep-within", metavar="DURATION", help="Keep every set within DURATION of the newest.")
+@option("--dry-run", is_flag=True, help="Show what would be kept and removed; change nothing.")
+@json_option
+def command(
+    dest: str,
+    keep_last: int,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_yearly: int,
+    keep_within: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> int:
+    """Remove backup sets from DEST that no --keep rule keeps (restic's forget rules).
+
+    Rules are ORed; --keep-within counts back from the newest set. Incomplete sets (no
+    manifest) older than a day are removed too. A policy that keeps nothing is refused.
+    """
+    policy = Policy(
+        last=keep_last,
+        hourly=keep_hourly,
+        daily=keep_daily,
+        weekly=keep_weekly,
+        monthly=keep_monthly,
+        yearly=keep_yearly,
+        within=parse_duration(keep_within) if keep_within else None,
+    )
+    result = run_prune(open_storage(dest), policy, dry_run)
+    if as_json:
+        emit_json(
+            {
+                "dry_run": dry_run,
+                "sets": [
+                    {"id": d.set_id, "keep": d.keep, "reasons": list(d.reasons)}
+                    for d in result.plan.decisions
+                ],
+                "incomplete_removed": result.incomplete,
+                "failures": result.failures,
+            }
+        )
+    else:
+        rows = [
+            (d.set_id, ", ".join(d.reasons) if d.keep else "remove") for d in result.plan.decisions
+        ]
+        rows += [
+            (p.rstrip("/"), "remove (incomplete, older than a day)") for p in result.incomplete
+        ]
+        click.echo(render(("set", "kept because" if rows else ""), rows))
+        verb = "would remove" if dry_run else "removed"
+        click.echo(
+            f"{len(result.plan.keep)} kept, {verb} {len(result.plan.remove)} "
+            f"and {len(result.incomplete)} incomplete"
+        )
+    for failure in result.failures:
+        click.echo(f"offsite: could not remove {failure}", err=True)
+    if result.failures:
+        raise OperationFailed(f"{len(result.failures)} set(s) could not be removed")
+    return 0

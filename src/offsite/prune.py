@@ -1,0 +1,54 @@
+"""Applying a retention plan to a destination: complete sets by policy, and incomplete
+sets (no manifest) once they are more than a day old.
+
+A removed set loses its manifest first, so at no moment does a half-deleted set look
+complete; a delete that fails (e.g. an object under lock) is reported, not fatal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from offsite.errors import BadInput
+from offsite.manifest import MANIFEST_NAME, set_time
+from offsite.retention import Plan, Policy, plan
+from offsite.sets import scan
+from offsite.storage import Storage
+
+INCOMPLETE_GRACE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    plan: Plan
+    incomplete: list[str]  # prefixes of incomplete sets old enough to remove
+    dry_run: bool
+    failures: list[str] = field(default_factory=list)
+
+
+def _delete_set(storage: Storage, prefix: str) -> None:
+    storage.delete(prefix + MANIFEST_NAME)
+    for obj in list(storage.list(prefix)):
+        storage.delete(obj.key)
+
+
+def run_prune(
+    storage: Storage, policy: Policy, dry_run: bool, now: datetime | None = None
+) -> PruneResult:
+    now = now or datetime.now(timezone.utc)
+    found = scan(storage)
+    if any(s.prefix == "" for s in found.sets):
+        raise BadInput(f"{storage.url} is a single downloaded set, not a destination to prune")
+    by_id = {s.id: s for s in found.sets}
+    decided = plan([(s.id, set_time(s.id)) for s in found.sets], policy)
+    stale = [i.prefix for i in found.incomplete if now - i.newest > INCOMPLETE_GRACE]
+    result = PruneResult(decided, stale, dry_run)
+    if dry_run:
+        return result
+    for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:
+        try:
+            _delete_set(storage, prefix)
+        except OSError as exc:
+            result.failures.append(f"{prefix.rstrip('/')}: {exc.strerror or exc}")
+    return result
