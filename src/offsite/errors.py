@@ -89,10 +89,6 @@ class EntryNotFound(BadInput):
     """set {} has no entry {!r} (entries: {})"""
 
 
-class MissingExtra(BadInput):
-    """{} needs an optional dependency: pip install 'offsite[{}]'"""
-
-
 class ManifestError(OffsiteError):
     """manifest {} is unreadable: {}"""
 

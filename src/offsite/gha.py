@@ -25,11 +25,6 @@ def error(message: str, stream: TextIO | None = None) -> None:
         print(f"::error::{_escape_data(message)}", file=stream or sys.stdout, flush=True)
 
 
-def warning(message: str, stream: TextIO | None = None) -> None:
-    if in_actions():
-        print(f"::warning::{_escape_data(message)}", file=stream or sys.stdout, flush=True)
-
-
 def mask(value: str, stream: TextIO | None = None) -> None:
     """Ask the runner to hide ``value`` in every later log line."""
     if in_actions() and value:
