@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from offsite.crypto import decrypt
 from offsite.errors import (
@@ -24,7 +24,7 @@ from offsite.manifest import Entry
 from offsite.pipeline import Pipeline, decompress
 from offsite.progress import Progress
 from offsite.sets import StoredSet, select
-from offsite.sources import Restorer, kind_class
+from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.streams import HashingReader, Readable
 
@@ -83,7 +83,7 @@ class RestoreRequest:
     into: str
     set_id: str | None = None
     entry: str | None = None
-    force: bool = False
+    options: RestoreOptions = field(default_factory=RestoreOptions)
     passphrase: str | None = None
 
 
@@ -124,7 +124,7 @@ def run_restore(request: RestoreRequest, progress: Progress | None = None) -> li
     plan = _targets(request, stored)
     # Check every target before restoring anything.
     restorers: list[tuple[Entry, Restorer]] = [
-        (entry, kind_class(entry.kind).restorer(target, request.force)) for entry, target in plan
+        (entry, kind_class(entry.kind).restorer(target, request.options)) for entry, target in plan
     ]
     done: list[Restored] = []
     for entry, restorer in restorers:

@@ -10,6 +10,7 @@ from offsite.cli.options import emit_json, json_option, option, passphrase_optio
 from offsite.errors import BadInput
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest, run_restore
+from offsite.sources import RestoreOptions
 from offsite.table import human_duration, human_size, render
 
 
@@ -20,6 +21,14 @@ from offsite.table import human_duration, human_size, render
 @option("--entry", metavar="NAME", help="Restore only this entry.")
 @option("--into", required=True, metavar="TARGET", help="Where to restore: a path or URL.")
 @option("--force", is_flag=True, help="Restore over a non-empty target.")
+@option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="PostgreSQL: restore with N parallel workers (stages the decoded dump in TMPDIR).",
+)
+@option("--no-owner", is_flag=True, help="PostgreSQL: do not restore object owners.")
 @passphrase_option
 @json_option
 def command(
@@ -29,6 +38,8 @@ def command(
     entry: str | None,
     into: str,
     force: bool,
+    jobs: int,
+    no_owner: bool,
     passphrase_env: str,
     as_json: bool,
 ) -> int:
@@ -45,7 +56,7 @@ def command(
         into=into,
         set_id=set_id,
         entry=entry,
-        force=force,
+        options=RestoreOptions(force=force, jobs=jobs, no_owner=no_owner),
         passphrase=read_passphrase(passphrase_env),
     )
     done = run_restore(request, Progress(enabled=not as_json))

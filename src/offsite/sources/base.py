@@ -9,6 +9,7 @@ import re
 import shlex
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +28,22 @@ def check_name(name: str) -> str:
             "letters, digits, '.', '_' and '-'"
         )
     return name
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    force: bool = False  # restore over a non-empty target
+    jobs: int = 1  # parallel workers, where the engine has them (pg_restore --jobs)
+    no_owner: bool = False  # PostgreSQL: do not set object owners (pg_restore --no-owner)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What a drill found in a restored target."""
+
+    rows: dict[str, int] | None = None  # rows per table, counted in the target
+    problems: list[str] = field(default_factory=list)  # integrity check findings
+    checks: list[str] = field(default_factory=list)  # what was checked, for the report
 
 
 class Source(abc.ABC):
@@ -66,8 +83,13 @@ class Source(abc.ABC):
     # -- restoring ---------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
-    def restorer(cls, target: str, force: bool) -> Restorer:
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
         """A restorer into ``target``; refuses a non-empty target without ``force``."""
+
+    @classmethod
+    def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        """Check a restored ``target`` for a drill: count rows, run the engine's check."""
+        return Inspection()
 
     @classmethod
     @abc.abstractmethod

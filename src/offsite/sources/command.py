@@ -13,7 +13,7 @@ from pathlib import Path
 
 from offsite.errors import BadInput, SourceFailed
 from offsite.pipeline import Pipeline
-from offsite.sources.base import FileRestorer, Restorer, Source
+from offsite.sources.base import FileRestorer, RestoreOptions, Restorer, Source
 from offsite.streams import CHUNK, CheckedReader, Readable
 
 
@@ -61,8 +61,8 @@ class CommandSource(Source):
             proc.stdout.close()
 
     @classmethod
-    def restorer(cls, target: str, force: bool) -> Restorer:
-        return FileRestorer(Path(cls.local_target(target)).expanduser(), force)
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        return FileRestorer(Path(cls.local_target(target)).expanduser(), options.force)
 
     @classmethod
     def hint_tail(cls, name: str) -> str:

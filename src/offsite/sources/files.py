@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from offsite.errors import BadInput, RestoreFailed, SourceNotFound, TargetNotEmpty
 from offsite.pipeline import Pipeline
-from offsite.sources.base import Restorer, Source, make_parents, remove_empty
+from offsite.sources.base import RestoreOptions, Restorer, Source, make_parents, remove_empty
 from offsite.streams import CHUNK, Readable
 
 
@@ -77,8 +77,8 @@ class FilesSource(Source):
             reader.close()
 
     @classmethod
-    def restorer(cls, target: str, force: bool) -> Restorer:
-        return FolderRestorer(Path(cls.local_target(target)).expanduser(), force)
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        return FolderRestorer(Path(cls.local_target(target)).expanduser(), options.force)
 
     @classmethod
     def hint_tail(cls, name: str) -> str:

@@ -6,16 +6,35 @@ from offsite.errors import UnknownScheme
 from offsite.sources.base import Source
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
+from offsite.sources.mongodb import MongoSource
+from offsite.sources.mysql import MysqlSource
+from offsite.sources.postgres import PostgresSource
+from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
 from offsite.urls import scheme_of
 
 _BY_SCHEME: dict[str, type[Source]] = {
     "sqlite": SqliteSource,
     "file": FilesSource,
+    "postgresql": PostgresSource,
+    "postgres": PostgresSource,
+    "mysql": MysqlSource,
+    "mariadb": MysqlSource,
+    "redis": RedisSource,
+    "rediss": RedisSource,
+    "mongodb": MongoSource,
+    "mongodb+srv": MongoSource,
 }
-_BY_KIND: dict[str, type[Source]] = {
-    cls.kind: cls for cls in (SqliteSource, FilesSource, CommandSource)
-}
+_KINDS = (
+    SqliteSource,
+    FilesSource,
+    CommandSource,
+    PostgresSource,
+    MysqlSource,
+    RedisSource,
+    MongoSource,
+)
+_BY_KIND: dict[str, type[Source]] = {cls.kind: cls for cls in _KINDS}
 
 
 def from_url(url: str, name: str | None = None) -> Source:

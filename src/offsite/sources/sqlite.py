@@ -10,11 +10,12 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from offsite.errors import MalformedURL, RestoreFailed, SourceFailed, SourceNotFound
 from offsite.pipeline import Pipeline
-from offsite.sources.base import FileRestorer, Restorer, Source
+from offsite.sources.base import FileRestorer, Inspection, RestoreOptions, Restorer, Source
 from offsite.streams import Readable
 
 
@@ -96,12 +97,26 @@ class SqliteSource(Source):
                 copy.unlink()
 
     @classmethod
-    def restorer(cls, target: str, force: bool) -> Restorer:
-        return _SqliteRestorer(Path(cls.local_target(target)).expanduser(), force)
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        return _SqliteRestorer(Path(cls.local_target(target)).expanduser(), options.force)
 
     @classmethod
     def hint_tail(cls, name: str) -> str:
         return f"> {name}.db && sqlite3 {name}.db 'PRAGMA integrity_check'"
+
+    @classmethod
+    def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        path = Path(cls.local_target(target)).expanduser().resolve()
+        uri = f"file:{quote(str(path))}?mode=ro"
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+                return Inspection(
+                    rows=row_counts(conn),
+                    problems=integrity_problems(conn),
+                    checks=["rows per table", "PRAGMA integrity_check"],
+                )
+        except sqlite3.Error as exc:
+            return Inspection(problems=[f"cannot open the restored database: {exc}"])
 
 
 class _SqliteRestorer(FileRestorer):
