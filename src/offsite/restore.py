@@ -117,17 +117,25 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
     ]
 
 
-def run_restore(request: RestoreRequest, progress: Progress | None = None) -> list[Restored]:
+AfterEach = Callable[[Entry, str, Restored], None]
+
+
+def run_restore(
+    request: RestoreRequest, progress: Progress | None = None, after: AfterEach | None = None
+) -> list[Restored]:
+    """Restore the chosen entries; ``after(entry, target, restored)`` runs after each one
+    is committed (a drill checks the target there)."""
     progress = progress or Progress(enabled=False)
     storage = open_storage(request.source)
     stored = select(storage, request.set_id)
     plan = _targets(request, stored)
     # Check every target before restoring anything.
-    restorers: list[tuple[Entry, Restorer]] = [
-        (entry, kind_class(entry.kind).restorer(target, request.options)) for entry, target in plan
+    restorers: list[tuple[Entry, str, Restorer]] = [
+        (entry, target, kind_class(entry.kind).restorer(target, request.options))
+        for entry, target in plan
     ]
     done: list[Restored] = []
-    for entry, restorer in restorers:
+    for entry, target, restorer in restorers:
         with progress.task(f"restore {entry.name}") as meter:
             try:
                 read_entry(
@@ -137,9 +145,10 @@ def run_restore(request: RestoreRequest, progress: Progress | None = None) -> li
             except BaseException:
                 restorer.discard()
                 raise
-        done.append(
-            Restored(
-                stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds
-            )
+        restored = Restored(
+            stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds
         )
+        done.append(restored)
+        if after is not None:
+            after(entry, target, restored)
     return done

@@ -6,15 +6,23 @@ import contextlib
 import fnmatch
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from offsite.errors import BadInput, RestoreFailed, SourceNotFound, TargetNotEmpty
 from offsite.pipeline import Pipeline
-from offsite.sources.base import RestoreOptions, Restorer, Source, make_parents, remove_empty
+from offsite.sources.base import (
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    Source,
+    make_parents,
+    remove_empty,
+)
 from offsite.streams import CHUNK, Readable
 
 
@@ -83,6 +91,23 @@ class FilesSource(Source):
     @classmethod
     def hint_tail(cls, name: str) -> str:
         return f"| (mkdir -p {name} && tar -xpf - -C {name})"
+
+    @classmethod
+    def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        files = size = 0
+        for dirpath, _dirs, names in os.walk(Path(cls.local_target(target)).expanduser()):
+            for name in names:
+                st = os.lstat(os.path.join(dirpath, name))
+                if stat.S_ISREG(st.st_mode):
+                    files += 1
+                    size += st.st_size
+        found = {"files": files, "bytes": size}
+        problems = [
+            f"{key}: manifest says {stats[key]}, the restored folder holds {found[key]}"
+            for key in ("files", "bytes")
+            if key in stats and stats[key] != found[key]
+        ]
+        return Inspection(problems=problems, checks=["files and bytes"])
 
 
 class FolderRestorer(Restorer):

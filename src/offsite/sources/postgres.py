@@ -334,8 +334,7 @@ class PostgresSource(Source):
             conn.psql("CREATE EXTENSION IF NOT EXISTS amcheck;", fail)
         except RestoreFailed as exc:
             return Inspection(rows, checks=["rows per table", f"no amcheck ({exc.args[1]})"])
-        argv = [tool("pg_amcheck"), "--no-password", "--heapallindexed"]
-        argv.append(f"--dbname={conn.conninfo()}")
+        argv = [tool("pg_amcheck"), "--no-password", "--heapallindexed", conn.conninfo()]
         try:
             run_tool(argv, conn.env, fail, conn.secrets)
             problems: list[str] = []

@@ -1,0 +1,224 @@
+"""Throwaway database servers on free loopback ports, from the installed binaries.
+
+Each server lives in its own temporary folder and is stopped and deleted afterwards;
+tests never touch a server or data they did not create. PostgreSQL and MariaDB refuse
+to run as root, so under root they run as the packages' own system users.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+PG_PASSWORD = "pg-s3cr3t p@ss:/word"
+MY_PASSWORD = 'my-s3cr3t "p@ss" word'
+REDIS_PASSWORD = "redis-s3cr3t-pass"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes] | None, what: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise RuntimeError(f"{what} did not start on port {port}:\n{tail}")
+
+
+def _as_user(user: str) -> list[str]:
+    return ["runuser", "-u", user, "--"] if os.geteuid() == 0 else []
+
+
+def _workdir(prefix: str, owner: str) -> Path:
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    if os.geteuid() == 0:
+        entry = pwd.getpwnam(owner)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return folder
+
+
+def pg_bin(name: str) -> str | None:
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    for folder in reversed(dirs):
+        if os.access(os.path.join(folder, name), os.X_OK):
+            return os.path.join(folder, name)
+    return shutil.which(name)
+
+
+class Postgres:
+    def __init__(self) -> None:
+        initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise FileNotFoundError("initdb/pg_ctl")
+        self.pg_ctl = pg_ctl
+        self.dir = _workdir("offsite-pg-", "postgres")
+        self.port = free_port()
+        self.user = "offsite"
+        pwfile = self.dir / "pw"
+        pwfile.write_text(PG_PASSWORD)
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, "postgres")
+        subprocess.run(
+            [*_as_user("postgres"), initdb, "-D", str(self.dir / "data"), "-U", self.user,
+             f"--pwfile={pwfile}", "-A", "scram-sha-256", "--no-sync", "-E", "UTF8",
+             "--locale=C.UTF-8"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        pwfile.unlink()
+        self.start()
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            [*_as_user("postgres"), self.pg_ctl, "-D", str(self.dir / "data"), "-o", opts,
+             "-l", str(self.dir / "log"), "-w", "start"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        subprocess.run(
+            [*_as_user("postgres"), self.pg_ctl, "-D", str(self.dir / "data"), "-m", mode,
+             "-w", "stop"],
+            check=False, capture_output=True,
+        )  # fmt: skip
+
+    def url(self, database: str, password: str | None = PG_PASSWORD) -> str:
+        auth = self.user + (f":{quote(password, safe='')}" if password is not None else "")
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def sql(self, database: str, script: str) -> str:
+        env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+        done = subprocess.run(
+            [pg_bin("psql") or "psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+             "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", database],
+            input=script, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return done.stdout
+
+    def close(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MariaDB:
+    def __init__(self) -> None:
+        install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
+        server = shutil.which("mariadbd") or (
+            "/usr/sbin/mariadbd" if os.access("/usr/sbin/mariadbd", os.X_OK) else None
+        )
+        if not install or not server:
+            raise FileNotFoundError("mariadb-install-db/mariadbd")
+        self.dir = _workdir("offsite-my-", "mysql")
+        self.port = free_port()
+        self.user = "offsite"
+        user = ["--user=mysql"] if os.geteuid() == 0 else []
+        subprocess.run(
+            [install, "--no-defaults", f"--datadir={self.dir / 'data'}", "--skip-test-db",
+             "--auth-root-authentication-method=normal", *user],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.socket = self.dir / "sock"
+        log = self.dir / "err.log"
+        self.proc = subprocess.Popen(
+            [server, "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
+             "--bind-address=127.0.0.1", f"--socket={self.socket}", f"--log-error={log}",
+             f"--pid-file={self.dir / 'pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=64M",
+             "--innodb-flush-log-at-trx-commit=0", "--event-scheduler=OFF", *user],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_port(self.port, self.proc, "mariadbd", log)
+        escaped = MY_PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
+        self.root_sql(
+            f"CREATE USER '{self.user}'@'%' IDENTIFIED BY '{escaped}';"
+            f"CREATE USER '{self.user}'@'localhost' IDENTIFIED BY '{escaped}';"
+            f"GRANT ALL ON *.* TO '{self.user}'@'%' WITH GRANT OPTION;"
+            f"GRANT ALL ON *.* TO '{self.user}'@'localhost' WITH GRANT OPTION;"
+        )
+
+    def url(self, database: str = "", password: str | None = MY_PASSWORD) -> str:
+        auth = self.user + (f":{quote(password, safe='')}" if password is not None else "")
+        return f"mysql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def root_sql(self, script: str, database: str | None = None) -> str:
+        client = shutil.which("mariadb") or "mysql"
+        done = subprocess.run(
+            [client, "--no-defaults", "--default-character-set=utf8mb4", f"--socket={self.socket}",
+             "-uroot", "--batch", "--skip-column-names", *([database] if database else [])],
+            input=script, capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr)
+        return done.stdout
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Redis:
+    def __init__(self, password: str | None = REDIS_PASSWORD) -> None:
+        server = shutil.which("redis-server")
+        if not server:
+            raise FileNotFoundError("redis-server")
+        self.server = server
+        self.dir = Path(tempfile.mkdtemp(prefix="offsite-redis-"))
+        self.port = free_port()
+        self.password = password
+        self.proc = self.run(self.dir, self.port)
+
+    def run(self, folder: Path, port: int, rdb: str = "dump.rdb") -> subprocess.Popen[bytes]:
+        """A redis-server on ``port`` with its data in ``folder`` (loading ``rdb`` if there)."""
+        auth = ["--requirepass", self.password] if self.password else []
+        log = folder / "redis.log"
+        proc = subprocess.Popen(
+            [self.server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+             "--dbfilename", rdb, "--save", "", "--appendonly", "no", "--logfile", str(log),
+             "--repl-diskless-sync-delay", "0", *auth],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_port(port, proc, "redis-server", log)
+        return proc
+
+    def url(self, db: int = 0, password: str | None = REDIS_PASSWORD) -> str:
+        auth = f":{quote(password, safe='')}@" if password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+
+    def cli(self, *args: str, port: int | None = None) -> str:
+        env = {**os.environ, "REDISCLI_AUTH": self.password or ""}
+        done = subprocess.run(
+            ["redis-cli", "-p", str(port or self.port), *args],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return done.stdout
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
