@@ -156,3 +156,18 @@ def only_set(dest: Path) -> Path:
     sets = [p for p in dest.iterdir() if p.is_dir()]
     assert len(sets) == 1, sets
     return sets[0]
+
+
+def batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
+    """A GNUPGHOME where plain `gpg --decrypt` runs unattended: what a person types
+    interactively at a pinentry prompt comes from a file instead."""
+    home = tmp_path / "gh"
+    if keyring is not None:
+        shutil.copytree(keyring.home, home, ignore=shutil.ignore_patterns("S.*"))
+    else:
+        home.mkdir()
+    home.chmod(0o700)
+    secret = tmp_path / "passphrase.txt"
+    secret.write_text(PASSPHRASE)
+    (home / "gpg.conf").write_text(f"batch\npinentry-mode loopback\npassphrase-file {secret}\n")
+    return home

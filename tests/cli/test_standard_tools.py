@@ -11,22 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSPHRASE, Keyring, only_set, sqlite_content, tree_content
-
-
-def _batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
-    """A GNUPGHOME where plain `gpg --decrypt` runs unattended: what a person types
-    interactively at a pinentry prompt comes from a file instead."""
-    home = tmp_path / "gh"
-    if keyring is not None:
-        shutil.copytree(keyring.home, home, ignore=shutil.ignore_patterns("S.*"))
-    else:
-        home.mkdir()
-    home.chmod(0o700)
-    secret = tmp_path / "passphrase.txt"
-    secret.write_text(PASSPHRASE)
-    (home / "gpg.conf").write_text(f"batch\npinentry-mode loopback\npassphrase-file {secret}\n")
-    return home
+from tests.conftest import Keyring, batch_gnupg_home, only_set, sqlite_content, tree_content
 
 
 @pytest.mark.parametrize("mode", ["passphrase", "recipient"])
@@ -52,7 +37,7 @@ def test_restore_hints_work_with_standard_tools(
     work.mkdir()
     env = {
         **os.environ,
-        "GNUPGHOME": str(_batch_gnupg_home(tmp_path, keyring if mode == "recipient" else None)),
+        "GNUPGHOME": str(batch_gnupg_home(tmp_path, keyring if mode == "recipient" else None)),
     }
     for entry in manifest["entries"]:
         shutil.copy(stored / entry["file"], work / entry["file"])

@@ -1,0 +1,119 @@
+"""Throwaway PostgreSQL, MariaDB and Redis servers (one of each per session), fake tools,
+and a watcher of ``ps -ef`` for secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.servers import MariaDB, Postgres, Redis
+
+
+def _server(cls):  # type: ignore[no-untyped-def]
+    try:
+        server = cls()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} is not installed")
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Postgres]:
+    server = _server(Postgres)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[MariaDB]:
+    server = _server(MariaDB)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[Redis]:
+    server = _server(Redis)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def fake_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Put a shell script named ``name`` first on PATH."""
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+
+    def make(name: str, script: str) -> Path:
+        path = folder / name
+        path.write_text("#!/bin/sh\n" + script)
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        return path
+
+    return make
+
+
+def real_tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, name
+    return path
+
+
+@dataclass
+class Watched:
+    code: int
+    out: str
+    err: str
+    ps_samples: int
+    tools_seen: set[str] = field(default_factory=set)
+    leaks: list[str] = field(default_factory=list)
+
+
+def run_watching_ps(
+    args: list[str], secret: str, tools: tuple[str, ...], env: dict[str, str]
+) -> Watched:
+    """Run ``offsite ARGS`` as a real process; sample ``ps -ef`` until it ends."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "offsite", *args],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen: set[str] = set()
+    leaks: list[str] = []
+    samples = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal samples
+        while not stop.is_set():
+            listing = subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout
+            samples += 1
+            for line in listing.splitlines():
+                seen.update(t for t in tools if t in line)
+                if secret in line:
+                    leaks.append(line)
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    out, err = proc.communicate(timeout=300)
+    stop.set()
+    watcher.join()
+    return Watched(proc.returncode, out, err, samples, seen, leaks)
+
+
+def manifest_of(dest: Path) -> dict:  # type: ignore[type-arg]
+    sets = [p for p in dest.iterdir() if p.is_dir()]
+    assert len(sets) == 1, sets
+    return json.loads((sets[0] / "manifest.json").read_text())

@@ -1,0 +1,284 @@
+"""PostgreSQL against a throwaway server: round trips, standard tools, secrets, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import batch_gnupg_home
+from tests.db.conftest import manifest_of, run_watching_ps
+from tests.servers import PG_PASSWORD, Postgres, pg_bin
+
+SCHEMA = """
+CREATE SCHEMA sales;
+CREATE SCHEMA "Audit Log";
+CREATE TABLE sales.orders (
+    id bigserial PRIMARY KEY,
+    customer text NOT NULL,
+    items jsonb,
+    tags text[],
+    receipt bytea,
+    total numeric(12, 2),
+    placed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE "Audit Log"."order events" (id serial PRIMARY KEY, order_id bigint, note text);
+CREATE TABLE public.empty_table (x int);
+CREATE SEQUENCE sales.invoice_no START 1000;
+CREATE VIEW sales.big_orders AS SELECT id, total FROM sales.orders WHERE total > 500;
+CREATE FUNCTION sales.with_tax(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE
+    AS 'SELECT round($1 * 1.2, 2)';
+CREATE FUNCTION sales.audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO "Audit Log"."order events" (order_id, note) VALUES (NEW.id, 'created');
+    RETURN NEW;
+END $$;
+CREATE TRIGGER orders_audit AFTER INSERT ON sales.orders
+    FOR EACH ROW EXECUTE FUNCTION sales.audit();
+"""
+
+DATA = """
+INSERT INTO sales.orders (customer, items, tags, receipt, total, placed_at)
+SELECT 'customer ' || g || E' with \\ backslash, tab\\t and newline\\n',
+       jsonb_build_object('sku', g, 'qty', g % 7, 'nested', jsonb_build_array(g, 'x')),
+       ARRAY['tag' || g % 5, 'ünïcødé'],
+       decode(md5(g::text), 'hex') || '\\x00ff'::bytea,
+       (g * 13.37)::numeric(12, 2),
+       timestamptz '2024-02-16 15:00:00+00' + g * interval '1 minute'
+FROM generate_series(1, {rows}) AS g;
+SELECT nextval('sales.invoice_no') FROM generate_series(1, 5);
+SELECT lo_from_bytea(424242, convert_to('a large object: ' || repeat('x', 10000), 'UTF8'));
+"""
+
+CONTENT = r"""
+SELECT format('SELECT %L, md5(coalesce(string_agg(t::text, E''\n'' ORDER BY t::text), ''''))
+               FROM %I.%I t', n.nspname || '.' || c.relname, n.nspname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ORDER BY 1 \gexec
+SELECT 'sequence', last_value FROM sales.invoice_no;
+SELECT 'large object', md5(lo_get(424242));
+SELECT 'view', count(*) FROM sales.big_orders;
+SELECT 'function', sales.with_tax(100);
+SELECT 'trigger', tgname FROM pg_trigger WHERE NOT tgisinternal;
+"""
+
+
+def make_db(pg: Postgres, rows: int = 2000) -> str:
+    name = f"src_{uuid.uuid4().hex[:8]}"
+    pg.sql("postgres", f"CREATE DATABASE {name};")
+    pg.sql(name, SCHEMA + DATA.format(rows=rows))
+    return name
+
+
+def content(pg: Postgres, database: str) -> list[str]:
+    return pg.sql(database, CONTENT).splitlines()
+
+
+def new_name() -> str:
+    return f"restored_{uuid.uuid4().hex[:8]}"
+
+
+def exists(pg: Postgres, database: str) -> bool:
+    return (
+        pg.sql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{database}'")
+        == "1\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def source_db(pg: Postgres) -> str:
+    return make_db(pg)
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_round_trip_into_a_new_database(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str, jobs: str
+) -> None:
+    dest = tmp_path / "backups"
+    r = cli("backup", pg.url(source_db), "--to", dest)
+    assert r.code == 0, r.err
+    entry = manifest_of(dest)["entries"][0]
+    assert entry["kind"] == "postgresql" and entry["file"].endswith(".pgdump.zst.gpg")
+    assert entry["stats"]["rows"] == {
+        "Audit Log.order events": 2000, "public.empty_table": 0, "sales.orders": 2000,
+    }  # fmt: skip
+    assert PG_PASSWORD not in json.dumps(entry) and "***" in entry["source"]
+
+    target = new_name()
+    r = cli("restore", dest, "--into", pg.url(target), "--jobs", jobs)
+    assert r.code == 0, r.err
+    assert content(pg, target) == content(pg, source_db)
+    # The trigger works in the restored database, not only exists.
+    pg.sql(target, "INSERT INTO sales.orders (customer) VALUES ('after restore');")
+    assert pg.sql(target, 'SELECT count(*) FROM "Audit Log"."order events"') == "2001\n"
+
+
+def test_standard_tools_restore(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    stored = next(p for p in dest.iterdir() if p.is_dir())
+    entry = manifest_of(dest)["entries"][0]
+    target = new_name()
+    pg.sql("postgres", f"CREATE DATABASE {target};")
+    work = tmp_path / "by-hand"
+    work.mkdir()
+    shutil.copy(stored / entry["file"], work)
+    env = {
+        **os.environ,
+        "GNUPGHOME": str(batch_gnupg_home(tmp_path, None)),
+        "DATABASE_URL": pg.url(target),
+        "PATH": f"{Path(pg_bin('pg_restore') or 'pg_restore').parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(["bash", "-c", "set -euo pipefail; " + entry["restore_hint"]],
+                          cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, (entry["restore_hint"], done.stderr)
+    assert content(pg, target) == content(pg, source_db)
+
+
+def test_password_never_in_ps_log_or_manifest(tmp_path: Path, pg: Postgres) -> None:
+    big = make_db(pg, rows=150_000)
+    dest = tmp_path / "backups"
+    watched = run_watching_ps(
+        ["backup", pg.url(big), "--to", str(dest)], PG_PASSWORD,
+        ("pg_dump", "pg_restore"), {"OFFSITE_PASSPHRASE": "x"},
+    )  # fmt: skip
+    assert watched.code == 0, watched.err
+    assert "pg_dump" in watched.tools_seen, "the watcher never saw the dump run"
+    assert watched.leaks == []
+    assert PG_PASSWORD not in watched.out + watched.err
+    assert PG_PASSWORD not in (next(dest.iterdir()) / "manifest.json").read_text()
+
+
+def test_wrong_password_is_exit_3_without_a_set(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    r = cli("backup", pg.url(source_db, password="not-the-password"), "--to", dest)
+    assert r.code == 3
+    assert "password authentication failed" in r.err
+    assert "not-the-password" not in r.err
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+def test_missing_database_is_exit_3(cli, tmp_path: Path, pg: Postgres, passphrase: str) -> None:
+    dest = tmp_path / "backups"
+    r = cli("backup", pg.url("no_such_db"), "--to", dest)
+    assert r.code == 3
+    assert 'database "no_such_db" does not exist' in r.err
+    assert not dest.exists() or not any(dest.iterdir())
+
+
+def test_truncated_dump_fails_the_self_check(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str, fake_bin
+) -> None:
+    real = pg_bin("pg_dump")
+    # A pg_dump that exits 0 after writing only the first 20 kB of a good dump.
+    fake_bin("pg_dump", f'case "$1" in --version) exec {real} --version;; esac\n'
+                        f'{real} "$@" | head -c 20000\n')  # fmt: skip
+    dest = tmp_path / "backups"
+    r = cli("backup", pg.url(source_db), "--to", dest)
+    assert r.code == 3
+    assert "self-check failed: pg_restore" in r.err
+    assert not any(p.name == "manifest.json" for p in dest.rglob("*"))
+
+
+def test_older_pg_dump_than_server_is_exit_2_naming_the_package(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str, fake_bin
+) -> None:
+    # A server that says it is PostgreSQL 99, reached by a psql 99.
+    fake_bin("psql", 'case "$1" in --version) echo "psql (PostgreSQL) 99.0";; *) echo 990000;; esac\n')
+    r = cli("backup", pg.url(source_db), "--to", tmp_path / "backups")
+    assert r.code == 2
+    assert "postgresql-client-99" in r.err
+
+
+def test_server_killed_mid_dump_is_exit_3(cli, tmp_path: Path, passphrase: str) -> None:
+    own = Postgres()  # this test kills its server
+    try:
+        big = make_db(own, rows=300_000)
+        dest = tmp_path / "backups"
+
+        def kill_when_dumping() -> None:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(p.stat().st_size > 0 for p in dest.rglob("*") if p.is_file()):
+                    own.stop("immediate")
+                    return
+                time.sleep(0.01)
+
+        killer = threading.Thread(target=kill_when_dumping)
+        killer.start()
+        r = cli("backup", own.url(big), "--to", dest)
+        killer.join()
+        assert r.code == 3, r.err
+        assert "pg_dump" in r.err or "pg_restore" in r.err
+        assert not any(p.name == "manifest.json" for p in dest.rglob("*"))
+        assert not [p for p in dest.rglob("*") if p.is_file()], "a partial entry was left behind"
+    finally:
+        own.close()
+
+
+def test_non_empty_target_needs_force(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    target = new_name()
+    pg.sql("postgres", f"CREATE DATABASE {target};")
+    pg.sql(target, "CREATE TABLE precious (x int); INSERT INTO precious VALUES (1);")
+    r = cli("restore", dest, "--into", pg.url(target))
+    assert r.code == 2 and "not empty" in r.err
+    assert pg.sql(target, "SELECT count(*) FROM precious") == "1\n"
+    r = cli("restore", dest, "--into", pg.url(target), "--force")
+    assert r.code == 0, r.err
+    # What the backup holds replaces what was there; objects it does not hold stay.
+    restored = [line for line in content(pg, target) if not line.startswith("public.precious|")]
+    assert restored == content(pg, source_db)
+
+
+def test_a_failed_restore_drops_the_database_it_created(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    stored = next(p for p in dest.iterdir() if p.is_dir())
+    file = next(p for p in stored.iterdir() if p.name != "manifest.json")
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    file.write_bytes(bytes(data))
+    target = new_name()
+    r = cli("restore", dest, "--into", pg.url(target))
+    assert r.code == 1 and "checksum mismatch" in r.err
+    assert not exists(pg, target)
+
+
+def test_drill_passes_then_catches_a_row_count_mismatch(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    r = cli("drill", dest, "--into", pg.url(new_name()))
+    assert r.code == 0, r.err
+    assert "drill passed" in r.out and "RTO" in r.out
+
+    manifest = next(dest.iterdir()) / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["entries"][0]["stats"]["rows"]["sales.orders"] = 2001
+    manifest.write_text(json.dumps(doc))
+    r = cli("drill", dest, "--into", pg.url(new_name()), "--json")
+    assert r.code == 1
+    report = json.loads(r.out)
+    assert report["ok"] is False
+    assert report["entries"][0]["mismatches"] == [
+        "table sales.orders: 2000 rows, manifest says 2001"
+    ]
