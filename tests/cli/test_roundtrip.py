@@ -147,3 +147,28 @@ def test_gh_run_download_folder_restores(cli, tmp_path: Path, tree: Path, passph
     assert cli("verify", downloaded, "--read-data").code == 0
     assert cli("restore", downloaded, "--into", tmp_path / "out").code == 0
     assert tree_content(tmp_path / "out") == tree_content(tree)
+
+
+def test_drill_of_sqlite_and_files(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", f"sqlite:{sqlite_db}", tree, "--to", dest).code == 0
+    r = cli("drill", dest, "--into", tmp_path / "scratch", "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)
+    checks = {e["entry"]: e["checks"] for e in report["entries"]}
+    assert checks == {
+        "app": ["rows per table", "PRAGMA integrity_check"],
+        "files": ["files and bytes"],
+    }
+    assert report["restore_seconds"] > 0
+
+    # A restored folder that lost a file fails the drill.
+    manifest = only_set(dest) / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc["entries"][1]["stats"]["files"] += 1
+    manifest.write_text(json.dumps(doc))
+    r = cli("drill", dest, "--into", tmp_path / "scratch2")
+    assert r.code == 1
+    assert "files: manifest says" in r.err

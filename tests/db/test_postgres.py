@@ -196,7 +196,9 @@ def test_older_pg_dump_than_server_is_exit_2_naming_the_package(
     cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str, fake_bin
 ) -> None:
     # A server that says it is PostgreSQL 99, reached by a psql 99.
-    fake_bin("psql", 'case "$1" in --version) echo "psql (PostgreSQL) 99.0";; *) echo 990000;; esac\n')
+    fake_bin(
+        "psql", 'case "$1" in --version) echo "psql (PostgreSQL) 99.0";; *) echo 990000;; esac\n'
+    )
     r = cli("backup", pg.url(source_db), "--to", tmp_path / "backups")
     assert r.code == 2
     assert "postgresql-client-99" in r.err
