@@ -1,5 +1,6 @@
 # Sourced by scripts/demo and scripts/test: installs what offsite needs on a fresh machine.
-# System tools (gpg, zstd, sqlite3) come from the distribution's packages; Python
+# System tools (gpg, zstd, sqlite3; for the tests, with OFFSITE_TEST_SERVERS=1, the
+# PostgreSQL, MariaDB and Redis servers) come from the distribution's packages; Python
 # packages go into .venv beside the checkout, reinstalled when pyproject.toml changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -9,6 +10,17 @@ missing=()
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v sqlite3 >/dev/null 2>&1 || missing+=(sqlite3)
+if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ]; then
+  # The test suite starts its own throwaway servers from these packages' binaries.
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+  command -v pg_dump >/dev/null 2>&1 || missing+=(postgresql-client)
+  [ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || missing+=(mariadb-server)
+  command -v mariadb-dump >/dev/null 2>&1 || command -v mysqldump >/dev/null 2>&1 \
+    || missing+=(mariadb-client)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v redis-check-rdb >/dev/null 2>&1 || missing+=(redis-tools)
+  command -v ps >/dev/null 2>&1 || missing+=(procps)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
