@@ -19,12 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import MB, measure
+
 PASSPHRASE = "bench-passphrase"
-MB = 1 << 20
 
 
 def generate(root: Path, total: int) -> int:
@@ -50,57 +50,6 @@ def generate(root: Path, total: int) -> int:
         written += size
         i += 1
     return written
-
-
-def _tree_rss_kb(pid: int) -> int:
-    """Sum of RSS over ``pid`` and its descendants."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-        todo.extend(children.get(p, []))
-    return total
-
-
-def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
-    peak_tree = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak_tree
-        while not done.wait(0.02):
-            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    done.set()
-    sampler.join()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv[0]} failed with {status}")
-    return {
-        "wall": wall,
-        "peak_process_mb": usage.ru_maxrss / 1024,
-        "peak_tree_mb": peak_tree / 1024,
-    }
 
 
 def main() -> None:

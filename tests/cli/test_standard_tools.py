@@ -57,7 +57,9 @@ def test_readme_documents_each_kind_hint() -> None:
     from offsite.sources.registry import kind_class
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for kind, name in (("sqlite", "app"), ("files", "files"), ("command", "numbers")):
+    kinds = (("sqlite", "app"), ("files", "files"), ("command", "numbers"), ("postgresql", "shop"),
+             ("mysql", "shop"), ("redis", "redis"), ("mongodb", "app"))  # fmt: skip
+    for kind, name in kinds:
         cls = kind_class(kind)
         hint = cls.restore_hint(name, cls.file_name(name, "zstd", True), "zstd", True)
         assert hint in readme, hint

@@ -284,3 +284,30 @@ def test_drill_passes_then_catches_a_row_count_mismatch(
     assert report["entries"][0]["mismatches"] == [
         "table sales.orders: 2000 rows, manifest says 2001"
     ]
+
+
+def test_pg_globals_entry_brings_back_roles(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
+) -> None:
+    pg.sql("postgres", "CREATE ROLE offsite_reader NOLOGIN;")
+    dest = tmp_path / "backups"
+    r = cli("backup", pg.url(source_db), "--pg-globals", "--to", dest)
+    assert r.code == 0, r.err
+    files = {e["name"]: e["file"] for e in manifest_of(dest)["entries"]}
+    assert files == {source_db: f"{source_db}.pgdump.zst.gpg",
+                     f"{source_db}-globals": f"{source_db}-globals.sql.zst.gpg"}  # fmt: skip
+
+    pg.sql("postgres", "DROP ROLE offsite_reader;")
+    r = cli("restore", dest, "--entry", f"{source_db}-globals", "--into", pg.url("postgres"))
+    assert r.code == 0, r.err
+    assert (
+        pg.sql("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'offsite_reader'")
+        == "1\n"
+    )
+
+
+def test_pg_globals_without_a_postgres_source_is_exit_2(
+    cli, tmp_path: Path, sqlite_db: Path, passphrase: str
+) -> None:
+    r = cli("backup", f"sqlite:{sqlite_db}", "--pg-globals", "--to", tmp_path / "backups")
+    assert r.code == 2 and "--pg-globals" in r.err

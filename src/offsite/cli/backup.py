@@ -23,6 +23,7 @@ from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
 from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
+from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.storage.local import LocalStorage
 from offsite.storage.registry import open_storage
 from offsite.table import human_duration, human_size, render
@@ -46,7 +47,11 @@ def _encryption(
 
 
 def _sources(
-    urls: tuple[str, ...], names: tuple[str, ...], execs: tuple[str, ...], excludes: tuple[str, ...]
+    urls: tuple[str, ...],
+    names: tuple[str, ...],
+    execs: tuple[str, ...],
+    excludes: tuple[str, ...],
+    pg_globals: bool,
 ) -> tuple[Source, ...]:
     sources = [from_url(url) for url in urls]
     sources += [from_url(url, name) for name, url in split_pairs(names, "--name")]
@@ -54,6 +59,11 @@ def _sources(
     for source in sources:
         if isinstance(source, FilesSource):
             source.excludes = excludes
+    if pg_globals:
+        databases = [s for s in sources if isinstance(s, PostgresSource)]
+        if not databases:
+            raise BadInput("--pg-globals needs a postgresql:// source")
+        sources += [PgGlobalsSource.of(s) for s in databases]
     return tuple(sources)
 
 
@@ -118,6 +128,11 @@ def _outputs(result: BackupResult) -> None:
     "--exec", "execs", multiple=True, metavar="NAME=COMMAND", help="Back up a command's output."
 )
 @option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching files.")
+@option(
+    "--pg-globals",
+    is_flag=True,
+    help="Also dump roles and tablespaces (pg_dumpall --globals-only) as NAME-globals.",
+)
 @option("--compress", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
 @passphrase_option
@@ -139,6 +154,7 @@ def command(
     names: tuple[str, ...],
     execs: tuple[str, ...],
     excludes: tuple[str, ...],
+    pg_globals: bool,
     compress: str,
     level: int | None,
     passphrase_env: str,
@@ -149,12 +165,13 @@ def command(
 ) -> int:
     """Back up every SOURCE into one new backup set in each DEST.
 
-    SOURCE: sqlite:///abs/path.db, sqlite:rel/path.db, a file or folder (or file:///path).
-    DEST: a folder (or file:///path). Encryption is on: set OFFSITE_PASSPHRASE, or give
-    --recipient, or pass --no-encrypt.
+    SOURCE: sqlite:///abs/path.db, sqlite:rel/path.db, a file or folder (or file:///path),
+    postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db (no db: all),
+    redis://:pass@host:port/0, mongodb://… . DEST: a folder (or file:///path).
+    Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass --no-encrypt.
     """
     config = BackupConfig(
-        sources=_sources(urls, names, execs, excludes),
+        sources=_sources(urls, names, execs, excludes, pg_globals),
         destinations=destinations,
         encryption=_encryption(ctx, no_encrypt, recipients, passphrase_env),
         compression=compress,

@@ -343,6 +343,93 @@ class PostgresSource(Source):
         return Inspection(rows, problems, ["rows per table", "pg_amcheck --heapallindexed"])
 
 
+class PgGlobalsSource(Source):
+    """Roles and tablespaces (``pg_dumpall --globals-only``), beside a database's dump."""
+
+    kind = "postgresql-globals"
+    suffix = ".sql"
+    TRAILER = b"PostgreSQL database cluster dump complete"
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__(name, url)
+        self.conn = Conn.parse(url)
+        self._major: int | None = None
+
+    @classmethod
+    def of(cls, source: PostgresSource) -> PgGlobalsSource:
+        return cls(f"{source.name}-globals", source.url)
+
+    @property
+    def display(self) -> str:
+        return self.conn.label
+
+    def _fail(self, reason: str) -> SourceFailed:
+        return SourceFailed(self.name, reason)
+
+    def check(self) -> None:
+        self._major = server_major(self.conn, self._fail)
+        tool("pg_dumpall", self._major)
+
+    @contextlib.contextmanager
+    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+        major = self._major or server_major(self.conn, self._fail)
+        argv = [tool("pg_dumpall", major), "--globals-only", "--no-password"]
+        dump = Tool([*argv, f"--dbname={self.conn.conninfo()}"], self.conn.env, self.conn.secrets)
+        tail = bytearray()
+
+        class Tail:
+            def read(self, size: int = -1, /) -> bytes:
+                data = dump.stdout.read(size)
+                tail[:] = (bytes(tail) + data)[-256:]
+                return data
+
+            def close(self) -> None:
+                dump.stdout.close()
+
+        def finish() -> None:
+            dump.wait(self._fail)
+            if self.TRAILER not in tail:
+                raise self._fail("pg_dumpall output ends without its completion line")
+
+        try:
+            yield CheckedReader(Tail(), finish)
+        finally:
+            dump.kill()
+
+    @classmethod
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        return _GlobalsRestorer(Conn.parse(target))
+
+    @classmethod
+    def hint_tail(cls, name: str) -> str:
+        return '| psql -d "$DATABASE_URL"'
+
+
+class _GlobalsRestorer(Restorer):
+    """Runs the roles script with psql. Roles that exist already are reported by psql
+    and left as they are; the other statements still run."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.location = conn.label
+
+    def write(self, stream: Readable) -> None:
+        argv = [tool("psql"), "-X", "-q", "--no-password", "-d", self.conn.conninfo()]
+        pipe_into(
+            argv,
+            self.conn.env,
+            stream,
+            lambda why: RestoreFailed(self.conn.database, why),
+            self.conn.secrets,
+        )
+
+    def commit(self) -> None:
+        pass
+
+    def discard(self) -> None:
+        pass
+
+
 class PgRestorer(Restorer):
     """Into a new database (created here, dropped again on failure) or an empty one."""
 

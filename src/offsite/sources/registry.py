@@ -8,7 +8,7 @@ from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
-from offsite.sources.postgres import PostgresSource
+from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
 from offsite.urls import scheme_of
@@ -30,6 +30,7 @@ _KINDS = (
     FilesSource,
     CommandSource,
     PostgresSource,
+    PgGlobalsSource,
     MysqlSource,
     RedisSource,
     MongoSource,
