@@ -30,6 +30,12 @@ _F_SETPIPE_SZ = 1031  # Linux: grow the pipe so stages hand over whole chunks
 StageFn = Callable[[Readable, BinaryIO], None]
 
 
+def grow_pipe(fd: int) -> None:
+    """Let the pipe hold a whole chunk, so a writer rarely waits for its reader."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, CHUNK)
+
+
 def _is_knock_on(exc: BaseException) -> bool:
     """Errors that are only a consequence of another stage failing first."""
     if isinstance(exc, BrokenPipeError):
@@ -47,8 +53,7 @@ class Pipeline:
     # -- building ----------------------------------------------------------------------
     def _pipe(self) -> tuple[BinaryIO, BinaryIO]:
         r, w = os.pipe()
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(w, _F_SETPIPE_SZ, CHUNK)
+        grow_pipe(w)
         reader = os.fdopen(r, "rb", buffering=CHUNK)
         writer = os.fdopen(w, "wb", buffering=CHUNK)
         self._closers.append(reader.close)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import os
+import queue
 import shutil
 import subprocess
 import threading
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO
 
 from offsite.errors import BadInput, OffsiteError, OperationFailed
+from offsite.pipeline import grow_pipe
 from offsite.streams import CHUNK, Readable
 
 ErrorFactory = Callable[[str], OffsiteError]
@@ -94,6 +96,8 @@ class Tool:
         except OSError as exc:
             raise OperationFailed(f"cannot run {self.name}: {exc.strerror}") from None
         assert self.proc.stderr is not None
+        if self.proc.stdout is not None:
+            grow_pipe(self.proc.stdout.fileno())
         self._tail = _Tail(self.proc.stderr, on_stderr)
 
     @property
@@ -182,9 +186,13 @@ def pipe_into(
 class SideCheck:
     """A reader that hands every chunk it reads to a checking tool's standard input.
 
+    A feeder thread writes to the checker through a queue of a few chunks, so the
+    dump never waits for the checker chunk by chunk (memory: ``QUEUE`` chunks at most).
     ``parse`` sees the checker's standard output in chunks, on a thread. ``finish``
     closes the checker's input, waits, and raises ``fail(reason)`` when it failed.
     """
+
+    QUEUE = 4
 
     def __init__(
         self,
@@ -195,10 +203,32 @@ class SideCheck:
     ) -> None:
         self._inner = inner
         self.tool = Tool(argv, env, stdin=subprocess.PIPE)
-        self._broken = False
+        stdin = self.tool.proc.stdin
+        assert stdin is not None
+        self._stdin = stdin
+        grow_pipe(stdin.fileno())
+        grow_pipe(self.tool.stdout.fileno())
+        self._queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE)
         self._parse = parse
-        self._reader = threading.Thread(target=self._consume, daemon=True)
-        self._reader.start()
+        self._threads = [
+            threading.Thread(target=self._feed, daemon=True),
+            threading.Thread(target=self._consume, daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._finished = False
+
+    def _feed(self) -> None:
+        broken = False
+        while (chunk := self._queue.get()) is not None:
+            if broken:
+                continue  # the checker gave up (``finish`` reports why): keep draining
+            try:
+                self._stdin.write(chunk)
+            except (OSError, ValueError):
+                broken = True
+        with contextlib.suppress(OSError, ValueError):
+            self._stdin.close()
 
     def _consume(self) -> None:
         with contextlib.suppress(ValueError, OSError):
@@ -208,26 +238,25 @@ class SideCheck:
 
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
-        if data and not self._broken:
-            stdin = self.tool.proc.stdin
-            assert stdin is not None
-            try:
-                stdin.write(data)
-            except (BrokenPipeError, ValueError):
-                self._broken = True  # the checker gave up; ``finish`` reports why
+        if data:
+            self._queue.put(data)
         return data
 
     def close(self) -> None:
         self._inner.close()
 
+    def _stop(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._queue.put(None)
+            self._threads[0].join()
+
     def finish(self, fail: ErrorFactory) -> None:
-        stdin = self.tool.proc.stdin
-        assert stdin is not None
-        with contextlib.suppress(OSError, ValueError):
-            stdin.close()
+        self._stop()
         self.tool.wait(fail)
-        self._reader.join()
+        self._threads[1].join()
 
     def kill(self) -> None:
         self.tool.kill()
-        self._reader.join(timeout=5)
+        self._stop()
+        self._threads[1].join(timeout=5)
