@@ -216,6 +216,8 @@ class Redis:
             ["redis-cli", "-p", str(port or self.port), *args],
             env=env, capture_output=True, text=True, check=True,
         )  # fmt: skip
+        if done.stdout.startswith(("ERR ", "WRONGTYPE ", "NOAUTH ")):
+            raise RuntimeError(f"redis-cli {args[0]}: {done.stdout.strip()}")  # exits 0 on these
         return done.stdout
 
     def close(self) -> None:

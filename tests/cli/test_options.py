@@ -30,10 +30,16 @@ def test_variables_work(cli, tmp_path: Path, tree: Path, monkeypatch) -> None:
     monkeypatch.setenv("OFFSITE_NO_ENCRYPT", "1")
     monkeypatch.setenv("OFFSITE_LABEL", "env=prod\nteam=ops")
     monkeypatch.setenv("OFFSITE_EXEC", "greeting=echo hello world")
-    assert cli("backup", tree).code == 0
+    other = tmp_path / "other folder"
+    other.mkdir()
+    (other / "a.txt").write_text("a")
+    # the sources too, one per line: a database URL with a password stays out of `ps`
+    monkeypatch.setenv("OFFSITE_SOURCE", f"{tree}\n{other}")
+    assert cli("backup").code == 0
     manifest = (only_set(tmp_path / "viaenv") / "manifest.json").read_text()
     assert '"env": "prod"' in manifest and '"team": "ops"' in manifest
     assert '"name": "greeting"' in manifest
+    assert '"name": "files"' in manifest and '"name": "other_folder"' in manifest
 
 
 def test_version(cli) -> None:

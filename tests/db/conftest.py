@@ -3,6 +3,7 @@ and a watcher of ``ps -ef`` for secrets."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,29 +81,47 @@ class Watched:
     leaks: list[str] = field(default_factory=list)
 
 
+def _command_lines() -> list[str]:
+    lines = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            with contextlib.suppress(OSError):
+                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
+    return lines
+
+
 def run_watching_ps(
-    args: list[str], secret: str, tools: tuple[str, ...], env: dict[str, str]
+    source: str, args: list[str], secret: str, tools: tuple[str, ...], env: dict[str, str]
 ) -> Watched:
-    """Run ``offsite ARGS`` as a real process; sample ``ps -ef`` until it ends."""
+    """Run ``offsite backup ARGS`` as a real process, SOURCE given the way the README says
+    a URL with a password should be (``OFFSITE_SOURCE``); sample ``ps -ef`` until it ends."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "offsite", *args],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "offsite", "backup", *args],
+        env={**os.environ, **env, "OFFSITE_SOURCE": source},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen: set[str] = set()
     leaks: list[str] = []
     samples = 0
     stop = threading.Event()
 
+    def look(lines: list[str]) -> None:
+        for line in lines:
+            seen.update(t for t in tools if t in line)
+            if secret in line:
+                leaks.append(line)
+
     def sample() -> None:
+        # ``ps -ef`` itself, and between two of its runs (each takes tens of
+        # milliseconds) the command lines it reads from /proc, so a short-lived tool
+        # is seen too.
         nonlocal samples
         while not stop.is_set():
-            listing = subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout
+            look(subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout.splitlines())
+            for _ in range(20):
+                look(_command_lines())
             samples += 1
-            for line in listing.splitlines():
-                seen.update(t for t in tools if t in line)
-                if secret in line:
-                    leaks.append(line)
-            time.sleep(0.005)
 
     watcher = threading.Thread(target=sample)
     watcher.start()

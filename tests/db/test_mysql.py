@@ -123,7 +123,7 @@ def test_password_never_in_ps_log_or_manifest(tmp_path: Path, mariadb: MariaDB) 
     big = make_db(mariadb, rows=40_000)
     dest = tmp_path / "backups"
     watched = run_watching_ps(
-        ["backup", mariadb.url(big), "--to", str(dest)], MY_PASSWORD,
+        mariadb.url(big), ["--to", str(dest)], MY_PASSWORD,
         ("mariadb-dump", "mysqldump"), {"OFFSITE_PASSPHRASE": "x"},
     )  # fmt: skip
     assert watched.code == 0, watched.err

@@ -149,7 +149,7 @@ def test_password_never_in_ps_log_or_manifest(tmp_path: Path, pg: Postgres) -> N
     big = make_db(pg, rows=150_000)
     dest = tmp_path / "backups"
     watched = run_watching_ps(
-        ["backup", pg.url(big), "--to", str(dest)], PG_PASSWORD,
+        pg.url(big), ["--to", str(dest)], PG_PASSWORD,
         ("pg_dump", "pg_restore"), {"OFFSITE_PASSPHRASE": "x"},
     )  # fmt: skip
     assert watched.code == 0, watched.err

@@ -97,10 +97,16 @@ def test_standard_tools_restore(cli, tmp_path: Path, loaded: Redis, passphrase: 
 
 
 def test_password_never_in_ps_log_or_manifest(tmp_path: Path, loaded: Redis) -> None:
-    loaded.cli("DEBUG", "POPULATE", "200000", "bulk", "100")  # ~25 MB to dump
+    loaded.cli(
+        "EVAL",
+        "for i = 1, 200000 do local h = redis.sha1hex(tostring(i)) "
+        "redis.call('SET', 'bulk:' .. i, h .. h .. h) end",
+        "0",
+    )  # ~30 MB to dump
+    assert int(loaded.cli("DBSIZE")) > 200_000
     try:
         dest = tmp_path / "backups"
-        watched = run_watching_ps(["backup", loaded.url(), "--to", str(dest)], REDIS_PASSWORD,
+        watched = run_watching_ps(loaded.url(), ["--to", str(dest)], REDIS_PASSWORD,
                                   ("redis-cli",), {"OFFSITE_PASSPHRASE": "x"})  # fmt: skip
         assert watched.code == 0, watched.err
         assert watched.tools_seen, "the watcher never saw the dump run"

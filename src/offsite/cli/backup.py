@@ -10,6 +10,7 @@ from click.core import ParameterSource
 from offsite import gha
 from offsite.backup import BackupConfig, BackupResult, run_backup
 from offsite.cli.options import (
+    Lines,
     emit_json,
     json_option,
     option,
@@ -119,7 +120,7 @@ def _outputs(result: BackupResult) -> None:
 
 
 @click.command("backup")
-@click.argument("urls", nargs=-1, metavar="SOURCE...")
+@click.argument("urls", nargs=-1, metavar="SOURCE...", envvar="OFFSITE_SOURCE", type=Lines())
 @option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
 @option(
     "--name", "names", multiple=True, metavar="NAME=SOURCE", help="A source with an entry name."
@@ -168,6 +169,9 @@ def command(
     SOURCE: sqlite:///abs/path.db, sqlite:rel/path.db, a file or folder (or file:///path),
     postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db (no db: all),
     redis://:pass@host:port/0, mongodb://… . DEST: a folder (or file:///path).
+    A URL with a password on the command line shows in `ps`: put it in OFFSITE_SOURCE
+    (one per line) instead, or leave the password out and set PGPASSWORD, MYSQL_PWD or
+    REDISCLI_AUTH.
     Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass --no-encrypt.
     """
     config = BackupConfig(
