@@ -1,4 +1,4 @@
-"""Throwaway database servers on free loopback ports, from the installed binaries.
+"""Throwaway database and storage servers on free loopback ports, from the installed binaries.
 
 Each server lives in its own temporary folder and is stopped and deleted afterwards;
 tests never touch a server or data they did not create. PostgreSQL and MariaDB refuse
@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 PG_PASSWORD = "pg-s3cr3t p@ss:/word"
@@ -219,6 +223,60 @@ class Redis:
         if done.stdout.startswith(("ERR ", "WRONGTYPE ", "NOAUTH ")):
             raise RuntimeError(f"redis-cli {args[0]}: {done.stdout.strip()}")  # exits 0 on these
         return done.stdout
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MotoS3:
+    """moto's S3-compatible server on a free port, checking signatures: the first four
+    requests (unauthenticated) create an IAM user with an S3 policy and its access key,
+    which every later request must sign with."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="offsite-moto-"))
+        self.port = free_port()
+        log = self.dir / "moto.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _wait_port(self.port, self.proc, "moto server", log)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        import boto3
+
+        iam = boto3.client("iam", endpoint_url=self.endpoint, region_name="us-east-1",
+                           aws_access_key_id="setup", aws_secret_access_key="setup")  # fmt: skip
+        iam.create_user(UserName="offsite")
+        iam.put_user_policy(UserName="offsite", PolicyName="s3", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17",
+             "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))  # fmt: skip
+        key = iam.create_access_key(UserName="offsite")["AccessKey"]
+        iam.get_user(UserName="offsite")  # the fourth: from here on requests are signed
+        self.env = {
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_REGION": "us-east-1",
+        }
+
+    def client(self, endpoint: str | None = None) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3", endpoint_url=endpoint or self.endpoint, region_name="us-east-1",
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            config=Config(s3={"addressing_style": "path"}),
+        )  # fmt: skip
+
+    def bucket(self, lock: bool = False) -> str:
+        name = f"offsite-{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=lock)
+        return name
 
     def close(self) -> None:
         self.proc.terminate()

@@ -27,6 +27,7 @@ from offsite.sources import Source
 from offsite.sources.files import FilesSource
 from offsite.storage import Storage, open_storage
 from offsite.storage.local import LocalStorage
+from offsite.storage.settings import StorageSettings
 from offsite.streams import CheckedReader, CountingReader, HashingReader, Readable
 
 
@@ -38,6 +39,7 @@ class BackupConfig:
     compression: str = "zstd"
     level: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _dump_entry(
 def run_backup(config: BackupConfig, progress: Progress | None = None) -> BackupResult:
     progress = progress or Progress(enabled=False)
     _validate(config)
-    storages = [open_storage(url) for url in config.destinations]
+    storages = [open_storage(url, config.storage) for url in config.destinations]
     _skip_destinations(config.sources, storages)
     with Encryptor(config.encryption) as encryptor:
         started = datetime.now(timezone.utc)

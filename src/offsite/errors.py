@@ -69,6 +69,10 @@ class PassphraseNeeded(BadInput):
     """set {} entry {!r} is encrypted with a passphrase: put it in OFFSITE_PASSPHRASE or name its variable with --passphrase-env"""  # noqa: E501
 
 
+class MissingExtra(BadInput):
+    """{} destinations need the {} package: pip install 'offsite[{}]'"""
+
+
 class SourceNotFound(BadInput):
     """source {!r} does not exist or cannot be read"""
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from offsite.errors import BadInput
+from offsite.errors import BadInput, OffsiteError
 from offsite.manifest import MANIFEST_NAME, set_time
 from offsite.retention import Plan, Policy, plan
 from offsite.sets import scan
 from offsite.storage import Storage
+from offsite.storage.base import HasUploads
 
 INCOMPLETE_GRACE = timedelta(days=1)
 
@@ -25,6 +26,7 @@ class PruneResult:
     incomplete: list[str]  # prefixes of incomplete sets old enough to remove
     dry_run: bool
     failures: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)  # interrupted uploads aborted
 
 
 def _delete_set(storage: Storage, prefix: str) -> None:
@@ -43,7 +45,10 @@ def run_prune(
     by_id = {s.id: s for s in found.sets}
     decided = plan([(s.id, set_time(s.id)) for s in found.sets], policy)
     stale = [i.prefix for i in found.incomplete if now - i.newest > INCOMPLETE_GRACE]
-    result = PruneResult(decided, stale, dry_run)
+    uploads = []
+    if isinstance(storage, HasUploads):
+        uploads = [u for u in storage.incomplete_uploads() if now - u[2] > INCOMPLETE_GRACE]
+    result = PruneResult(decided, stale, dry_run, uploads=[key for key, _, _ in uploads])
     if dry_run:
         return result
     for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:
@@ -51,4 +56,11 @@ def run_prune(
             _delete_set(storage, prefix)
         except OSError as exc:
             result.failures.append(f"{prefix.rstrip('/')}: {exc.strerror or exc}")
+        except OffsiteError as exc:  # e.g. an object still under Object Lock
+            result.failures.append(f"{prefix.rstrip('/')}: {exc.message()}")
+    for key, upload_id, _ in uploads:
+        try:
+            storage.abort_upload(key, upload_id)  # type: ignore[attr-defined]
+        except OffsiteError as exc:
+            result.failures.append(f"interrupted upload of {key}: {exc.message()}")
     return result

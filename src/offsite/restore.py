@@ -26,6 +26,7 @@ from offsite.progress import Progress
 from offsite.sets import StoredSet, select
 from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
+from offsite.storage.settings import StorageSettings
 from offsite.streams import HashingReader, Readable
 
 Sink = Callable[[Readable], None]
@@ -85,6 +86,7 @@ class RestoreRequest:
     entry: str | None = None
     options: RestoreOptions = field(default_factory=RestoreOptions)
     passphrase: str | None = None
+    storage: StorageSettings = field(default_factory=StorageSettings)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def run_restore(
     """Restore the chosen entries; ``after(entry, target, restored)`` runs after each one
     is committed (a drill checks the target there)."""
     progress = progress or Progress(enabled=False)
-    storage = open_storage(request.source)
+    storage = open_storage(request.source, request.storage)
     stored = select(storage, request.set_id)
     plan = _targets(request, stored)
     # Check every target before restoring anything.

@@ -17,6 +17,7 @@ from offsite.cli.options import (
     passphrase_option,
     read_passphrase,
     split_pairs,
+    storage_options,
 )
 from offsite.crypto import EncryptionConfig
 from offsite.errors import BadInput
@@ -26,8 +27,9 @@ from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.storage.local import LocalStorage
-from offsite.storage.registry import open_storage
+from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
+from offsite.urls import scheme_of
 
 
 def _encryption(
@@ -111,9 +113,9 @@ def _outputs(result: BackupResult) -> None:
     m = result.manifest
     gha.set_output("backup-id", m.id)
     gha.set_output("size-bytes", str(m.size))
-    storage = open_storage(result.destinations[0])
-    if isinstance(storage, LocalStorage):
-        folder = storage.root / m.id
+    first = result.destinations[0]
+    if scheme_of(first) == "file":
+        folder = LocalStorage(first).root / m.id
         gha.set_output("backup-path", str(folder))
         gha.set_output("manifest", str(folder / "manifest.json"))
     gha.append_summary(_summary(result))
@@ -146,6 +148,7 @@ def _outputs(result: BackupResult) -> None:
 )
 @option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
 @option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
+@storage_options
 @json_option
 @click.pass_context
 def command(
@@ -163,6 +166,7 @@ def command(
     no_encrypt: bool,
     labels: tuple[str, ...],
     as_json: bool,
+    storage: StorageSettings,
 ) -> int:
     """Back up every SOURCE into one new backup set in each DEST.
 
@@ -181,6 +185,7 @@ def command(
         compression=compress,
         level=level,
         labels=_labels(labels),
+        storage=storage,
     )
     result = run_backup(config, Progress(enabled=not as_json))
     _outputs(result)

@@ -7,12 +7,20 @@ from dataclasses import asdict
 import click
 
 from offsite import gha
-from offsite.cli.options import emit_json, json_option, option, passphrase_option, read_passphrase
+from offsite.cli.options import (
+    emit_json,
+    json_option,
+    option,
+    passphrase_option,
+    read_passphrase,
+    storage_options,
+)
 from offsite.drill import DrillReport, run_drill
 from offsite.errors import BadInput
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
+from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
 
 
@@ -31,6 +39,7 @@ from offsite.table import human_duration, human_size, render
     help="PostgreSQL: restore with N parallel workers.",
 )
 @passphrase_option
+@storage_options
 @json_option
 def command(
     dest: str,
@@ -42,6 +51,7 @@ def command(
     jobs: int,
     passphrase_env: str,
     as_json: bool,
+    storage: StorageSettings,
 ) -> int:
     """Restore a set into SCRATCH_TARGET, check it, and report the time it took (the RTO).
 
@@ -59,6 +69,7 @@ def command(
         entry=entry,
         options=RestoreOptions(force=force, jobs=jobs),
         passphrase=read_passphrase(passphrase_env),
+        storage=storage,
     )
     report = run_drill(request, Progress(enabled=not as_json))
     code = 0 if report.ok else 1

@@ -6,19 +6,21 @@ from dataclasses import asdict
 
 import click
 
-from offsite.cli.options import emit_json, json_option
+from offsite.cli.options import emit_json, json_option, storage_options
 from offsite.manifest import iso
 from offsite.sets import scan
 from offsite.storage import open_storage
+from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
 
 
 @click.command("list")
 @click.argument("dest")
+@storage_options
 @json_option
-def command(dest: str, as_json: bool) -> int:
+def command(dest: str, as_json: bool, storage: StorageSettings) -> int:
     """List the complete backup sets in DEST, oldest first."""
-    found = scan(open_storage(dest))
+    found = scan(open_storage(dest, storage))
     for problem in found.problems:
         click.echo(f"offsite: warning: {problem}", err=True)
     if as_json:

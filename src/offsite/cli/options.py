@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, TypeVar, cast
 
 import click
 
@@ -93,3 +93,42 @@ def split_pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
 def emit_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")
+
+
+_S3_FIELDS = (
+    ("--s3-endpoint-url", "endpoint_url", "S3-compatible endpoint (MinIO, R2, B2, Wasabi); "
+     "AWS_ENDPOINT_URL works too.", str),
+    ("--s3-region", "region", "Region of the bucket (else AWS_REGION).", str),
+    ("--s3-sse", "sse", "Server-side encryption: AES256 or aws:kms.", str),
+    ("--s3-kms-key-id", "kms_key_id", "KMS key for --s3-sse aws:kms.", str),
+    ("--s3-storage-class", "storage_class", "Storage class, e.g. STANDARD_IA, GLACIER_IR.", str),
+    ("--s3-object-lock-mode", "object_lock_mode", "Object Lock: GOVERNANCE or COMPLIANCE.", str),
+    ("--s3-object-lock-days", "object_lock_days", "Days each stored object stays locked.", int),
+)  # fmt: skip
+
+
+def storage_options(f: F) -> F:
+    """The destination settings every command that opens a destination takes; the
+    command receives them as one ``storage`` argument (a StorageSettings)."""
+    import functools
+
+    from offsite.storage.settings import S3Settings, SftpSettings, StorageSettings
+
+    names = [name for _, name, _, _ in _S3_FIELDS]
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        s3 = S3Settings(**{n: kwargs.pop(f"s3_{n}") for n in names})
+        sftp = SftpSettings(insecure_host_key=kwargs.pop("sftp_insecure_host_key"))
+        return f(*args, storage=StorageSettings(s3=s3, sftp=sftp), **kwargs)
+
+    decorated: Any = wrapper
+    decorated = option(
+        "--sftp-insecure-host-key",
+        "sftp_insecure_host_key",
+        is_flag=True,
+        help="SFTP: accept a host key that ~/.ssh/known_hosts does not know.",
+    )(decorated)
+    for flag, name, text, kind in reversed(_S3_FIELDS):
+        decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
+    return cast(F, decorated)

@@ -6,12 +6,13 @@ from typing import Callable
 
 import click
 
-from offsite.cli.options import F, emit_json, json_option, option
+from offsite.cli.options import F, emit_json, json_option, option, storage_options
 from offsite.durations import parse_duration
 from offsite.errors import OperationFailed
 from offsite.prune import run_prune
 from offsite.retention import Policy
 from offsite.storage import open_storage
+from offsite.storage.settings import StorageSettings
 from offsite.table import render
 
 
@@ -29,6 +30,7 @@ def _keep(period: str, what: str) -> Callable[[F], F]:
 @_keep("yearly", "the newest set of each of the last N years that have one")
 @option("--keep-within", metavar="DURATION", help="Keep every set within DURATION of the newest.")
 @option("--dry-run", is_flag=True, help="Show what would be kept and removed; change nothing.")
+@storage_options
 @json_option
 def command(
     dest: str,
@@ -41,6 +43,7 @@ def command(
     keep_within: str | None,
     dry_run: bool,
     as_json: bool,
+    storage: StorageSettings,
 ) -> int:
     """Remove backup sets from DEST that no --keep rule keeps (restic's forget rules).
 
@@ -56,7 +59,7 @@ def command(
         yearly=keep_yearly,
         within=parse_duration(keep_within) if keep_within else None,
     )
-    result = run_prune(open_storage(dest), policy, dry_run)
+    result = run_prune(open_storage(dest, storage), policy, dry_run)
     if as_json:
         emit_json(
             {
@@ -67,6 +70,7 @@ def command(
                 ],
                 "incomplete_removed": result.incomplete,
                 "failures": result.failures,
+                "interrupted_uploads_aborted": result.uploads,
             }
         )
     else:
@@ -81,6 +85,12 @@ def command(
         click.echo(
             f"{len(result.plan.keep)} kept, {verb} {len(result.plan.remove)} "
             f"and {len(result.incomplete)} incomplete"
+            + (
+                f", {'would abort' if dry_run else 'aborted'} {len(result.uploads)} "
+                "interrupted upload(s)"
+                if result.uploads
+                else ""
+            )
         )
     for failure in result.failures:
         click.echo(f"offsite: could not remove {failure}", err=True)

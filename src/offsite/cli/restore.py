@@ -6,11 +6,19 @@ from dataclasses import asdict
 
 import click
 
-from offsite.cli.options import emit_json, json_option, option, passphrase_option, read_passphrase
+from offsite.cli.options import (
+    emit_json,
+    json_option,
+    option,
+    passphrase_option,
+    read_passphrase,
+    storage_options,
+)
 from offsite.errors import BadInput
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
+from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
 
 
@@ -30,6 +38,7 @@ from offsite.table import human_duration, human_size, render
 )
 @option("--no-owner", is_flag=True, help="PostgreSQL: do not restore object owners.")
 @passphrase_option
+@storage_options
 @json_option
 def command(
     dest: str,
@@ -42,6 +51,7 @@ def command(
     no_owner: bool,
     passphrase_env: str,
     as_json: bool,
+    storage: StorageSettings,
 ) -> int:
     """Restore a backup set (or one entry of it) from DEST into TARGET.
 
@@ -58,6 +68,7 @@ def command(
         entry=entry,
         options=RestoreOptions(force=force, jobs=jobs, no_owner=no_owner),
         passphrase=read_passphrase(passphrase_env),
+        storage=storage,
     )
     done = run_restore(request, Progress(enabled=not as_json))
     if as_json:

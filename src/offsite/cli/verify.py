@@ -6,10 +6,18 @@ from dataclasses import asdict
 
 import click
 
-from offsite.cli.options import emit_json, json_option, option, passphrase_option, read_passphrase
+from offsite.cli.options import (
+    emit_json,
+    json_option,
+    option,
+    passphrase_option,
+    read_passphrase,
+    storage_options,
+)
 from offsite.errors import BadInput
 from offsite.progress import Progress
 from offsite.storage import open_storage
+from offsite.storage.settings import StorageSettings
 from offsite.table import render
 from offsite.verify import EntryCheck, Subset, choose, exit_code, verify_sets
 
@@ -24,6 +32,7 @@ from offsite.verify import EntryCheck, Subset, choose, exit_code, verify_sets
     "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
 )
 @passphrase_option
+@storage_options
 @json_option
 def command(
     dest: str,
@@ -34,6 +43,7 @@ def command(
     read_data_subset: str | None,
     passphrase_env: str,
     as_json: bool,
+    storage: StorageSettings,
 ) -> int:
     """Check that backup sets in DEST are whole.
 
@@ -46,10 +56,10 @@ def command(
     if read_data and read_data_subset:
         raise BadInput("choose one of --read-data and --read-data-subset")
     subset = Subset.parse(read_data_subset) if read_data_subset else None
-    storage = open_storage(dest)
-    sets = choose(storage, set_id, every)
+    opened = open_storage(dest, storage)
+    sets = choose(opened, set_id, every)
     checks = verify_sets(
-        storage,
+        opened,
         sets,
         read_data,
         subset,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from offsite.streams import Readable
 
@@ -41,6 +41,18 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object; absent objects are not an error."""
+
+
+@runtime_checkable
+class HasUploads(Protocol):
+    """An object store whose interrupted uploads can outlive the process (S3 multipart):
+    ``prune`` aborts the ones older than a day, when the process that began them could
+    not (the store was unreachable)."""
+
+    def incomplete_uploads(self) -> list[tuple[str, str, datetime]]:
+        """(key, upload id, start) of every upload never completed nor aborted."""
+
+    def abort_upload(self, key: str, upload_id: str) -> None: ...
 
 
 def put_bytes(storage: Storage, key: str, data: bytes) -> int:

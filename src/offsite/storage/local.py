@@ -13,6 +13,7 @@ from typing import BinaryIO
 from offsite.errors import StorageError
 from offsite.storage.base import CHUNK, ObjectInfo
 from offsite.storage.registry import register
+from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable
 from offsite.urls import local_path
 
@@ -101,5 +102,5 @@ class LocalStorage:
 
 
 @register("file")
-def _open(url: str) -> LocalStorage:
+def _open(url: str, settings: StorageSettings) -> LocalStorage:
     return LocalStorage(url)

@@ -7,14 +7,15 @@ from typing import Callable
 
 from offsite.errors import UnknownScheme
 from offsite.storage.base import Storage
+from offsite.storage.settings import StorageSettings
 from offsite.urls import scheme_of
 
-Factory = Callable[[str], Storage]
+Factory = Callable[[str, StorageSettings], Storage]
 
 _BACKENDS: dict[str, Factory] = {}
 # Modules that register backends; imported on first lookup. A cloud SDK is imported
 # inside its backend, so a missing extra surfaces when that scheme is used, not here.
-_MODULES = ("offsite.storage.local",)
+_MODULES = ("offsite.storage.local", "offsite.storage.s3")
 
 
 def register(*schemes: str) -> Callable[[Factory], Factory]:
@@ -38,10 +39,10 @@ def known_schemes() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def open_storage(url: str) -> Storage:
+def open_storage(url: str, settings: StorageSettings | None = None) -> Storage:
     _load()
     scheme = scheme_of(url)
     factory = _BACKENDS.get(scheme)
     if factory is None:
         raise UnknownScheme("destination", scheme, url, ", ".join(known_schemes()))
-    return factory(url)
+    return factory(url, settings or StorageSettings())

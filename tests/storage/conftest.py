@@ -1,0 +1,74 @@
+"""Every destination backend, against a real server the tests start, behind one shape
+(``Backend``) so that one contract suite runs the same cases over all of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from offsite.storage import Storage, open_storage
+from offsite.storage.settings import S3Settings, StorageSettings
+from tests.faultproxy import FaultProxy
+from tests.servers import MotoS3
+
+BACKENDS = ["local", "s3"]
+
+
+@dataclass
+class Backend:
+    name: str
+    url: str
+    settings: StorageSettings = field(default_factory=StorageSettings)
+    env: dict[str, str] = field(default_factory=dict)
+    proxy: FaultProxy | None = None  # transient faults can be injected here
+    bad_env: dict[str, str] | None = None  # credentials the server refuses
+    missing_url: str | None = None  # a bucket or container that does not exist
+    options: list[str] = field(default_factory=list)  # the same settings, as CLI options
+
+    def open(self, url: str | None = None) -> Storage:
+        return open_storage(url or self.url, self.settings)
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoS3]:
+    server = MotoS3()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
+    name = request.param
+    if name == "local":
+        yield Backend("local", str(tmp_path / "dest"))
+        return
+    if name == "s3":
+        moto: MotoS3 = request.getfixturevalue("moto")
+        proxy = FaultProxy(moto.port)
+        bucket = moto.bucket()
+        found = Backend(
+            "s3",
+            f"s3://{bucket}/team/backups",
+            StorageSettings(s3=S3Settings(endpoint_url=proxy.endpoint)),
+            moto.env,
+            proxy,
+            bad_env={**moto.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
+            missing_url="s3://no-such-bucket-offsite/backups",
+            options=["--s3-endpoint-url", proxy.endpoint],
+        )
+        for key, value in moto.env.items():
+            monkeypatch.setenv(key, value)
+        yield found
+        proxy.close()
+        return
+    raise AssertionError(name)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
