@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from offsite.errors import NoSets, OffsiteError, SetNotFound
+from offsite.errors import BadInput, NoSets, OffsiteError, SetNotFound
 from offsite.manifest import MANIFEST_NAME, SET_ID, Manifest, set_id_for
-from offsite.storage.base import ObjectInfo, Storage, get_bytes
+from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage, get_bytes
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,9 @@ def select(storage: Storage, set_id: str | None = None) -> StoredSet:
     for stored in sets:
         if stored.id == set_id:
             return stored
+    reason = storage.why_missing(set_id) if isinstance(storage, ExplainsMissing) else None
+    if reason:
+        raise BadInput(f"no backup set {set_id} in {storage.url}: {reason}")
     raise SetNotFound(set_id, storage.url)
 
 

@@ -55,6 +55,13 @@ class HasUploads(Protocol):
     def abort_upload(self, key: str, upload_id: str) -> None: ...
 
 
+@runtime_checkable
+class ExplainsMissing(Protocol):
+    """A store that can say why a set it once held is gone (an expired artifact)."""
+
+    def why_missing(self, set_id: str) -> str | None: ...
+
+
 def put_bytes(storage: Storage, key: str, data: bytes) -> int:
     import io
 

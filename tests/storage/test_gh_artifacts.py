@@ -1,0 +1,95 @@
+"""gh-artifacts://owner/repo against a local server speaking GitHub's REST shapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tree_content
+from tests.fakegithub import TOKEN, FakeGitHub, zip_folder
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    fake = FakeGitHub()
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def published(cli, github: FakeGitHub, tree: Path, tmp_path: Path, passphrase: str) -> list[str]:
+    """Two sets uploaded as `actions/upload` does, an expired one, and an unrelated artifact."""
+    local = tmp_path / "made"
+    for _ in range(3):
+        assert cli("backup", tree, "--to", local).code == 0
+    ids = sorted(p.name for p in local.iterdir())
+    now = datetime.now(timezone.utc)
+    github.add(
+        f"backup-{ids[0]}", zip_folder(local / ids[0]), now - timedelta(days=100), expired=True
+    )
+    github.add(f"backup-{ids[1]}", zip_folder(local / ids[1]), now - timedelta(days=1))
+    github.add("coverage-report", b"not a backup", now - timedelta(hours=5))
+    github.add(f"backup-{ids[2]}", zip_folder(local / ids[2]), now)
+    return ids
+
+
+URL = "gh-artifacts://octo-org/octo-docs"
+
+
+def test_list_skips_expired_and_foreign_artifacts_over_pages(
+    cli, github: FakeGitHub, published: list[str]
+) -> None:
+    r = cli("list", URL, "--json")
+    assert r.code == 0, r.err
+    assert [s["id"] for s in json.loads(r.out)["sets"]] == published[1:]
+    pages = [line for line in github.log if line.endswith("/actions/artifacts")]
+    assert len(pages) == 2  # four artifacts, two a page: the Link header was followed
+
+
+def test_restore_and_verify_read_only_what_they_need(
+    cli, github: FakeGitHub, published: list[str], tree: Path, tmp_path: Path
+) -> None:
+    github.expire_next_links = 1  # the first download address is already stale
+    r = cli("restore", URL, "--latest", "--into", tmp_path / "back")
+    assert r.code == 0, r.err
+    assert tree_content(tmp_path / "back") == tree_content(tree)
+    assert cli("verify", URL, "--all", "--read-data").code == 0
+
+
+def test_prune_deletes_artifacts(cli, github: FakeGitHub, published: list[str]) -> None:
+    r = cli("prune", URL, "--keep-last", "1")
+    assert r.code == 0, r.err
+    assert sorted(a.name for a in github.artifacts) == sorted(
+        [f"backup-{published[0]}", "coverage-report", f"backup-{published[2]}"]
+    )
+    assert any(line.startswith("DELETE") for line in github.log)
+
+
+def test_an_expired_set_is_a_clear_error(
+    cli, github: FakeGitHub, published: list[str], tmp_path: Path
+) -> None:
+    r = cli("restore", URL, "--id", published[0], "--into", tmp_path / "back")
+    assert r.code == 2
+    assert "expired" in r.err and r.err.count("\n") == 1
+
+
+def test_bad_and_missing_token(cli, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_wrong")
+    r = cli("list", URL)
+    assert r.code == 3 and "401" in r.err and "ghp_wrong" not in r.err
+    monkeypatch.delenv("GITHUB_TOKEN")
+    r = cli("list", URL)
+    assert r.code == 2 and "GITHUB_TOKEN" in r.err
+
+
+def test_writing_is_refused_with_a_pointer(
+    cli, github: FakeGitHub, tree: Path, passphrase: str
+) -> None:
+    r = cli("backup", tree, "--to", URL)
+    assert r.code == 2 and "actions/upload" in r.err
