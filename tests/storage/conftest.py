@@ -11,10 +11,10 @@ import pytest
 
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import S3Settings, StorageSettings
-from tests.faultproxy import FaultProxy
-from tests.servers import MotoS3
+from tests.faultproxy import FaultProxy, Match
+from tests.servers import GcsEmulator, MotoS3
 
-BACKENDS = ["local", "s3"]
+BACKENDS = ["local", "s3", "gcs"]
 
 
 @dataclass
@@ -27,6 +27,8 @@ class Backend:
     bad_env: dict[str, str] | None = None  # credentials the server refuses
     missing_url: str | None = None  # a bucket or container that does not exist
     options: list[str] = field(default_factory=list)  # the same settings, as CLI options
+    part: Match | None = None  # (method, path) of the upload of a part after the first
+    read: Match | None = None  # (method, path) of a read of an object's bytes
 
     def open(self, url: str | None = None) -> Storage:
         return open_storage(url or self.url, self.settings)
@@ -35,6 +37,13 @@ class Backend:
 @pytest.fixture(scope="session")
 def moto() -> Iterator[MotoS3]:
     server = MotoS3()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def gcs() -> Iterator[GcsEmulator]:
+    server = GcsEmulator()
     yield server
     server.close()
 
@@ -60,10 +69,29 @@ def backend(
             bad_env={**moto.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
             missing_url="s3://no-such-bucket-offsite/backups",
             options=["--s3-endpoint-url", proxy.endpoint],
+            part=lambda m, p: m == "PUT" and "partNumber=2" in p,
+            read=lambda m, p: m == "GET" and "entry.bin" in p,
         )
         for key, value in moto.env.items():
             monkeypatch.setenv(key, value)
         yield found
+        proxy.close()
+        return
+    if name == "gcs":
+        emulator: GcsEmulator = request.getfixturevalue("gcs")
+        proxy = FaultProxy(emulator.port)
+        env = {**emulator.env, "STORAGE_EMULATOR_HOST": proxy.endpoint}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        yield Backend(
+            "gcs",
+            f"gs://{emulator.bucket()}/team/backups",
+            env=env,
+            proxy=proxy,
+            missing_url="gs://no-such-bucket-offsite/backups",
+            part=lambda m, p: m == "PUT" and "upload_id=" in p,
+            read=lambda m, p: m == "GET" and "alt=media" in p,
+        )
         proxy.close()
         return
     raise AssertionError(name)

@@ -133,11 +133,12 @@ def test_transient_failures_are_ridden_out(backend: Backend) -> None:
         pytest.skip(f"{backend.name}: no network between offsite and the storage")
     storage = backend.open()
     payload = os.urandom(20 * MiB)
-    # the second part's upload gets a 503 twice, the next one a dropped connection
-    backend.proxy.fail(lambda m, p: m == "PUT" and "partNumber=2" in p, times=2)
-    backend.proxy.fail(lambda m, p: m == "PUT" and "partNumber=3" in p, status=None)
+    assert backend.part is not None and backend.read is not None
+    # uploads of parts: a 503 twice, then a dropped connection
+    backend.proxy.fail(backend.part, times=2)
+    backend.proxy.fail(backend.part, status=None)
     storage.put("set/entry.bin", io.BytesIO(payload))
-    backend.proxy.fail(lambda m, p: m == "GET" and "entry.bin" in p, times=2)
+    backend.proxy.fail(backend.read, times=2)
     assert get_bytes(storage, "set/entry.bin") == payload
     assert len(backend.proxy.failed) == 5, backend.proxy.failed
 

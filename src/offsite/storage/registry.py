@@ -15,7 +15,12 @@ Factory = Callable[[str, StorageSettings], Storage]
 _BACKENDS: dict[str, Factory] = {}
 # Modules that register backends; imported on first lookup. A cloud SDK is imported
 # inside its backend, so a missing extra surfaces when that scheme is used, not here.
-_MODULES = ("offsite.storage.local", "offsite.storage.s3", "offsite.storage.gh_artifacts")
+_MODULES = (
+    "offsite.storage.local",
+    "offsite.storage.s3",
+    "offsite.storage.gcs",
+    "offsite.storage.gh_artifacts",
+)
 
 
 def register(*schemes: str) -> Callable[[Factory], Factory]:

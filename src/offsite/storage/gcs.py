@@ -1,0 +1,121 @@
+"""Google Cloud Storage (``gs://bucket/prefix``), through google-cloud-storage.
+
+``put`` is a resumable upload in 8 MiB chunks (each chunk retried on transient errors);
+a failure cancels the upload session, so no object appears. Credentials are Google's
+application default ones (``GOOGLE_APPLICATION_CREDENTIALS``, workload identity);
+``STORAGE_EMULATOR_HOST`` points the client at an emulator.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from typing import Any, BinaryIO, cast
+
+from offsite.errors import BadInput, MissingExtra, StorageError
+from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.registry import register
+from offsite.storage.settings import StorageSettings
+from offsite.streams import Readable
+
+PART = 8 * CHUNK
+
+
+def split_url(url: str) -> tuple[str, str]:
+    rest = url.split("://", 1)[1]
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise BadInput(f"gs destination {url!r} has no bucket: gs://bucket[/prefix]")
+    prefix = prefix.strip("/")
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+class GcsStorage:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.bucket_name, self.prefix = split_url(url)
+        try:
+            from google.api_core import exceptions
+            from google.auth.exceptions import DefaultCredentialsError
+            from google.cloud import storage
+            from google.cloud.storage.retry import DEFAULT_RETRY
+        except ImportError:
+            raise MissingExtra("gs://", "google-cloud-storage", "gcs") from None
+        self._exceptions = exceptions
+        try:  # a resumable upload's own error type (google-resumable-media before 3.0)
+            from google.cloud.storage.exceptions import InvalidResponse
+        except ImportError:
+            from google.resumable_media import InvalidResponse
+        self._upload_error: type[Exception] = InvalidResponse
+        self._retry = DEFAULT_RETRY
+        try:
+            self.client = storage.Client()
+        except DefaultCredentialsError:
+            raise BadInput(
+                f"{url}: no Google credentials (set GOOGLE_APPLICATION_CREDENTIALS to a "
+                "service account key file, or use workload identity federation)"
+            ) from None
+        self.bucket = self.client.bucket(self.bucket_name)
+
+    def _error(self, exc: Exception) -> StorageError:
+        code = getattr(exc, "code", None)
+        if isinstance(exc, self._upload_error):
+            code = getattr(exc.response, "status_code", None)  # type: ignore[attr-defined]
+        if code == 404:
+            return StorageError(self.url, f"bucket {self.bucket_name!r} does not exist")
+        if code in (401, 403):
+            return StorageError(
+                self.url, f"access denied ({code}): check the Google credentials and roles"
+            )
+        return StorageError(self.url, str(exc).splitlines()[0])
+
+    def _guard(self, action: Any) -> Any:
+        try:
+            return action()
+        except (self._exceptions.GoogleAPIError, self._upload_error) as exc:
+            raise self._error(exc) from None
+
+    def put(self, key: str, stream: Readable) -> int:
+        blob = self.bucket.blob(self.prefix + key, chunk_size=PART)
+        written = 0
+
+        def upload() -> None:
+            nonlocal written
+            with blob.open("wb", ignore_flush=True, retry=self._retry) as out:
+                while chunk := stream.read(CHUNK):
+                    out.write(chunk)
+                    written += len(chunk)
+            # leaving the block by an exception cancels the upload session instead
+
+        self._guard(upload)
+        return written
+
+    def open(self, key: str) -> BinaryIO:
+        blob = self._guard(lambda: self.bucket.get_blob(self.prefix + key))
+        if blob is None:
+            raise FileNotFoundError(key)
+        return cast(BinaryIO, blob.open("rb", chunk_size=PART, retry=self._retry))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        def page() -> builtins.list[Any]:
+            return list(self.client.list_blobs(self.bucket_name, prefix=self.prefix + prefix))
+
+        for blob in self._guard(page):
+            yield ObjectInfo(blob.name[len(self.prefix) :], blob.size or 0, blob.updated)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        blob = self._guard(lambda: self.bucket.get_blob(self.prefix + key))
+        return None if blob is None else ObjectInfo(key, blob.size or 0, blob.updated)
+
+    def delete(self, key: str) -> None:
+        try:
+            self.bucket.blob(self.prefix + key).delete(retry=self._retry)
+        except self._exceptions.NotFound:
+            return
+        except (self._exceptions.GoogleAPIError, self._upload_error) as exc:
+            raise self._error(exc) from None
+
+
+@register("gs")
+def _open(url: str, settings: StorageSettings) -> GcsStorage:
+    return GcsStorage(url)
