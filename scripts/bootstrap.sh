@@ -43,4 +43,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
   echo "$want" > "$stamp"
 fi
+if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ] && [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then
+  # Azurite (Azure Storage's emulator) for the Azure Blob tests, from npm, pinned in
+  # tests/azurite/package.json. Without Node.js those tests are skipped, saying why.
+  if command -v npm >/dev/null 2>&1; then
+    echo "installing Azurite with npm" >&2
+    npm install --prefix tests/azurite --no-audit --no-fund --silent >/dev/null
+  else
+    echo "npm not found: the Azure Blob tests will be skipped" >&2
+  fi
+fi
 export PATH="$ROOT/.venv/bin:$PATH"

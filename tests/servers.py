@@ -330,3 +330,45 @@ def _env(values: dict[str, str]) -> Any:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+AZURITE = Path(__file__).parent / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+class Azurite:
+    """Azurite's Blob service (npm, installed by scripts/bootstrap.sh) on a free port, in
+    memory; it checks Shared Key signatures like Azure does."""
+
+    def __init__(self) -> None:
+        if not AZURITE.exists():
+            raise FileNotFoundError(AZURITE)
+        self.dir = Path(tempfile.mkdtemp(prefix="offsite-azurite-"))
+        self.port = free_port()
+        log = self.dir / "azurite.log"
+        self.proc = subprocess.Popen(
+            [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+             "--inMemoryPersistence", "--skipApiVersionCheck", "--silent"],
+            stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _wait_port(self.port, self.proc, "azurite", log)
+
+    def connection_string(self, port: int | None = None, key: str = AZURITE_KEY) -> str:
+        return (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={key};BlobEndpoint=http://127.0.0.1:{port or self.port}/devstoreaccount1;"
+        )
+
+    def container(self) -> str:
+        from azure.storage.blob import BlobServiceClient
+
+        name = f"offsite-{secrets.token_hex(6)}"
+        BlobServiceClient.from_connection_string(self.connection_string()).create_container(name)
+        return name
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -12,9 +12,9 @@ import pytest
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import S3Settings, StorageSettings
 from tests.faultproxy import FaultProxy, Match
-from tests.servers import GcsEmulator, MotoS3
+from tests.servers import AZURITE_KEY, Azurite, GcsEmulator, MotoS3
 
-BACKENDS = ["local", "s3", "gcs"]
+BACKENDS = ["local", "s3", "gcs", "azure"]
 
 
 @dataclass
@@ -44,6 +44,16 @@ def moto() -> Iterator[MotoS3]:
 @pytest.fixture(scope="session")
 def gcs() -> Iterator[GcsEmulator]:
     server = GcsEmulator()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    try:
+        server = Azurite()
+    except FileNotFoundError:
+        pytest.skip("Azurite is not installed (scripts/bootstrap.sh installs it with npm)")
     yield server
     server.close()
 
@@ -91,6 +101,26 @@ def backend(
             missing_url="gs://no-such-bucket-offsite/backups",
             part=lambda m, p: m == "PUT" and "upload_id=" in p,
             read=lambda m, p: m == "GET" and "alt=media" in p,
+        )
+        proxy.close()
+        return
+    if name == "azure":
+        server: Azurite = request.getfixturevalue("azurite")
+        proxy = FaultProxy(server.port)
+        env = {"AZURE_STORAGE_CONNECTION_STRING": server.connection_string(proxy.port)}
+        bad = AZURITE_KEY[:-6] + "AAAAA="
+        monkeypatch.setenv(
+            "AZURE_STORAGE_CONNECTION_STRING", env["AZURE_STORAGE_CONNECTION_STRING"]
+        )
+        yield Backend(
+            "azure",
+            f"az://{server.container()}/team/backups",
+            env=env,
+            proxy=proxy,
+            bad_env={"AZURE_STORAGE_CONNECTION_STRING": server.connection_string(proxy.port, bad)},
+            missing_url="az://no-such-container-offsite/backups",
+            part=lambda m, p: m == "PUT" and "comp=block&" in p and "blockid=" in p,
+            read=lambda m, p: m == "GET" and "entry.bin" in p,
         )
         proxy.close()
         return

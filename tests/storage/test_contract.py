@@ -45,7 +45,7 @@ class Generated:
 def test_put_list_open_stat_delete(backend: Backend) -> None:
     storage = backend.open()
     assert list(storage.list()) == []
-    payload = os.urandom(3 * MiB) + b"end"
+    payload = os.urandom(9 * MiB) + b"end"  # more than one part or block of every backend
     assert storage.put("20240101T000000Z/db.sqlite.zst", io.BytesIO(payload)) == len(payload)
     put_bytes(storage, "20240101T000000Z/small.out", b"hello")
     put_bytes(storage, "20240102T000000Z/other.out", b"x")

@@ -19,6 +19,7 @@ _MODULES = (
     "offsite.storage.local",
     "offsite.storage.s3",
     "offsite.storage.gcs",
+    "offsite.storage.azure",
     "offsite.storage.gh_artifacts",
 )
 
