@@ -100,3 +100,16 @@ def copy(src: Readable, dst_write: Callable[[bytes], object]) -> int:
         dst_write(chunk)
         total += len(chunk)
     return total
+
+
+def read_exactly(stream: Readable, size: int) -> bytes:
+    """Up to ``size`` bytes: fewer only at the end of the stream (a part of an upload)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)

@@ -19,7 +19,7 @@ from offsite.errors import BadInput, MissingExtra, StorageError
 from offsite.storage.base import CHUNK, ObjectInfo
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
-from offsite.streams import Readable
+from offsite.streams import Readable, read_exactly
 
 BLOCK = 8 * CHUNK
 
@@ -134,7 +134,7 @@ class AzureStorage:
         blocks: list[BlobBlock] = []
         total = 0
         while True:
-            data = _read_block(stream)
+            data = read_exactly(stream, BLOCK)
             if not data:
                 break
             block_id = base64.b64encode(f"{run}-{len(blocks):08d}".encode()).decode()
@@ -170,17 +170,6 @@ class AzureStorage:
             self._guard(lambda: blob.delete_blob())
         except FileNotFoundError:
             return
-
-
-def _read_block(stream: Readable) -> bytes:
-    chunks, got = [], 0
-    while got < BLOCK:
-        chunk = stream.read(BLOCK - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 @register("az")

@@ -27,7 +27,7 @@ from offsite.errors import BadInput, OffsiteError, StorageError
 from offsite.storage.base import ObjectInfo
 from offsite.storage.registry import register
 from offsite.storage.settings import S3Settings, StorageSettings
-from offsite.streams import Readable
+from offsite.streams import Readable, read_exactly
 
 MiB = 1 << 20
 PART = 8 * MiB
@@ -206,7 +206,7 @@ class S3Storage:
 
     def put(self, key: str, stream: Readable) -> int:
         full = self.prefix + key
-        first = _read_exactly(stream, part_size(1))
+        first = read_exactly(stream, part_size(1))
         if len(first) < part_size(1):  # the whole body fits one request
             self._call("put_object", Key=full, Body=first, **self._md5(first), **self._extra())
             return len(first)
@@ -250,7 +250,7 @@ class S3Storage:
                     while len(pending) >= IN_FLIGHT:  # bounded: wait for the oldest
                         parts.append(pending.pop(0).result())
                     number += 1
-                    data = _read_exactly(stream, part_size(number))
+                    data = read_exactly(stream, part_size(number))
                 parts += [f.result() for f in pending]
             except BaseException:
                 for f in pending:
@@ -328,19 +328,6 @@ class S3Storage:
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._call("abort_multipart_upload", Key=self.prefix + key, UploadId=upload_id)
-
-
-def _read_exactly(stream: Readable, size: int) -> bytes:
-    """Up to ``size`` bytes: fewer only at the end of the stream."""
-    chunks: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = stream.read(size - got)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)
 
 
 @register("s3")
