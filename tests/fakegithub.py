@@ -64,6 +64,8 @@ class FakeGitHub:
     expire_next_links: int = 0  # hand out this many addresses that are already stale
     artifacts: list[StoredArtifact] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    broken: set[int] = field(default_factory=set)  # artifacts whose blob is gone (404)
+    stale_refused: int = 0  # blob requests refused for a stale signature
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -196,7 +198,13 @@ class FakeGitHub:
 
     def _blob(self, h: BaseHTTPRequestHandler, artifact_id: int, expires: float) -> None:
         artifact = next((a for a in self.artifacts if a.id == artifact_id), None)
+        if artifact is not None and artifact.id in self.broken:
+            h.send_response(404)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
         if artifact is None or time.time() > expires:
+            self.stale_refused += artifact is not None
             data = b"<Error><Code>AuthenticationFailed</Code></Error>"
             h.send_response(403)
             h.send_header("Content-Length", str(len(data)))

@@ -58,6 +58,7 @@ def test_restore_and_verify_read_only_what_they_need(
     github.expire_next_links = 1  # the first download address is already stale
     r = cli("restore", URL, "--latest", "--into", tmp_path / "back")
     assert r.code == 0, r.err
+    assert github.stale_refused == 1  # it was met, and a fresh address asked for
     assert tree_content(tmp_path / "back") == tree_content(tree)
     assert cli("verify", URL, "--all", "--read-data").code == 0
 
@@ -69,6 +70,26 @@ def test_prune_deletes_artifacts(cli, github: FakeGitHub, published: list[str]) 
         [f"backup-{published[0]}", "coverage-report", f"backup-{published[2]}"]
     )
     assert any(line.startswith("DELETE") for line in github.log)
+
+
+def test_a_live_artifact_wins_over_an_expired_one_of_the_same_set(
+    cli, github: FakeGitHub, published: list[str], tmp_path: Path
+) -> None:
+    """A re-run uploaded the set again: the live copy is read, whichever comes first."""
+    live = next(a for a in github.artifacts if a.name == f"backup-{published[1]}")
+    github.add(live.name, live.data, live.created + timedelta(hours=1), expired=True)
+    github.add(live.name, live.data, live.created - timedelta(hours=1), expired=True)
+    r = cli("restore", URL, "--id", published[1], "--into", tmp_path / "back")
+    assert r.code == 0, r.err
+
+
+def test_an_unreadable_artifact_fails_the_listing(
+    cli, github: FakeGitHub, published: list[str]
+) -> None:
+    """Not a set silently missing (and --latest quietly picking an older one)."""
+    github.broken.add(next(a.id for a in github.artifacts if a.name == f"backup-{published[2]}"))
+    r = cli("list", URL)
+    assert r.code == 3 and f"backup-{published[2]}" in r.err
 
 
 def test_an_expired_set_is_a_clear_error(

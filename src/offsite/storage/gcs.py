@@ -9,6 +9,7 @@ application default ones (``GOOGLE_APPLICATION_CREDENTIALS``, workload identity)
 from __future__ import annotations
 
 import builtins
+import contextlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
@@ -81,11 +82,18 @@ class GcsStorage:
 
         def upload() -> None:
             nonlocal written
-            with blob.open("wb", ignore_flush=True, retry=self._retry) as out:
+            out = blob.open("wb", ignore_flush=True, retry=self._retry)
+            try:
                 while chunk := stream.read(CHUNK):
                     out.write(chunk)
                     written += len(chunk)
-            # leaving the block by an exception cancels the upload session instead
+                out.close()  # the last chunk, and the object appears
+            except BaseException:
+                # Cancel the session and close the buffer, also when ``close`` itself
+                # failed: else the writer's finalizer would try the upload again later.
+                with contextlib.suppress(Exception):
+                    out.terminate()
+                raise
 
         self._guard(upload)
         return written

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, cast
 
-from offsite.errors import BadInput, OffsiteError, StorageError
+from offsite.errors import BadInput, StorageError
 from offsite.storage.base import ObjectInfo
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
@@ -65,6 +65,10 @@ def parse_artifacts(page: dict[str, Any]) -> list[Artifact]:
                 )
             )
     return found
+
+
+def _rank(artifact: Artifact) -> tuple[bool, datetime]:
+    return (not artifact.expired, artifact.created)
 
 
 class _RangeFile(io.RawIOBase):
@@ -182,7 +186,8 @@ class GhArtifactsStorage:
         return answer
 
     def artifacts(self) -> builtins.list[Artifact]:
-        """Every backup artifact, newest first per set id; expired ones included."""
+        """One artifact per set id, the live one before an expired one, then the newest;
+        sets whose artifacts all expired are included (``why_missing`` names them)."""
         if self._artifacts is None:
             found: dict[str, Artifact] = {}
             url: str | None = f"{self.api}/repos/{self.owner}/{self.repo}/actions/artifacts"
@@ -193,10 +198,7 @@ class GhArtifactsStorage:
                     raise StorageError(self.url, f"listing artifacts answered {answer.status_code}")
                 for artifact in parse_artifacts(answer.json()):
                     known = found.get(artifact.set_id)
-                    if known is None or (known.expired, known.created) < (
-                        artifact.expired,
-                        artifact.created,
-                    ):
+                    if known is None or _rank(known) < _rank(artifact):
                         found[artifact.set_id] = artifact
                 link = _NEXT.search(answer.headers.get("Link", ""))
                 url, params = (link.group(1), None) if link else (None, None)
@@ -268,11 +270,9 @@ class GhArtifactsStorage:
             folder = f"{artifact.set_id}/"
             if artifact.expired or not (folder.startswith(prefix) or prefix.startswith(folder)):
                 continue
-            try:
-                members = self._members(artifact)
-            except OffsiteError:
-                continue  # unreadable: the set shows as missing, `verify` names it
-            for name, info in sorted(members.items()):
+            # an unreadable artifact fails the listing: a set silently missing would let
+            # --latest pick an older one
+            for name, info in sorted(self._members(artifact).items()):
                 key = f"{artifact.set_id}/{name}"
                 if key.startswith(prefix):
                     yield ObjectInfo(key, info.file_size, artifact.created)
