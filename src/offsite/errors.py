@@ -89,6 +89,10 @@ class NoSets(BadInput):
     """no complete backup set in {}"""
 
 
+class SetGone(BadInput):
+    """no backup set {} in {}: {}"""
+
+
 class EntryNotFound(BadInput):
     """set {} has no entry {!r} (entries: {})"""
 
@@ -121,6 +125,10 @@ class DecryptionFailed(OperationFailed):
 
 
 class StorageError(OperationFailed):
+    """{}: {}"""
+
+
+class StorageDenied(StorageError):
     """{}: {}"""
 
 

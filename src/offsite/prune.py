@@ -45,9 +45,12 @@ def run_prune(
     by_id = {s.id: s for s in found.sets}
     decided = plan([(s.id, set_time(s.id)) for s in found.sets], policy)
     stale = [i.prefix for i in found.incomplete if now - i.newest > INCOMPLETE_GRACE]
-    uploads = []
-    if isinstance(storage, HasUploads):
-        uploads = [u for u in storage.incomplete_uploads() if now - u[2] > INCOMPLETE_GRACE]
+    store = storage if isinstance(storage, HasUploads) else None
+    uploads = (
+        []
+        if store is None
+        else [u for u in store.incomplete_uploads() if now - u[2] > INCOMPLETE_GRACE]
+    )
     result = PruneResult(decided, stale, dry_run, uploads=[key for key, _, _ in uploads])
     if dry_run:
         return result
@@ -59,8 +62,9 @@ def run_prune(
         except OffsiteError as exc:  # e.g. an object still under Object Lock
             result.failures.append(f"{prefix.rstrip('/')}: {exc.message()}")
     for key, upload_id, _ in uploads:
+        assert store is not None  # only a store with uploads has any
         try:
-            storage.abort_upload(key, upload_id)  # type: ignore[attr-defined]
+            store.abort_upload(key, upload_id)
         except OffsiteError as exc:
             result.failures.append(f"interrupted upload of {key}: {exc.message()}")
     return result

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from offsite.errors import BadInput, NoSets, OffsiteError, SetNotFound
+from offsite.errors import NoSets, OffsiteError, SetGone, SetNotFound
 from offsite.manifest import MANIFEST_NAME, SET_ID, Manifest, set_id_for
 from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage, get_bytes
 
@@ -88,7 +88,7 @@ def select(storage: Storage, set_id: str | None = None) -> StoredSet:
             return stored
     reason = storage.why_missing(set_id) if isinstance(storage, ExplainsMissing) else None
     if reason:
-        raise BadInput(f"no backup set {set_id} in {storage.url}: {reason}")
+        raise SetGone(set_id, storage.url, reason)
     raise SetNotFound(set_id, storage.url)
 
 

@@ -25,6 +25,7 @@ class Backend:
     env: dict[str, str] = field(default_factory=dict)
     proxy: FaultProxy | None = None  # transient faults can be injected here
     bad_env: dict[str, str] | None = None  # credentials the server refuses
+    bad_secret: str = ""  # the refused secret in them, which no message may show
     missing_url: str | None = None  # a bucket or container that does not exist
     options: list[str] = field(default_factory=list)  # the same settings, as CLI options
     part: Match | None = None  # (method, path) of the upload of a part after the first
@@ -77,6 +78,7 @@ def backend(
             moto.env,
             proxy,
             bad_env={**moto.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"},
+            bad_secret="not-the-secret",
             missing_url="s3://no-such-bucket-offsite/backups",
             options=["--s3-endpoint-url", proxy.endpoint],
             part=lambda m, p: m == "PUT" and "partNumber=2" in p,
@@ -118,6 +120,7 @@ def backend(
             env=env,
             proxy=proxy,
             bad_env={"AZURE_STORAGE_CONNECTION_STRING": server.connection_string(proxy.port, bad)},
+            bad_secret=bad,
             missing_url="az://no-such-container-offsite/backups",
             part=lambda m, p: m == "PUT" and "comp=block&" in p and "blockid=" in p,
             read=lambda m, p: m == "GET" and "entry.bin" in p,

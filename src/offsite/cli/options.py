@@ -112,23 +112,16 @@ def storage_options(f: F) -> F:
     command receives them as one ``storage`` argument (a StorageSettings)."""
     import functools
 
-    from offsite.storage.settings import S3Settings, SftpSettings, StorageSettings
+    from offsite.storage.settings import S3Settings, StorageSettings
 
     names = [name for _, name, _, _ in _S3_FIELDS]
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         s3 = S3Settings(**{n: kwargs.pop(f"s3_{n}") for n in names})
-        sftp = SftpSettings(insecure_host_key=kwargs.pop("sftp_insecure_host_key"))
-        return f(*args, storage=StorageSettings(s3=s3, sftp=sftp), **kwargs)
+        return f(*args, storage=StorageSettings(s3=s3), **kwargs)
 
     decorated: Any = wrapper
-    decorated = option(
-        "--sftp-insecure-host-key",
-        "sftp_insecure_host_key",
-        is_flag=True,
-        help="SFTP: accept a host key that ~/.ssh/known_hosts does not know.",
-    )(decorated)
     for flag, name, text, kind in reversed(_S3_FIELDS):
         decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
     return cast(F, decorated)

@@ -16,21 +16,12 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, MissingExtra, StorageError
-from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable, read_exactly
 
 BLOCK = 8 * CHUNK
-
-
-def split_url(url: str) -> tuple[str, str]:
-    rest = url.split("://", 1)[1]
-    container, _, prefix = rest.partition("/")
-    if not container:
-        raise BadInput(f"az destination {url!r} has no container: az://container[/prefix]")
-    prefix = prefix.strip("/")
-    return container, f"{prefix}/" if prefix else ""
 
 
 class _Chunks:
@@ -70,7 +61,7 @@ class _Chunks:
 class AzureStorage:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.container_name, self.prefix = split_url(url)
+        self.container_name, self.prefix = bucket_and_prefix(url, "container")
         try:
             from azure.core import exceptions
             from azure.storage.blob import BlobServiceClient

@@ -62,6 +62,21 @@ class ExplainsMissing(Protocol):
     def why_missing(self, set_id: str) -> str | None: ...
 
 
+def bucket_and_prefix(url: str, container: str = "bucket") -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix/``); the prefix is empty
+    or ends with ``/``. ``container`` is what the store calls its top level."""
+    scheme, _, rest = url.partition("://")
+    top, _, prefix = rest.partition("/")
+    if not top:
+        from offsite.errors import BadInput
+
+        raise BadInput(
+            f"{scheme} destination {url!r} has no {container}: {scheme}://{container}[/prefix]"
+        )
+    prefix = prefix.strip("/")
+    return top, f"{prefix}/" if prefix else ""
+
+
 def put_bytes(storage: Storage, key: str, data: bytes) -> int:
     import io
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, MissingExtra, StorageError
-from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable
@@ -22,19 +22,10 @@ from offsite.streams import Readable
 PART = 8 * CHUNK
 
 
-def split_url(url: str) -> tuple[str, str]:
-    rest = url.split("://", 1)[1]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise BadInput(f"gs destination {url!r} has no bucket: gs://bucket[/prefix]")
-    prefix = prefix.strip("/")
-    return bucket, f"{prefix}/" if prefix else ""
-
-
 class GcsStorage:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.bucket_name, self.prefix = split_url(url)
+        self.bucket_name, self.prefix = bucket_and_prefix(url)
         try:
             from google.api_core import exceptions
             from google.auth.exceptions import DefaultCredentialsError

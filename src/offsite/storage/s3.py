@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO, cast
 
-from offsite.errors import BadInput, OffsiteError, StorageError
-from offsite.storage.base import ObjectInfo
+from offsite.errors import BadInput, OffsiteError, StorageDenied, StorageError
+from offsite.storage.base import ObjectInfo, bucket_and_prefix
 from offsite.storage.registry import register
 from offsite.storage.settings import S3Settings, StorageSettings
 from offsite.streams import Readable, read_exactly
@@ -52,16 +52,6 @@ def part_size(number: int) -> int:
     return PART << ((number - 1) // 1000)
 
 
-def split_url(url: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix/``)."""
-    rest = url.split("://", 1)[1]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise BadInput(f"s3 destination {url!r} has no bucket: s3://bucket[/prefix]")
-    prefix = prefix.strip("/")
-    return bucket, f"{prefix}/" if prefix else ""
-
-
 def _code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     error = response.get("Error", {})
@@ -78,7 +68,6 @@ class _ResumingBody:
         self._offset = 0
         response = storage._call("get_object", Key=key)
         self._etag = response.get("ETag")
-        self._size = response.get("ContentLength")
         self._body = response["Body"]
 
     def read(self, size: int = -1, /) -> bytes:
@@ -118,15 +107,11 @@ class _ResumingBody:
 class S3Storage:
     def __init__(self, url: str, settings: S3Settings) -> None:
         self.url = url
-        self.bucket, self.prefix = split_url(url)
+        self.bucket, self.prefix = bucket_and_prefix(url)
         self.settings = settings
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError:  # pragma: no cover - boto3 is a core dependency
-            from offsite.errors import MissingExtra
+        import boto3  # a core dependency, imported when an s3:// URL is used
+        from botocore.config import Config
 
-            raise MissingExtra("s3", "boto3", "s3") from None
         config = Config(
             # AWS_MAX_ATTEMPTS, botocore's own variable, tunes the retries
             retries={
@@ -175,7 +160,7 @@ class S3Storage:
         if code == "NoSuchBucket":
             return StorageError(self.url, f"bucket {self.bucket!r} does not exist")
         if code in _DENIED:
-            return StorageError(
+            return StorageDenied(
                 self.url, f"access denied ({code}): check the AWS credentials and their policy"
             )
         return StorageError(self.url, str(exc))
@@ -296,12 +281,10 @@ class S3Storage:
                 self._call("delete_object", Key=full, **extra)
             except FileNotFoundError:
                 continue
-            except StorageError as exc:
-                if "AccessDenied" in str(exc) or "access denied" in str(exc):
-                    raise StorageError(
-                        self.url, f"{key} cannot be deleted: it is under Object Lock or policy"
-                    ) from None
-                raise
+            except StorageDenied:
+                raise StorageError(
+                    self.url, f"{key} cannot be deleted: it is under Object Lock or policy"
+                ) from None
 
     def _versions(self, full: str) -> builtins.list[str | None]:
         found: builtins.list[str | None] = []

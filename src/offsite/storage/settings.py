@@ -37,11 +37,5 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
-class SftpSettings:
-    insecure_host_key: bool = False  # accept any host key (off: ~/.ssh/known_hosts decides)
-
-
-@dataclass(frozen=True)
 class StorageSettings:
     s3: S3Settings = field(default_factory=S3Settings)
-    sftp: SftpSettings = field(default_factory=SftpSettings)
