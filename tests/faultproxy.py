@@ -1,8 +1,10 @@
-"""An HTTP reverse proxy in front of a real server that fails requests on demand:
-the transient errors (503, a dropped connection) a storage client must ride out."""
+"""Proxies in front of a real server that fail on demand: the transient errors (a 503,
+a dropped connection) a storage client must ride out. ``FaultProxy`` speaks HTTP and
+fails chosen requests; ``TcpFaultProxy`` relays bytes and cuts connections."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import socket
@@ -108,3 +110,102 @@ class FaultProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class TcpFaultProxy:
+    """A TCP relay in front of a server whose protocol is encrypted end to end (SSH):
+    faults are cut connections, placed by how many bytes have crossed. ``requests``
+    holds one line per connection, the client's attempts."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.requests: list[str] = []
+        self.cuts: list[str] = []
+        self._pending: list[Cut] = []
+        self.dead = False
+        self._lock = threading.Lock()
+        self._links: list[_Link] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, direction: str, after: int, die: bool = False) -> None:
+        """Drop the newest live connection (else the next one) once ``after`` more bytes
+        went ``up`` (to the server) or ``down`` (to the client) on it; with ``die``, the
+        server is gone from then on (``kill``)."""
+        assert direction in ("up", "down")
+        with self._lock:
+            live = [link for link in self._links if not link.closed]
+            if live:
+                live[-1].cut = Cut(direction, live[-1].crossed[direction] + after, die)
+            else:
+                self._pending.append(Cut(direction, after, die))
+
+    def kill(self) -> None:
+        """Drop every connection and refuse new ones: the server is gone."""
+        with self._lock:
+            self.dead = True
+            for link in self._links:
+                link.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.requests.append(f"connection {len(self.requests) + 1}")
+                if self.dead:
+                    client.close()
+                    continue
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+                cut, self._pending = self._pending[:1], self._pending[1:]
+                link = _Link(self, client, upstream, cut[0] if cut else None)
+                self._links.append(link)
+            threading.Thread(target=link.pump, args=(client, upstream, "up"), daemon=True).start()
+            threading.Thread(target=link.pump, args=(upstream, client, "down"), daemon=True).start()
+
+    def close(self) -> None:
+        self.kill()
+        self._listener.close()
+
+
+@dataclass
+class Cut:
+    direction: str
+    after: int
+    die: bool
+
+
+class _Link:
+    def __init__(
+        self, proxy: TcpFaultProxy, a: socket.socket, b: socket.socket, cut: Cut | None
+    ) -> None:
+        self.proxy, self.sockets, self.cut = proxy, (a, b), cut
+        self.crossed = {"up": 0, "down": 0}
+        self.closed = False
+
+    def pump(self, src: socket.socket, dst: socket.socket, direction: str) -> None:
+        try:
+            while data := src.recv(65536):
+                self.crossed[direction] += len(data)
+                cut = self.cut
+                if cut and cut.direction == direction and self.crossed[direction] >= cut.after:
+                    self.proxy.cuts.append(f"{direction} after {self.crossed[direction]} bytes")
+                    self.cut = None
+                    if cut.die:
+                        self.proxy.kill()
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        for s in self.sockets:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()

@@ -372,3 +372,65 @@ class Azurite:
         self.proc.terminate()
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SshServer:
+    """OpenSSH's sshd on a free loopback port, with a throwaway host key and one
+    authorised client key (for the user the tests run as); SFTP by internal-sftp."""
+
+    def __init__(self) -> None:
+        if not os.access(SSHD, os.X_OK):
+            raise FileNotFoundError(SSHD)
+        self.dir = Path(tempfile.mkdtemp(prefix="offsite-sshd-"))
+        self.port = free_port()
+        self.user = pwd.getpwuid(os.geteuid()).pw_name
+        self.host_key = self.keygen("host")
+        self.client_key = self.keygen("client")
+        (self.dir / "authorized_keys").write_text(self.public("client"))
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.host_key}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\nAuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+            "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\nLogLevel ERROR\n"
+            "MaxStartups 100\n"
+        )
+        if os.geteuid() == 0:  # sshd's privilege separation folder, as the package makes it
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        log = self.dir / "sshd.log"
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        _wait_port(self.port, self.proc, "sshd", log)
+
+    def keygen(self, name: str, passphrase: str = "") -> Path:
+        path = self.dir / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", name,
+                        "-f", str(path)], check=True)  # fmt: skip
+        return path
+
+    def public(self, name: str) -> str:
+        return (self.dir / f"{name}.pub").read_text()
+
+    def known_hosts(self, port: int | None = None) -> str:
+        kind, key = self.public("host").split()[:2]
+        return f"[127.0.0.1]:{port or self.port} {kind} {key}\n"
+
+    def env(self, port: int | None = None) -> dict[str, str]:
+        return {
+            "OFFSITE_SFTP_KEY": self.client_key.read_text(),
+            "OFFSITE_SFTP_KNOWN_HOSTS": self.known_hosts(port),
+        }
+
+    def folder(self) -> Path:
+        """A fresh folder for one test's destination, inside this server's."""
+        return Path(tempfile.mkdtemp(prefix="store-", dir=self.dir))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

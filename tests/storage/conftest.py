@@ -11,10 +11,10 @@ import pytest
 
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import S3Settings, StorageSettings
-from tests.faultproxy import FaultProxy, Match
-from tests.servers import AZURITE_KEY, Azurite, GcsEmulator, MotoS3
+from tests.faultproxy import FaultProxy, Match, TcpFaultProxy
+from tests.servers import AZURITE_KEY, Azurite, GcsEmulator, MotoS3, SshServer
 
-BACKENDS = ["local", "s3", "gcs", "azure"]
+BACKENDS = ["local", "s3", "gcs", "azure", "sftp"]
 
 
 @dataclass
@@ -23,7 +23,7 @@ class Backend:
     url: str
     settings: StorageSettings = field(default_factory=StorageSettings)
     env: dict[str, str] = field(default_factory=dict)
-    proxy: FaultProxy | None = None  # transient faults can be injected here
+    proxy: FaultProxy | TcpFaultProxy | None = None  # transient faults can be injected here
     bad_env: dict[str, str] | None = None  # credentials the server refuses
     bad_secret: str = ""  # the refused secret in them, which no message may show
     missing_url: str | None = None  # a bucket or container that does not exist
@@ -55,6 +55,16 @@ def azurite() -> Iterator[Azurite]:
         server = Azurite()
     except FileNotFoundError:
         pytest.skip("Azurite is not installed (scripts/bootstrap.sh installs it with npm)")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[SshServer]:
+    try:
+        server = SshServer()
+    except FileNotFoundError:
+        pytest.skip("sshd is not installed (scripts/bootstrap.sh installs openssh-server)")
     yield server
     server.close()
 
@@ -126,6 +136,24 @@ def backend(
             read=lambda m, p: m == "GET" and "entry.bin" in p,
         )
         proxy.close()
+        return
+    if name == "sftp":
+        sshd: SshServer = request.getfixturevalue("sshd")
+        tcp = TcpFaultProxy(sshd.port)
+        env = sshd.env(tcp.port)
+        monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)  # only the key the test names
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        wrong = sshd.keygen(f"wrong-{tmp_path.name}").read_text()
+        yield Backend(
+            "sftp",
+            f"sftp://{sshd.user}@127.0.0.1:{tcp.port}{sshd.folder()}/team/backups",
+            env=env,
+            proxy=tcp,
+            bad_env={**env, "OFFSITE_SFTP_KEY": wrong},
+            bad_secret=wrong.strip().splitlines()[1],
+        )
+        tcp.close()
         return
     raise AssertionError(name)
 

@@ -20,6 +20,7 @@ from offsite.manifest import MANIFEST_NAME
 from offsite.sets import scan
 from offsite.storage.base import HasUploads, get_bytes, put_bytes
 from tests.conftest import only_set, tree_content
+from tests.faultproxy import TcpFaultProxy
 from tests.storage.conftest import Backend
 
 MiB = 1 << 20
@@ -134,6 +135,14 @@ def test_transient_failures_are_ridden_out(backend: Backend) -> None:
         pytest.skip(f"{backend.name}: no network between offsite and the storage")
     storage = backend.open()
     payload = os.urandom(20 * MiB)
+    if isinstance(backend.proxy, TcpFaultProxy):  # SSH: the connection drops
+        backend.proxy.cut("up", after=12 * MiB)
+        storage.put("set/entry.bin", io.BytesIO(payload))
+        backend.proxy.cut("down", after=5 * MiB)
+        assert get_bytes(storage, "set/entry.bin") == payload
+        assert len(backend.proxy.cuts) == 2, backend.proxy.cuts
+        assert [o.key for o in storage.list()] == ["set/entry.bin"]
+        return
     assert backend.part is not None and backend.read is not None
     # uploads of parts: a 503 twice, then a dropped connection
     backend.proxy.fail(backend.part, times=2)

@@ -112,16 +112,21 @@ def storage_options(f: F) -> F:
     command receives them as one ``storage`` argument (a StorageSettings)."""
     import functools
 
-    from offsite.storage.settings import S3Settings, StorageSettings
+    from offsite.storage.settings import S3Settings, SftpSettings, StorageSettings
 
     names = [name for _, name, _, _ in _S3_FIELDS]
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         s3 = S3Settings(**{n: kwargs.pop(f"s3_{n}") for n in names})
-        return f(*args, storage=StorageSettings(s3=s3), **kwargs)
+        sftp = SftpSettings(insecure_host_key=kwargs.pop("sftp_insecure_host_key"))
+        return f(*args, storage=StorageSettings(s3=s3, sftp=sftp), **kwargs)
 
-    decorated: Any = wrapper
+    decorated: Any = option(
+        "--sftp-insecure-host-key",
+        is_flag=True,
+        help="Accept an SFTP server whose host key is not in known_hosts (warns; avoid).",
+    )(wrapper)
     for flag, name, text, kind in reversed(_S3_FIELDS):
         decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
     return cast(F, decorated)

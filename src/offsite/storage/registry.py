@@ -20,6 +20,7 @@ _MODULES = (
     "offsite.storage.s3",
     "offsite.storage.gcs",
     "offsite.storage.azure",
+    "offsite.storage.sftp",
     "offsite.storage.gh_artifacts",
 )
 

@@ -37,5 +37,11 @@ class S3Settings:
 
 
 @dataclass(frozen=True)
+class SftpSettings:
+    insecure_host_key: bool = False  # accept a server whose host key is not known
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     s3: S3Settings = field(default_factory=S3Settings)
+    sftp: SftpSettings = field(default_factory=SftpSettings)
