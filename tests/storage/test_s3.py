@@ -157,3 +157,51 @@ def test_prune_aborts_only_uploads_older_than_a_day(tmp_path: Path) -> None:
     assert storage.aborted == []
     assert run_prune(storage, Policy(last=1), dry_run=False, now=now).uploads == ["b/y"]
     assert storage.aborted == ["2"]
+
+
+def test_prune_finds_interrupted_uploads_on_every_page(s3env: MotoS3) -> None:
+    """moto answers ListMultipartUploads in one page whatever MaxUploads says, so the
+    pages come from botocore's Stubber, which checks requests and answers against the
+    S3 service model."""
+    from botocore.stub import Stubber
+
+    storage = open_storage("s3://bkt/b", StorageSettings(s3=S3Settings(s3env.endpoint)))
+    started = datetime(2024, 5, 1, tzinfo=timezone.utc)
+
+    def page(keys: list[str], more: bool) -> dict[str, object]:
+        answer: dict[str, object] = {
+            "Bucket": "bkt", "IsTruncated": more,
+            "Uploads": [{"Key": f"b/{k}", "UploadId": f"id-{k}", "Initiated": started} for k in keys],
+        }  # fmt: skip
+        if more:
+            answer |= {"NextKeyMarker": f"b/{keys[-1]}", "NextUploadIdMarker": f"id-{keys[-1]}"}
+        return answer
+
+    with Stubber(storage.client) as stub:  # type: ignore[attr-defined]
+        ask = {"Bucket": "bkt", "Prefix": "b/", "MaxUploads": 1000}
+        stub.add_response("list_multipart_uploads", page(["s/1", "s/2"], True), ask)
+        stub.add_response(
+            "list_multipart_uploads", page(["s/3"], False),
+            {**ask, "KeyMarker": "b/s/2", "UploadIdMarker": "id-s/2"},
+        )  # fmt: skip
+        found = storage.incomplete_uploads()  # type: ignore[attr-defined]
+        stub.assert_no_pending_responses()
+    assert found == [
+        ("s/1", "id-s/1", started),
+        ("s/2", "id-s/2", started),
+        ("s/3", "id-s/3", started),
+    ]
+
+
+def test_interrupted_uploads_outside_the_prefix_are_left_alone(s3env: MotoS3) -> None:
+    bucket = s3env.bucket()
+    client = s3env.client()
+    begun = {client.create_multipart_upload(Bucket=bucket, Key=f"b/set/e{i}")["UploadId"]
+             for i in range(3)}  # fmt: skip
+    client.create_multipart_upload(Bucket=bucket, Key="elsewhere/x")
+    storage = open_storage(f"s3://{bucket}/b", StorageSettings(s3=S3Settings(s3env.endpoint)))
+    found = storage.incomplete_uploads()  # type: ignore[attr-defined]
+    assert {upload_id for _, upload_id, _ in found} == begun
+    result = run_prune(storage, Policy(last=1), dry_run=False)
+    assert len(result.uploads) == 3
+    assert _uploads(s3env, bucket) == ["elsewhere/x"]

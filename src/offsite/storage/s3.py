@@ -303,11 +303,22 @@ class S3Storage:
 
     def incomplete_uploads(self) -> builtins.list[tuple[str, str, datetime]]:
         """Multipart uploads under the prefix never completed nor aborted: key, id, start."""
-        page = self._call("list_multipart_uploads", Prefix=self.prefix)
-        return [
-            (u["Key"][len(self.prefix) :], u["UploadId"], u["Initiated"])
-            for u in page.get("Uploads", [])
-        ]
+        found = []
+        marker: dict[str, str] = {}
+        while True:
+            page = self._call(
+                "list_multipart_uploads", Prefix=self.prefix, MaxUploads=1000, **marker
+            )
+            found += [
+                (u["Key"][len(self.prefix) :], u["UploadId"], u["Initiated"])
+                for u in page.get("Uploads", [])
+            ]
+            if not page.get("IsTruncated"):
+                return found
+            marker = {
+                "KeyMarker": page["NextKeyMarker"],
+                "UploadIdMarker": page["NextUploadIdMarker"],
+            }
 
     def abort_upload(self, key: str, upload_id: str) -> None:
         self._call("abort_multipart_upload", Key=self.prefix + key, UploadId=upload_id)
