@@ -1,7 +1,7 @@
 """S3 and S3-compatible stores (``s3://bucket/prefix``), through boto3.
 
 ``put`` streams a body of unknown length as a multipart upload in parts of 8 MiB (more
-for very large bodies), two parts in flight: memory stays at a few parts whatever the
+for very large bodies), four parts in flight: memory stays at a few parts whatever the
 size. A body that fits one part is one PutObject. Any failure aborts the multipart
 upload, so no object appears. Reads resume with a Range request after a dropped
 connection. Transient errors (5xx, throttling, timeouts) are retried by botocore's
@@ -32,7 +32,7 @@ from offsite.streams import Readable, read_exactly
 MiB = 1 << 20
 PART = 8 * MiB
 MAX_PARTS = 10_000
-IN_FLIGHT = 2
+IN_FLIGHT = 4
 READ_RETRIES = 5
 
 _DENIED = {
