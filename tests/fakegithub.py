@@ -4,6 +4,9 @@ schema (tests/fixtures/github), so a test cannot pass on a shape GitHub never se
 
 Artifacts: list pages with ``Link`` headers, the 302 from ``…/zip`` to a signed blob
 address that expires, Range reads of the blob, DELETE, and 410 for an expired one.
+Workflows and their runs (the monitor): a workflow by file name or id with its
+``state``, its runs newest first in pages, each run's artifacts, an owner's repositories;
+and faults: 5xx answers, a 403 secondary rate limit with ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ import jsonschema
 FIXTURES = Path(__file__).parent / "fixtures" / "github"
 SCHEMA = json.loads((FIXTURES / "github-actions-rest-subset.schema.json").read_text())
 ARTIFACT = json.loads((FIXTURES / "artifact.json").read_text())
+WORKFLOW = json.loads((FIXTURES / "workflow.json").read_text())
+RUN = json.loads((FIXTURES / "workflow-run.json").read_text())
+REPOSITORY = json.loads((FIXTURES / "full-repository-default-response.json").read_text())
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 TOKEN = "ghp_fake-token-for-tests"
 
 
@@ -53,6 +61,31 @@ class StoredArtifact:
     data: bytes
     created: datetime
     expired: bool = False
+    run_id: int | None = None
+    repo: str | None = None  # owner/name; None: the fake's own repository
+
+
+@dataclass
+class FakeRun:
+    id: int
+    number: int
+    conclusion: str | None  # None while queued or in progress
+    finished: datetime
+    event: str = "schedule"
+    branch: str = "main"
+
+    @property
+    def status(self) -> str:
+        return "completed" if self.conclusion else "in_progress"
+
+
+@dataclass
+class FakeWorkflow:
+    id: int
+    repo: str
+    file: str
+    state: str = "active"
+    runs: list[FakeRun] = field(default_factory=list)
 
 
 @dataclass
@@ -66,6 +99,10 @@ class FakeGitHub:
     log: list[str] = field(default_factory=list)
     broken: set[int] = field(default_factory=set)  # artifacts whose blob is gone (404)
     stale_refused: int = 0  # blob requests refused for a stale signature
+    workflows: list[FakeWorkflow] = field(default_factory=list)
+    org_repos: dict[str, list[str]] = field(default_factory=dict)  # organisation → names
+    fail_next: int = 0  # answer this many API requests with a 503
+    throttle_next: int = 0  # answer this many with a 403 secondary rate limit, Retry-After 1
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -90,13 +127,36 @@ class FakeGitHub:
 
     # -- setting up ----------------------------------------------------------------------
     def add(
-        self, name: str, data: bytes, created: datetime | None = None, expired: bool = False
-    ) -> StoredArtifact:
+        self, name: str, data: bytes, created: datetime | None = None, expired: bool = False,
+        run_id: int | None = None, repo: str | None = None,
+    ) -> StoredArtifact:  # fmt: skip
         with self._lock:
             artifact = StoredArtifact(100 + len(self.artifacts), name, data,
-                                      created or datetime.now(timezone.utc), expired)  # fmt: skip
+                                      created or datetime.now(timezone.utc), expired,
+                                      run_id, repo)  # fmt: skip
             self.artifacts.append(artifact)
             return artifact
+
+    def workflow(self, repo: str, file: str = "backup.yml", state: str = "active") -> FakeWorkflow:
+        flow = FakeWorkflow(5000 + len(self.workflows), repo, file, state)
+        self.workflows.append(flow)
+        return flow
+
+    def run(
+        self, flow: FakeWorkflow, conclusion: str | None, finished: datetime,
+        backup_size: int | None = None, expired: bool = False,
+    ) -> FakeRun:  # fmt: skip
+        """A run of ``flow``; with ``backup_size``, it uploaded a backup-* artifact."""
+        number = len(flow.runs) + 1
+        run = FakeRun(flow.id * 10_000 + number, number, conclusion, finished)
+        flow.runs.append(run)
+        if backup_size is not None:
+            self.add(f"backup-{finished.strftime('%Y%m%dT%H%M%SZ')}", b"\0" * backup_size,
+                     finished, expired, run.id, flow.repo)  # fmt: skip
+        return run
+
+    def api_requests(self) -> int:
+        return sum(1 for line in self.log if "/blob/" not in line)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -136,6 +196,8 @@ class FakeGitHub:
                     archive_download_url=f"{base}/zip", expired=a.expired,
                     created_at=a.created.strftime(stamp), updated_at=a.created.strftime(stamp),
                     expires_at=(a.created + timedelta(days=90)).strftime(stamp))  # fmt: skip
+        if a.run_id is not None:
+            body["workflow_run"] = {**body["workflow_run"], "id": a.run_id}
         return body
 
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -145,12 +207,25 @@ class FakeGitHub:
         blob = re.fullmatch(r"/blob/(\d+)", parts.path)
         if blob:  # the signed storage address: no token, a signature that expires
             return self._blob(h, int(blob.group(1)), float(query.get("expires", ["0"])[0]))
-        if h.headers.get("Authorization") != f"Bearer {TOKEN}":
+        if h.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):
             return self._json(h, 401, {"message": "Bad credentials",
                                        "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
+        with self._lock:
+            fail, throttle = self.fail_next > 0, self.throttle_next > 0 and self.fail_next <= 0
+            self.fail_next -= int(fail)
+            self.throttle_next -= int(throttle)
+        if fail:
+            return self._json(h, 503, {"message": "Service Unavailable"})
+        if throttle:
+            return self._json(h, 403, {"message": "You have exceeded a secondary rate limit.",
+                                       "documentation_url": "https://docs.github.com/rest"},
+                              {"Retry-After": "1"})  # fmt: skip
+        if method == "GET" and self._workflows(h, parts.path, query):
+            return None
+        repo = re.match(r"/repos/([^/]+/[^/]+)/actions/artifacts", parts.path)
+        if method == "GET" and repo and parts.path == repo.group(0):
+            return self._list(h, query, repo.group(1))
         base = f"/repos/{self.owner}/{self.repo}/actions/artifacts"
-        if method == "GET" and parts.path == base:
-            return self._list(h, query)
         one = re.fullmatch(re.escape(base) + r"/(\d+)(/zip)?", parts.path)
         artifact = next((a for a in self.artifacts if one and a.id == int(one.group(1))), None)
         if artifact is None:
@@ -175,26 +250,114 @@ class FakeGitHub:
         validate(body, "artifact")
         return self._json(h, 200, body)
 
-    def _list(self, h: BaseHTTPRequestHandler, query: dict[str, list[str]]) -> None:
-        per_page = min(int(query.get("per_page", ["30"])[0]), self.page_size)
+    def _list(
+        self, h: BaseHTTPRequestHandler, query: dict[str, list[str]], repo: str,
+        run_id: int | None = None,
+    ) -> None:  # fmt: skip
+        own = repo == f"{self.owner}/{self.repo}"
+        mine = [a for a in self.artifacts if (a.repo or f"{self.owner}/{self.repo}") == repo
+                and (run_id is None or a.run_id == run_id)]  # fmt: skip
+        if not own and not mine and run_id is None and not self._repo_known(repo):
+            return self._json(h, 404, NOT_FOUND)
+        newest_first = sorted(mine, key=lambda a: a.created, reverse=True)
+        page_size = self.page_size if own and run_id is None else 100
+        self._page(h, query, newest_first, page_size, "artifacts",
+                   "actions-list-artifacts-for-repo-200" if run_id is None
+                   else "actions-list-workflow-run-artifacts-200", self._artifact_json)  # fmt: skip
+
+    def _page(
+        self, h: BaseHTTPRequestHandler, query: dict[str, list[str]], items: list[Any],
+        page_size: int, key: str | None, definition: str, render: Any,
+    ) -> None:  # fmt: skip
+        """One page of ``items`` with GitHub's ``Link`` header; ``key`` None: a bare list."""
+        per_page = min(int(query.get("per_page", ["30"])[0]), page_size)
         page = int(query.get("page", ["1"])[0])
-        newest_first = sorted(self.artifacts, key=lambda a: a.created, reverse=True)
-        chosen = newest_first[(page - 1) * per_page : page * per_page]
-        body = {
-            "total_count": len(self.artifacts),
-            "artifacts": [self._artifact_json(a) for a in chosen],
-        }
-        validate(body, "actions-list-artifacts-for-repo-200")
+        chosen = [render(x) for x in items[(page - 1) * per_page : page * per_page]]
+        body: Any = chosen if key is None else {"total_count": len(items), key: chosen}
+        if key is None:
+            for item in body:
+                validate(item, definition)
+        else:
+            validate(body, definition)
         headers = {}
-        last = max(1, -(-len(self.artifacts) // per_page))
-        base = f"{self.url}/repos/{self.owner}/{self.repo}/actions/artifacts?per_page={per_page}"
-        links = []
+        last = max(1, -(-len(items) // per_page))
+        rest = "&".join(f"{k}={v[0]}" for k, v in query.items() if k not in ("page", "per_page"))
+        base = f"{self.url}{urlsplit(h.path).path}?per_page={per_page}" + (
+            f"&{rest}" if rest else ""
+        )
         if page < last:
-            links.append(f'<{base}&page={page + 1}>; rel="next"')
-            links.append(f'<{base}&page={last}>; rel="last"')
-        if links:
-            headers["Link"] = ", ".join(links)
+            headers["Link"] = (
+                f'<{base}&page={page + 1}>; rel="next", <{base}&page={last}>; rel="last"'
+            )
         self._json(h, 200, body, headers)
+
+    def _repo_known(self, repo: str) -> bool:
+        return any(f.repo == repo for f in self.workflows)
+
+    def _workflows(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> bool:
+        """Workflows, runs, run artifacts, owners and their repositories; False: not one of them."""
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)(/runs)?", path)
+        if m:
+            repo, ident, runs = m.groups()
+            flow = next((f for f in self.workflows if f.repo == repo
+                         and ident in (f.file, str(f.id))), None)  # fmt: skip
+            if flow is None:
+                self._json(h, 404, NOT_FOUND)
+            elif runs:
+                chosen = [r for r in sorted(flow.runs, key=lambda r: r.finished, reverse=True)
+                          if query.get("branch", [r.branch])[0] == r.branch
+                          and query.get("event", [r.event])[0] == r.event]  # fmt: skip
+                self._page(h, query, chosen, 100, "workflow_runs",
+                           "actions-list-workflow-runs-200",
+                           lambda r: self._run_json(flow, r))  # fmt: skip
+            else:
+                body = copy.deepcopy(WORKFLOW)
+                body.update(id=flow.id, name=flow.file, path=f".github/workflows/{flow.file}",
+                            state=flow.state,
+                            url=f"{self.url}/repos/{repo}/actions/workflows/{flow.id}",
+                            html_url=f"https://github.com/{repo}/actions/workflows/{flow.file}")  # fmt: skip
+                validate(body, "workflow")
+                self._json(h, 200, body)
+            return True
+        m = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/runs/(\d+)/artifacts", path)
+        if m:
+            self._list(h, query, m.group(1), int(m.group(2)))
+            return True
+        m = re.fullmatch(r"/users/([^/]+)", path)
+        if m:
+            owner = m.group(1)
+            body = copy.deepcopy(REPOSITORY["owner"])
+            body.update(login=owner, type="Organization" if owner in self.org_repos else "User",
+                        url=f"{self.url}/users/{owner}", repos_url=f"{self.url}/users/{owner}/repos")  # fmt: skip
+            validate(body, "simple-user")
+            self._json(h, 200, body)
+            return True
+        m = re.fullmatch(r"/orgs/([^/]+)/repos", path)
+        if m:
+            names = self.org_repos.get(m.group(1), [])
+            self._page(h, query, names, 100, None, "minimal-repository",
+                       lambda n: self._repo_json(m.group(1), n))  # fmt: skip
+            return True
+        return False
+
+    def _repo_json(self, owner: str, name: str) -> dict[str, Any]:
+        body = copy.deepcopy(REPOSITORY)
+        body.update(name=name, full_name=f"{owner}/{name}", url=f"{self.url}/repos/{owner}/{name}")
+        body.setdefault("language", None)  # GitHub's example lacks it, its schema requires it
+        return body
+
+    def _run_json(self, flow: FakeWorkflow, run: FakeRun) -> dict[str, Any]:
+        body = copy.deepcopy(RUN)
+        base = f"{self.url}/repos/{flow.repo}/actions/runs/{run.id}"
+        when = run.finished.strftime(STAMP)
+        body.update(id=run.id, run_number=run.number, status=run.status,
+                    conclusion=run.conclusion, event=run.event, head_branch=run.branch,
+                    workflow_id=flow.id, path=f".github/workflows/{flow.file}@{run.branch}",
+                    created_at=when, updated_at=when, run_started_at=when, url=base,
+                    html_url=f"https://github.com/{flow.repo}/actions/runs/{run.id}",
+                    artifacts_url=f"{base}/artifacts", jobs_url=f"{base}/jobs",
+                    workflow_url=f"{self.url}/repos/{flow.repo}/actions/workflows/{flow.id}")  # fmt: skip
+        return body
 
     def _blob(self, h: BaseHTTPRequestHandler, artifact_id: int, expires: float) -> None:
         artifact = next((a for a in self.artifacts if a.id == artifact_id), None)

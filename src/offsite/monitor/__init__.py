@@ -1,0 +1,1 @@
+"""The monitor: are the backups fresh, and does anyone hear when they are not."""

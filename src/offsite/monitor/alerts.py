@@ -1,0 +1,200 @@
+"""Alerts to chat webhooks: Slack, Discord, Microsoft Teams (an Adaptive Card, which
+Workflows webhooks accept since Office 365 connectors were retired) and plain JSON.
+
+Each message says what is wrong, since when, and links the run. Payloads stay inside
+each service's documented limits (Slack: a 3,000-character section, 50 blocks;
+Discord: 2,000 characters of content, 10 embeds of at most 25 fields, 6,000 characters
+in all; Teams: 28 KB). Sending retries with backoff and honours ``Retry-After``; a
+webhook that still fails is returned as a failure for the caller to report.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from offsite.errors import BadInput
+from offsite.monitor.health import HEALTHY, UNKNOWN, Health, human_age
+
+FORMATS = ("auto", "slack", "discord", "teams", "json")
+ATTEMPTS = 4
+COLOURS = {HEALTHY: 0x2EB67D, UNKNOWN: 0xECB22E}
+RED = 0xE01E5A
+JSON = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def detect_format(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "hooks.slack.com":
+        return "slack"
+    if host in ("discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"):
+        return "discord"
+    if host.endswith((".webhook.office.com", ".logic.azure.com", ".powerplatform.com",
+                      ".powerautomate.com")):  # fmt: skip
+        return "teams"
+    return "json"
+
+
+def shown(url: str) -> str:
+    """A webhook's address without its secret path, for messages."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}/…"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+def _headline(h: Health) -> str:
+    if h.status == HEALTHY:
+        return f"✅ {h.target}: backups healthy again"
+    if h.status == UNKNOWN:
+        return f"❔ {h.target}: could not be checked"
+    return f"🚨 {h.target}: backups unhealthy"
+
+
+def _detail(h: Health, limit: int = 1000) -> str:
+    """What is wrong (cut to fit ``limit``), then since when: the date always shows."""
+    since = f"last success {_when(h.last_success)}"
+    if h.age is not None:
+        since += f" ({human_age(h.age)} ago)"
+    return f"{_cut(h.reason, limit - len(since) - 3)}. {since}."
+
+
+def _title(alerts: list[Health]) -> str:
+    bad = [h for h in alerts if h.status != HEALTHY]
+    if not bad:
+        return f"offsite: {len(alerts)} backup target(s) recovered"
+    return f"offsite: {len(bad)} backup target(s) need attention"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack(alerts: list[Health]) -> dict[str, Any]:
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _cut(_title(alerts), 150)}}
+    ]
+    for h in alerts[:48]:
+        link = f" <{h.url}|run>" if h.url.startswith("http") else ""
+        head = f"*{_cut(_headline(h), 300)}*\n"
+        text = head + _detail(h, 3000 - len(head) - len(link)) + link
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    if len(alerts) > 48:
+        more = f"… and {len(alerts) - 48} more"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
+    fallback = "\n".join(f"{_headline(h)}: {h.reason}" for h in alerts)
+    return {"text": _cut(fallback, 3000), "blocks": blocks}
+
+
+def discord(alerts: list[Health]) -> dict[str, Any]:
+    embeds: list[dict[str, Any]] = []
+    budget = 6000 - len(_title(alerts))
+    for h in alerts[:10]:
+        embed: dict[str, Any] = {
+            "title": _cut(_headline(h), 256),
+            "description": _detail(h),
+            "color": COLOURS.get(h.status, RED),
+        }
+        if h.url.startswith("http"):
+            embed["url"] = h.url
+        cost = len(embed["title"]) + len(embed["description"])
+        if cost > budget:
+            break
+        budget -= cost
+        embeds.append(embed)
+    return {"content": _cut(_title(alerts), 2000), "embeds": embeds}
+
+
+def teams(alerts: list[Health]) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": _title(alerts), "weight": "Bolder", "size": "Medium",
+         "wrap": True}
+    ]  # fmt: skip
+    actions: list[dict[str, Any]] = []
+    for h in alerts[:20]:
+        body.append({"type": "TextBlock", "text": _headline(h), "weight": "Bolder", "wrap": True})
+        body.append({"type": "TextBlock", "text": _detail(h), "wrap": True})
+        if h.url.startswith("http") and len(actions) < 4:
+            actions.append({"type": "Action.OpenUrl", "title": f"Open {h.target}"[:60],
+                            "url": h.url})  # fmt: skip
+    card: dict[str, Any] = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.2",
+        "body": body,
+    }
+    if actions:
+        card["actions"] = actions
+    return {
+        "type": "message",
+        "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None,
+             "content": card}
+        ],
+    }  # fmt: skip
+
+
+def plain(alerts: list[Health]) -> dict[str, Any]:
+    return {
+        "source": "offsite",
+        "title": _title(alerts),
+        "targets": [
+            {
+                "target": h.target, "status": h.status, "reasons": h.reasons,
+                "last_success": h.last_success.isoformat() if h.last_success else None,
+                "age_seconds": int(h.age.total_seconds()) if h.age is not None else None,
+                "url": h.url, "failures": h.failures, "sizes": h.sizes,
+            }
+            for h in alerts
+        ],
+    }  # fmt: skip
+
+
+BUILDERS = {"slack": slack, "discord": discord, "teams": teams, "json": plain}
+
+
+def payload(fmt: str, url: str, alerts: list[Health]) -> dict[str, Any]:
+    if fmt not in FORMATS:
+        raise BadInput(f"--webhook-format is one of {', '.join(FORMATS)}, not {fmt!r}")
+    return BUILDERS[detect_format(url) if fmt == "auto" else fmt](alerts)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    url: str
+    ok: bool
+    detail: str
+
+
+def send(url: str, body: dict[str, Any], attempts: int = ATTEMPTS) -> Delivery:
+    """POST the payload; retry 429 and 5xx and dropped connections with backoff."""
+    import requests
+
+    data = json.dumps(body).encode()
+    detail = ""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+        try:
+            answer = requests.post(url, data=data, timeout=15, headers=JSON)
+        except requests.RequestException as exc:
+            detail = type(exc).__name__
+            continue
+        if answer.status_code < 300:
+            return Delivery(url, True, str(answer.status_code))
+        detail = f"HTTP {answer.status_code}"
+        if answer.status_code == 429:
+            wait = answer.headers.get("Retry-After", "")
+            if wait.replace(".", "", 1).isdigit():
+                time.sleep(min(30.0, float(wait)))
+            continue
+        if answer.status_code < 500:
+            break  # refused for good (a bad payload, a deleted webhook): no point retrying
+    return Delivery(url, False, detail)

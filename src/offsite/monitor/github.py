@@ -1,0 +1,153 @@
+"""What GitHub knows about a backup workflow, read through PyGithub, frugally.
+
+Three requests per repository when all is well: the workflow (its ``state``), one page
+of its runs (newest first, 100 of them), and one page of the repository's artifacts
+(each names its run). More only when they do not reach back far enough: further run
+pages until two successful runs are seen (the newest and the one before, for the size
+trend), or the newest successful run's own artifacts. Repositories are checked
+concurrently. Token from ``GITHUB_TOKEN`` (or ``GH_TOKEN``); ``GITHUB_API_URL`` for
+GitHub Enterprise Server.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import fnmatch
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from offsite.errors import BadInput
+from offsite.monitor.health import Backup, Observation, Run
+
+PER_PAGE = 100
+MAX_RUN_PAGES = 10
+WORKERS = 8
+
+
+def _reason(exc: Exception) -> str:
+    from github import GithubException
+
+    if isinstance(exc, GithubException):
+        message = exc.data.get("message") if isinstance(exc.data, dict) else None
+        if exc.status == 401:
+            return "GitHub refused the token (401 Bad credentials): check GITHUB_TOKEN"
+        return f"GitHub answered {exc.status}: {message or 'no message'}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"GitHub API unreachable: {text}"
+
+
+class GitHubReader:
+    def __init__(self, token: str | None = None, api_url: str | None = None) -> None:
+        from github import Auth, Github, GithubRetry
+
+        token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        if not token:
+            raise BadInput("the monitor reads GitHub's API: set GITHUB_TOKEN")
+        self.api_url = api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
+        retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
+        self.gh = Github(auth=Auth.Token(token), base_url=self.api_url.rstrip("/"),
+                         per_page=PER_PAGE, retry=retry, pool_size=WORKERS,
+                         seconds_between_requests=None, timeout=30, lazy=True)  # fmt: skip
+        self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
+        self._count_requests()
+
+    def _count_requests(self) -> None:
+        """Count every API request per thread: the report says what a check cost."""
+        requester = self.gh.requester  # shared by every lazy object it hands out
+        inner: Callable[..., Any] = requester.requestJson  # requestJsonAndCheck calls it too
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            ident = threading.get_ident()
+            with self._lock:
+                self._counts[ident] = self._counts.get(ident, 0) + 1
+            return inner(*args, **kwargs)
+
+        setattr(requester, "requestJson", counted)  # noqa: B010 - mypy refuses the plain form
+
+    def _spent(self) -> int:
+        with self._lock:
+            return self._counts.pop(threading.get_ident(), 0)
+
+    def expand(self, repos: list[str], workflow: str) -> list[str]:
+        """``owner/*`` (or any glob) becomes every matching repository of the owner."""
+        out: list[str] = []
+        for spec in repos:
+            if "/" not in spec or spec.count("/") != 1:
+                raise BadInput(f"--repo takes OWNER/REPO or OWNER/*, not {spec!r}")
+            owner, name = spec.split("/")
+            if not any(c in name for c in "*?["):
+                out.append(spec)
+                continue
+            from github import GithubException
+
+            try:
+                user = self.gh.get_user(owner)
+                listing = (
+                    self.gh.get_organization(owner).get_repos()
+                    if user.type == "Organization"
+                    else user.get_repos()
+                )
+                out += [r.full_name for r in listing if fnmatch.fnmatch(r.name, name)]
+            except (GithubException, OSError) as exc:
+                raise BadInput(f"--repo {spec}: {_reason(exc)}") from None
+        return list(dict.fromkeys(out))
+
+    def observe_all(
+        self, repos: list[str], workflow: str, branch: str | None, event: str | None
+    ) -> list[Observation]:
+        with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+            return list(pool.map(lambda r: self.observe(r, workflow, branch, event), repos))
+
+    def observe(
+        self, repo: str, workflow: str, branch: str | None, event: str | None
+    ) -> Observation:
+        seen = Observation(f"{repo} {workflow}")
+        self._spent()
+        try:
+            self._read(seen, repo, workflow, branch, event)
+        except Exception as exc:  # every failure to read is "could not check"
+            from github import UnknownObjectException
+
+            if isinstance(exc, UnknownObjectException):
+                seen.error = f"workflow {workflow} not found in {repo} (or the token cannot see it)"
+            else:
+                seen.error = _reason(exc)
+        seen.requests = self._spent()
+        return seen
+
+    def _read(
+        self, seen: Observation, repo: str, workflow: str, branch: str | None, event: str | None
+    ) -> None:
+        r = self.gh.get_repo(repo)  # lazy: no request until something is read
+        flow = r.get_workflow(workflow)
+        seen.workflow_state = flow.state
+        seen.url = flow.html_url
+        filters: dict[str, Any] = {}
+        if branch:
+            filters["branch"] = branch
+        if event:
+            filters["event"] = event
+        listing = flow.get_runs(**filters)
+        raw = []
+        for page in range(MAX_RUN_PAGES):
+            chunk = listing.get_page(page)
+            raw += chunk
+            successes = sum(1 for x in raw if x.conclusion == "success")
+            if len(chunk) < PER_PAGE or successes >= 2:
+                break
+        seen.runs = [Run(x.id, x.run_number, x.status, x.conclusion, x.updated_at, x.html_url)
+                     for x in raw]  # fmt: skip
+        success = next((x for x in raw if x.conclusion == "success"), None)
+        if success is None:
+            return
+        artifacts = [a for a in r.get_artifacts().get_page(0) if a.name.startswith("backup-")]
+        if not any(a.workflow_run and a.workflow_run.id == success.id for a in artifacts):
+            artifacts += [a for a in success.get_artifacts() if a.name.startswith("backup-")]
+        seen.backups = [
+            Backup(a.name, a.size_in_bytes, a.created_at, bool(a.expired),
+                   a.workflow_run.id if a.workflow_run else success.id)
+            for a in artifacts
+        ]  # fmt: skip

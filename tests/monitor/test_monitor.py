@@ -1,0 +1,290 @@
+"""The monitor against a fake GitHub that serves (and validates) GitHub's REST shapes:
+one scenario per way a backup goes wrong, each with its exit code and its alert."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.fakegithub import FakeGitHub
+from tests.monitor.conftest import Hooks
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+REPO = "octo-org/app"
+MB = 1 << 20
+
+
+def ago(**kw: float) -> datetime:
+    return NOW - timedelta(**kw)
+
+
+def nightly(github: FakeGitHub, nights: int = 5, size: int = 3 * MB, **last: object) -> None:
+    """A workflow that succeeded every night, the last one 2 hours ago."""
+    flow = github.workflow(REPO)
+    for n in range(nights, 0, -1):
+        github.run(flow, "success", ago(hours=2, days=n - 1), backup_size=size)
+
+
+def check(cli, tmp_path: Path, *extra: str):  # type: ignore[no-untyped-def]
+    r = cli("monitor", "--repo", REPO, "--max-age", "26h", "--json",
+            "--state-file", tmp_path / "state.json", *extra)  # fmt: skip
+    return r, json.loads(r.out) if r.out.strip() else None
+
+
+def test_fresh(cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path) -> None:
+    nightly(github)
+    r, report = check(cli, tmp_path, "--webhook", hooks.url + "/json")
+    assert r.code == 0, r.err
+    (target,) = report["targets"]
+    assert target["status"] == "healthy" and target["age_seconds"] == pytest.approx(7200, abs=120)
+    assert target["sizes"] == [3 * MB] * 5
+    assert target["url"].startswith("https://github.com/octo-org/app/actions/runs/")
+    assert hooks.received == []  # --notify-on change: nothing changed
+    assert report["api_requests"] == 3
+
+
+@pytest.mark.parametrize(
+    ("scenario", "says"),
+    [
+        ("stale", "last success 3d ago, over --max-age 26h"),
+        ("failing", "3 failed run(s) in a row"),
+        ("never", "no successful run"),
+        ("disabled", "the workflow is disabled_inactivity"),
+        ("expired", "has expired"),
+        ("shrunk", "shrank by 90%"),
+        ("no-artifact", "stored no backup-* artifact"),
+        ("tiny", "under --min-size"),
+    ],
+)
+def test_unhealthy(
+    cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path, scenario: str, says: str
+) -> None:
+    flow = github.workflow(
+        REPO, state="disabled_inactivity" if scenario == "disabled" else "active"
+    )
+    if scenario == "stale":
+        github.run(flow, "success", ago(days=4), backup_size=MB)
+        github.run(flow, "success", ago(days=3), backup_size=MB)
+    elif scenario == "failing":
+        github.run(flow, "success", ago(hours=8), backup_size=MB)
+        for h in (6, 4, 2):
+            github.run(flow, "failure", ago(hours=h))
+        github.run(flow, None, ago(minutes=5))  # in progress: not counted either way
+    elif scenario == "never":
+        for h in (30, 6):
+            github.run(flow, "failure", ago(hours=h))
+    elif scenario in ("disabled", "expired", "no-artifact", "tiny"):
+        github.run(flow, "success", ago(hours=2),
+                   backup_size={"tiny": 10, "no-artifact": None}.get(scenario, MB),
+                   expired=scenario == "expired")  # fmt: skip
+    elif scenario == "shrunk":
+        github.run(flow, "success", ago(hours=26), backup_size=10 * MB)
+        github.run(flow, "success", ago(hours=2), backup_size=MB)
+    extra = ["--max-failures", "2"] if scenario == "failing" else []
+    if scenario == "tiny":
+        extra = ["--min-size", "1024"]
+    r, report = check(cli, tmp_path, "--webhook", hooks.url + "/json", *extra)
+    assert r.code == 1, r.err
+    (target,) = report["targets"]
+    assert target["status"] == "unhealthy"
+    assert any(says in reason for reason in target["reasons"]), target["reasons"]
+    (_path, alert), = hooks.received  # fmt: skip
+    assert alert["targets"][0]["reasons"] == target["reasons"]
+    assert "::error::" not in r.out
+
+
+def test_failures_within_the_allowance_are_healthy(cli, github: FakeGitHub, tmp_path: Path) -> None:
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(hours=8), backup_size=MB)
+    github.run(flow, "failure", ago(hours=2))
+    assert check(cli, tmp_path, "--max-failures", "1")[0].code == 0
+    assert check(cli, tmp_path)[0].code == 1  # the default tolerates none
+
+
+def test_api_5xx_then_recovery(cli, github: FakeGitHub, tmp_path: Path) -> None:
+    nightly(github)
+    github.fail_next = 2
+    r, _ = check(cli, tmp_path)
+    assert r.code == 0, r.err
+    assert github.fail_next == 0
+
+
+def test_secondary_rate_limit_waits_for_retry_after(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    nightly(github)
+    github.throttle_next = 1
+    r, _ = check(cli, tmp_path)
+    assert r.code == 0, r.err
+    assert github.throttle_next == 0
+
+
+def test_bad_token_is_could_not_check(
+    cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nightly(github)
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_revoked")
+    r, report = check(cli, tmp_path)
+    assert r.code == 3, r.err
+    assert report["targets"][0]["status"] == "unknown"
+    assert "401 Bad credentials" in report["targets"][0]["reasons"][0]
+    assert "ghp_revoked" not in r.out + r.err
+
+
+def test_unreachable_api_is_could_not_check(
+    cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github.close()
+    monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # discard: nothing listens
+    r, report = check(cli, tmp_path)
+    assert r.code == 3 and "unreachable" in report["targets"][0]["reasons"][0]
+
+
+def test_unknown_workflow(cli, github: FakeGitHub, tmp_path: Path) -> None:
+    nightly(github)
+    r, report = check(cli, tmp_path, "--workflow", "nightly.yml")
+    assert r.code == 3 and "nightly.yml not found" in report["targets"][0]["reasons"][0]
+
+
+def test_pagination_over_300_runs(cli, github: FakeGitHub, tmp_path: Path) -> None:
+    """The last success lies on the third page of runs: the monitor pages back to it."""
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(hours=30), backup_size=MB)
+    github.run(flow, "success", ago(hours=25), backup_size=MB)
+    for m in range(300, 0, -1):
+        github.run(flow, "failure", ago(minutes=m))
+    r, report = check(cli, tmp_path, "--max-failures", "1000")
+    assert r.code == 0, r.err
+    assert report["targets"][0]["age_seconds"] == pytest.approx(25 * 3600, abs=120)
+    assert report["api_requests"] == 1 + 4 + 1  # the workflow, 4 pages of runs, artifacts
+    r, report = check(cli, tmp_path)
+    assert r.code == 1 and "300 failed run(s)" in report["targets"][0]["reasons"][0]
+
+
+def test_several_repositories_cost_three_requests_each(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    names = [f"svc-{i}" for i in range(6)]
+    github.org_repos["octo-org"] = [*names, "website"]
+    for name in names:
+        flow = github.workflow(f"octo-org/{name}")
+        github.run(flow, "success", ago(hours=3), backup_size=MB)
+    r = cli("monitor", "--repo", "octo-org/svc-*", "--max-age", "26h", "--json",
+            "--state-file", tmp_path / "s.json")  # fmt: skip
+    report = json.loads(r.out)
+    assert r.code == 0, r.err
+    assert sorted(t["target"] for t in report["targets"]) == [
+        f"octo-org/{n} backup.yml" for n in names
+    ]
+    before = len(github.log)
+    r = cli("monitor", *[x for n in names for x in ("--repo", f"octo-org/{n}")],
+            "--max-age", "26h", "--json", "--state-file", tmp_path / "s.json")  # fmt: skip
+    assert json.loads(r.out)["api_requests"] == 3 * len(names) == len(github.log) - before
+
+
+def test_notify_on_change_alerts_once_and_once_on_recovery(
+    cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path
+) -> None:
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(days=3), backup_size=MB)
+    for _ in range(3):
+        assert check(cli, tmp_path, "--webhook", hooks.url + "/json")[0].code == 1
+    assert len(hooks.received) == 1
+    github.run(flow, "success", ago(minutes=30), backup_size=MB)
+    assert check(cli, tmp_path, "--webhook", hooks.url + "/json")[0].code == 0
+    assert check(cli, tmp_path, "--webhook", hooks.url + "/json")[0].code == 0
+    assert [a["targets"][0]["status"] for _, a in hooks.received] == ["unhealthy", "healthy"]
+    assert "recovered" in hooks.received[1][1]["title"]
+
+
+def test_failure_and_always_modes(cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path) -> None:
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(days=3), backup_size=MB)
+    for _ in range(2):
+        check(cli, tmp_path, "--webhook", hooks.url, "--notify-on", "failure")
+    assert len(hooks.received) == 2
+    github.run(flow, "success", ago(minutes=3), backup_size=MB)
+    check(cli, tmp_path, "--webhook", hooks.url, "--notify-on", "failure")
+    assert len(hooks.received) == 2
+    check(cli, tmp_path, "--webhook", hooks.url, "--notify-on", "always")
+    assert len(hooks.received) == 3
+
+
+def test_a_failing_webhook_is_retried_then_reported(
+    cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path
+) -> None:
+    flow = github.workflow(REPO)
+    github.run(flow, "failure", ago(hours=1))
+    hooks.fail_next = 2
+    r, report = check(cli, tmp_path, "--webhook", hooks.url + "/T000/B000/secret-path")
+    assert r.code == 1 and len(hooks.received) == 1  # delivered on the third attempt
+    assert report["webhooks"][0]["ok"] is True
+    hooks.fail_next = 100
+    r, report = check(
+        cli, tmp_path, "--webhook", hooks.url + "/secret-path", "--notify-on", "failure"
+    )
+    assert r.code == 1
+    assert "webhook http://127.0.0.1/… failed: HTTP 500" in r.err and "secret-path" not in r.err
+    github.run(flow, "success", ago(minutes=5), backup_size=MB)
+    # healthy now, but the recovery message cannot be delivered: exit 3
+    r, _ = check(cli, tmp_path, "--webhook", hooks.url + "/x")
+    assert r.code == 3
+
+
+def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> None:
+    dest = tmp_path / "dest"
+    r = cli("monitor", "--storage", dest, "--max-age", "1h", "--state-file", tmp_path / "s")
+    assert r.code == 1 and "no complete backup set" in r.out
+    assert cli("backup", tree, "--to", dest).code == 0
+    r = cli(
+        "monitor", "--storage", dest, "--max-age", "1h", "--json", "--state-file", tmp_path / "s"
+    )
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["targets"][0]["status"] == "healthy"
+    r = cli("monitor", "--storage", dest, "--max-age", "1h", "--min-size", str(10**9),
+            "--state-file", tmp_path / "s")  # fmt: skip
+    assert r.code == 1 and "under --min-size" in r.out
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--max-age", "soon"], "duration 'soon'"),
+        (["--max-age", "1d", "--repo", "no-slash"], "OWNER/REPO"),
+        (["--max-age", "1d"], "nothing to check"),
+        (["--max-age", "1d", "--repo", "o/r", "--webhook", "ftp://x"], "not an http(s) address"),
+        (["--max-age", "1d", "--repo", "o/r", "--max-shrink", "150"], "--max-shrink 0 to 100"),
+    ],
+)
+def test_bad_input_is_exit_2(cli, github: FakeGitHub, args: list[str], says: str) -> None:
+    r = cli("monitor", *args)
+    assert r.code == 2 and says in r.err, r.err
+
+
+def test_no_token_is_exit_2(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    r = cli("monitor", "--repo", "o/r", "--max-age", "1d")
+    assert r.code == 2 and "set GITHUB_TOKEN" in r.err
+
+
+def test_summary_and_outputs_in_actions(
+    cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nightly(github, nights=4)
+    summary, output = tmp_path / "summary.md", tmp_path / "output"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    monkeypatch.setenv("GITHUB_REPOSITORY", REPO)  # the default --repo inside Actions
+    r = cli("monitor", "--max-age", "26h", "--summary", "--state-file", tmp_path / "s")
+    assert r.code == 0, r.err
+    text = summary.read_text()
+    assert "| [octo-org/app backup.yml](https://github.com/octo-org/app/actions/runs/" in text
+    assert "✅ healthy" in text and "```mermaid\nxychart-beta" in text
+    assert "bar [3.00, 3.00, 3.00, 3.00]" in text
+    assert "healthy<<" in output.read_text() and "\ntrue\n" in output.read_text()
+    assert "1 target(s) checked with 3 GitHub API request(s)" in r.out
