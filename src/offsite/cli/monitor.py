@@ -120,7 +120,8 @@ def command(
         wanted = [os.environ["GITHUB_REPOSITORY"]]
     if not wanted and not storages:
         raise BadInput("nothing to check: give --repo OWNER/REPO or --storage DEST")
-    previous = notify.load_state(state_file) if notify_on == "change" else {}
+    keep_state = notify_on == "change" and bool(webhooks)  # the state serves the alerts
+    previous = notify.load_state(state_file) if keep_state else {}
     now = datetime.now(timezone.utc)
     observations = []
     if wanted:
@@ -139,7 +140,7 @@ def command(
     if chosen:
         for url in webhooks:
             deliveries.append(alerts.send(url, alerts.payload(webhook_format, url, chosen)))
-    if notify_on == "change":
+    if keep_state:
         notify.save_state(state_file, report, previous)
     requests = sum(h.requests for h in report)
     if with_summary:
