@@ -46,7 +46,11 @@ class Hooks:
                     status = 500
                 else:
                     status = hooks.status
-                    hooks.received.append((self.path, json.loads(data)))
+                    try:
+                        body: Any = json.loads(data)
+                    except ValueError:
+                        body = data.decode()  # a ping's plain text
+                    hooks.received.append((self.path, body))
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

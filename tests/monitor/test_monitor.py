@@ -12,13 +12,13 @@ import pytest
 from tests.fakegithub import FakeGitHub
 from tests.monitor.conftest import Hooks
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
 REPO = "octo-org/app"
 MB = 1 << 20
 
 
 def ago(**kw: float) -> datetime:
-    return NOW - timedelta(**kw)
+    """A moment that long before now (now when called: a test's runs are as old as it says)."""
+    return datetime.now(timezone.utc).replace(microsecond=0) - timedelta(**kw)
 
 
 def nightly(github: FakeGitHub, nights: int = 5, size: int = 3 * MB, **last: object) -> None:
@@ -288,3 +288,18 @@ def test_summary_and_outputs_in_actions(
     assert "bar [3.00, 3.00, 3.00, 3.00]" in text
     assert "healthy<<" in output.read_text() and "\ntrue\n" in output.read_text()
     assert "1 target(s) checked with 3 GitHub API request(s)" in r.out
+
+
+def test_backup_pings_a_dead_mans_switch(
+    cli, hooks: Hooks, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    r = cli("backup", tree, "--to", tmp_path / "d", "--ping-url", hooks.url + "/ping/abc")
+    assert r.code == 0, r.err
+    assert [path for path, _ in hooks.received] == ["/ping/abc/start", "/ping/abc"]
+    r = cli("backup", tmp_path / "missing", "--to", tmp_path / "d", "--ping-url", hooks.url + "/p")
+    assert r.code == 2
+    assert [path for path, _ in hooks.received[2:]] == ["/p/start", "/p/fail"]
+    assert "does not exist" in hooks.received[3][1]
+    hooks.status = 404  # the check was deleted: the backup still succeeds, with a warning
+    r = cli("backup", tree, "--to", tmp_path / "d", "--ping-url", hooks.url + "/gone")
+    assert r.code == 0 and "warning: ping start not delivered: HTTP 404" in r.err

@@ -20,7 +20,8 @@ from offsite.cli.options import (
     storage_options,
 )
 from offsite.crypto import EncryptionConfig
-from offsite.errors import BadInput
+from offsite.errors import BadInput, OffsiteError
+from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
 from offsite.sources import Source, from_exec, from_url
@@ -121,6 +122,13 @@ def _outputs(result: BackupResult) -> None:
     gha.append_summary(_summary(result))
 
 
+def _ping(url: str | None, event: str, body: str = "") -> None:
+    if url:
+        problem = ping(url, event, body)
+        if problem:
+            click.echo(f"offsite: warning: {problem}", err=True)
+
+
 @click.command("backup")
 @click.argument("urls", nargs=-1, metavar="SOURCE...", envvar="OFFSITE_SOURCE", type=Lines())
 @option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
@@ -148,6 +156,11 @@ def _outputs(result: BackupResult) -> None:
 )
 @option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
 @option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
+@option(
+    "--ping-url",
+    default=None,
+    help="Dead man's switch (healthchecks.io style): pinged at URL/start, URL, URL/fail.",
+)
 @storage_options
 @json_option
 @click.pass_context
@@ -165,6 +178,7 @@ def command(
     recipients: tuple[str, ...],
     no_encrypt: bool,
     labels: tuple[str, ...],
+    ping_url: str | None,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -187,7 +201,18 @@ def command(
         labels=_labels(labels),
         storage=storage,
     )
-    result = run_backup(config, Progress(enabled=not as_json))
+    if ping_url and not ping_url.startswith(("http://", "https://")):
+        raise BadInput("--ping-url is an http(s) address")
+    _ping(ping_url, "start")
+    try:
+        result = run_backup(config, Progress(enabled=not as_json))
+    except OffsiteError as exc:
+        _ping(ping_url, "fail", exc.message())
+        raise
+    except BaseException:
+        _ping(ping_url, "fail", "interrupted")
+        raise
+    _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
     _outputs(result)
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations)})
