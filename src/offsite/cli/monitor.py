@@ -128,7 +128,7 @@ def command(
         from offsite.monitor.github import GitHubReader
 
         reader = GitHubReader()
-        observations += reader.observe_all(reader.expand(wanted, workflow), workflow, branch,
+        observations += reader.observe_all(reader.expand(wanted), workflow, branch,
                                            event)  # fmt: skip
     if storages:
         from offsite.monitor.stored import observe_storage

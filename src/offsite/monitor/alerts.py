@@ -4,15 +4,13 @@ Workflows webhooks accept since Office 365 connectors were retired) and plain JS
 Each message says what is wrong, since when, and links the run. Payloads stay inside
 each service's documented limits (Slack: a 3,000-character section, 50 blocks;
 Discord: 2,000 characters of content, 10 embeds of at most 25 fields, 6,000 characters
-in all; Teams: 28 KB). Sending retries with backoff and honours ``Retry-After``; a
-webhook that still fails is returned as a failure for the caller to report.
+in all; Teams: 28 KB). Sending retries (``offsite.posting``); a webhook that still
+fails is returned as a failure for the caller to report.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,12 +18,12 @@ from urllib.parse import urlsplit
 
 from offsite.errors import BadInput
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, human_age
+from offsite.posting import post
 
 FORMATS = ("auto", "slack", "discord", "teams", "json")
-ATTEMPTS = 4
 COLOURS = {HEALTHY: 0x2EB67D, UNKNOWN: 0xECB22E}
 RED = 0xE01E5A
-JSON = {"Content-Type": "application/json; charset=utf-8"}
+JSON = "application/json; charset=utf-8"
 
 
 def detect_format(url: str) -> str:
@@ -173,28 +171,6 @@ class Delivery:
     detail: str
 
 
-def send(url: str, body: dict[str, Any], attempts: int = ATTEMPTS) -> Delivery:
-    """POST the payload; retry 429 and 5xx and dropped connections with backoff."""
-    import requests
-
-    data = json.dumps(body).encode()
-    detail = ""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
-        try:
-            answer = requests.post(url, data=data, timeout=15, headers=JSON)
-        except requests.RequestException as exc:
-            detail = type(exc).__name__
-            continue
-        if answer.status_code < 300:
-            return Delivery(url, True, str(answer.status_code))
-        detail = f"HTTP {answer.status_code}"
-        if answer.status_code == 429:
-            wait = answer.headers.get("Retry-After", "")
-            if wait.replace(".", "", 1).isdigit():
-                time.sleep(min(30.0, float(wait)))
-            continue
-        if answer.status_code < 500:
-            break  # refused for good (a bad payload, a deleted webhook): no point retrying
-    return Delivery(url, False, detail)
+def send(url: str, body: dict[str, Any]) -> Delivery:
+    problem = post(url, json.dumps(body).encode(), JSON)
+    return Delivery(url, problem is None, problem or "delivered")

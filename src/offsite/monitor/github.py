@@ -71,7 +71,7 @@ class GitHubReader:
         with self._lock:
             return self._counts.pop(threading.get_ident(), 0)
 
-    def expand(self, repos: list[str], workflow: str) -> list[str]:
+    def expand(self, repos: list[str]) -> list[str]:
         """``owner/*`` (or any glob) becomes every matching repository of the owner."""
         out: list[str] = []
         for spec in repos:
