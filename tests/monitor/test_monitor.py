@@ -168,7 +168,7 @@ def test_several_repositories_cost_three_requests_each(
     cli, github: FakeGitHub, tmp_path: Path
 ) -> None:
     names = [f"svc-{i}" for i in range(6)]
-    github.org_repos["octo-org"] = [*names, "website"]
+    github.org_repos["octo-org"] = [*names, "svc-legacy", "website"]  # svc-legacy: no workflow
     for name in names:
         flow = github.workflow(f"octo-org/{name}")
         github.run(flow, "success", ago(hours=3), backup_size=MB)

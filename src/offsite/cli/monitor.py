@@ -124,12 +124,17 @@ def command(
     previous = notify.load_state(state_file) if keep_state else {}
     now = datetime.now(timezone.utc)
     observations = []
+    requests = 0
     if wanted:
         from offsite.monitor.github import GitHubReader
 
         reader = GitHubReader()
-        observations += reader.observe_all(reader.expand(wanted), workflow, branch,
-                                           event)  # fmt: skip
+        named, matched = reader.expand(wanted)
+        seen_all = reader.observe_all(named + matched, workflow, branch, event)
+        requests = sum(seen.requests for seen in seen_all)
+        # a matched repository without the workflow is not a target; a named one is
+        skipped = {f"{repo} {workflow}" for repo in matched}
+        observations += [s for s in seen_all if not (s.absent and s.target in skipped)]
     if storages:
         from offsite.monitor.stored import observe_storage
 
@@ -142,7 +147,6 @@ def command(
             deliveries.append(alerts.send(url, alerts.payload(webhook_format, url, chosen)))
     if keep_state:
         notify.save_state(state_file, report, previous)
-    requests = sum(h.requests for h in report)
     if with_summary:
         gha.append_summary(summary.markdown(report))
     gha.set_output("healthy", "true" if all(h.status == HEALTHY for h in report) else "false")

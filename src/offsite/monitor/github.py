@@ -71,15 +71,17 @@ class GitHubReader:
         with self._lock:
             return self._counts.pop(threading.get_ident(), 0)
 
-    def expand(self, repos: list[str]) -> list[str]:
-        """``owner/*`` (or any glob) becomes every matching repository of the owner."""
+    def expand(self, repos: list[str]) -> tuple[list[str], list[str]]:
+        """The repositories named, and those an ``owner/*`` (or any glob) matches among
+        the owner's: of these, only the ones that have the workflow count."""
+        named: list[str] = []
         out: list[str] = []
         for spec in repos:
             if "/" not in spec or spec.count("/") != 1:
                 raise BadInput(f"--repo takes OWNER/REPO or OWNER/*, not {spec!r}")
             owner, name = spec.split("/")
             if not any(c in name for c in "*?["):
-                out.append(spec)
+                named.append(spec)
                 continue
             from github import GithubException
 
@@ -93,7 +95,8 @@ class GitHubReader:
                 out += [r.full_name for r in listing if fnmatch.fnmatch(r.name, name)]
             except (GithubException, OSError) as exc:
                 raise BadInput(f"--repo {spec}: {_reason(exc)}") from None
-        return list(dict.fromkeys(out))
+        named = list(dict.fromkeys(named))
+        return named, [r for r in dict.fromkeys(out) if r not in named]
 
     def observe_all(
         self, repos: list[str], workflow: str, branch: str | None, event: str | None
@@ -112,6 +115,7 @@ class GitHubReader:
             from github import UnknownObjectException
 
             if isinstance(exc, UnknownObjectException):
+                seen.absent = True
                 seen.error = f"workflow {workflow} not found in {repo} (or the token cannot see it)"
             else:
                 seen.error = _reason(exc)

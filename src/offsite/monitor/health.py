@@ -52,6 +52,7 @@ class Observation:
     runs: list[Run] = field(default_factory=list)  # newest first
     backups: list[Backup] = field(default_factory=list)  # newest first
     error: str | None = None  # could not be checked: why
+    absent: bool = False  # the repository has no such workflow (or the token cannot see it)
     requests: int = 0
 
 
@@ -65,7 +66,6 @@ class Health:
     url: str
     sizes: list[int]  # of the recent successful backups, oldest first
     failures: int = 0
-    requests: int = 0
 
     @property
     def reason(self) -> str:
@@ -97,8 +97,7 @@ def _size_checks(latest: Backup, previous: Backup | None, t: Thresholds) -> list
 
 def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if seen.error is not None:
-        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, [],
-                      requests=seen.requests)  # fmt: skip
+        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, [])
     if seen.workflow_state is None:
         return _assess_storage(seen, t, now)
     reasons: list[str] = []
@@ -139,8 +138,7 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
             sizes = [_total(b).size for b in reversed([mine, *earlier])]
     url = last.url if last else (seen.runs[0].url if seen.runs else seen.url)
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons,
-                  last.finished if last else None, age, url, sizes, streak,
-                  seen.requests)  # fmt: skip
+                  last.finished if last else None, age, url, sizes, streak)  # fmt: skip
 
 
 def _total(backups: list[Backup]) -> Backup:
@@ -154,7 +152,7 @@ def _total(backups: list[Backup]) -> Backup:
 def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if not seen.backups:
         return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
-                      seen.url, [], requests=seen.requests)  # fmt: skip
+                      seen.url, [])  # fmt: skip
     latest = seen.backups[0]
     previous = seen.backups[1] if len(seen.backups) > 1 else None
     age = now - latest.created
@@ -165,4 +163,4 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     reasons += _size_checks(latest, previous, t)
     sizes = [b.size for b in reversed(seen.backups[:10])]
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons, latest.created,
-                  age, seen.url, sizes, requests=seen.requests)  # fmt: skip
+                  age, seen.url, sizes)  # fmt: skip
