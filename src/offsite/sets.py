@@ -92,6 +92,16 @@ def select(storage: Storage, set_id: str | None = None) -> StoredSet:
     raise SetNotFound(set_id, storage.url)
 
 
+def choose(storage: Storage, set_id: str | None, every: bool) -> list[StoredSet]:
+    """Every complete set, or the one ``select`` picks."""
+    if every:
+        sets = scan(storage).sets
+        if not sets:
+            raise NoSets(storage.url)
+        return sets
+    return [select(storage, set_id)]
+
+
 def allocate_id(storages: Iterable[Storage], moment: datetime) -> str:
     """The set id for a run started at ``moment``, with ``-2``, ``-3`` … on a clash."""
     base = set_id_for(moment)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from offsite.crypto import can_decrypt
-from offsite.errors import BadInput, CheckFailed, EntryMissing, NoSets, OffsiteError, SizeMismatch
+from offsite.errors import BadInput, CheckFailed, EntryMissing, OffsiteError, SizeMismatch
 from offsite.progress import Progress
 from offsite.restore import read_entry
-from offsite.sets import StoredSet, scan, select
+from offsite.sets import StoredSet
 from offsite.storage import Storage
 from offsite.streams import CHUNK, Readable
 
@@ -53,15 +53,6 @@ class EntryCheck:
 def _discard(stream: Readable) -> None:
     while stream.read(CHUNK):
         pass
-
-
-def choose(storage: Storage, set_id: str | None, every: bool) -> list[StoredSet]:
-    if every:
-        sets = scan(storage).sets
-        if not sets:
-            raise NoSets(storage.url)
-        return sets
-    return [select(storage, set_id)]
 
 
 def verify_sets(

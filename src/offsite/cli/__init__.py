@@ -40,9 +40,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from offsite.cli import backup, drill, list, monitor, prune, restore, verify
+    from offsite.cli import backup, copy, drill, list, monitor, plan, prune, restore, verify
 
-    for module in (backup, list, restore, verify, prune, drill, monitor):
+    for module in (backup, list, restore, verify, prune, drill, copy, monitor, plan):
         cli.add_command(module.command)
 
 

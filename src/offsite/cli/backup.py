@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 import click
 from click.core import ParameterSource
 
-from offsite import gha
+from offsite import artifacts, gha
 from offsite.backup import BackupConfig, BackupResult, run_backup
 from offsite.cli.options import (
     Lines,
@@ -19,11 +20,14 @@ from offsite.cli.options import (
     split_pairs,
     storage_options,
 )
-from offsite.crypto import EncryptionConfig
+from offsite.config import EncryptionSpec, SourceSpec
+from offsite.config import load as load_config
+from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
 from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
+from offsite.shards import parse_shard, share
 from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
@@ -50,19 +54,49 @@ def _encryption(
     return EncryptionConfig("passphrase", passphrase=read_passphrase(passphrase_env, required=True))
 
 
+def _explicit(ctx: click.Context) -> set[str]:
+    """The parameters given on the command line or by environment, which win over --config."""
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {name for name in ctx.params if ctx.get_parameter_source(name) in given}
+
+
+def _configured_encryption(spec: EncryptionSpec) -> EncryptionConfig:
+    if spec.mode == "none":
+        return EncryptionConfig("none")
+    if spec.mode == "recipients":
+        return EncryptionConfig("recipients", recipients=spec.recipients)
+    variable = spec.passphrase_env or DEFAULT_PASSPHRASE_ENV
+    return EncryptionConfig("passphrase", passphrase=read_passphrase(variable, required=True))
+
+
 def _sources(
     urls: tuple[str, ...],
     names: tuple[str, ...],
     execs: tuple[str, ...],
     excludes: tuple[str, ...],
     pg_globals: bool,
+    configured: tuple[SourceSpec, ...] = (),
 ) -> tuple[Source, ...]:
+    named = [url for _, url in split_pairs(names, "--name")]
+    for url in (*urls, *named, *(s.url or "" for s in configured)):
+        gha.mask_url_password(url)
     sources = [from_url(url) for url in urls]
     sources += [from_url(url, name) for name, url in split_pairs(names, "--name")]
     sources += [from_exec(name, command) for name, command in split_pairs(execs, "--exec")]
     for source in sources:
         if isinstance(source, FilesSource):
             source.excludes = excludes
+    for spec in configured:
+        source = (
+            from_url(spec.url, spec.name) if spec.url else from_exec(spec.name, spec.command or "")
+        )
+        if isinstance(source, FilesSource):
+            source.excludes = excludes + spec.exclude
+        sources.append(source)
+        if spec.pg_globals:
+            if not isinstance(source, PostgresSource):
+                raise BadInput(f"source {spec.name!r}: pg-globals needs a postgresql:// url")
+            sources.append(PgGlobalsSource.of(source))
     if pg_globals:
         databases = [s for s in sources if isinstance(s, PostgresSource)]
         if not databases:
@@ -114,12 +148,19 @@ def _outputs(result: BackupResult) -> None:
     m = result.manifest
     gha.set_output("backup-id", m.id)
     gha.set_output("size-bytes", str(m.size))
-    first = result.destinations[0]
-    if scheme_of(first) == "file":
-        folder = LocalStorage(first).root / m.id
+    local = [LocalStorage(d).root / m.id for d in result.destinations if scheme_of(d) == "file"]
+    staged = artifacts.staged_folder(local)
+    if staged or local:
+        folder = staged or local[0]
         gha.set_output("backup-path", str(folder))
         gha.set_output("manifest", str(folder / "manifest.json"))
-    gha.append_summary(_summary(result))
+    if staged:
+        name = artifacts.artifact_name(m.id)
+        gha.set_output("artifact-path", str(staged))
+        gha.set_output("artifact-name", name)
+        gha.append_summary(artifacts.summary(m, name))
+    else:
+        gha.append_summary(_summary(result))
 
 
 def _ping(url: str | None, event: str, body: str = "") -> None:
@@ -157,6 +198,19 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
 @option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
 @option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
 @option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="A configuration file (offsite.yml) of named sources, groups and destinations.",
+)
+@option(
+    "--only",
+    multiple=True,
+    metavar="GROUP",
+    help="With --config: only the sources in this group, or with this name (repeatable).",
+)
+@option("--shard", metavar="I/N", help="With --config: the I-th of N shares of its sources.")
+@option(
     "--ping-url",
     default=None,
     help="Dead man's switch (healthchecks.io style): pinged at URL/start, URL, URL/fail.",
@@ -178,6 +232,9 @@ def command(
     recipients: tuple[str, ...],
     no_encrypt: bool,
     labels: tuple[str, ...],
+    config_path: str | None,
+    only: tuple[str, ...],
+    shard: str | None,
     ping_url: str | None,
     as_json: bool,
     storage: StorageSettings,
@@ -192,13 +249,33 @@ def command(
     REDISCLI_AUTH.
     Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass --no-encrypt.
     """
+    if (only or shard) and not config_path:
+        raise BadInput("--only and --shard select sources of a --config file")
+    file = load_config(config_path).expanded(os.environ, only) if config_path else None
+    configured = file.sources if file else ()
+    if file and shard:
+        picked = set(share([s.name for s in configured], *parse_shard(shard)))
+        configured = tuple(s for s in configured if s.name in picked)
+    explicit = _explicit(ctx)
+    if file and file.destinations and "destinations" not in explicit:
+        destinations = file.destinations
+    if file and file.compress and "compress" not in explicit:
+        compress = file.compress
+    if file and file.level is not None and "level" not in explicit:
+        level = file.level
+    chosen = explicit & {"no_encrypt", "recipients", "passphrase_env"}
+    encryption = (
+        _configured_encryption(file.encryption)
+        if file and file.encryption and not chosen
+        else _encryption(ctx, no_encrypt, recipients, passphrase_env)
+    )
     config = BackupConfig(
-        sources=_sources(urls, names, execs, excludes, pg_globals),
-        destinations=destinations,
-        encryption=_encryption(ctx, no_encrypt, recipients, passphrase_env),
+        sources=_sources(urls, names, execs, excludes, pg_globals, configured),
+        destinations=artifacts.resolve(destinations),
+        encryption=encryption,
         compression=compress,
         level=level,
-        labels=_labels(labels),
+        labels={**(file.labels if file else {}), **_labels(labels)},
         storage=storage,
     )
     if ping_url and not ping_url.startswith(("http://", "https://")):

@@ -16,10 +16,11 @@ from offsite.cli.options import (
 )
 from offsite.errors import BadInput
 from offsite.progress import Progress
+from offsite.sets import choose
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
-from offsite.verify import EntryCheck, Subset, choose, exit_code, verify_sets
+from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 
 
 @click.command("verify")

@@ -1,0 +1,80 @@
+"""offsite copy SRC --to DEST..."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from offsite import artifacts, gha
+from offsite.cli.options import emit_json, json_option, option, storage_options
+from offsite.copy import Copied, copy_set
+from offsite.errors import BadInput
+from offsite.sets import choose
+from offsite.storage import open_storage
+from offsite.storage.local import LocalStorage
+from offsite.storage.settings import StorageSettings
+from offsite.table import human_size, render
+from offsite.urls import scheme_of
+
+
+@click.command("copy")
+@click.argument("src")
+@option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
+@option("--id", "set_id", metavar="ID", help="Copy this set.")
+@option("--latest", is_flag=True, help="Copy the newest complete set (the default).")
+@option("--all", "every", is_flag=True, help="Copy every complete set.")
+@storage_options
+@json_option
+def command(
+    src: str,
+    destinations: tuple[str, ...],
+    set_id: str | None,
+    latest: bool,
+    every: bool,
+    as_json: bool,
+    storage: StorageSettings,
+) -> int:
+    """Copy complete backup sets from SRC to each DEST, as they are.
+
+    SRC is any destination, or a set's folder (what `gh run download` fetched). Every
+    byte is checked against the manifest's SHA-256 on the way; the manifest goes last.
+    A set DEST already holds is skipped; one it holds with another manifest is an error.
+    """
+    if sum(bool(x) for x in (set_id, latest, every)) > 1:
+        raise BadInput("choose one of --id, --latest and --all")
+    targets = artifacts.resolve(destinations)
+    if not targets:
+        raise BadInput("no destination: give --to DEST")
+    source = open_storage(src, storage)
+    sets = choose(source, set_id, every)
+    opened = [open_storage(url, storage) for url in targets]
+    done: list[Copied] = []
+    for stored in sets:
+        for target in opened:
+            done.append(copy_set(source, stored, target))
+    newest = sets[-1].manifest
+    gha.set_output("backup-id", newest.id)
+    gha.set_output("size-bytes", str(newest.size))
+    staged = artifacts.staged_folder(
+        [LocalStorage(t).root / newest.id for t in targets if scheme_of(t) == "file"]
+    )
+    if staged:
+        name = artifacts.artifact_name(newest.id)
+        for key, value in (
+            ("backup-path", str(staged)),
+            ("manifest", str(staged / "manifest.json")),
+            ("artifact-path", str(staged)),
+            ("artifact-name", name),
+        ):
+            gha.set_output(key, value)
+        gha.append_summary(artifacts.summary(newest, name))
+    if as_json:
+        emit_json({"copied": [asdict(c) for c in done]})
+        return 0
+    rows = [
+        (c.set_id, c.target, human_size(c.size), "already there" if c.skipped else "copied")
+        for c in done
+    ]
+    click.echo(render(("set", "to", "size", "result"), rows, right=(2,)))
+    return 0

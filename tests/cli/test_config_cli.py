@@ -1,0 +1,179 @@
+"""backup --config / --only / --shard, plan, and copy, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import sqlite_content, tree_content
+
+
+def _config(tmp_path: Path, sqlite_db: Path, tree: Path, dest: Path) -> Path:
+    path = tmp_path / "offsite.yml"
+    path.write_text(
+        f"""
+destinations: ["{dest}"]
+encryption: {{passphrase-env: APP_BACKUP_PASSPHRASE}}
+compress: gzip
+labels: {{env: "${{DEPLOY_ENV}}"}}
+sources:
+  - {{name: app, url: "sqlite://{sqlite_db}", groups: [database]}}
+  - {{name: uploads, path: "{tree}", groups: [files]}}
+  - {{name: version, exec: "echo v1.2.3", groups: [files]}}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_BACKUP_PASSPHRASE", "from the config's variable")
+    monkeypatch.setenv("DEPLOY_ENV", "staging")
+
+
+def _manifest(dest: Path, set_id: str) -> dict:  # type: ignore[type-arg]
+    return json.loads((dest / set_id / "manifest.json").read_text())
+
+
+def test_backup_from_a_config_file_by_group_then_everything(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, config_env: None
+) -> None:
+    dest = tmp_path / "backups"
+    config = _config(tmp_path, sqlite_db, tree, dest)
+    r = cli("backup", "--config", config, "--only", "files", "--json")
+    assert r.code == 0, r.err
+    first = json.loads(r.out)["manifest"]
+    assert [e["name"] for e in first["entries"]] == ["uploads", "version"]
+    assert first["labels"] == {"env": "staging"}
+    assert {e["compression"] for e in first["entries"]} == {"gzip"}
+
+    r = cli("backup", "--config", config, "--label", "env=override", "--json")
+    assert r.code == 0, r.err
+    full = json.loads(r.out)["manifest"]
+    assert [e["name"] for e in full["entries"]] == ["app", "uploads", "version"]
+    assert full["labels"] == {"env": "override"}
+
+    # the config's passphrase variable decrypts it; restoring gives the data back
+    r = cli(
+        "restore", dest, "--id", full["id"], "--into", tmp_path / "out",
+        "--passphrase-env", "APP_BACKUP_PASSPHRASE",
+    )  # fmt: skip
+    assert r.code == 0, r.err
+    assert sqlite_content(tmp_path / "out" / "app.sqlite") == sqlite_content(sqlite_db)
+    assert tree_content(tmp_path / "out" / "uploads") == tree_content(tree)
+
+
+def test_command_line_destination_and_encryption_win_over_the_file(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, config_env: None
+) -> None:
+    config = _config(tmp_path, sqlite_db, tree, tmp_path / "configured")
+    other = tmp_path / "other"
+    r = cli("backup", "--config", config, "--only", "app", "--to", other, "--no-encrypt", "--json")
+    assert r.code == 0, r.err
+    manifest = json.loads(r.out)["manifest"]
+    assert not (tmp_path / "configured").exists()
+    assert _manifest(other, manifest["id"])["entries"][0]["encryption"]["mode"] == "none"
+
+
+def test_shards_of_the_plan_back_up_every_source_once(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, config_env: None
+) -> None:
+    dest = tmp_path / "backups"
+    config = _config(tmp_path, sqlite_db, tree, dest)
+    r = cli("plan", "--config", config, "--shards", "2")
+    assert r.code == 0, r.err
+    jobs = json.loads(r.out)["include"]
+    assert [j["shard"] for j in jobs] == ["1/2", "2/2"]
+    seen = []
+    for job in jobs:
+        r = cli("backup", "--config", config, "--shard", job["shard"], "--json")
+        assert r.code == 0, r.err
+        seen += [e["name"] for e in json.loads(r.out)["manifest"]["entries"]]
+    assert sorted(seen) == ["app", "uploads", "version"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--only", "nope"], "no such group or source"),
+        (["--shard", "3/2"], "--shard 3/2: I goes from 1 to N"),
+    ],
+)
+def test_bad_selection_is_exit_2(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, config_env: None, args, message
+) -> None:
+    config = _config(tmp_path, sqlite_db, tree, tmp_path / "d")
+    r = cli("backup", "--config", config, *args)
+    assert r.code == 2 and message in r.err and len(r.err.strip().splitlines()) == 1
+
+
+def test_missing_variable_and_missing_file_are_exit_2(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path, sqlite_db, tree, tmp_path / "d")
+    monkeypatch.setenv("APP_BACKUP_PASSPHRASE", "x")
+    r = cli("backup", "--config", config)
+    assert r.code == 2
+    assert (
+        r.err.strip()
+        == f"offsite: error: {config}: labels.env: ${{DEPLOY_ENV}} is not set in the environment"
+    )
+    r = cli("backup", "--config", tmp_path / "absent.yml")
+    assert r.code == 2 and "does not exist" in r.err
+    assert cli("backup", "--only", "db", "--to", tmp_path / "d").code == 2
+
+
+def test_github_artifacts_outside_the_actions_says_what_to_do(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    r = cli("backup", tree, "--to", "github-artifacts")
+    assert r.code == 2 and "written by the offsite actions" in r.err
+
+
+def test_copy_checks_every_byte_and_never_overwrites(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    src, dst = tmp_path / "src-sets", tmp_path / "dst-sets"
+    assert cli("backup", tree, "--to", src).code == 0
+    assert cli("backup", tree, "--exec", "v=echo 2", "--to", src).code == 0
+    r = cli("copy", src, "--to", dst, "--all")
+    assert r.code == 0, r.err
+    assert cli("verify", dst, "--all", "--read-data").code == 0
+    for set_dir in src.iterdir():
+        assert (dst / set_dir.name / "manifest.json").read_bytes() == (
+            set_dir / "manifest.json"
+        ).read_bytes()
+    r = cli("copy", src, "--to", dst, "--all")
+    assert r.code == 0 and r.out.count("already there") == 2
+
+    # a rotten byte in the source: the copy fails, and leaves no set that looks complete
+    newest = sorted(src.iterdir())[-1]
+    stored = next(p for p in newest.iterdir() if p.name != "manifest.json")
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    fresh = tmp_path / "fresh"
+    r = cli("copy", src, "--to", fresh)
+    assert r.code == 1 and "checksum mismatch" in r.err
+    assert not (fresh / newest.name / "manifest.json").exists()
+    assert not any(fresh.rglob("*.gpg"))
+
+    # the same id with another manifest in the target is a conflict, not an overwrite
+    (dst / newest.name / "manifest.json").write_text(
+        (dst / newest.name / "manifest.json").read_text().replace("\n", "\n ")
+    )
+    r = cli("copy", src, "--to", dst, "--id", newest.name)
+    assert r.code == 3 and "another manifest; not overwritten" in r.err
+
+
+def test_copy_from_a_gh_run_download_folder(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    src = tmp_path / "sets"
+    assert cli("backup", tree, "--to", src).code == 0
+    downloaded = next(src.iterdir())  # what `gh run download -n backup-<id> -D x` leaves
+    r = cli("copy", downloaded, "--to", tmp_path / "archive")
+    assert r.code == 0, r.err
+    assert (tmp_path / "archive" / downloaded.name / "manifest.json").exists()
