@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from offsite.cli import run
+from tests.servers import Postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("example", ROOT / "scripts" / "example.py")
@@ -171,3 +172,14 @@ def batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
     secret.write_text(PASSPHRASE)
     (home / "gpg.conf").write_text(f"batch\npinentry-mode loopback\npassphrase-file {secret}\n")
     return home
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Postgres]:
+    """A throwaway PostgreSQL server on a free port, for the whole session."""
+    try:
+        server = Postgres()
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} is not installed")
+    yield server
+    server.close()

@@ -1,6 +1,8 @@
 """GitHub Actions I/O: outputs, step summary, masks and annotations.
 
 Everything here is a no-op outside Actions, so the CLI can call it unconditionally.
+Workflow commands (``::add-mask::``, ``::error::``) go to stderr, which the runner reads
+for them as it reads stdout, so that ``--json`` keeps stdout a single JSON document.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def _escape_data(value: str) -> str:
 def error(message: str, stream: TextIO | None = None) -> None:
     """An ``::error::`` annotation, shown on the run's summary page."""
     if in_actions():
-        print(f"::error::{_escape_data(message)}", file=stream or sys.stdout, flush=True)
+        print(f"::error::{_escape_data(message)}", file=stream or sys.stderr, flush=True)
 
 
 def mask(value: str, stream: TextIO | None = None) -> None:
@@ -30,7 +32,7 @@ def mask(value: str, stream: TextIO | None = None) -> None:
     if in_actions() and value:
         for line in value.splitlines():
             if line.strip():
-                print(f"::add-mask::{_escape_data(line)}", file=stream or sys.stdout, flush=True)
+                print(f"::add-mask::{_escape_data(line)}", file=stream or sys.stderr, flush=True)
 
 
 def mask_url_password(url: str, stream: TextIO | None = None) -> None:

@@ -84,12 +84,12 @@ def test_json_record_and_actions_annotation(cli, tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     r = cli("restore", tmp_path / "nothing-here", "--into", tmp_path / "o", "--json")
     assert r.code == 2
-    record = json.loads(r.out[r.out.index("{") :])
+    record = json.loads(r.out)  # stdout holds the JSON record alone
     assert record == {
         "error": f"no complete backup set in {tmp_path / 'nothing-here'}",
         "exit_code": 2,
     }
-    assert f"::error::no complete backup set in {tmp_path / 'nothing-here'}" in r.out
+    assert f"::error::no complete backup set in {tmp_path / 'nothing-here'}" in r.err
 
 
 def test_verbose_shows_traceback(cli, tmp_path: Path) -> None:
@@ -115,8 +115,8 @@ def test_passphrase_never_in_output_or_manifest(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     r = cli("backup", tree, "--to", tmp_path / "b", "--json")
     assert r.code == 0
-    assert f"::add-mask::{secret}" in r.out  # the runner hides it from every later line
-    assert secret not in r.out.replace(f"::add-mask::{secret}", "") + r.err
+    assert f"::add-mask::{secret}" in r.err  # the runner hides it from every later line
+    assert secret not in r.out + r.err.replace(f"::add-mask::{secret}", "")
     for path in [tmp_path / "out.txt", tmp_path / "summary.md", *(tmp_path / "b").rglob("*")]:
         if path.is_file():
             assert secret.encode() not in path.read_bytes()

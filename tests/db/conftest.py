@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import MariaDB, Postgres, Redis
+from tests.servers import MariaDB, Redis
 
 
 def _server(cls):  # type: ignore[no-untyped-def]
@@ -26,13 +26,6 @@ def _server(cls):  # type: ignore[no-untyped-def]
     except FileNotFoundError as exc:
         pytest.skip(f"{exc} is not installed")
     return server
-
-
-@pytest.fixture(scope="session")
-def pg() -> Iterator[Postgres]:
-    server = _server(Postgres)
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="session")

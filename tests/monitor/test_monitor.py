@@ -93,7 +93,7 @@ def test_unhealthy(
     assert any(says in reason for reason in target["reasons"]), target["reasons"]
     (_path, alert), = hooks.received  # fmt: skip
     assert alert["targets"][0]["reasons"] == target["reasons"]
-    assert "::error::" not in r.out
+    assert "::error::" not in r.out + r.err
 
 
 def test_failures_within_the_allowance_are_healthy(cli, github: FakeGitHub, tmp_path: Path) -> None:

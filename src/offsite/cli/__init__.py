@@ -40,9 +40,20 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from offsite.cli import backup, copy, drill, list, monitor, plan, prune, restore, verify
+    from offsite.cli import (
+        backup,
+        copy,
+        drill,
+        list,
+        monitor,
+        plan,
+        prune,
+        requirements,
+        restore,
+        verify,
+    )
 
-    for module in (backup, list, restore, verify, prune, drill, copy, monitor, plan):
+    for module in (backup, list, restore, verify, prune, drill, copy, monitor, plan, requirements):
         cli.add_command(module.command)
 
 

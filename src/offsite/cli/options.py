@@ -28,9 +28,13 @@ def envvar_for(long_name: str) -> str:
 
 
 class Lines(click.types.StringParamType):
-    """A text value; several of them in one environment variable go one per line."""
+    """A text value; several of them in one environment variable go one per line
+    (blank lines and the spaces around a value are dropped: an action's multi-line input)."""
 
     envvar_list_splitter = "\n"
+
+    def split_envvar_value(self, rv: str) -> list[str]:
+        return [line.strip() for line in rv.splitlines() if line.strip()]
 
 
 def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:

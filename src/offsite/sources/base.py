@@ -72,6 +72,11 @@ class Source(abc.ABC):
         """The source as it may appear in a manifest or a log line: no password."""
         return redact(self.url)
 
+    def missing_packages(self) -> list[str]:
+        """The Debian packages this machine lacks to dump the source (``offsite
+        requirements``, which the actions install on Ubuntu runners)."""
+        return []
+
     def check(self) -> None:  # noqa: B027 - a hook, empty by default
         """Fail with BadInput before anything is written if the source is unusable."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,6 +162,14 @@ class MysqlSource(Source):
 
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
+
+    def missing_packages(self) -> list[str]:
+        found = shutil.which("mariadb-dump") or shutil.which("mysqldump")
+        return (
+            []
+            if found and (shutil.which("mariadb") or shutil.which("mysql"))
+            else ["mariadb-client"]
+        )
 
     def check(self) -> None:
         find_tool("mariadb-dump", "mysqldump", package=PACKAGE)

@@ -282,6 +282,16 @@ class PostgresSource(Source):
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
 
+    def missing_packages(self) -> list[str]:
+        """``postgresql-client`` when there is no client at all; else, once the server
+        answers, ``postgresql-client-N`` when no pg_dump is at least as new as it."""
+        if not _candidates("psql") or not _candidates("pg_dump"):
+            return ["postgresql-client"]
+        major = server_major(self.conn, self._fail)
+        if any((_major(p) or 0) >= major for p in _candidates("pg_dump")):
+            return []
+        return [f"postgresql-client-{major}"]
+
     def check(self) -> None:
         """Reach the server and find a pg_dump at least as new (exit 2 otherwise)."""
         self._major = server_major(self.conn, self._fail)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class RedisSource(Source):
     @property
     def _env(self) -> dict[str, str]:
         return {"REDISCLI_AUTH": self.parsed.password} if self.parsed.password else {}
+
+    def missing_packages(self) -> list[str]:
+        needed = ("redis-cli", "redis-check-rdb")
+        return [PACKAGE] if not all(shutil.which(n) for n in needed) else []
 
     def check(self) -> None:
         find_tool("redis-check-rdb", package=PACKAGE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offsite.errors import UnknownScheme
+from offsite.errors import BadInput, UnknownScheme
 from offsite.sources.base import Source
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
@@ -11,7 +11,7 @@ from offsite.sources.mysql import MysqlSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
-from offsite.urls import scheme_of
+from offsite.urls import redact, scheme_of
 
 _BY_SCHEME: dict[str, type[Source]] = {
     "sqlite": SqliteSource,
@@ -41,6 +41,11 @@ _BY_KIND: dict[str, type[Source]] = {cls.kind: cls for cls in _KINDS}
 def from_url(url: str, name: str | None = None) -> Source:
     scheme = scheme_of(url)
     cls = _BY_SCHEME.get(scheme)
+    if cls is None and (scheme == "github" or scheme.startswith("git+")):
+        raise BadInput(
+            f"{redact(url)}: git repositories (git+URL, github://) cannot be backed up yet; "
+            "mirror them with git until offsite can"
+        )
     if cls is None:
         raise UnknownScheme("source", scheme, url, ", ".join(sorted(_BY_SCHEME)))
     return cls(name or cls.default_name(url), url)

@@ -1,0 +1,42 @@
+"""offsite requirements SOURCE..."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import click
+
+from offsite.cli.options import Lines, option
+from offsite.config import load
+from offsite.errors import BadInput
+from offsite.sources import Source, from_url
+
+
+def _tools() -> list[str]:
+    return [] if shutil.which("gpg") else ["gnupg"]
+
+
+@click.command("requirements")
+@click.argument("urls", nargs=-1, metavar="[SOURCE]...", envvar="OFFSITE_SOURCE", type=Lines())
+@option("--config", "config_path", metavar="FILE", help="The sources of this configuration file.")
+@option("--only", multiple=True, metavar="GROUP", help="With --config: only this group's sources.")
+def command(urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...]) -> int:
+    """Print the Debian packages this machine lacks to back up SOURCE..., one per line.
+
+    For PostgreSQL it asks the server its major version and names the client package
+    at least as new (postgresql-client-16). The offsite actions install what it prints
+    on Ubuntu runners; nothing printed means nothing is missing.
+    """
+    if only and not config_path:
+        raise BadInput("--only selects sources of a --config file")
+    sources: list[Source] = [from_url(url) for url in urls]
+    if config_path:
+        config = load(config_path).expanded(os.environ, only)
+        sources += [from_url(s.url, s.name) for s in config.sources if s.url]
+    packages = _tools()
+    for source in sources:
+        packages += [p for p in source.missing_packages() if p not in packages]
+    for package in packages:
+        click.echo(package)
+    return 0
