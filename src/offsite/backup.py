@@ -40,6 +40,7 @@ class BackupConfig:
     level: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    shard: tuple[int, int] | None = None  # (I, N): the I-th of N jobs of one plan
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     _skip_destinations(config.sources, storages)
     with Encryptor(config.encryption) as encryptor:
         started = datetime.now(timezone.utc)
-        set_id = allocate_id(storages, started)
+        set_id = allocate_id(storages, started, config.shard)
         results: list[EntryResult] = []
         try:
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:

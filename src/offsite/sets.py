@@ -102,13 +102,20 @@ def choose(storage: Storage, set_id: str | None, every: bool) -> list[StoredSet]
     return [select(storage, set_id)]
 
 
-def allocate_id(storages: Iterable[Storage], moment: datetime) -> str:
-    """The set id for a run started at ``moment``, with ``-2``, ``-3`` … on a clash."""
+def allocate_id(
+    storages: Iterable[Storage], moment: datetime, shard: tuple[int, int] | None = None
+) -> str:
+    """The set id for a run started at ``moment``, with ``-2``, ``-3`` … on a clash.
+
+    The I-th of N shard jobs, which start at the same second on other runners and cannot
+    see each other's sets, take only the suffixes ``-I``, ``-(I+N)``, ``-(I+2N)`` …: their
+    ids never clash, neither as artifact names nor in a destination they share.
+    """
     base = set_id_for(moment)
     targets = list(storages)
-    n = 1
+    n, step = shard if shard else (1, 1)
     while True:
-        candidate = base if n == 1 else f"{base}-{n}"
+        candidate = base if n == 1 and not shard else f"{base}-{n}"
         if not any(next(iter(s.list(candidate + "/")), None) for s in targets):
             return candidate
-        n += 1
+        n += step

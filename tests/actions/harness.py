@@ -92,6 +92,7 @@ class Job:
     run_id: str = "7000001"
     repository: str = "octo-org/app"
     token: str = "ghs_harnessTokenNotASecretForGitHub0001"
+    os: str = "Linux"
 
     def __post_init__(self) -> None:
         self.temp = self.root / "runner-temp"
@@ -126,7 +127,7 @@ class Job:
         unknown = set(inputs) - set(declared)
         assert not unknown, f"{action} has no inputs {sorted(unknown)}"
         github = self.github(action_dir)
-        base = {"github": github, "runner": {"temp": str(self.temp), "os": "Linux"}}
+        base = {"github": github, "runner": {"temp": str(self.temp), "os": self.os}}
         values = {
             name: substitute(str(spec.get("default", "")), base) for name, spec in declared.items()
         }
@@ -185,7 +186,7 @@ class Job:
                 "GITHUB_SERVER_URL": "https://github.com",
                 "GITHUB_STEP_SUMMARY": str(self.summary_file),
                 "RUNNER_TEMP": str(self.temp),
-                "RUNNER_OS": "Linux",
+                "RUNNER_OS": self.os,
                 "HARNESS_ARTIFACTS": str(self.artifacts.parent),
             }
         )

@@ -53,7 +53,10 @@ def test_sqlite_and_folder_backup_to_artifacts_then_restore(job, tmp_path: Path)
     # the summary lists the set and the exact commands that bring it back
     entry = manifest["entries"][0]
     assert entry["sha256"] in dumped.summary
-    assert f"gh run download {runner.run_id} --repo octo-org/app -n backup-{set_id} -D restore/" in dumped.summary
+    assert (
+        f"gh run download {runner.run_id} --repo octo-org/app -n backup-{set_id} -D restore/"
+        in dumped.summary
+    )
     assert_masked(dumped, PASSPHRASE)
     assert_never_shown(dumped, PASSPHRASE)
 
@@ -83,7 +86,7 @@ def test_sqlite_and_folder_backup_to_artifacts_then_restore(job, tmp_path: Path)
     files_id = uploaded.outputs["backup-id"]
     again = runner.run(
         "actions/restore",
-        {"run-id": runner.run_id, "set-id": files_id, "into": str(tmp_path / "files-back"),
+        {"run-id": runner.run_id, "id": files_id, "into": str(tmp_path / "files-back"),
          "passphrase": PASSPHRASE},
     )  # fmt: skip
     assert again.outcome == "success", again.log

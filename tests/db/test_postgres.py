@@ -311,3 +311,15 @@ def test_pg_globals_without_a_postgres_source_is_exit_2(
 ) -> None:
     r = cli("backup", f"sqlite:{sqlite_db}", "--pg-globals", "--to", tmp_path / "backups")
     assert r.code == 2 and "--pg-globals" in r.err
+
+
+def test_requirements_names_the_client_matching_the_server(
+    cli, pg: Postgres, source_db: str, fake_bin
+) -> None:
+    r = cli("requirements", pg.url(source_db))
+    assert r.code == 0 and "postgresql-client" not in r.out, r.err  # this machine's is new enough
+    fake_bin(
+        "psql", 'case "$1" in --version) echo "psql (PostgreSQL) 99.0";; *) echo 990000;; esac\n'
+    )
+    r = cli("requirements", pg.url(source_db))
+    assert r.code == 0 and r.out.split() == ["postgresql-client-99"]

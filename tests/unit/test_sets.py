@@ -52,3 +52,19 @@ def test_allocate_id_adds_suffix_on_clash(tmp_path: Path) -> None:
     assert allocate_id([a, b], moment) == "20240216T150000Z-2"
     put_bytes(a, "20240216T150000Z-2/x", b"")
     assert allocate_id([a, b], moment) == "20240216T150000Z-3"
+
+
+def test_shard_jobs_take_disjoint_ids_even_in_a_shared_destination(tmp_path: Path) -> None:
+    shared = LocalStorage(str(tmp_path / "s3-like"))
+    moment = datetime(2024, 2, 16, 15, 0, 0, tzinfo=timezone.utc)
+    ids = [allocate_id([shared], moment, (i, 3)) for i in (1, 2, 3)]
+    assert ids == ["20240216T150000Z-1", "20240216T150000Z-2", "20240216T150000Z-3"]
+    for set_id in ids:
+        put_bytes(shared, f"{set_id}/manifest.json", _manifest(set_id))
+    # a second run in the same second: each shard moves on by N, still disjoint
+    assert [allocate_id([shared], moment, (i, 3)) for i in (1, 2, 3)] == [
+        "20240216T150000Z-4",
+        "20240216T150000Z-5",
+        "20240216T150000Z-6",
+    ]
+    assert [s.id for s in scan(shared).sets] == ids  # every one a complete set

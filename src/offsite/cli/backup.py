@@ -253,8 +253,9 @@ def command(
         raise BadInput("--only and --shard select sources of a --config file")
     file = load_config(config_path).expanded(os.environ, only) if config_path else None
     configured = file.sources if file else ()
-    if file and shard:
-        picked = set(share([s.name for s in configured], *parse_shard(shard)))
+    sharding = parse_shard(shard) if shard else None
+    if file and sharding:
+        picked = set(share([s.name for s in configured], *sharding))
         configured = tuple(s for s in configured if s.name in picked)
     explicit = _explicit(ctx)
     if file and file.destinations and "destinations" not in explicit:
@@ -277,6 +278,7 @@ def command(
         level=level,
         labels={**(file.labels if file else {}), **_labels(labels)},
         storage=storage,
+        shard=sharding,
     )
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")
