@@ -245,7 +245,12 @@ class SftpStorage:
             except PermissionError:
                 raise StorageDenied(self.url, f"permission denied {what}") from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
-                if self._alive() and not isinstance(exc, (EOFError, socket.timeout)):
+                # paramiko's SFTP channel can see the connection end before the transport
+                # thread does: "Server connection dropped" is a lost connection either way.
+                dropped = isinstance(exc, (EOFError, socket.timeout)) or str(exc).startswith(
+                    "Server connection dropped"
+                )
+                if self._alive() and not dropped:
                     raise StorageError(self.url, f"{what}: {_reason(exc)}") from None
                 last = f"connection lost: {_reason(exc)}"
                 self._drop()
