@@ -177,3 +177,18 @@ def test_copy_from_a_gh_run_download_folder(
     r = cli("copy", downloaded, "--to", tmp_path / "archive")
     assert r.code == 0, r.err
     assert (tmp_path / "archive" / downloaded.name / "manifest.json").exists()
+
+
+def test_an_action_default_false_flag_does_not_override_the_file(
+    cli, tmp_path: Path, tree: Path, with_keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "offsite.yml"
+    path.write_text(
+        f"encryption: {{recipients: [{with_keyring.fingerprint}]}}\n"
+        f"sources: [{{name: files, path: '{tree}'}}]\n"
+    )
+    monkeypatch.setenv("OFFSITE_NO_ENCRYPT", "false")  # what an action passes by default
+    r = cli("backup", "--config", path, "--to", tmp_path / "d", "--json")
+    assert r.code == 0, r.err
+    entry = json.loads(r.out)["manifest"]["entries"][0]
+    assert entry["encryption"]["mode"] == "recipients"

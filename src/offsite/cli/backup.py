@@ -55,9 +55,15 @@ def _encryption(
 
 
 def _explicit(ctx: click.Context) -> set[str]:
-    """The parameters given on the command line or by environment, which win over --config."""
+    """The parameters given a value on the command line or by environment, which win over
+    --config. A flag set false (``OFFSITE_NO_ENCRYPT=false``, as an action passes its
+    default) chooses nothing."""
     given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return {name for name in ctx.params if ctx.get_parameter_source(name) in given}
+    return {
+        name
+        for name, value in ctx.params.items()
+        if ctx.get_parameter_source(name) in given and value not in (False, None, ())
+    }
 
 
 def _configured_encryption(spec: EncryptionSpec) -> EncryptionConfig:
