@@ -103,6 +103,8 @@ class FakeGitHub:
     org_repos: dict[str, list[str]] = field(default_factory=dict)  # organisation → names
     fail_next: int = 0  # answer this many API requests with a 503
     throttle_next: int = 0  # answer this many with a 403 secondary rate limit, Retry-After 1
+    exhaust_next: int = 0  # answer this many with a 403 primary rate limit that resets in 1 s
+    repo_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # full name → fields
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -214,6 +216,14 @@ class FakeGitHub:
             fail, throttle = self.fail_next > 0, self.throttle_next > 0 and self.fail_next <= 0
             self.fail_next -= int(fail)
             self.throttle_next -= int(throttle)
+            exhausted = self.exhaust_next > 0 and not fail and not throttle
+            self.exhaust_next -= int(exhausted)
+        if exhausted:
+            reset = int(time.time()) + 2
+            return self._json(h, 403, {"message": "API rate limit exceeded for installation.",
+                                       "documentation_url": "https://docs.github.com/rest"},
+                              {"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0",
+                               "X-RateLimit-Reset": str(reset)})  # fmt: skip
         if fail:
             return self._json(h, 503, {"message": "Service Unavailable"})
         if throttle:
@@ -344,6 +354,7 @@ class FakeGitHub:
         body = copy.deepcopy(REPOSITORY)
         body.update(name=name, full_name=f"{owner}/{name}", url=f"{self.url}/repos/{owner}/{name}")
         body.setdefault("language", None)  # GitHub's example lacks it, its schema requires it
+        body.update(self.repo_attrs.get(f"{owner}/{name}", {}))
         return body
 
     def _run_json(self, flow: FakeWorkflow, run: FakeRun) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from offsite import __version__
 from offsite.crypto import EncryptionConfig, Encryptor
-from offsite.errors import BadInput, OffsiteError, SourceFailed, StorageError
+from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed, StorageError
 from offsite.manifest import MANIFEST_NAME, Entry, Manifest, Origin, iso
 from offsite.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.progress import Progress
@@ -41,6 +41,7 @@ class BackupConfig:
     labels: dict[str, str] = field(default_factory=dict)
     storage: StorageSettings = field(default_factory=StorageSettings)
     shard: tuple[int, int] | None = None  # (I, N): the I-th of N jobs of one plan
+    jobs: int = 4  # sources prepared at once (repositories fetched in parallel)
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,27 @@ def _dump_entry(
     return EntryResult(entry, meter.seconds)
 
 
+def _prepare_all(sources: tuple[Source, ...], workdir: Path, jobs: int) -> None:
+    """Every source's ``prepare`` in a pool of ``jobs`` threads (each runs a git process);
+    one failing fails the run after the others finished, naming every one that failed."""
+    import concurrent.futures
+
+    failed: list[OffsiteError] = []
+    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
+        futures = {pool.submit(s.prepare, workdir): s for s in sources}
+        for future in concurrent.futures.as_completed(futures):
+            exc = future.exception()
+            if isinstance(exc, OffsiteError):
+                failed.append(exc)
+            elif exc is not None:
+                raise exc
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        reasons = "; ".join(sorted(e.message() for e in failed))
+        raise OperationFailed(f"{len(failed)} of {len(sources)} sources failed: {reasons}")
+
+
 def run_backup(config: BackupConfig, progress: Progress | None = None) -> BackupResult:
     progress = progress or Progress(enabled=False)
     _validate(config)
@@ -200,6 +222,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         results: list[EntryResult] = []
         try:
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
+                _prepare_all(config.sources, Path(workdir), config.jobs)
                 for source in config.sources:
                     results.append(
                         _dump_entry(

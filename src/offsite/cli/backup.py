@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 from click.core import ParameterSource
@@ -24,12 +25,14 @@ from offsite.config import EncryptionSpec, SourceSpec
 from offsite.config import load as load_config
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
+from offsite.github_repos import RepoChoice, owner_of, repositories
 from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
 from offsite.shards import parse_shard, share
 from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
+from offsite.sources.git import GitSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
@@ -215,7 +218,33 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     metavar="GROUP",
     help="With --config: only the sources in this group, or with this name (repeatable).",
 )
-@option("--shard", metavar="I/N", help="With --config: the I-th of N shares of its sources.")
+@option(
+    "--shard",
+    metavar="I/N",
+    help="The I-th of N shares of the --config file's sources or a github://OWNER's "
+    "repositories (offsite plan prints the matrix).",
+)
+@option(
+    "--mirror-cache",
+    metavar="DIR",
+    help="Keep repository mirrors here between runs: a run then fetches only what is new.",
+)
+@option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Repositories fetched at once.",
+)
+@option("--include-forks", is_flag=True, help="github://OWNER: also its forks.")
+@option("--include-archived", is_flag=True, help="github://OWNER: also its archived repositories.")
+@option("--exclude-private", is_flag=True, help="github://OWNER: leave private repositories out.")
+@option(
+    "--repo-filter",
+    multiple=True,
+    metavar="GLOB",
+    help="github://OWNER: only repositories whose name matches (repeatable).",
+)
 @option(
     "--ping-url",
     default=None,
@@ -241,6 +270,12 @@ def command(
     config_path: str | None,
     only: tuple[str, ...],
     shard: str | None,
+    mirror_cache: str | None,
+    jobs: int,
+    include_forks: bool,
+    include_archived: bool,
+    exclude_private: bool,
+    repo_filter: tuple[str, ...],
     ping_url: str | None,
     as_json: bool,
     storage: StorageSettings,
@@ -255,12 +290,22 @@ def command(
     REDISCLI_AUTH.
     Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass --no-encrypt.
     """
-    if (only or shard) and not config_path:
-        raise BadInput("--only and --shard select sources of a --config file")
+    owners = [u for u in urls if owner_of(u)]
+    if only and not config_path:
+        raise BadInput("--only selects sources of a --config file")
+    if shard and not (config_path or owners):
+        raise BadInput("--shard takes a share of a --config file's sources or a github://OWNER")
     file = load_config(config_path).expanded(os.environ, only) if config_path else None
     configured = file.sources if file else ()
     sharding = parse_shard(shard) if shard else None
-    if file and sharding:
+    choice = RepoChoice(include_forks, include_archived, not exclude_private, repo_filter)
+    for owner in owners:
+        login = owner_of(owner) or ""
+        configured += tuple(
+            SourceSpec(r.name, url=f"git+{r.clone_url}") for r in repositories(login, choice)
+        )
+    urls = tuple(u for u in urls if u not in owners)
+    if sharding:
         picked = set(share([s.name for s in configured], *sharding))
         configured = tuple(s for s in configured if s.name in picked)
     explicit = _explicit(ctx)
@@ -285,7 +330,11 @@ def command(
         labels={**(file.labels if file else {}), **_labels(labels)},
         storage=storage,
         shard=sharding,
+        jobs=jobs,
     )
+    for source in config.sources:
+        if isinstance(source, GitSource) and mirror_cache:
+            source.mirror_cache = Path(mirror_cache).expanduser()
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")
     _ping(ping_url, "start")

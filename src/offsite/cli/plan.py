@@ -10,6 +10,7 @@ from offsite import gha
 from offsite.cli.options import option
 from offsite.config import load
 from offsite.errors import BadInput
+from offsite.github_repos import RepoChoice, owner_of, repositories
 from offsite.shards import matrix
 
 
@@ -17,32 +18,54 @@ from offsite.shards import matrix
 @click.argument("owner", required=False, metavar="[github://OWNER]")
 @option("--config", "config_path", metavar="FILE", help="A configuration file (offsite.yml).")
 @option("--only", multiple=True, metavar="GROUP", help="Plan only this group's sources.")
+@option("--include-forks", is_flag=True, help="github://OWNER: also its forks.")
+@option("--include-archived", is_flag=True, help="github://OWNER: also its archived repositories.")
+@option("--exclude-private", is_flag=True, help="github://OWNER: leave private repositories out.")
+@option(
+    "--repo-filter",
+    multiple=True,
+    metavar="GLOB",
+    help="github://OWNER: only repositories whose name matches (repeatable).",
+)
 @option(
     "--shards",
     type=click.IntRange(min=1),
     help="Number of jobs; default: one job per source.",
 )
 def command(
-    owner: str | None, config_path: str | None, only: tuple[str, ...], shards: int | None
+    owner: str | None,
+    config_path: str | None,
+    only: tuple[str, ...],
+    include_forks: bool,
+    include_archived: bool,
+    exclude_private: bool,
+    repo_filter: tuple[str, ...],
+    shards: int | None,
 ) -> int:
     """Print a JSON job matrix for `strategy.matrix: ${{ fromJSON(...) }}`.
 
     Each job is {"shard": "I/N", "only": "name,name", "names": [...]}: run `offsite
-    backup --config FILE --shard I/N` in it. The shares are stable (the same names always
+    backup --config FILE --shard I/N` (or `offsite backup github://OWNER --shard I/N`,
+    with the same repository options) in it. The shares are stable (the same names always
     land in the same share), disjoint and complete. Inside Actions the matrix is also the
     step output `matrix`.
     """
+    if owner and config_path:
+        raise BadInput("plan takes github://OWNER or --config FILE, not both")
     if owner:
-        raise BadInput(
-            f"plan {owner}: planning over a GitHub owner's repositories is not built yet; "
-            "use --config"
-        )
-    if not config_path:
-        raise BadInput("plan needs --config FILE")
-    config = load(config_path)
-    names = [s.name for s in config.select(only)]
+        login = owner_of(owner)
+        if not login:
+            raise BadInput(f"plan takes github://OWNER (a user or organisation), not {owner!r}")
+        choice = RepoChoice(include_forks, include_archived, not exclude_private, repo_filter)
+        names = [r.name for r in repositories(login, choice)]
+        where = owner
+    elif config_path:
+        names = [s.name for s in load(config_path).select(only)]
+        where = config_path
+    else:
+        raise BadInput("plan needs github://OWNER or --config FILE")
     if not names:
-        raise BadInput(f"{config_path}: no sources to plan")
+        raise BadInput(f"{where}: nothing to plan")
     result = matrix(names, shards or len(names))
     gha.set_output("matrix", json.dumps(result, separators=(",", ":")))
     click.echo(json.dumps(result, separators=(",", ":")))

@@ -18,7 +18,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from offsite.errors import BadInput
+from offsite.errors import BadInput, OffsiteError
+from offsite.github_repos import list_repositories
 from offsite.monitor.health import Backup, Observation, Run
 
 PER_PAGE = 100
@@ -83,18 +84,11 @@ class GitHubReader:
             if not any(c in name for c in "*?["):
                 named.append(spec)
                 continue
-            from github import GithubException
-
             try:
-                user = self.gh.get_user(owner)
-                listing = (
-                    self.gh.get_organization(owner).get_repos()
-                    if user.type == "Organization"
-                    else user.get_repos()
-                )
-                out += [r.full_name for r in listing if fnmatch.fnmatch(r.name, name)]
-            except (GithubException, OSError) as exc:
-                raise BadInput(f"--repo {spec}: {_reason(exc)}") from None
+                listed = list_repositories(self.gh, owner)
+            except OffsiteError as exc:
+                raise BadInput(f"--repo {spec}: {exc.message()}") from None
+            out += [r.full_name for r in listed if fnmatch.fnmatch(r.name, name)]
         named = list(dict.fromkeys(named))
         return named, [r for r in dict.fromkeys(out) if r not in named]
 

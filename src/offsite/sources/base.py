@@ -77,6 +77,10 @@ class Source(abc.ABC):
         requirements``, which the actions install on Ubuntu runners)."""
         return []
 
+    def prepare(self, workdir: Path) -> None:  # noqa: B027 - a hook, empty by default
+        """The slow, network-bound part of a dump that can run beside other sources'
+        (a repository's fetch), before the dumps go one by one through the pipeline."""
+
     def check(self) -> None:  # noqa: B027 - a hook, empty by default
         """Fail with BadInput before anything is written if the source is unusable."""
 

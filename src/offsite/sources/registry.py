@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from offsite.errors import BadInput, UnknownScheme
+from offsite.errors import UnknownScheme
 from offsite.sources.base import Source
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
+from offsite.sources.git import GitSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
-from offsite.urls import redact, scheme_of
+from offsite.urls import scheme_of
 
 _BY_SCHEME: dict[str, type[Source]] = {
     "sqlite": SqliteSource,
@@ -34,6 +35,7 @@ _KINDS = (
     MysqlSource,
     RedisSource,
     MongoSource,
+    GitSource,
 )
 _BY_KIND: dict[str, type[Source]] = {cls.kind: cls for cls in _KINDS}
 
@@ -42,10 +44,7 @@ def from_url(url: str, name: str | None = None) -> Source:
     scheme = scheme_of(url)
     cls = _BY_SCHEME.get(scheme)
     if cls is None and (scheme == "github" or scheme.startswith("git+")):
-        raise BadInput(
-            f"{redact(url)}: git repositories (git+URL, github://) cannot be backed up yet; "
-            "mirror them with git until offsite can"
-        )
+        cls = GitSource
     if cls is None:
         raise UnknownScheme("source", scheme, url, ", ".join(sorted(_BY_SCHEME)))
     return cls(name or cls.default_name(url), url)

@@ -1,0 +1,113 @@
+"""A GitHub user's or organisation's repositories, through PyGithub: paginated, and
+patient with rate limits (``GithubRetry`` waits out a ``Retry-After`` and the reset time
+of an exhausted limit). ``GITHUB_API_URL`` points it at GitHub Enterprise Server.
+Choosing among them (forks, archived, name globs) is a pure function."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from offsite.errors import BadInput, OperationFailed
+
+PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Repository:
+    full_name: str
+    name: str
+    clone_url: str
+    fork: bool = False
+    archived: bool = False
+    private: bool = False
+
+
+def client(token: str | None = None, api_url: str | None = None, workers: int = 8) -> Any:
+    from github import Auth, Github, GithubRetry
+
+    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+    url = (api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
+    return Github(auth=Auth.Token(token) if token else None, base_url=url, per_page=PER_PAGE,
+                  retry=retry, pool_size=workers, seconds_between_requests=None, timeout=30,
+                  lazy=True)  # fmt: skip
+
+
+def reason(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    data = getattr(exc, "data", None)
+    message = data.get("message") if isinstance(data, dict) else None
+    if status:
+        return f"GitHub answered {status}" + (f": {message}" if message else "")
+    return str(exc) or type(exc).__name__
+
+
+def list_repositories(gh: Any, owner: str) -> list[Repository]:
+    """Every repository of ``owner`` (an organisation's, or a user's) the token can see."""
+    from github import GithubException
+
+    try:
+        user = gh.get_user(owner)
+        listing = (
+            gh.get_organization(owner).get_repos(type="all")
+            if user.type == "Organization"
+            else user.get_repos()
+        )
+        return [
+            Repository(
+                r.full_name, r.name, r.clone_url, bool(r.fork), bool(r.archived), bool(r.private)
+            )
+            for r in listing
+        ]
+    except GithubException as exc:
+        if getattr(exc, "status", None) in (401, 404):
+            raise BadInput(f"github://{owner}: {reason(exc)}") from None
+        raise OperationFailed(
+            f"github://{owner}: cannot list repositories: {reason(exc)}"
+        ) from None
+    except OSError as exc:
+        raise OperationFailed(f"github://{owner}: cannot list repositories: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RepoChoice:
+    forks: bool = False
+    archived: bool = False
+    private: bool = True
+    patterns: tuple[str, ...] = ()
+
+
+def owner_of(url: str) -> str | None:
+    """``github://OWNER`` (a whole owner) → OWNER; anything else → None."""
+    if not url.startswith("github://"):
+        return None
+    rest = url[len("github://") :].strip("/")
+    return rest if rest and "/" not in rest else None
+
+
+def repositories(owner: str, choice: RepoChoice) -> list[Repository]:
+    """The repositories of ``owner`` that ``choice`` keeps (one API listing)."""
+    found = list_repositories(client(), owner)
+    return choose(found, choice.forks, choice.archived, choice.private, choice.patterns)
+
+
+def choose(
+    repos: list[Repository],
+    forks: bool = False,
+    archived: bool = False,
+    private: bool = True,
+    patterns: tuple[str, ...] = (),
+) -> list[Repository]:
+    """The repositories to back up: forks and archived ones only when asked, private ones
+    unless refused, names matching any of ``patterns`` (all when none); sorted by name."""
+    return sorted(
+        (
+            r for r in repos
+            if (forks or not r.fork) and (archived or not r.archived) and (private or not r.private)
+            and (not patterns or any(fnmatch.fnmatch(r.name, p) for p in patterns))
+        ),
+        key=lambda r: r.name,
+    )  # fmt: skip

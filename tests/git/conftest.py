@@ -1,0 +1,103 @@
+"""Real repositories for the git source: several branches, annotated and lightweight tags,
+notes and a merge, served from bare repositories by path (file://) and by `git daemon` on
+a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com",
+    "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+}  # fmt: skip
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, (args, done.stderr)
+    return done.stdout
+
+
+def commit(work: Path, name: str, text: str) -> None:
+    (work / name).write_text(text)
+    git("add", name, cwd=work)
+    git("commit", "-q", "-m", f"{name}: {text[:20]}", cwd=work)
+
+
+def make_repo(root: Path, name: str, commits: int = 3) -> Path:
+    """A bare repository with main, feature and release branches, a merge, an annotated
+    and a lightweight tag, and a note; returns the bare repository's path."""
+    work = root / f"{name}-work"
+    git("init", "-q", "-b", "main", str(work))
+    for i in range(commits):
+        commit(work, f"file{i}.txt", f"{name} line {i}\n" * (i + 1))
+    git("tag", "light-1", cwd=work)
+    git("tag", "-a", "v1.0", "-m", "release 1.0", cwd=work)
+    git("checkout", "-q", "-b", "feature", cwd=work)
+    commit(work, "feature.txt", "a feature\n")
+    git("checkout", "-q", "-b", "release/2", "main", cwd=work)
+    commit(work, "release.txt", "release two\n")
+    git("checkout", "-q", "main", cwd=work)
+    commit(work, "main.txt", "more on main\n")
+    git("merge", "-q", "--no-edit", "feature", cwd=work)
+    git("notes", "add", "-m", "reviewed by Grace", "HEAD", cwd=work)
+    bare = root / f"{name}.git"
+    git("clone", "-q", "--mirror", str(work), str(bare))
+    shutil.rmtree(work)
+    return bare
+
+
+def refs(repo: Path) -> str:
+    return git("for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", cwd=repo)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "remotes", "app")
+
+
+class GitDaemon:
+    def __init__(self, base: Path) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1",
+             f"--port={self.port}", f"--base-path={base}", str(base)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("git daemon did not start")
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
+    base = tmp_path / "remotes"
+    base.mkdir(exist_ok=True)
+    server = GitDaemon(base)
+    yield server
+    server.close()
