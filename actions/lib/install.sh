@@ -26,10 +26,11 @@ if [ "${#extras[@]}" -gt 0 ]; then
   spec="$root[$(IFS=,; echo "${extras[*]}")]"
 fi
 
-# The stamp names the checkout's content and the extras: a different checkout or a new
-# extra installs again, the same one in a later step of the job does not.
+# The stamp names the checkout's code and the extras: another checkout (another ref of
+# offsite in the same job) or a new extra installs again; a later step with the same does not.
 stamp="$venv/.offsite-stamp"
-want="$(cd "$root" && cat pyproject.toml src/offsite/__init__.py | sha256sum | cut -c1-16) ${extras[*]:-}"
+want="$(cd "$root" && find pyproject.toml src -type f -name '*.py' -o -name pyproject.toml \
+  | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16) ${extras[*]:-}"
 if [ -x "$venv/bin/offsite" ] && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
   echo "offsite $("$venv/bin/offsite" --version | awk '{print $NF}') already installed in $venv"
 else

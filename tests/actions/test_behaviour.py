@@ -7,9 +7,11 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from tests.actions.harness import gh_run_download
 from tests.actions.test_roundtrip import PASSPHRASE, assert_masked, assert_never_shown
 from tests.conftest import example
 from tests.fakegithub import TOKEN, FakeGitHub
+from tests.git.conftest import make_repo, refs
 from tests.monitor.conftest import Hooks
 
 
@@ -42,12 +44,32 @@ def test_a_missing_passphrase_is_one_line_and_exit_2(job, tmp_path: Path) -> Non
     assert "::error::" in result.log and "Traceback" not in result.log
 
 
-def test_repositories_fail_clearly_until_they_are_built(job) -> None:
-    result = job().run(
-        "actions/mirror-repository", {"repository": "github://octo-org/app", "no-encrypt": "true"}
+def test_mirror_repository_to_artifacts_then_back_from_the_cached_mirror(
+    job, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "remotes", "app")
+    runner = job()
+    inputs = {"repository": f"git+file://{repo}", "to": "github-artifacts",
+              "passphrase": PASSPHRASE}  # fmt: skip
+    first = runner.run("actions/mirror-repository", inputs)
+    assert first.outcome == "success", first.log
+    stats = json.loads(Path(first.outputs["manifest"]).read_text())["entries"][0]["stats"]
+    assert stats["incremental"] is False
+    downloaded = gh_run_download(runner, tmp_path / "dl", first.outputs["artifact-name"])
+    back = runner.run(
+        "actions/restore",
+        {"from": str(downloaded), "into": str(tmp_path / "back.git"), "passphrase": PASSPHRASE},
     )
-    assert result.step("backup").code == 2
-    assert "git repositories (git+URL, github://) cannot be backed up yet" in result.log
+    assert back.outcome == "success", back.log
+    assert refs(tmp_path / "back.git") == refs(repo)
+
+    tomorrow = job(run_id="7000002")  # a new runner; the actions cache kept the mirror
+    tomorrow.cache = runner.cache
+    second = tomorrow.run("actions/mirror-repository", inputs)
+    assert second.outcome == "success", second.log
+    assert second.step("Restore the mirrors of the last run").outputs["cache-hit"] == "false"
+    stats = json.loads(Path(second.outputs["manifest"]).read_text())["entries"][0]["stats"]
+    assert stats["incremental"] is True and stats["objects_fetched"] == 0
 
 
 def test_verify_fails_the_step_on_a_rotten_byte(job, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import click
 from offsite.cli.options import Lines, option
 from offsite.config import load
 from offsite.errors import BadInput
+from offsite.github_repos import owner_of
 from offsite.sources import Source, from_url
 
 
@@ -30,7 +31,9 @@ def command(urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...
     """
     if only and not config_path:
         raise BadInput("--only selects sources of a --config file")
-    sources: list[Source] = [from_url(url) for url in urls]
+    sources: list[Source] = [
+        from_url(f"git+file:///{owner_of(url)}" if owner_of(url) else url) for url in urls
+    ]  # a github://OWNER needs what one of its repositories needs: git
     if config_path:
         config = load(config_path).expanded(os.environ, only)
         sources += [from_url(s.url, s.name) for s in config.sources if s.url]
