@@ -145,3 +145,24 @@ def test_a_token_reaches_git_by_askpass_and_nowhere_else(
         "backup", f"git+http://u:{token}@127.0.0.1:1/x.git", "--to", tmp_path / "s", "--no-encrypt"
     )
     assert r.code == 2 and token not in r.err and "OFFSITE_GIT_TOKEN" in r.err
+
+
+def test_the_self_check_reads_the_whole_bundle(tmp_path: Path, repo: Path) -> None:
+    from offsite.sources.git import pack_problem
+
+    bundle = tmp_path / "app.bundle"
+    git("bundle", "create", "-q", str(bundle), "--all", cwd=repo)
+    assert pack_problem(bundle) is None
+    data = bytearray(bundle.read_bytes())
+    flipped = bytearray(data)
+    flipped[len(data) - 100] ^= 0x01  # git bundle verify still says "okay" to this
+    (tmp_path / "flipped.bundle").write_bytes(bytes(flipped))
+    git("bundle", "verify", "-q", str(tmp_path / "flipped.bundle"), cwd=repo)
+    assert (
+        pack_problem(tmp_path / "flipped.bundle")
+        == "the pack's checksum does not match its content"
+    )
+    (tmp_path / "short.bundle").write_bytes(bytes(data[:-50]))  # truncated inside the pack
+    assert (
+        pack_problem(tmp_path / "short.bundle") == "the pack's checksum does not match its content"
+    )

@@ -3,7 +3,8 @@ a cached one), checked with ``git fsck``, stored as ``git bundle create --all``,
 ``git bundle verify`` reads whole before a byte is stored.
 
 URLs: ``git+<any git URL>`` (``git+https://…``, ``git+ssh://…``, ``git+file:///…``) and
-``github://owner/repo`` (``$GITHUB_SERVER_URL``, github.com by default). A token
+``github://owner/repo`` (``$GITHUB_SERVER_URL``, github.com by default). The self-check
+reads the whole bundle: ``git bundle verify`` for its header, then the pack's checksum. A token
 (``OFFSITE_GIT_TOKEN``, else ``GITHUB_TOKEN``) reaches git through an askpass helper that
 reads it from the environment: never in a URL, on a command line or in a log line.
 
@@ -124,6 +125,40 @@ def cache_folder(cache: Path, remote: str) -> Path:
     return cache / f"{tail}-{digest}.git"
 
 
+def pack_problem(bundle: Path) -> str | None:
+    """Read the whole bundle: its header, then the pack, whose trailer is the SHA-1 (or
+    SHA-256) of every byte before it. ``git bundle verify`` reads only the header and the
+    prerequisites: a corrupt or truncated pack passes it."""
+    import hashlib
+
+    with open(bundle, "rb") as fh:
+        first = fh.readline()
+        if first not in (b"# v2 git bundle\n", b"# v3 git bundle\n"):
+            return "not a git bundle"
+        algorithm = "sha1"
+        while True:
+            line = fh.readline()
+            if not line:
+                return "the bundle ends in its header"
+            if line == b"\n":
+                break
+            if line.startswith(b"@object-format=sha256"):
+                algorithm = "sha256"
+        size = 32 if algorithm == "sha256" else 20
+        digest = hashlib.new(algorithm)
+        if fh.read(4) != b"PACK":
+            return "the bundle holds no pack"
+        digest.update(b"PACK")
+        tail = b""
+        while chunk := fh.read(1 << 20):
+            data = tail + chunk
+            digest.update(data[:-size])
+            tail = data[-size:]
+        if len(tail) < size or digest.digest() != tail:
+            return "the pack's checksum does not match its content"
+    return None
+
+
 class GitSource(Source):
     kind = "git"
     suffix = ".bundle"
@@ -201,6 +236,9 @@ class GitSource(Source):
             _git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
             _git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
             _git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
+            problem = pack_problem(bundle)
+            if problem:
+                raise self._fail(f"self-check failed: {problem}")
             with open(bundle, "rb") as fh:
                 yield fh
         finally:
