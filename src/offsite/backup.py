@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -190,20 +191,44 @@ def _dump_entry(
     return EntryResult(entry, meter.seconds)
 
 
-def _prepare_all(sources: tuple[Source, ...], workdir: Path, jobs: int) -> None:
-    """Every source's ``prepare`` in a pool of ``jobs`` threads (each runs a git process);
-    one failing fails the run after the others finished, naming every one that failed."""
+def _prepared(sources: tuple[Source, ...], workdir: Path, jobs: int) -> Iterator[Source]:
+    """Each source, in order, once its ``prepare`` (a repository's fetch and bundle) is done:
+    ``jobs`` run at once, at most ``2 * jobs`` ahead of the dump, so the work folder never
+    holds more than that many prepared bundles. One failing fails the run after the others
+    finished, naming every one that failed; nothing more is dumped after a failure."""
     import concurrent.futures
 
+    ahead = threading.Semaphore(2 * max(1, jobs))
+    stop = threading.Event()
+
+    def task(source: Source) -> None:
+        ahead.acquire()
+        if not stop.is_set():
+            source.prepare(workdir)
+
     failed: list[OffsiteError] = []
-    with concurrent.futures.ThreadPoolExecutor(max(1, jobs)) as pool:
-        futures = {pool.submit(s.prepare, workdir): s for s in sources}
-        for future in concurrent.futures.as_completed(futures):
+    pool = concurrent.futures.ThreadPoolExecutor(max(1, jobs))
+    try:
+        futures = [pool.submit(task, s) for s in sources]
+        for source, future in zip(sources, futures):
             exc = future.exception()
             if isinstance(exc, OffsiteError):
                 failed.append(exc)
             elif exc is not None:
                 raise exc
+            if failed:
+                source.release()
+            else:
+                yield source
+            ahead.release()
+    finally:
+        stop.set()
+        for _ in sources:
+            ahead.release()  # let every waiting task see the stop
+        pool.shutdown(wait=True, cancel_futures=True)
+        if failed:
+            for source in sources:
+                source.release()
     if len(failed) == 1:
         raise failed[0]
     if failed:
@@ -222,8 +247,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         results: list[EntryResult] = []
         try:
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
-                _prepare_all(config.sources, Path(workdir), config.jobs)
-                for source in config.sources:
+                for source in _prepared(config.sources, Path(workdir), config.jobs):
                     results.append(
                         _dump_entry(
                             source, set_id, storages, encryptor, config, Path(workdir), progress

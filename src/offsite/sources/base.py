@@ -81,6 +81,9 @@ class Source(abc.ABC):
         """The slow, network-bound part of a dump that can run beside other sources'
         (a repository's fetch), before the dumps go one by one through the pipeline."""
 
+    def release(self) -> None:  # noqa: B027 - a hook, empty by default
+        """Give up what ``prepare`` made, when the run stops before this source's dump."""
+
     def check(self) -> None:  # noqa: B027 - a hook, empty by default
         """Fail with BadInput before anything is written if the source is unusable."""
 

@@ -167,7 +167,7 @@ class GitSource(Source):
         super().__init__(name, url)
         self.remote = remote_of(url)
         self.mirror_cache: Path | None = None
-        self.fetched: Path | None = None  # a mirror made up to date ahead (the parallel pool)
+        self.bundle: Path | None = None  # made ahead by ``prepare`` (the parallel pool)
 
     @classmethod
     def default_name(cls, url: str) -> str:
@@ -191,7 +191,33 @@ class GitSource(Source):
         return SourceFailed(self.name, reason)
 
     def prepare(self, workdir: Path) -> None:
-        self.update(workdir)
+        """Fetch, check and bundle (all of it git's work, run beside other repositories');
+        what stays for ``stream`` is to read the checked bundle."""
+        self.bundle = self._bundle(self.update(workdir), workdir)
+
+    def release(self) -> None:
+        if self.bundle is not None:
+            with contextlib.suppress(OSError):
+                self.bundle.unlink()
+            self.bundle = None
+
+    def _bundle(self, mirror: Path, workdir: Path) -> Path:
+        bundle = workdir / f"{self.name}.bundle"
+        try:
+            _git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
+            _git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
+            _git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
+            problem = pack_problem(bundle)
+            if problem:
+                raise self._fail(f"self-check failed: {problem}")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                bundle.unlink()
+            raise
+        finally:
+            if not self.mirror_cache:
+                shutil.rmtree(mirror, ignore_errors=True)
+        return bundle
 
     def update(self, workdir: Path) -> Path:
         """Make the mirror current: fetch into the cached one, or clone a new one. Sets
@@ -225,27 +251,18 @@ class GitSource(Source):
             "objects_fetched": after - before,
             "incremental": cached,
         }
-        self.fetched = target
         return target
 
     @contextlib.contextmanager
     def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        mirror = self.fetched or self.update(workdir)
-        bundle = workdir / f"{self.name}.bundle"
+        bundle = self.bundle or self._bundle(self.update(workdir), workdir)
         try:
-            _git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
-            _git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
-            _git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
-            problem = pack_problem(bundle)
-            if problem:
-                raise self._fail(f"self-check failed: {problem}")
             with open(bundle, "rb") as fh:
                 yield fh
         finally:
             with contextlib.suppress(OSError):
                 bundle.unlink()
-            if not self.mirror_cache:
-                shutil.rmtree(mirror, ignore_errors=True)
+            self.bundle = None
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
