@@ -45,6 +45,7 @@ def _register() -> None:
         copy,
         drill,
         list,
+        mirror,
         monitor,
         plan,
         prune,
@@ -53,7 +54,9 @@ def _register() -> None:
         verify,
     )
 
-    for module in (backup, list, restore, verify, prune, drill, copy, monitor, plan, requirements):
+    for module in (
+        backup, list, restore, verify, prune, drill, copy, mirror, monitor, plan, requirements,
+    ):  # fmt: skip
         cli.add_command(module.command)
 
 

@@ -18,6 +18,7 @@ from offsite.cli.options import (
     option,
     passphrase_option,
     read_passphrase,
+    repo_options,
     split_pairs,
     storage_options,
 )
@@ -236,15 +237,7 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     show_default=True,
     help="Repositories fetched at once.",
 )
-@option("--include-forks", is_flag=True, help="github://OWNER: also its forks.")
-@option("--include-archived", is_flag=True, help="github://OWNER: also its archived repositories.")
-@option("--exclude-private", is_flag=True, help="github://OWNER: leave private repositories out.")
-@option(
-    "--repo-filter",
-    multiple=True,
-    metavar="GLOB",
-    help="github://OWNER: only repositories whose name matches (repeatable).",
-)
+@repo_options
 @option(
     "--ping-url",
     default=None,
@@ -272,10 +265,7 @@ def command(
     shard: str | None,
     mirror_cache: str | None,
     jobs: int,
-    include_forks: bool,
-    include_archived: bool,
-    exclude_private: bool,
-    repo_filter: tuple[str, ...],
+    choice: RepoChoice,
     ping_url: str | None,
     as_json: bool,
     storage: StorageSettings,
@@ -298,7 +288,6 @@ def command(
     file = load_config(config_path).expanded(os.environ, only) if config_path else None
     configured = file.sources if file else ()
     sharding = parse_shard(shard) if shard else None
-    choice = RepoChoice(include_forks, include_archived, not exclude_private, repo_filter)
     for owner in owners:
         login = owner_of(owner) or ""
         configured += tuple(

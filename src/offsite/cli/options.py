@@ -134,3 +134,38 @@ def storage_options(f: F) -> F:
     for flag, name, text, kind in reversed(_S3_FIELDS):
         decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
     return cast(F, decorated)
+
+
+def repo_options(f: F) -> F:
+    """github://OWNER's selection options; the command receives them as one ``choice``
+    argument (a RepoChoice)."""
+    import functools
+
+    from offsite.github_repos import RepoChoice
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        choice = RepoChoice(
+            forks=kwargs.pop("include_forks"),
+            archived=kwargs.pop("include_archived"),
+            private=not kwargs.pop("exclude_private"),
+            patterns=kwargs.pop("repo_filter"),
+        )
+        return f(*args, choice=choice, **kwargs)
+
+    decorated: Any = wrapper
+    for decl, text in reversed(
+        (
+            ("--include-forks", "github://OWNER: also its forks."),
+            ("--include-archived", "github://OWNER: also its archived repositories."),
+            ("--exclude-private", "github://OWNER: leave private repositories out."),
+        )
+    ):
+        decorated = option(decl, is_flag=True, help=text)(decorated)
+    decorated = option(
+        "--repo-filter",
+        multiple=True,
+        metavar="GLOB",
+        help="github://OWNER: only repositories whose name matches (repeatable).",
+    )(decorated)
+    return cast(F, decorated)

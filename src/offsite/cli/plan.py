@@ -7,7 +7,7 @@ import json
 import click
 
 from offsite import gha
-from offsite.cli.options import option
+from offsite.cli.options import option, repo_options
 from offsite.config import load
 from offsite.errors import BadInput
 from offsite.github_repos import RepoChoice, owner_of, repositories
@@ -18,15 +18,7 @@ from offsite.shards import matrix
 @click.argument("owner", required=False, metavar="[github://OWNER]")
 @option("--config", "config_path", metavar="FILE", help="A configuration file (offsite.yml).")
 @option("--only", multiple=True, metavar="GROUP", help="Plan only this group's sources.")
-@option("--include-forks", is_flag=True, help="github://OWNER: also its forks.")
-@option("--include-archived", is_flag=True, help="github://OWNER: also its archived repositories.")
-@option("--exclude-private", is_flag=True, help="github://OWNER: leave private repositories out.")
-@option(
-    "--repo-filter",
-    multiple=True,
-    metavar="GLOB",
-    help="github://OWNER: only repositories whose name matches (repeatable).",
-)
+@repo_options
 @option(
     "--shards",
     type=click.IntRange(min=1),
@@ -36,10 +28,7 @@ def command(
     owner: str | None,
     config_path: str | None,
     only: tuple[str, ...],
-    include_forks: bool,
-    include_archived: bool,
-    exclude_private: bool,
-    repo_filter: tuple[str, ...],
+    choice: RepoChoice,
     shards: int | None,
 ) -> int:
     """Print a JSON job matrix for `strategy.matrix: ${{ fromJSON(...) }}`.
@@ -56,7 +45,6 @@ def command(
         login = owner_of(owner)
         if not login:
             raise BadInput(f"plan takes github://OWNER (a user or organisation), not {owner!r}")
-        choice = RepoChoice(include_forks, include_archived, not exclude_private, repo_filter)
         names = [r.name for r in repositories(login, choice)]
         where = owner
     elif config_path:

@@ -63,13 +63,13 @@ def _token() -> str | None:
 
 
 @contextlib.contextmanager
-def git_env(remote: str, workdir: Path) -> Iterator[dict[str, str]]:
+def git_env(remote: str, workdir: Path, token: str | None = None) -> Iterator[dict[str, str]]:
     """The environment git runs in: never a prompt; for an http(s) remote and a token, an
     askpass helper that answers from ``OFFSITE_GIT_ASKPASS_TOKEN`` (inherited, not on a
     command line); no password ever in the URL."""
     env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
     parts = urlsplit(remote)
-    token = _token()
+    token = token or _token()
     if parts.password:
         raise BadInput(
             f"{redact(remote)}: put the token in OFFSITE_GIT_TOKEN (or GITHUB_TOKEN), "
@@ -97,21 +97,23 @@ def git_env(remote: str, workdir: Path) -> Iterator[dict[str, str]]:
             os.unlink(helper)
 
 
-def _git(args: list[str], env: dict[str, str], fail: ErrorFactory, cwd: Path | None = None) -> str:
+def run_git(
+    args: list[str], env: dict[str, str], fail: ErrorFactory, cwd: Path | None = None
+) -> str:
     argv = [git_binary(), *(["-C", str(cwd)] if cwd else []), *args]
-    return run_tool(argv, env, fail, secrets=(_token(),))
+    return run_tool(argv, env, fail, secrets=(_token(), os.environ.get("OFFSITE_PUSH_TOKEN")))
 
 
 def object_count(mirror: Path, fail: ErrorFactory) -> int:
     """Objects in the repository, loose and packed."""
-    out = _git(["count-objects", "-v"], {"LC_ALL": "C"}, fail, mirror)
+    out = run_git(["count-objects", "-v"], {"LC_ALL": "C"}, fail, mirror)
     values = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
     return int(values.get("count", 0)) + int(values.get("in-pack", 0))
 
 
 def refs(repo: Path, fail: ErrorFactory) -> list[str]:
     """``git for-each-ref`` lines: object, type and name of every ref."""
-    return _git(["for-each-ref", "--format=%(objectname) %(objecttype) %(refname)"],
+    return run_git(["for-each-ref", "--format=%(objectname) %(objecttype) %(refname)"],
                 {"LC_ALL": "C"}, fail, repo).splitlines()  # fmt: skip
 
 
@@ -204,9 +206,9 @@ class GitSource(Source):
     def _bundle(self, mirror: Path, workdir: Path) -> Path:
         bundle = workdir / f"{self.name}.bundle"
         try:
-            _git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
-            _git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
-            _git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
+            run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
+            run_git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
+            run_git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
             problem = pack_problem(bundle)
             if problem:
                 raise self._fail(f"self-check failed: {problem}")
@@ -228,18 +230,18 @@ class GitSource(Source):
             else workdir / f"{self.name}.git"
         )
         with git_env(self.remote, workdir) as env:
-            cached = (target / "HEAD").exists() and _git(
+            cached = (target / "HEAD").exists() and run_git(
                 ["config", "--get", "remote.origin.url"], env, self._fail, target
             ).strip() == self.remote
             if cached:
                 before = object_count(target, self._fail)
-                _git(["remote", "update", "--prune"], env, self._fail, target)
+                run_git(["remote", "update", "--prune"], env, self._fail, target)
             else:
                 if target.exists():
                     shutil.rmtree(target)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 before = 0
-                _git(["clone", "--mirror", "--quiet", "--", self.remote, str(target)],
+                run_git(["clone", "--mirror", "--quiet", "--", self.remote, str(target)],
                      env, self._fail)  # fmt: skip
         listed = refs(target, self._fail)
         if not listed:
@@ -282,7 +284,7 @@ class GitSource(Source):
 
         path = Path(target).expanduser()
         try:
-            _git(["fsck", "--full", "--no-progress", "--no-dangling"], {}, fail, path)
+            run_git(["fsck", "--full", "--no-progress", "--no-dangling"], {}, fail, path)
             count = len(refs(path, fail))
         except RestoreFailed as exc:
             return Inspection(problems=[exc.message()], checks=["git fsck --full"])
@@ -312,9 +314,9 @@ class _StagedBundle(Restorer):
         with open(bundle, "wb") as out:
             copy(stream, out.write)
         self.mirror = self._tmp / "repo.git"
-        _git(["clone", "--mirror", "--quiet", str(bundle), str(self.mirror)], {}, self._fail)
-        _git(["remote", "remove", "origin"], {}, self._fail, self.mirror)
-        _git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, self.mirror)
+        run_git(["clone", "--mirror", "--quiet", str(bundle), str(self.mirror)], {}, self._fail)
+        run_git(["remote", "remove", "origin"], {}, self._fail, self.mirror)
+        run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, self.mirror)
         bundle.unlink()
 
     def discard(self) -> None:
@@ -354,7 +356,7 @@ class _RemoteRestorer(_StagedBundle):
         assert self._parent is not None
         with tempfile.TemporaryDirectory(prefix="offsite-git-") as scratch:
             with git_env(self.remote, Path(scratch)) as env:
-                existing = _git(["ls-remote", "--", self.remote], env, self._fail)
+                existing = run_git(["ls-remote", "--", self.remote], env, self._fail)
             if existing.strip() and not self.force:
                 raise TargetNotEmpty(self.location)
         super().write(stream)
@@ -362,5 +364,7 @@ class _RemoteRestorer(_StagedBundle):
     def commit(self) -> None:
         assert self.mirror is not None and self._tmp is not None
         with git_env(self.remote, self._tmp) as env:
-            _git(["push", "--mirror", "--quiet", "--", self.remote], env, self._fail, self.mirror)
+            run_git(
+                ["push", "--mirror", "--quiet", "--", self.remote], env, self._fail, self.mirror
+            )
         self.discard()
