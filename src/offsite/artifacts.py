@@ -54,6 +54,32 @@ def artifact_name(set_id: str, env: Mapping[str, str] | None = None) -> str:
     return (os.environ if env is None else env).get("OFFSITE_ARTIFACT_NAME") or f"backup-{set_id}"
 
 
+def publish(manifest: Manifest, destinations: tuple[str, ...], other_summary: str = "") -> None:
+    """The step outputs of a set just written to ``destinations`` (inside Actions):
+    ``backup-id``, ``size-bytes``, the folder on the runner (``backup-path``, ``manifest``),
+    and for a staged artifact ``artifact-path``, ``artifact-name`` and its summary;
+    ``other_summary`` when there is no artifact."""
+    from offsite import gha
+    from offsite.storage.local import LocalStorage
+    from offsite.urls import scheme_of
+
+    gha.set_output("backup-id", manifest.id)
+    gha.set_output("size-bytes", str(manifest.size))
+    local = [LocalStorage(d).root / manifest.id for d in destinations if scheme_of(d) == "file"]
+    staged = staged_folder(local)
+    folder = staged or (local[0] if local else None)
+    if folder is not None:
+        gha.set_output("backup-path", str(folder))
+        gha.set_output("manifest", str(folder / "manifest.json"))
+    if staged is not None:
+        name = artifact_name(manifest.id)
+        gha.set_output("artifact-path", str(staged))
+        gha.set_output("artifact-name", name)
+        gha.append_summary(summary(manifest, name))
+    elif other_summary:
+        gha.append_summary(other_summary)
+
+
 def summary(manifest: Manifest, name: str, env: Mapping[str, str] | None = None) -> str:
     """The step summary of a set uploaded as an artifact: what it holds and the exact
     commands that bring it back."""

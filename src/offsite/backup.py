@@ -19,7 +19,8 @@ from pathlib import Path
 
 from offsite import __version__
 from offsite.crypto import EncryptionConfig, Encryptor
-from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed, StorageError
+from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
+from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import MANIFEST_NAME, Entry, Manifest, Origin, iso
 from offsite.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.progress import Progress
@@ -109,42 +110,6 @@ def _skip_destinations(sources: tuple[Source, ...], storages: list[Storage]) -> 
             source.skip = source.skip + local
 
 
-def _put_everywhere(
-    pipeline: Pipeline, storages: list[Storage], key: str, stream: Readable
-) -> None:
-    if len(storages) == 1:
-        _put_one(storages[0], key, stream)
-        return
-    readers = pipeline.tee(stream, len(storages))
-    failures: list[BaseException] = []
-
-    def put(storage: Storage, reader: Readable) -> None:
-        try:
-            _put_one(storage, key, reader)
-        except BaseException as exc:
-            failures.append(exc)
-            with contextlib.suppress(Exception):
-                reader.close()  # the tee stops, and every other destination's put fails too
-
-    threads = [threading.Thread(target=put, args=(s, r)) for s, r in zip(storages, readers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if failures:
-        root = next((f for f in failures if isinstance(f, StorageError)), failures[0])
-        raise root
-
-
-def _put_one(storage: Storage, key: str, stream: Readable) -> None:
-    try:
-        storage.put(key, stream)
-    except OffsiteError:
-        raise
-    except OSError as exc:
-        raise StorageError(storage.url, exc.strerror or exc) from exc
-
-
 def _dump_entry(
     source: Source,
     set_id: str,
@@ -168,7 +133,7 @@ def _dump_entry(
         stream = encryptor.stage(pipeline, stream)
         hashed = HashingReader(pipeline.checked(stream), meter.add_written)
         try:
-            _put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
+            put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
             pipeline.join()
         except BaseException:
             pipeline.abort()
@@ -264,7 +229,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
             )
             text = manifest.to_json().encode()
             for storage in storages:  # last: the manifest is what makes the set complete
-                _put_one(storage, f"{set_id}/{MANIFEST_NAME}", io.BytesIO(text))
+                put_one(storage, f"{set_id}/{MANIFEST_NAME}", io.BytesIO(text))
         except BaseException:
             _remove_partial(storages, set_id)
             raise

@@ -1,10 +1,11 @@
 """Copying complete backup sets from one destination to others, as they are.
 
-Each entry streams from the source to the target while its SHA-256 and size are checked
-against the manifest; a mismatch fails before the manifest is written, and the manifest
-goes last, byte for byte the same, so a copy is exactly as complete as its original.
-A set the target already holds with the same manifest is left alone; one it holds with
-another manifest is a conflict, never overwritten.
+Each entry is read once and streams to every target that lacks the set (the same tee
+as a backup's), while its SHA-256 and size are checked against the manifest; a mismatch
+fails before the manifest is written, and the manifest goes last, byte for byte the
+same, so a copy is exactly as complete as its original. A set a target already holds
+with the same manifest is left alone; one it holds with another manifest is a
+conflict, never overwritten.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from offsite.errors import ChecksumMismatch, OffsiteError, SizeMismatch, StorageError
-from offsite.manifest import MANIFEST_NAME
+from offsite.errors import ChecksumMismatch, SizeMismatch, StorageError
+from offsite.fanout import put_everywhere, put_one
+from offsite.manifest import MANIFEST_NAME, Entry
+from offsite.pipeline import Pipeline
 from offsite.sets import StoredSet
 from offsite.storage.base import Storage, get_bytes
 from offsite.streams import CheckedReader, HashingReader
@@ -28,46 +31,52 @@ class Copied:
     skipped: bool  # the target had it already
 
 
-def _manifest_bytes(source: Storage, stored: StoredSet) -> bytes:
-    return get_bytes(source, stored.key(MANIFEST_NAME))
+def _copy_entry(source: Storage, stored: StoredSet, entry: Entry, targets: list[Storage]) -> None:
+    with source.open(stored.key(entry.file)) as raw:
+        hashed = HashingReader(raw)
+
+        def check() -> None:
+            if hashed.count != entry.size:
+                raise SizeMismatch(stored.id, entry.name, entry.size, hashed.count)
+            if hashed.hexdigest() != entry.sha256:
+                raise ChecksumMismatch(stored.id, entry.name)
+
+        pipeline = Pipeline()
+        try:
+            put_everywhere(
+                pipeline, targets, f"{stored.id}/{entry.file}", CheckedReader(hashed, check)
+            )
+            pipeline.join()
+        except BaseException:
+            pipeline.abort()
+            raise
 
 
-def copy_set(source: Storage, stored: StoredSet, target: Storage) -> Copied:
+def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list[Copied]:
+    """The set copied to every target that lacks it; one result per target, in order."""
     set_id = stored.id
-    original = _manifest_bytes(source, stored)
-    there = target.stat(f"{set_id}/{MANIFEST_NAME}")
-    if there is not None:
-        if get_bytes(target, f"{set_id}/{MANIFEST_NAME}") == original:
-            return Copied(set_id, target.url, stored.manifest.size, skipped=True)
-        raise StorageError(
-            target.url, f"set {set_id} is there already with another manifest; not overwritten"
-        )
-    try:
-        for entry in stored.manifest.entries:
-            with source.open(stored.key(entry.file)) as raw:
-                hashed = HashingReader(raw)
-
-                def check(
-                    hashed: HashingReader = hashed,
-                    name: str = entry.name,
-                    size: int = entry.size,
-                    sha256: str = entry.sha256,
-                ) -> None:
-                    if hashed.count != size:
-                        raise SizeMismatch(set_id, name, size, hashed.count)
-                    if hashed.hexdigest() != sha256:
-                        raise ChecksumMismatch(set_id, name)
-
-                try:
-                    target.put(f"{set_id}/{entry.file}", CheckedReader(hashed, check))
-                except OffsiteError:
-                    raise
-                except OSError as exc:
-                    raise StorageError(target.url, exc.strerror or exc) from exc
-        target.put(f"{set_id}/{MANIFEST_NAME}", io.BytesIO(original))
-    except BaseException:
-        with contextlib.suppress(Exception):
-            for obj in list(target.list(f"{set_id}/")):
-                target.delete(obj.key)
-        raise
-    return Copied(set_id, target.url, stored.manifest.size, skipped=False)
+    key = f"{set_id}/{MANIFEST_NAME}"
+    original = get_bytes(source, stored.key(MANIFEST_NAME))
+    needed: list[Storage] = []
+    for target in targets:
+        if target.stat(key) is None:
+            needed.append(target)
+        elif get_bytes(target, key) != original:
+            raise StorageError(
+                target.url, f"set {set_id} is there already with another manifest; not overwritten"
+            )
+    if needed:
+        try:
+            for entry in stored.manifest.entries:
+                _copy_entry(source, stored, entry, needed)
+            for target in needed:
+                put_one(target, key, io.BytesIO(original))
+        except BaseException:
+            for target in needed:
+                with contextlib.suppress(Exception):
+                    if target.stat(key) is None:  # never take back a set that is complete
+                        for obj in list(target.list(f"{set_id}/")):
+                            target.delete(obj.key)
+            raise
+    size = stored.manifest.size
+    return [Copied(set_id, t.url, size, skipped=t not in needed) for t in targets]

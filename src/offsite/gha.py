@@ -51,16 +51,6 @@ def mask_url_password(url: str, stream: TextIO | None = None) -> None:
         mask(unquote(password), stream)
 
 
-def mask_environment(names: list[str], stream: TextIO | None = None) -> None:
-    """Mask the named variables' values, and the passwords of the URLs they hold (one per
-    line): what the actions run first, before anything else can print."""
-    for name in names:
-        value = os.environ.get(name, "")
-        mask(value, stream)
-        for line in value.splitlines():
-            mask_url_password(line, stream)
-
-
 def set_output(name: str, value: str) -> None:
     """Append ``name`` to ``$GITHUB_OUTPUT`` with a heredoc delimiter that cannot clash."""
     path = os.environ.get("GITHUB_OUTPUT")
@@ -77,10 +67,3 @@ def append_summary(markdown: str) -> None:
         return
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(markdown.rstrip("\n") + "\n\n")
-
-
-if __name__ == "__main__":
-    # python -m offsite.gha mask VAR...: runs from the action's checkout before install.
-    if len(sys.argv) < 2 or sys.argv[1] != "mask":
-        sys.exit("usage: python -m offsite.gha mask VARIABLE...")
-    mask_environment(sys.argv[2:])

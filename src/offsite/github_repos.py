@@ -37,12 +37,16 @@ def client(token: str | None = None, api_url: str | None = None, workers: int = 
 
 
 def reason(exc: Exception) -> str:
-    status = getattr(exc, "status", None)
-    data = getattr(exc, "data", None)
-    message = data.get("message") if isinstance(data, dict) else None
-    if status:
-        return f"GitHub answered {status}" + (f": {message}" if message else "")
-    return str(exc) or type(exc).__name__
+    """One line on why a GitHub API call failed; never the token."""
+    from github import GithubException
+
+    if isinstance(exc, GithubException):
+        message = exc.data.get("message") if isinstance(exc.data, dict) else None
+        if exc.status == 401:
+            return "GitHub refused the token (401 Bad credentials): check GITHUB_TOKEN"
+        return f"GitHub answered {exc.status}: {message or 'no message'}"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"GitHub API unreachable: {text}"
 
 
 def list_repositories(gh: Any, owner: str) -> list[Repository]:
@@ -69,7 +73,7 @@ def list_repositories(gh: Any, owner: str) -> list[Repository]:
             f"github://{owner}: cannot list repositories: {reason(exc)}"
         ) from None
     except OSError as exc:
-        raise OperationFailed(f"github://{owner}: cannot list repositories: {exc}") from None
+        raise OperationFailed(f"github://{owner}: {reason(exc)}") from None
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,21 @@ def test_an_action_default_false_flag_does_not_override_the_file(
     assert r.code == 0, r.err
     entry = json.loads(r.out)["manifest"]["entries"][0]
     assert entry["encryption"]["mode"] == "recipients"
+
+
+def test_copy_to_two_destinations_reads_each_entry_once_for_both(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    src = tmp_path / "src-sets"
+    assert cli("backup", tree, "--to", src).code == 0
+    r = cli("copy", src, "--to", tmp_path / "a", "--to", tmp_path / "b")
+    assert r.code == 0, r.err
+    for dest in ("a", "b"):
+        assert cli("verify", tmp_path / dest, "--read-data").code == 0
+    stored = next(p for p in next(src.iterdir()).iterdir() if p.name != "manifest.json")
+    data = bytearray(stored.read_bytes())
+    data[-1] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    r = cli("copy", src, "--to", tmp_path / "c", "--to", tmp_path / "d")
+    assert r.code == 1 and "checksum mismatch" in r.err
+    assert not any((tmp_path / "c").rglob("*")) and not any((tmp_path / "d").rglob("*"))

@@ -35,10 +35,8 @@ from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
 from offsite.sources.git import GitSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
-from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
-from offsite.urls import scheme_of
 
 
 def _encryption(
@@ -152,25 +150,6 @@ def _summary(result: BackupResult) -> str:
         f"### offsite backup `{m.id}`\n\n| entry | kind | size | sha256 |\n|---|---|---|---|\n"
         f"{rows}\n\nRestore: `offsite restore {result.destinations[0]} --id {m.id} --into TARGET`"
     )
-
-
-def _outputs(result: BackupResult) -> None:
-    m = result.manifest
-    gha.set_output("backup-id", m.id)
-    gha.set_output("size-bytes", str(m.size))
-    local = [LocalStorage(d).root / m.id for d in result.destinations if scheme_of(d) == "file"]
-    staged = artifacts.staged_folder(local)
-    if staged or local:
-        folder = staged or local[0]
-        gha.set_output("backup-path", str(folder))
-        gha.set_output("manifest", str(folder / "manifest.json"))
-    if staged:
-        name = artifacts.artifact_name(m.id)
-        gha.set_output("artifact-path", str(staged))
-        gha.set_output("artifact-name", name)
-        gha.append_summary(artifacts.summary(m, name))
-    else:
-        gha.append_summary(_summary(result))
 
 
 def _ping(url: str | None, event: str, body: str = "") -> None:
@@ -336,7 +315,7 @@ def command(
         _ping(ping_url, "fail", "interrupted")
         raise
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
-    _outputs(result)
+    artifacts.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations)})
     else:

@@ -6,16 +6,14 @@ from dataclasses import asdict
 
 import click
 
-from offsite import artifacts, gha
+from offsite import artifacts
 from offsite.cli.options import emit_json, json_option, option, storage_options
-from offsite.copy import Copied, copy_set
+from offsite.copy import copy_set
 from offsite.errors import BadInput
 from offsite.sets import choose
 from offsite.storage import open_storage
-from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
-from offsite.urls import scheme_of
 
 
 @click.command("copy")
@@ -49,26 +47,8 @@ def command(
     source = open_storage(src, storage)
     sets = choose(source, set_id, every)
     opened = [open_storage(url, storage) for url in targets]
-    done: list[Copied] = []
-    for stored in sets:
-        for target in opened:
-            done.append(copy_set(source, stored, target))
-    newest = sets[-1].manifest
-    gha.set_output("backup-id", newest.id)
-    gha.set_output("size-bytes", str(newest.size))
-    staged = artifacts.staged_folder(
-        [LocalStorage(t).root / newest.id for t in targets if scheme_of(t) == "file"]
-    )
-    if staged:
-        name = artifacts.artifact_name(newest.id)
-        for key, value in (
-            ("backup-path", str(staged)),
-            ("manifest", str(staged / "manifest.json")),
-            ("artifact-path", str(staged)),
-            ("artifact-name", name),
-        ):
-            gha.set_output(key, value)
-        gha.append_summary(artifacts.summary(newest, name))
+    done = [c for stored in sets for c in copy_set(source, stored, opened)]
+    artifacts.publish(sets[-1].manifest, targets)
     if as_json:
         emit_json({"copied": [asdict(c) for c in done]})
         return 0

@@ -31,13 +31,13 @@ def command(urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...
     """
     if only and not config_path:
         raise BadInput("--only selects sources of a --config file")
-    sources: list[Source] = [
-        from_url(f"git+file:///{owner_of(url)}" if owner_of(url) else url) for url in urls
-    ]  # a github://OWNER needs what one of its repositories needs: git
+    sources: list[Source] = [from_url(url) for url in urls if not owner_of(url)]
     if config_path:
         config = load(config_path).expanded(os.environ, only)
         sources += [from_url(s.url, s.name) for s in config.sources if s.url]
     packages = _tools()
+    if any(owner_of(url) for url in urls) and not shutil.which("git"):
+        packages.append("git")  # a github://OWNER's repositories need git, and nothing else
     for source in sources:
         packages += [p for p in source.missing_packages() if p not in packages]
     for package in packages:

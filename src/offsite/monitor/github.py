@@ -19,38 +19,20 @@ from collections.abc import Callable
 from typing import Any
 
 from offsite.errors import BadInput, OffsiteError
-from offsite.github_repos import list_repositories
+from offsite.github_repos import PER_PAGE, client, list_repositories, reason
 from offsite.monitor.health import Backup, Observation, Run
 
-PER_PAGE = 100
 MAX_RUN_PAGES = 10
 WORKERS = 8
 
 
-def _reason(exc: Exception) -> str:
-    from github import GithubException
-
-    if isinstance(exc, GithubException):
-        message = exc.data.get("message") if isinstance(exc.data, dict) else None
-        if exc.status == 401:
-            return "GitHub refused the token (401 Bad credentials): check GITHUB_TOKEN"
-        return f"GitHub answered {exc.status}: {message or 'no message'}"
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return f"GitHub API unreachable: {text}"
-
-
 class GitHubReader:
     def __init__(self, token: str | None = None, api_url: str | None = None) -> None:
-        from github import Auth, Github, GithubRetry
-
         token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
         if not token:
             raise BadInput("the monitor reads GitHub's API: set GITHUB_TOKEN")
         self.api_url = api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
-        retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
-        self.gh = Github(auth=Auth.Token(token), base_url=self.api_url.rstrip("/"),
-                         per_page=PER_PAGE, retry=retry, pool_size=WORKERS,
-                         seconds_between_requests=None, timeout=30, lazy=True)  # fmt: skip
+        self.gh = client(token, self.api_url, WORKERS)
         self._lock = threading.Lock()
         self._counts: dict[int, int] = {}
         self._count_requests()
@@ -112,7 +94,7 @@ class GitHubReader:
                 seen.absent = True
                 seen.error = f"workflow {workflow} not found in {repo} (or the token cannot see it)"
             else:
-                seen.error = _reason(exc)
+                seen.error = reason(exc)
         seen.requests = self._spent()
         return seen
 
