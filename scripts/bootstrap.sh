@@ -1,6 +1,6 @@
 # Sourced by scripts/demo and scripts/test: installs what offsite needs on a fresh machine.
 # System tools (gpg, zstd, sqlite3; for the tests, with OFFSITE_TEST_SERVERS=1, the
-# PostgreSQL, MariaDB, Redis and OpenSSH servers) come from the distribution's packages; Python
+# PostgreSQL, MariaDB, Redis and OpenSSH servers, and git-lfs) come from the distribution's packages; Python
 # packages go into .venv beside the checkout, reinstalled when pyproject.toml changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +22,7 @@ if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ]; then
   command -v ps >/dev/null 2>&1 || missing+=(procps)
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)  # the SFTP tests' server
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)  # repositories with LFS objects
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

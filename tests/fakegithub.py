@@ -7,11 +7,15 @@ address that expires, Range reads of the blob, DELETE, and 410 for an expired on
 Workflows and their runs (the monitor): a workflow by file name or id with its
 ``state``, its runs newest first in pages, each run's artifacts, an owner's repositories;
 and faults: 5xx answers, a 403 secondary rate limit with ``Retry-After``.
+A repository's metadata (``--include-metadata``): issues, comments, pull requests and their
+reviews and review comments, releases with assets (a 302 to storage), labels, milestones,
+from the shapes of tests/fixtures/github/github-metadata-*.json.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import re
@@ -33,15 +37,16 @@ ARTIFACT = json.loads((FIXTURES / "artifact.json").read_text())
 WORKFLOW = json.loads((FIXTURES / "workflow.json").read_text())
 RUN = json.loads((FIXTURES / "workflow-run.json").read_text())
 REPOSITORY = json.loads((FIXTURES / "full-repository-default-response.json").read_text())
+METADATA_SCHEMA = json.loads((FIXTURES / "github-metadata-subset.schema.json").read_text())
+EXAMPLES = json.loads((FIXTURES / "github-metadata-examples.json").read_text())
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 TOKEN = "ghp_fake-token-for-tests"
 
 
 def validate(body: Any, definition: str) -> None:
-    jsonschema.Draft202012Validator(
-        {"$ref": f"#/$defs/{definition}", "$defs": SCHEMA["$defs"]}
-    ).validate(body)
+    defs = SCHEMA["$defs"] if definition in SCHEMA["$defs"] else METADATA_SCHEMA["$defs"]
+    jsonschema.Draft202012Validator({"$ref": f"#/$defs/{definition}", "$defs": defs}).validate(body)
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -89,6 +94,20 @@ class FakeWorkflow:
 
 
 @dataclass
+class FakeMetadata:
+    """What one repository holds besides git; numbers, titles and assets are its own."""
+
+    issues: int = 0  # issues (pull requests come on top, as the issues list has them)
+    pulls: int = 0
+    reviews_per_pull: int = 0
+    issue_comments: int = 0
+    review_comments: int = 0
+    releases: dict[str, dict[str, bytes]] = field(default_factory=dict)  # tag → name → data
+    labels: int = 0
+    milestones: int = 0
+
+
+@dataclass
 class FakeGitHub:
     owner: str = "octo-org"
     repo: str = "octo-docs"
@@ -105,6 +124,9 @@ class FakeGitHub:
     throttle_next: int = 0  # answer this many with a 403 secondary rate limit, Retry-After 1
     exhaust_next: int = 0  # answer this many with a 403 primary rate limit that resets in 1 s
     repo_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # full name → fields
+    user_repos: dict[str, list[str]] = field(default_factory=dict)  # user (not org) → names
+    metadata: dict[str, FakeMetadata] = field(default_factory=dict)  # full name → metadata
+    metadata_page: int = 100  # items per page of the metadata lists
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -232,6 +254,8 @@ class FakeGitHub:
                               {"Retry-After": "1"})  # fmt: skip
         if method == "GET" and self._workflows(h, parts.path, query):
             return None
+        if method == "GET" and self._metadata(h, parts.path, query):
+            return None
         repo = re.match(r"/repos/([^/]+/[^/]+)/actions/artifacts", parts.path)
         if method == "GET" and repo and parts.path == repo.group(0):
             return self._list(h, query, repo.group(1))
@@ -337,18 +361,124 @@ class FakeGitHub:
         if m:
             owner = m.group(1)
             body = copy.deepcopy(REPOSITORY["owner"])
+            known = owner in self.org_repos or owner in self.user_repos
+            if not known:
+                self._json(h, 404, NOT_FOUND)
+                return True
             body.update(login=owner, type="Organization" if owner in self.org_repos else "User",
                         url=f"{self.url}/users/{owner}", repos_url=f"{self.url}/users/{owner}/repos")  # fmt: skip
             validate(body, "simple-user")
             self._json(h, 200, body)
             return True
-        m = re.fullmatch(r"/orgs/([^/]+)/repos", path)
+        m = re.fullmatch(r"/(?:orgs|users)/([^/]+)/repos", path)
         if m:
-            names = self.org_repos.get(m.group(1), [])
+            names = self.org_repos.get(m.group(1)) or self.user_repos.get(m.group(1), [])
             self._page(h, query, names, 100, None, "minimal-repository",
                        lambda n: self._repo_json(m.group(1), n))  # fmt: skip
             return True
         return False
+
+    def _metadata(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> bool:
+        """A repository and its metadata lists; False: not one of them."""
+        m = re.fullmatch(r"/repos/([^/]+)/([^/]+)(?:/(.+))?", path)
+        if not m or f"{m.group(1)}/{m.group(2)}" not in self.metadata:
+            return False
+        if (m.group(3) or "").startswith("actions/"):
+            return False
+        owner, name, rest = m.groups()
+        meta = self.metadata[f"{owner}/{name}"]
+        if rest is None:
+            body = self._repo_json(owner, name)
+            for related in ("parent", "source"):  # the example lacks what the schema requires
+                body[related].setdefault("language", None)
+            validate(body, "full-repository")
+            self._json(h, 200, body)
+            return True
+        base = f"{self.url}/repos/{owner}/{name}"
+        numbered = [("issue", i) for i in range(1, meta.issues + 1)]
+        numbered += [("pull", meta.issues + i) for i in range(1, meta.pulls + 1)]
+        lists: dict[str, tuple[str, list[Any], Any]] = {
+            "issues": ("issue", numbered, lambda x: self._issue(base, *x)),
+            "pulls": ("pull-request-simple", [n for k, n in numbered if k == "pull"],
+                      lambda n: self._item("pull-request-simple", number=n, id=n,
+                                           title=f"pull {n}", url=f"{base}/pulls/{n}")),
+            "issues/comments": ("issue-comment", list(range(1, meta.issue_comments + 1)),
+                                lambda i: self._item("issue-comment", id=i, body=f"comment {i}")),
+            "pulls/comments": ("pull-request-review-comment",
+                               list(range(1, meta.review_comments + 1)),
+                               lambda i: self._item("pull-request-review-comment", id=i,
+                                                    body=f"review comment {i}")),
+            "labels": ("label", list(range(1, meta.labels + 1)),
+                       lambda i: self._item("label", id=i, name=f"label-{i}")),
+            "milestones": ("milestone", list(range(1, meta.milestones + 1)),
+                           lambda i: self._item("milestone", id=i, number=i, title=f"m{i}")),
+            "releases": ("release", list(meta.releases),
+                         lambda tag: self._release(base, meta, tag)),
+        }  # fmt: skip
+        review = re.fullmatch(r"pulls/(\d+)/reviews", rest)
+        if review:
+            number = int(review.group(1))
+            lists[rest] = ("pull-request-review", list(range(1, meta.reviews_per_pull + 1)),
+                           lambda i: self._item("pull-request-review", id=number * 100 + i,
+                                                body=f"review {i} of {number}"))  # fmt: skip
+        asset = re.fullmatch(r"releases/assets/(\d+)", rest)
+        if asset:
+            self._asset(h, meta, int(asset.group(1)))
+            return True
+        if rest not in lists:
+            self._json(h, 404, NOT_FOUND)
+            return True
+        definition, items, render = lists[rest]
+        self._page(h, query, items, self.metadata_page, None, definition, render)
+        return True
+
+    def _item(self, definition: str, **fields: Any) -> dict[str, Any]:
+        body = copy.deepcopy(EXAMPLES[definition][0])
+        body.update(fields)
+        for team in body.get("requested_teams") or []:
+            team.setdefault(
+                "type", "organization"
+            )  # GitHub's example lacks what its schema requires
+        return body
+
+    def _issue(self, base: str, kind: str, number: int) -> dict[str, Any]:
+        body = self._item("issue", id=number, number=number, title=f"{kind} {number}",
+                          url=f"{base}/issues/{number}")  # fmt: skip
+        if kind == "pull":
+            body["pull_request"] = {**body["pull_request"], "url": f"{base}/pulls/{number}"}
+        else:
+            body.pop("pull_request", None)
+        return body
+
+    def _assets(self, meta: FakeMetadata) -> list[tuple[int, str, str, bytes]]:
+        """(id, tag, name, data) of every asset, ids counted across releases."""
+        listed = [(tag, n, d) for tag, files in meta.releases.items() for n, d in files.items()]
+        return [(i + 1, tag, n, d) for i, (tag, n, d) in enumerate(listed)]
+
+    def _release(self, base: str, meta: FakeMetadata, tag: str) -> dict[str, Any]:
+        number = list(meta.releases).index(tag) + 1
+        body = self._item("release", id=number, tag_name=tag, name=tag,
+                          url=f"{base}/releases/{number}")  # fmt: skip
+        template = EXAMPLES["release"][0]["assets"][0]
+        body["assets"] = [
+            {**copy.deepcopy(template), "id": i, "name": n, "size": len(d),
+             "url": f"{base}/releases/assets/{i}",
+             "digest": "sha256:" + hashlib.sha256(d).hexdigest()}
+            for i, t, n, d in self._assets(meta) if t == tag
+        ]  # fmt: skip
+        return body
+
+    def _asset(self, h: BaseHTTPRequestHandler, meta: FakeMetadata, asset_id: int) -> None:
+        """The asset's JSON, or with ``Accept: application/octet-stream`` a 302 to storage."""
+        found = next((a for a in self._assets(meta) if a[0] == asset_id), None)
+        if found is None:
+            return self._json(h, 404, NOT_FOUND)
+        if h.headers.get("Accept") != "application/octet-stream":
+            return self._json(h, 404, NOT_FOUND)  # offsite only ever downloads
+        stored = self.add(f"asset-{asset_id}", found[3])
+        return self._empty(
+            h, 302, {"Location": f"{self.url}/blob/{stored.id}?expires={time.time() + 60}"}
+        )
 
     def _repo_json(self, owner: str, name: str) -> dict[str, Any]:
         body = copy.deepcopy(REPOSITORY)

@@ -57,6 +57,7 @@ class BackupResult:
     manifest: Manifest
     destinations: tuple[str, ...]
     entries: tuple[EntryResult, ...]
+    skipped: tuple[str, ...] = ()  # "name: why" of optional sources with nothing there
 
     @property
     def seconds(self) -> float:
@@ -210,9 +211,13 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         started = datetime.now(timezone.utc)
         set_id = allocate_id(storages, started, config.shard)
         results: list[EntryResult] = []
+        skipped: list[str] = []
         try:
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
                 for source in _prepared(config.sources, Path(workdir), config.jobs):
+                    if source.absent:
+                        skipped.append(f"{source.name}: {source.absent}")
+                        continue
                     results.append(
                         _dump_entry(
                             source, set_id, storages, encryptor, config, Path(workdir), progress
@@ -233,7 +238,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         except BaseException:
             _remove_partial(storages, set_id)
             raise
-    return BackupResult(manifest, config.destinations, tuple(results))
+    return BackupResult(manifest, config.destinations, tuple(results), tuple(skipped))
 
 
 def _remove_partial(storages: list[Storage], set_id: str) -> None:

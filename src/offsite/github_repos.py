@@ -23,6 +23,7 @@ class Repository:
     fork: bool = False
     archived: bool = False
     private: bool = False
+    has_wiki: bool = True
 
 
 def client(token: str | None = None, api_url: str | None = None, workers: int = 8) -> Any:
@@ -62,7 +63,13 @@ def list_repositories(gh: Any, owner: str) -> list[Repository]:
         )
         return [
             Repository(
-                r.full_name, r.name, r.clone_url, bool(r.fork), bool(r.archived), bool(r.private)
+                r.full_name,
+                r.name,
+                r.clone_url,
+                fork=bool(r.fork),
+                archived=bool(r.archived),
+                private=bool(r.private),
+                has_wiki=r.has_wiki is not False,
             )
             for r in listing
         ]

@@ -113,10 +113,16 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
     base = request.into.rstrip("/")
     if "://" in base and not base.startswith("file://"):
         raise BadInput("this set has several entries: choose one with --entry NAME")
-    return [
-        (e, f"{base}/{e.name}{kind_class(e.kind).suffix if e.kind != 'files' else ''}")
+    places = {
+        e.name: f"{base}/{e.name}{kind_class(e.kind).suffix if e.kind != 'files' else ''}"
         for e in entries
-    ]
+    }
+    kinds = {e.name: e.kind for e in entries}
+    for e in entries:  # a repository's LFS objects go into the repository restored before
+        repo = e.name[: -len("-lfs")]
+        if e.kind == "git-lfs" and kinds.get(repo) == "git":
+            places[e.name] = places[repo]
+    return [(e, places[e.name]) for e in entries]
 
 
 AfterEach = Callable[[Entry, str, Restored], None]

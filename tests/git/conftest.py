@@ -38,11 +38,19 @@ def commit(work: Path, name: str, text: str) -> None:
     git("commit", "-q", "-m", f"{name}: {text[:20]}", cwd=work)
 
 
-def make_repo(root: Path, name: str, commits: int = 3) -> Path:
+def make_repo(root: Path, name: str, commits: int = 3, lfs: dict[str, bytes] | None = None) -> Path:
     """A bare repository with main, feature and release branches, a merge, an annotated
-    and a lightweight tag, and a note; returns the bare repository's path."""
+    and a lightweight tag, and a note; with ``lfs``, those files (name → content) tracked
+    by Git LFS on main, their objects pushed into the bare repository. Returns its path."""
     work = root / f"{name}-work"
     git("init", "-q", "-b", "main", str(work))
+    if lfs:
+        git("lfs", "install", "--local", cwd=work)
+        git("lfs", "track", "*.bin", cwd=work)
+        for file, data in lfs.items():
+            (work / file).write_bytes(data)
+        git("add", ".gitattributes", *lfs, cwd=work)
+        git("commit", "-q", "-m", "large files", cwd=work)
     for i in range(commits):
         commit(work, f"file{i}.txt", f"{name} line {i}\n" * (i + 1))
     git("tag", "light-1", cwd=work)
@@ -56,7 +64,11 @@ def make_repo(root: Path, name: str, commits: int = 3) -> Path:
     git("merge", "-q", "--no-edit", "feature", cwd=work)
     git("notes", "add", "-m", "reviewed by Grace", "HEAD", cwd=work)
     bare = root / f"{name}.git"
-    git("clone", "-q", "--mirror", str(work), str(bare))
+    if lfs:  # a push, so that the LFS hook hands over the objects too
+        git("init", "-q", "--bare", "-b", "main", str(bare))
+        git("push", "-q", "--mirror", f"file://{bare}", cwd=work)
+    else:
+        git("clone", "-q", "--mirror", str(work), str(bare))
     shutil.rmtree(work)
     return bare
 

@@ -14,6 +14,7 @@ from offsite.backup import BackupConfig, BackupResult, run_backup
 from offsite.cli.options import (
     Lines,
     emit_json,
+    extras_options,
     json_option,
     option,
     passphrase_option,
@@ -26,7 +27,7 @@ from offsite.config import EncryptionSpec, SourceSpec
 from offsite.config import load as load_config
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
-from offsite.github_repos import RepoChoice, owner_of, repositories
+from offsite.github_repos import RepoChoice, Repository, owner_of, repositories
 from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
@@ -35,6 +36,7 @@ from offsite.sources import Source, from_exec, from_url
 from offsite.sources.files import FilesSource
 from offsite.sources.git import GitSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
+from offsite.sources.repo_extras import RepoExtras, with_extras
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
 
@@ -136,6 +138,7 @@ def _report(result: BackupResult) -> str:
         "",
         render(("entry", "kind", "raw", "stored", "time", "file"), rows, right=(2, 3, 4)),
         "",
+        *(f"skipped {why}" for why in result.skipped),
         f"restore with: offsite restore {result.destinations[0]} --id {m.id} --into TARGET",
     ]
     return "\n".join(lines)
@@ -217,6 +220,7 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     help="Repositories fetched at once.",
 )
 @repo_options
+@extras_options
 @option(
     "--ping-url",
     default=None,
@@ -245,6 +249,7 @@ def command(
     mirror_cache: str | None,
     jobs: int,
     choice: RepoChoice,
+    extras: RepoExtras,
     ping_url: str | None,
     as_json: bool,
     storage: StorageSettings,
@@ -267,11 +272,11 @@ def command(
     file = load_config(config_path).expanded(os.environ, only) if config_path else None
     configured = file.sources if file else ()
     sharding = parse_shard(shard) if shard else None
+    listed: dict[str, Repository] = {}
     for owner in owners:
-        login = owner_of(owner) or ""
-        configured += tuple(
-            SourceSpec(r.name, url=f"git+{r.clone_url}") for r in repositories(login, choice)
-        )
+        for repo in repositories(owner_of(owner) or "", choice):
+            listed[f"git+{repo.clone_url}"] = repo
+            configured += (SourceSpec(repo.name, url=f"git+{repo.clone_url}"),)
     urls = tuple(u for u in urls if u not in owners)
     if sharding:
         picked = set(share([s.name for s in configured], *sharding))
@@ -289,8 +294,12 @@ def command(
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env)
     )
+    sources = _sources(urls, names, execs, excludes, pg_globals, configured)
+    for source in sources:
+        if isinstance(source, GitSource) and mirror_cache:
+            source.mirror_cache = Path(mirror_cache).expanduser()
     config = BackupConfig(
-        sources=_sources(urls, names, execs, excludes, pg_globals, configured),
+        sources=with_extras(sources, extras, listed),
         destinations=artifacts.resolve(destinations),
         encryption=encryption,
         compression=compress,
@@ -300,9 +309,6 @@ def command(
         shard=sharding,
         jobs=jobs,
     )
-    for source in config.sources:
-        if isinstance(source, GitSource) and mirror_cache:
-            source.mirror_cache = Path(mirror_cache).expanduser()
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")
     _ping(ping_url, "start")
@@ -317,7 +323,8 @@ def command(
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
     artifacts.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
-        emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations)})
+        emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),
+                   "skipped": list(result.skipped)})  # fmt: skip
     else:
         click.echo(_report(result))
     return 0

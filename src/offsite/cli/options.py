@@ -169,3 +169,40 @@ def repo_options(f: F) -> F:
         help="github://OWNER: only repositories whose name matches (repeatable).",
     )(decorated)
     return cast(F, decorated)
+
+
+def extras_options(f: F) -> F:
+    """What a repository's backup holds besides its bundle; the command receives them as
+    one ``extras`` argument (a RepoExtras)."""
+    import functools
+
+    from offsite.sources.repo_extras import RepoExtras
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        extras = RepoExtras(
+            lfs=kwargs.pop("include_lfs"),
+            wiki=kwargs.pop("include_wiki"),
+            metadata=kwargs.pop("include_metadata"),
+            release_assets=kwargs.pop("include_release_assets"),
+        )
+        return f(*args, extras=extras, **kwargs)
+
+    decorated: Any = wrapper
+    for decl, text in reversed(
+        (
+            ("--include-lfs", "Repositories: also their Git LFS objects (entry NAME-lfs)."),
+            ("--include-wiki", "Repositories: also their wiki, where there is one (NAME-wiki)."),
+            (
+                "--include-metadata",
+                "GitHub repositories: also issues, pull requests with reviews, releases, "
+                "labels and milestones as JSON (NAME-metadata).",
+            ),
+            (
+                "--include-release-assets",
+                "GitHub repositories: metadata with the releases' files too.",
+            ),
+        )
+    ):
+        decorated = option(decl, is_flag=True, help=text)(decorated)
+    return cast(F, decorated)

@@ -54,6 +54,7 @@ class Source(abc.ABC):
         self.name = check_name(name)
         self.url = url
         self.stats: dict[str, Any] = {}
+        self.absent: str | None = None  # set by ``prepare``: why there is nothing to back up
 
     @classmethod
     def default_name(cls, url: str) -> str:

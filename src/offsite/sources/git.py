@@ -23,7 +23,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from offsite.errors import BadInput, MalformedURL, RestoreFailed, SourceFailed, TargetNotEmpty
@@ -33,8 +33,15 @@ from offsite.sources.process import ErrorFactory, run_tool
 from offsite.streams import Readable, copy
 from offsite.urls import redact
 
+if TYPE_CHECKING:
+    from offsite.sources.git_lfs import GitLfsSource
+
 _GITHUB = re.compile(r"^github://([A-Za-z0-9-]+)/([A-Za-z0-9._-]+?)(?:\.git)?/?$")
 TOKEN_VARIABLES = ("OFFSITE_GIT_TOKEN", "GITHUB_TOKEN")
+# How remotes say a repository is not there (GitHub, a path, git daemon).
+_MISSING = re.compile(
+    r"not found|does not appear to be a git repository|not exported|does not exist", re.I
+)
 
 
 def git_binary() -> str:
@@ -56,6 +63,20 @@ def remote_of(url: str) -> str:
         raise MalformedURL("github", url, "use github://OWNER/REPO")
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     return f"{server}/{m.group(1)}/{m.group(2)}.git"
+
+
+def github_name(url: str) -> str | None:
+    """``github://owner/repo`` → ``owner/repo``; anything else → None."""
+    m = _GITHUB.match(url)
+    return f"{m.group(1)}/{m.group(2)}" if m else None
+
+
+def wiki_remote(remote: str) -> str:
+    """Where a repository's wiki lives, the way GitHub, GitLab and Gitea keep it:
+    ``…/repo.git`` → ``…/repo.wiki.git``."""
+    stem = remote.rstrip("/")
+    stem = stem[: -len(".git")] if stem.endswith(".git") else stem
+    return f"{stem}.wiki.git"
 
 
 def _token() -> str | None:
@@ -170,6 +191,16 @@ class GitSource(Source):
         self.remote = remote_of(url)
         self.mirror_cache: Path | None = None
         self.bundle: Path | None = None  # made ahead by ``prepare`` (the parallel pool)
+        self.lfs: GitLfsSource | None = None  # --include-lfs: collects from this mirror
+        self.optional = False  # a wiki: a remote that is not there is skipped, not a failure
+
+    @classmethod
+    def wiki_of(cls, parent: GitSource) -> GitSource:
+        """The wiki beside ``parent`` (``--include-wiki``): skipped when there is none."""
+        wiki = cls(f"{parent.name}-wiki", "git+" + wiki_remote(parent.remote))
+        wiki.mirror_cache = parent.mirror_cache
+        wiki.optional = True
+        return wiki
 
     @classmethod
     def default_name(cls, url: str) -> str:
@@ -195,7 +226,16 @@ class GitSource(Source):
     def prepare(self, workdir: Path) -> None:
         """Fetch, check and bundle (all of it git's work, run beside other repositories');
         what stays for ``stream`` is to read the checked bundle."""
-        self.bundle = self._bundle(self.update(workdir), workdir)
+        if self.optional:
+            with git_env(self.remote, workdir) as env:
+                self.absent = self._missing(env)
+            if self.absent:
+                return
+        mirror = self.update(workdir)
+        if self.lfs is not None:
+            with git_env(self.remote, workdir) as env:
+                self.lfs.collect(mirror, env, workdir)
+        self.bundle = self._bundle(mirror, workdir)
 
     def release(self) -> None:
         if self.bundle is not None:
@@ -220,6 +260,16 @@ class GitSource(Source):
             if not self.mirror_cache:
                 shutil.rmtree(mirror, ignore_errors=True)
         return bundle
+
+    def _missing(self, env: dict[str, str]) -> str | None:
+        """Why an optional remote (a wiki) has nothing to back up, or None."""
+        try:
+            listed = run_git(["ls-remote", "--", self.remote], env, self._fail)
+        except SourceFailed as exc:
+            if _MISSING.search(exc.message()):
+                return "not there"
+            raise
+        return None if listed.strip() else "empty"
 
     def update(self, workdir: Path) -> Path:
         """Make the mirror current: fetch into the cached one, or clone a new one. Sets
@@ -257,7 +307,11 @@ class GitSource(Source):
 
     @contextlib.contextmanager
     def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        bundle = self.bundle or self._bundle(self.update(workdir), workdir)
+        if self.bundle is None:
+            self.prepare(workdir)
+        bundle = self.bundle
+        if bundle is None:
+            raise self._fail(f"the repository is {self.absent or 'not there'}")
         try:
             with open(bundle, "rb") as fh:
                 yield fh

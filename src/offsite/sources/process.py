@@ -155,7 +155,9 @@ def run_tool(
             for line in done.stderr.decode("utf-8", "replace").splitlines()
             if line.strip()
         ]
-        detail = lines[-1] if lines else ""
+        # git's own line ("fatal: …"), not the advice after it ("…and the repository exists.")
+        first = next((line for line in lines if line.startswith(("fatal:", "error:"))), None)
+        detail = first or (lines[-1] if lines else "")
         name = os.path.basename(argv[0])
         raise fail(f"{name} {exit_reason(done.returncode)}" + (f": {detail}" if detail else ""))
     return done.stdout.decode("utf-8", "replace")

@@ -7,6 +7,8 @@ from offsite.sources.base import Source
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
 from offsite.sources.git import GitSource
+from offsite.sources.git_lfs import GitLfsSource
+from offsite.sources.github_metadata import GitHubMetadataSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
@@ -36,6 +38,8 @@ _KINDS = (
     RedisSource,
     MongoSource,
     GitSource,
+    GitLfsSource,
+    GitHubMetadataSource,
 )
 _BY_KIND: dict[str, type[Source]] = {cls.kind: cls for cls in _KINDS}
 

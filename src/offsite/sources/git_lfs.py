@@ -1,0 +1,253 @@
+"""A repository's Git LFS objects (``--include-lfs``), the second entry beside its bundle:
+``git lfs fetch --all`` into the mirror, then every object that any ref points at, as a POSIX
+tar laid out as a repository keeps them (``lfs/objects/ab/cd/<oid>``), so that
+``tar -x -C app.git`` puts them back into a restored repository.
+
+An object's name is the SHA-256 of its content: each one is checked on the way into the
+archive and again on the way back out. A pointer whose object the server lacks fails the
+backup (an archive missing it would restore a repository that cannot check that file out).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from offsite.errors import BadInput, RestoreFailed, SourceFailed
+from offsite.pipeline import Pipeline
+from offsite.sources.base import (
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    Source,
+    make_parents,
+    remove_empty,
+)
+from offsite.streams import CHUNK, Readable
+
+OID = re.compile(r"^[0-9a-f]{64}$")
+
+
+def lfs_available() -> bool:
+    return shutil.which("git-lfs") is not None
+
+
+def object_path(root: Path, oid: str) -> Path:
+    return root / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+
+
+def _hash_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class GitLfsSource(Source):
+    """The LFS objects of the repository ``parent`` mirrors; ``collect`` runs in the
+    parent's ``prepare``, on the mirror, before the parent lets it go."""
+
+    kind = "git-lfs"
+    suffix = ".tar"
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__(name, url)
+        self.staged: Path | None = None
+        self.failure: SourceFailed | None = None
+
+    @classmethod
+    def of(cls, parent: Source) -> GitLfsSource:
+        return cls(f"{parent.name}-lfs", parent.url)
+
+    def missing_packages(self) -> list[str]:
+        return [] if lfs_available() else ["git-lfs"]
+
+    def check(self) -> None:
+        if not lfs_available():
+            raise BadInput("--include-lfs needs git-lfs: install it (Debian: apt install git-lfs)")
+
+    def _fail(self, reason: str) -> SourceFailed:
+        return SourceFailed(self.name, reason)
+
+    def collect(self, mirror: Path, env: dict[str, str], workdir: Path) -> None:
+        """Fetch every LFS object any ref points at and stage them (hard links where the
+        file system allows) in the work folder."""
+        from offsite.sources.git import run_git
+
+        self.release()
+        try:
+            run_git(["lfs", "fetch", "--all", "origin"], env, self._fail, mirror)
+            listed = run_git(["lfs", "ls-files", "--all", "--long"], env, self._fail, mirror)
+            oids = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
+            staged = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
+            self.staged = staged
+            size = 0
+            for oid in oids:
+                if not OID.match(oid):
+                    raise self._fail(f"git lfs listed {oid!r}, which is not an object id")
+                source = object_path(mirror, oid)
+                if not source.is_file():
+                    raise self._fail(f"the server holds no LFS object {oid}")
+                target = object_path(staged, oid)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copyfile(source, target)
+                size += target.stat().st_size
+            self.stats = {"objects": len(oids), "bytes": size}
+        except SourceFailed as exc:
+            self.failure = exc
+            self.release()
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            self.staged = None
+
+    @contextlib.contextmanager
+    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+        if self.failure is not None:
+            raise self.failure
+        staged = self.staged
+        if staged is None:
+            raise self._fail("its repository was not fetched")
+
+        def write_tar(dst: BinaryIO) -> None:
+            with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+                for path in sorted((staged / "lfs" / "objects").rglob("*")):
+                    if not path.is_file():
+                        continue
+                    info = tar.gettarinfo(str(path), path.relative_to(staged).as_posix())
+                    info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
+                    with open(path, "rb") as fh:
+                        digest = _Hashing(fh)
+                        tar.addfile(info, digest)
+                    if digest.hexdigest() != path.name:
+                        raise self._fail(f"LFS object {path.name} changed while it was read")
+
+        reader = pipeline.produce(f"tar-{self.name}", write_tar)
+        try:
+            yield reader
+        finally:
+            reader.close()
+            self.release()
+
+    # -- restoring ---------------------------------------------------------------------
+    @classmethod
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        if "://" in target and not target.startswith("file://"):
+            raise BadInput(
+                "LFS objects restore into a repository folder (restore the bundle there "
+                "first); then `git lfs push --all URL` from it"
+            )
+        return LfsRestorer(Path(cls.local_target(target)).expanduser())
+
+    @classmethod
+    def hint_tail(cls, name: str) -> str:
+        repo = name[: -len("-lfs")] if name.endswith("-lfs") else name
+        return f"| tar -xf - -C {repo}.git"
+
+    @classmethod
+    def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        root = _objects_root(Path(cls.local_target(target)).expanduser())
+        found = bad = 0
+        for path in (root / "lfs" / "objects").rglob("*"):
+            if path.is_file() and OID.match(path.name):
+                found += 1
+                bad += _hash_file(path) != path.name
+        problems = [f"{bad} LFS objects do not match their ids"] if bad else []
+        if "objects" in stats and found < stats["objects"]:
+            problems.append(f"{found} LFS objects restored, the backup had {stats['objects']}")
+        return Inspection(problems=problems, checks=["LFS objects' SHA-256"])
+
+
+def _objects_root(target: Path) -> Path:
+    """Where ``lfs/objects`` goes: a bare repository itself, a work tree's ``.git``, or a
+    plain folder."""
+    return target / ".git" if (target / ".git").is_dir() else target
+
+
+class _Hashing:
+    def __init__(self, inner: BinaryIO) -> None:
+        self.inner = inner
+        self.digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.digest.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self.digest.hexdigest()
+
+
+class LfsRestorer(Restorer):
+    """Adds the archive's objects to ``lfs/objects`` of a repository (or a folder): each
+    one checked against its id while staged, then moved in. Objects are named by their
+    content, so one already there is the same object: nothing a user has is replaced."""
+
+    def __init__(self, target: Path) -> None:
+        if target.exists() and not target.is_dir():
+            raise BadInput(f"restore target {target} exists and is not a folder")
+        self.target = target
+        self.location = str(target)
+        self._staged: Path | None = None
+        self._created: list[Path] = []
+
+    def _fail(self, reason: str) -> RestoreFailed:
+        return RestoreFailed(self.location, reason)
+
+    def write(self, stream: Readable) -> None:
+        root = _objects_root(self.target)
+        self._created = make_parents(root / "lfs" / "objects" / "x")
+        self._staged = Path(tempfile.mkdtemp(prefix=".offsite-lfs-", dir=root / "lfs"))
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    if member.isdir():
+                        continue
+                    oid = member.name.rsplit("/", 1)[-1]
+                    if not member.isreg() or not OID.match(oid):
+                        raise self._fail(f"unexpected archive member {member.name!r}")
+                    data = tar.extractfile(member)
+                    assert data is not None
+                    staged = self._staged / oid
+                    digest = hashlib.sha256()
+                    with open(staged, "wb") as out:
+                        while chunk := data.read(CHUNK):
+                            digest.update(chunk)
+                            out.write(chunk)
+                    if digest.hexdigest() != oid:
+                        raise self._fail(f"LFS object {oid} does not match its id")
+        except tarfile.ReadError as exc:
+            raise self._fail(f"not a readable tar archive: {exc}") from None
+
+    def commit(self) -> None:
+        staged = self._staged
+        assert staged is not None
+        root = _objects_root(self.target)
+        for path in staged.iterdir():
+            final = object_path(root, path.name)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, final)
+        staged.rmdir()
+        self._staged = None
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
+            self._staged = None
+        remove_empty(self._created)

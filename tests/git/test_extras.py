@@ -1,0 +1,241 @@
+"""What a repository's backup holds besides its bundle: Git LFS objects (a second entry,
+checked object by object), the wiki (skipped where there is none), and GitHub metadata
+(issues, pull requests with reviews, releases with their files, labels, milestones) read
+from a fake GitHub that serves and validates GitHub's own shapes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import only_set
+from tests.fakegithub import TOKEN, FakeGitHub, FakeMetadata, validate
+from tests.git.conftest import GIT_ENV, git, make_repo, refs
+
+needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+BIG = {"model.bin": os.urandom(300_000), "data.bin": os.urandom(120_000)}
+
+
+def _backup(cli, *args):  # type: ignore[no-untyped-def]
+    r = cli("backup", *args, "--no-encrypt", "--json")
+    assert r.code == 0, r.err
+    return json.loads(r.out)
+
+
+def _checkout_with_lfs(bare: Path, work: Path) -> None:
+    """A work tree cloned from ``bare`` with LFS's smudge filter: each large file's content
+    comes from the LFS objects ``bare`` holds, or the clone fails."""
+    lfs = ["-c", "filter.lfs.process=git-lfs filter-process", "-c", "filter.lfs.required=true",
+           "-c", "filter.lfs.smudge=git-lfs smudge -- %f", "-c", "filter.lfs.clean=git-lfs clean -- %f"]  # fmt: skip
+    done = subprocess.run(["git", *lfs, "clone", "-q", f"file://{bare}", str(work)],
+                          env={**os.environ, **GIT_ENV}, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+@needs_lfs
+def test_lfs_objects_are_a_second_entry_and_come_back_into_the_restored_repository(
+    cli, tmp_path: Path
+) -> None:
+    repo = make_repo(tmp_path / "remotes", "app", lfs=BIG)
+    out = _backup(cli, f"git+file://{repo}", "--to", tmp_path / "sets", "--include-lfs")
+    app, lfs = out["manifest"]["entries"]
+    assert (app["name"], app["kind"]) == ("app", "git")
+    assert (lfs["name"], lfs["kind"], lfs["file"]) == ("app-lfs", "git-lfs", "app-lfs.tar.zst")
+    assert lfs["stats"]["objects"] == 2
+    assert lfs["stats"]["bytes"] == sum(len(d) for d in BIG.values())
+    assert "tar -xf - -C app.git" in lfs["restore_hint"]
+
+    # the whole set: the repository, then its objects into it
+    r = cli("restore", tmp_path / "sets", "--into", tmp_path / "out")
+    assert r.code == 0, r.err
+    restored = tmp_path / "out" / "app.bundle"
+    assert refs(restored) == refs(repo)
+    _checkout_with_lfs(restored, tmp_path / "work")
+    for name, data in BIG.items():
+        assert (tmp_path / "work" / name).read_bytes() == data
+
+    # one entry at a time, into a repository restored before
+    r = cli("restore", tmp_path / "sets", "--entry", "app", "--into", tmp_path / "again.git")
+    assert r.code == 0, r.err
+    r = cli("restore", tmp_path / "sets", "--entry", "app-lfs", "--into", tmp_path / "again.git")
+    assert r.code == 0, r.err
+    _checkout_with_lfs(tmp_path / "again.git", tmp_path / "work2")
+    assert (tmp_path / "work2" / "model.bin").read_bytes() == BIG["model.bin"]
+
+
+@needs_lfs
+def test_the_lfs_archive_restores_with_tar_alone(cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "remotes", "app", lfs=BIG)
+    _backup(cli, f"git+file://{repo}", "--to", tmp_path / "sets", "--include-lfs",
+            "--compress", "none")  # fmt: skip
+    with tarfile.open(only_set(tmp_path / "sets") / "app-lfs.tar") as tar:
+        names = sorted(m.name for m in tar.getmembers() if m.isfile())
+    oids = sorted(hashlib.sha256(d).hexdigest() for d in BIG.values())
+    assert names == [f"lfs/objects/{o[:2]}/{o[2:4]}/{o}" for o in oids]
+
+
+@needs_lfs
+def test_a_corrupt_lfs_object_on_the_server_fails_the_backup(cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "remotes", "app", lfs=BIG)
+    oid = hashlib.sha256(BIG["data.bin"]).hexdigest()
+    stored = repo / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
+    stored.write_bytes(b"X" + stored.read_bytes()[1:])
+    r = cli("backup", f"git+file://{repo}", "--to", tmp_path / "sets", "--no-encrypt",
+            "--include-lfs")  # fmt: skip
+    assert r.code == 3, (r.out, r.err)
+    assert "app-lfs" in r.err and "Traceback" not in r.err
+    assert not any((tmp_path / "sets").rglob("manifest.json"))
+
+
+@needs_lfs
+def test_incremental_runs_keep_lfs_objects_in_the_cache(cli, tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "remotes", "app", lfs=BIG)
+    cache = tmp_path / "cache"
+    _backup(cli, f"git+file://{repo}", "--to", tmp_path / "sets", "--include-lfs",
+            "--mirror-cache", cache)  # fmt: skip
+    work = tmp_path / "push-work"
+    _checkout_with_lfs(repo, work)
+    git("lfs", "install", "--local", cwd=work)
+    (work / "more.bin").write_bytes(b"new large file\n" * 1000)
+    git("add", "more.bin", cwd=work)
+    git("commit", "-q", "-m", "one more", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    second = _backup(cli, f"git+file://{repo}", "--to", tmp_path / "sets", "--include-lfs",
+                     "--mirror-cache", cache)  # fmt: skip
+    app, lfs = second["manifest"]["entries"]
+    assert app["stats"]["incremental"] is True
+    assert lfs["stats"]["objects"] == 3
+
+
+def test_the_wiki_is_an_entry_where_there_is_one(cli, tmp_path: Path) -> None:
+    remotes = tmp_path / "remotes"
+    app = make_repo(remotes, "app")
+    wiki = make_repo(remotes, "app.wiki", commits=1)
+    lonely = make_repo(remotes, "lonely", commits=1)
+    out = _backup(cli, f"git+file://{app}", f"git+file://{lonely}", "--include-wiki",
+                  "--to", tmp_path / "sets")  # fmt: skip
+    names = [e["name"] for e in out["manifest"]["entries"]]
+    assert names == ["app", "app-wiki", "lonely"]
+    assert out["skipped"] == ["lonely-wiki: not there"]
+    r = cli("restore", tmp_path / "sets", "--entry", "app-wiki", "--into", tmp_path / "w.git")
+    assert r.code == 0, r.err
+    assert refs(tmp_path / "w.git") == refs(wiki)
+
+    r = cli("backup", f"git+file://{lonely}", "--include-wiki", "--to", tmp_path / "more",
+            "--no-encrypt")  # fmt: skip
+    assert r.code == 0, r.err
+    assert "skipped lonely-wiki: not there" in r.out
+
+
+# -- GitHub metadata --------------------------------------------------------------------
+OWNER = "octo-org"
+
+
+@pytest.fixture
+def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A fake GitHub with octo-org/app (git served from a folder by GITHUB_SERVER_URL)."""
+    fake = FakeGitHub()
+    make_repo(tmp_path / "server" / OWNER, "app", commits=1)
+    fake.org_repos[OWNER] = ["app"]
+    fake.repo_attrs[f"{OWNER}/app"] = {"clone_url": f"file://{tmp_path}/server/{OWNER}/app.git"}
+    fake.metadata[f"{OWNER}/app"] = FakeMetadata(
+        issues=5, pulls=3, reviews_per_pull=2, issue_comments=4, review_comments=3,
+        releases={"v1.0": {"app-linux.tar.gz": os.urandom(5000)},
+                  "v1.1": {"app-linux.tar.gz": os.urandom(6000), "notes.txt": b"fixed\n"}},
+        labels=3, milestones=2,
+    )  # fmt: skip
+    fake.metadata_page = 2  # every list takes several pages
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("GITHUB_SERVER_URL", f"file://{tmp_path}/server")
+    yield fake
+    fake.close()
+
+
+def _read_json(folder: Path, name: str):  # type: ignore[no-untyped-def]
+    return json.loads((folder / name).read_text())
+
+
+def test_metadata_is_exported_page_by_page_within_rate_limits(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    github.throttle_next = 1  # a secondary rate limit: Retry-After
+    github.exhaust_next = 1  # the primary one: wait for its reset
+    out = _backup(cli, f"github://{OWNER}/app", "--include-release-assets",
+                  "--to", tmp_path / "sets")  # fmt: skip
+    assert github.throttle_next == 0 and github.exhaust_next == 0
+    _, meta = out["manifest"]["entries"]
+    assert (meta["name"], meta["kind"], meta["source"]) == (
+        "app-metadata", "github-metadata", f"github://{OWNER}/app"
+    )  # fmt: skip
+    stats = meta["stats"]
+    assert (stats["issues"], stats["pulls"], stats["pull_reviews"]) == (8, 3, 6)
+    assert (stats["issue_comments"], stats["pull_review_comments"]) == (4, 3)
+    assert (stats["releases"], stats["release_assets"], stats["labels"]) == (2, 3, 3)
+    assert stats["release_asset_bytes"] == 11006
+    # one request per page (2 items a page), one per pull request's reviews, one per asset
+    pages = 1 + 4 + 2 + 2 + 2 + 2 + 1 + 1 + 3 * 1 + 3
+    assert stats["requests"] == pages
+
+    r = cli("restore", tmp_path / "sets", "--entry", "app-metadata", "--into", tmp_path / "m")
+    assert r.code == 0, r.err
+    folder = tmp_path / "m"
+    issues = _read_json(folder, "issues.json")
+    assert [i["number"] for i in issues] == list(range(1, 9))
+    for item in issues:
+        validate(item, "issue")
+    for item in _read_json(folder, "pulls.json"):
+        validate(item, "pull-request-simple")
+    reviews = _read_json(folder, "pull-reviews.json")
+    assert sorted(reviews) == ["6", "7", "8"] and all(len(v) == 2 for v in reviews.values())
+    assert [r["tag_name"] for r in _read_json(folder, "releases.json")] == ["v1.0", "v1.1"]
+    assert _read_json(folder, "repository.json")["full_name"] == f"{OWNER}/app"
+    expected = github.metadata[f"{OWNER}/app"].releases
+    assets = folder / "release-assets"
+    assert (assets / "2" / "notes.txt").read_bytes() == expected["v1.1"]["notes.txt"]
+    assert (assets / "1" / "app-linux.tar.gz").read_bytes() == expected["v1.0"]["app-linux.tar.gz"]
+
+
+def test_metadata_for_a_whole_organisation_and_a_plain_git_url(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    out = _backup(cli, f"github://{OWNER}", "--include-metadata", "--to", tmp_path / "sets")
+    names = [e["name"] for e in out["manifest"]["entries"]]
+    assert names == ["app", "app-metadata"]
+    assert "release_assets" not in out["manifest"]["entries"][1]["stats"]
+
+    r = cli("backup", f"git+file://{tmp_path}/server/{OWNER}/app.git", "--include-metadata",
+            "--to", tmp_path / "x", "--no-encrypt")  # fmt: skip
+    assert r.code == 2 and "github://OWNER/REPO" in r.err
+
+
+def test_a_users_repositories_are_listed_from_the_user_path(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    make_repo(tmp_path / "server" / "ada", "notes", commits=1)
+    github.user_repos["ada"] = ["notes"]
+    github.repo_attrs["ada/notes"] = {"clone_url": f"file://{tmp_path}/server/ada/notes.git"}
+    out = _backup(cli, "github://ada", "--to", tmp_path / "sets")
+    assert [e["name"] for e in out["manifest"]["entries"]] == ["notes"]
+    assert "GET /users/ada/repos" in github.log
+    assert not any(line.startswith("GET /orgs/") for line in github.log)
+
+
+def test_a_missing_repository_fails_the_metadata_entry_with_one_line(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    make_repo(tmp_path / "server" / OWNER, "gone", commits=1)
+    r = cli("backup", f"github://{OWNER}/gone", "--include-metadata", "--to", tmp_path / "sets",
+            "--no-encrypt")  # fmt: skip
+    assert r.code == 3, r.err
+    assert "gone-metadata" in r.err and "404" in r.err and "Traceback" not in r.err
+    assert TOKEN not in r.err
+    assert not any((tmp_path / "sets").rglob("manifest.json"))
