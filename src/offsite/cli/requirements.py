@@ -12,6 +12,7 @@ from offsite.config import load
 from offsite.errors import BadInput
 from offsite.github_repos import owner_of
 from offsite.sources import Source, from_url
+from offsite.sources.git_lfs import lfs_available
 
 
 def _tools() -> list[str]:
@@ -22,7 +23,12 @@ def _tools() -> list[str]:
 @click.argument("urls", nargs=-1, metavar="[SOURCE]...", envvar="OFFSITE_SOURCE", type=Lines())
 @option("--config", "config_path", metavar="FILE", help="The sources of this configuration file.")
 @option("--only", multiple=True, metavar="GROUP", help="With --config: only this group's sources.")
-def command(urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...]) -> int:
+@option(
+    "--include-lfs", is_flag=True, help="Repositories will be backed up with their LFS objects."
+)
+def command(
+    urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...], include_lfs: bool
+) -> int:
     """Print the Debian packages this machine lacks to back up SOURCE..., one per line.
 
     For PostgreSQL it asks the server its major version and names the client package
@@ -38,6 +44,8 @@ def command(urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...
     packages = _tools()
     if any(owner_of(url) for url in urls) and not shutil.which("git"):
         packages.append("git")  # a github://OWNER's repositories need git, and nothing else
+    if include_lfs and not lfs_available():
+        packages.append("git-lfs")
     for source in sources:
         packages += [p for p in source.missing_packages() if p not in packages]
     for package in packages:
