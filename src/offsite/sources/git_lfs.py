@@ -62,7 +62,6 @@ class GitLfsSource(Source):
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)
         self.staged: Path | None = None
-        self.failure: SourceFailed | None = None
 
     @classmethod
     def of(cls, parent: Source) -> GitLfsSource:
@@ -105,9 +104,6 @@ class GitLfsSource(Source):
                     shutil.copyfile(source, target)
                 size += target.stat().st_size
             self.stats = {"objects": len(oids), "bytes": size}
-        except SourceFailed as exc:
-            self.failure = exc
-            self.release()
         except BaseException:
             self.release()
             raise
@@ -119,8 +115,6 @@ class GitLfsSource(Source):
 
     @contextlib.contextmanager
     def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        if self.failure is not None:
-            raise self.failure
         staged = self.staged
         if staged is None:
             raise self._fail("its repository was not fetched")
@@ -136,7 +130,7 @@ class GitLfsSource(Source):
                         digest = _Hashing(fh)
                         tar.addfile(info, digest)
                     if digest.hexdigest() != path.name:
-                        raise self._fail(f"LFS object {path.name} changed while it was read")
+                        raise self._fail(f"LFS object {path.name} does not match its id")
 
         reader = pipeline.produce(f"tar-{self.name}", write_tar)
         try:

@@ -50,7 +50,8 @@ def from_url(url: str, name: str | None = None) -> Source:
     if cls is None and (scheme == "github" or scheme.startswith("git+")):
         cls = GitSource
     if cls is None:
-        raise UnknownScheme("source", scheme, url, ", ".join(sorted(_BY_SCHEME)))
+        known = ", ".join(sorted([*_BY_SCHEME, "git+<git URL>", "github"]))
+        raise UnknownScheme("source", scheme, url, known)
     return cls(name or cls.default_name(url), url)
 
 
