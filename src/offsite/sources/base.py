@@ -7,11 +7,12 @@ import contextlib
 import os
 import re
 import shlex
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from offsite.errors import BadInput, TargetNotEmpty
 from offsite.pipeline import SUFFIX, Pipeline
@@ -138,6 +139,37 @@ def make_parents(path: Path) -> list[Path]:
     return created
 
 
+class StagedSource(Source):
+    """A source that ``prepare`` gathers into a folder of the work folder, streamed as a tar
+    of that folder (which goes once read)."""
+
+    def __init__(self, name: str, url: str) -> None:
+        super().__init__(name, url)
+        self.staged: Path | None = None
+
+    def stage(self, workdir: Path) -> Path:
+        """A new, empty staging folder (dropping any earlier one)."""
+        self.release()
+        self.staged = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
+        return self.staged
+
+    def release(self) -> None:
+        if self.staged is not None:
+            shutil.rmtree(self.staged, ignore_errors=True)
+            self.staged = None
+
+    @contextlib.contextmanager
+    def tar_stream(
+        self, pipeline: Pipeline, write_tar: Callable[[BinaryIO], None]
+    ) -> Iterator[Readable]:
+        reader = pipeline.produce(f"tar-{self.name}", write_tar)
+        try:
+            yield reader
+        finally:
+            reader.close()
+            self.release()
+
+
 def remove_empty(folders: list[Path]) -> None:
     for folder in folders:
         with contextlib.suppress(OSError):
@@ -198,5 +230,24 @@ class FileRestorer(Restorer):
         if self._staged is not None:
             with contextlib.suppress(OSError):
                 self._staged.unlink()
+            self._staged = None
+        remove_empty(self._created)
+
+
+class FolderStagingRestorer(Restorer):
+    """A restorer that extracts into a staging folder (``_staged``) first; discarding removes
+    it and the parent folders ``write`` created."""
+
+    def __init__(self, target: Path) -> None:
+        if target.exists() and not target.is_dir():
+            raise BadInput(f"restore target {target} exists and is not a folder")
+        self.target = target
+        self.location = str(target)
+        self._staged: Path | None = None
+        self._created: list[Path] = []
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            shutil.rmtree(self._staged, ignore_errors=True)
             self._staged = None
         remove_empty(self._created)

@@ -16,12 +16,12 @@ from typing import Any, BinaryIO
 from offsite.errors import BadInput, RestoreFailed, SourceNotFound, TargetNotEmpty
 from offsite.pipeline import Pipeline
 from offsite.sources.base import (
+    FolderStagingRestorer,
     Inspection,
     RestoreOptions,
     Restorer,
     Source,
     make_parents,
-    remove_empty,
 )
 from offsite.streams import CHUNK, Readable
 
@@ -110,7 +110,7 @@ class FilesSource(Source):
         return Inspection(problems=problems, checks=["files and bytes"])
 
 
-class FolderRestorer(Restorer):
+class FolderRestorer(FolderStagingRestorer):
     """Extracts into a staging folder beside the target, then moves it into place.
 
     Extraction uses tarfile's ``tar`` filter: no absolute paths, nothing written
@@ -120,15 +120,10 @@ class FolderRestorer(Restorer):
     def __init__(self, target: Path, force: bool) -> None:
         if not hasattr(tarfile, "tar_filter"):
             raise BadInput("restoring folders needs a Python with tarfile extraction filters")
-        self.target = target
-        self.location = str(target)
-        if target.exists() and not target.is_dir():
-            raise BadInput(f"restore target {target} exists and is not a folder")
+        super().__init__(target)
         self.force = force
         if target.is_dir() and any(target.iterdir()) and not force:
             raise TargetNotEmpty(target)
-        self._staged: Path | None = None
-        self._created: list[Path] = []
 
     def write(self, stream: Readable) -> None:
         self._created = make_parents(self.target)
@@ -162,9 +157,3 @@ class FolderRestorer(Restorer):
                 os.replace(child, dest)
             staged.rmdir()
         self._staged = None
-
-    def discard(self) -> None:
-        if self._staged is not None:
-            shutil.rmtree(self._staged, ignore_errors=True)
-            self._staged = None
-        remove_empty(self._created)

@@ -24,12 +24,13 @@ from typing import Any, BinaryIO
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
 from offsite.pipeline import Pipeline
 from offsite.sources.base import (
+    FolderStagingRestorer,
     Inspection,
     RestoreOptions,
     Restorer,
     Source,
+    StagedSource,
     make_parents,
-    remove_empty,
 )
 from offsite.streams import CHUNK, Readable
 
@@ -52,16 +53,12 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class GitLfsSource(Source):
+class GitLfsSource(StagedSource):
     """The LFS objects of the repository ``parent`` mirrors; ``collect`` runs in the
     parent's ``prepare``, on the mirror, before the parent lets it go."""
 
     kind = "git-lfs"
     suffix = ".tar"
-
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
-        self.staged: Path | None = None
 
     @classmethod
     def of(cls, parent: Source) -> GitLfsSource:
@@ -87,8 +84,7 @@ class GitLfsSource(Source):
             run_git(["lfs", "fetch", "--all", "origin"], env, self._fail, mirror)
             listed = run_git(["lfs", "ls-files", "--all", "--long"], env, self._fail, mirror)
             oids = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
-            staged = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
-            self.staged = staged
+            staged = self.stage(workdir)
             size = 0
             for oid in oids:
                 if not OID.match(oid):
@@ -107,11 +103,6 @@ class GitLfsSource(Source):
         except BaseException:
             self.release()
             raise
-
-    def release(self) -> None:
-        if self.staged is not None:
-            shutil.rmtree(self.staged, ignore_errors=True)
-            self.staged = None
 
     @contextlib.contextmanager
     def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
@@ -132,12 +123,8 @@ class GitLfsSource(Source):
                     if digest.hexdigest() != path.name:
                         raise self._fail(f"LFS object {path.name} does not match its id")
 
-        reader = pipeline.produce(f"tar-{self.name}", write_tar)
-        try:
+        with self.tar_stream(pipeline, write_tar) as reader:
             yield reader
-        finally:
-            reader.close()
-            self.release()
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
@@ -188,18 +175,10 @@ class _Hashing:
         return self.digest.hexdigest()
 
 
-class LfsRestorer(Restorer):
+class LfsRestorer(FolderStagingRestorer):
     """Adds the archive's objects to ``lfs/objects`` of a repository (or a folder): each
     one checked against its id while staged, then moved in. Objects are named by their
     content, so one already there is the same object: nothing a user has is replaced."""
-
-    def __init__(self, target: Path) -> None:
-        if target.exists() and not target.is_dir():
-            raise BadInput(f"restore target {target} exists and is not a folder")
-        self.target = target
-        self.location = str(target)
-        self._staged: Path | None = None
-        self._created: list[Path] = []
 
     def _fail(self, reason: str) -> RestoreFailed:
         return RestoreFailed(self.location, reason)
@@ -239,9 +218,3 @@ class LfsRestorer(Restorer):
             os.replace(path, final)
         staged.rmdir()
         self._staged = None
-
-    def discard(self) -> None:
-        if self._staged is not None:
-            shutil.rmtree(self._staged, ignore_errors=True)
-            self._staged = None
-        remove_empty(self._created)

@@ -21,15 +21,13 @@ import contextlib
 import hashlib
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import SourceFailed
 from offsite.pipeline import Pipeline
-from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
+from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source, StagedSource
 from offsite.sources.files import FilesSource
 from offsite.streams import CHUNK, Readable
 
@@ -166,7 +164,7 @@ class _Export:
         return count, total
 
 
-class GitHubMetadataSource(Source):
+class GitHubMetadataSource(StagedSource):
     kind = "github-metadata"
     suffix = ".tar"
 
@@ -174,7 +172,6 @@ class GitHubMetadataSource(Source):
         super().__init__(name, url)
         self.repo = repo  # owner/name
         self.assets = assets
-        self.staged: Path | None = None
 
     @classmethod
     def of(cls, parent: Source, repo: str, assets: bool) -> GitHubMetadataSource:
@@ -186,19 +183,13 @@ class GitHubMetadataSource(Source):
     def prepare(self, workdir: Path) -> None:
         from offsite.github_repos import client
 
-        self.release()
-        self.staged = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
+        staged = self.stage(workdir)
         try:
-            export = _Export(client().requester, self.repo, self.staged, self._fail)
+            export = _Export(client().requester, self.repo, staged, self._fail)
             self.stats = export.run(self.assets)
         except BaseException:
             self.release()
             raise
-
-    def release(self) -> None:
-        if self.staged is not None:
-            shutil.rmtree(self.staged, ignore_errors=True)
-            self.staged = None
 
     @contextlib.contextmanager
     def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
@@ -220,12 +211,8 @@ class GitHubMetadataSource(Source):
                     else:
                         tar.addfile(info)
 
-        reader = pipeline.produce(f"tar-{self.name}", write_tar)
-        try:
+        with self.tar_stream(pipeline, write_tar) as reader:
             yield reader
-        finally:
-            reader.close()
-            self.release()
 
     # -- restoring: a folder of JSON (GitHub has no import for most of it) ---------------
     @classmethod
