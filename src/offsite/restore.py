@@ -113,10 +113,11 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
     base = request.into.rstrip("/")
     if "://" in base and not base.startswith("file://"):
         raise BadInput("this set has several entries: choose one with --entry NAME")
-    places = {
-        e.name: f"{base}/{e.name}{kind_class(e.kind).suffix if e.kind != 'files' else ''}"
-        for e in entries
-    }
+    places = {}
+    for e in entries:
+        cls = kind_class(e.kind)
+        suffix = cls.suffix if cls.target_suffix is None else cls.target_suffix
+        places[e.name] = f"{base}/{e.name}{suffix}"
     kinds = {e.name: e.kind for e in entries}
     for e in entries:  # a repository's LFS objects go into the repository restored before
         repo = e.name[: -len("-lfs")]

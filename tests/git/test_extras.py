@@ -56,7 +56,7 @@ def test_lfs_objects_are_a_second_entry_and_come_back_into_the_restored_reposito
     # the whole set: the repository, then its objects into it
     r = cli("restore", tmp_path / "sets", "--into", tmp_path / "out")
     assert r.code == 0, r.err
-    restored = tmp_path / "out" / "app.bundle"
+    restored = tmp_path / "out" / "app.git"
     assert refs(restored) == refs(repo)
     _checkout_with_lfs(restored, tmp_path / "work")
     for name, data in BIG.items():
@@ -211,6 +211,11 @@ def test_metadata_for_a_whole_organisation_and_a_plain_git_url(
     names = [e["name"] for e in out["manifest"]["entries"]]
     assert names == ["app", "app-metadata"]
     assert "release_assets" not in out["manifest"]["entries"][1]["stats"]
+    # the whole set: a bare repository and a folder of JSON side by side
+    r = cli("restore", tmp_path / "sets", "--into", tmp_path / "all")
+    assert r.code == 0, r.err
+    assert refs(tmp_path / "all" / "app.git") == refs(tmp_path / "server" / OWNER / "app.git")
+    assert _read_json(tmp_path / "all" / "app-metadata", "labels.json")
 
     r = cli("backup", f"git+file://{tmp_path}/server/{OWNER}/app.git", "--include-metadata",
             "--to", tmp_path / "x", "--no-encrypt")  # fmt: skip

@@ -50,6 +50,8 @@ class Inspection:
 class Source(abc.ABC):
     kind: ClassVar[str]
     suffix: ClassVar[str]  # the format suffix, e.g. ".sqlite"
+    # what a whole-set restore calls this entry's target in its folder (NAME + this)
+    target_suffix: ClassVar[str | None] = None  # None: the format suffix
 
     def __init__(self, name: str, url: str) -> None:
         self.name = check_name(name)

@@ -29,6 +29,7 @@ from offsite.streams import CHUNK, Readable
 class FilesSource(Source):
     kind = "files"
     suffix = ".tar"
+    target_suffix = ""  # a folder
 
     def __init__(
         self,

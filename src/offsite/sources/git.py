@@ -185,6 +185,7 @@ def pack_problem(bundle: Path) -> str | None:
 class GitSource(Source):
     kind = "git"
     suffix = ".bundle"
+    target_suffix = ".git"  # a bare repository
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)

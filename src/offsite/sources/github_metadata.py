@@ -167,6 +167,7 @@ class _Export:
 class GitHubMetadataSource(StagedSource):
     kind = "github-metadata"
     suffix = ".tar"
+    target_suffix = ""  # a folder of JSON
 
     def __init__(self, name: str, url: str, repo: str, assets: bool = False) -> None:
         super().__init__(name, url)
