@@ -476,9 +476,8 @@ class FakeGitHub:
         if h.headers.get("Accept") != "application/octet-stream":
             return self._json(h, 404, NOT_FOUND)  # offsite only ever downloads
         stored = self.add(f"asset-{asset_id}", found[3])
-        return self._empty(
-            h, 302, {"Location": f"{self.url}/blob/{stored.id}?expires={time.time() + 60}"}
-        )
+        expires = time.time() + self.link_seconds
+        return self._empty(h, 302, {"Location": f"{self.url}/blob/{stored.id}?expires={expires}"})
 
     def _repo_json(self, owner: str, name: str) -> dict[str, Any]:
         body = copy.deepcopy(REPOSITORY)

@@ -244,3 +244,16 @@ def test_a_missing_repository_fails_the_metadata_entry_with_one_line(
     assert "gone-metadata" in r.err and "404" in r.err and "Traceback" not in r.err
     assert TOKEN not in r.err
     assert not any((tmp_path / "sets").rglob("manifest.json"))
+
+
+def test_an_asset_storage_refuses_fails_the_backup_without_its_signed_address(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    github.link_seconds = -1  # every signed storage address has already expired
+    r = cli("backup", f"github://{OWNER}/app", "--include-release-assets", "--to",
+            tmp_path / "sets", "--no-encrypt")  # fmt: skip
+    assert r.code == 3, r.err
+    said = r.err.strip().splitlines()[-1]
+    assert said.startswith("offsite: error:") and "Traceback" not in r.err
+    assert "release asset app-linux.tar.gz" in said and "403" in said and "expires=" not in said
+    assert not any((tmp_path / "sets").rglob("manifest.json"))

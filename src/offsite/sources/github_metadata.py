@@ -42,6 +42,7 @@ LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (
     ("releases.json", "releases", {}),
 )
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
 
 
 def next_page(headers: dict[str, Any]) -> str | None:
@@ -134,6 +135,9 @@ class _Export:
         """Download every release asset (through the API's asset address, which redirects
         to storage); check its size and, where GitHub gives one, its SHA-256."""
         import requests
+        from github import GithubException
+
+        from offsite.github_repos import reason
 
         count = total = 0
         for release in releases:
@@ -151,8 +155,12 @@ class _Export:
                             digest.update(chunk)
                             size += len(chunk)
                             out.write(chunk)
+                except GithubException as exc:  # a 403 goes through PyGithub's retry first
+                    raise self.fail(f"release asset {asset['name']}: {reason(exc)}") from None
                 except (requests.RequestException, OSError) as exc:
-                    raise self.fail(f"release asset {asset['name']}: {exc}") from None
+                    # the storage address an asset redirects to is signed in its query
+                    said = _QUERY.sub(r"\1", str(exc))
+                    raise self.fail(f"release asset {asset['name']}: {said}") from None
                 if size != asset.get("size", size):
                     raise self.fail(
                         f"release asset {asset['name']}: {size} bytes, GitHub lists {asset['size']}"
