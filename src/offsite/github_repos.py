@@ -6,7 +6,9 @@ Choosing among them (forks, archived, name globs) is a pure function."""
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +28,34 @@ class Repository:
     has_wiki: bool = True
 
 
+class _RateLimitWaits(logging.Handler):
+    """Stands in for the stderr handler PyGithub attaches to its logger on import (at INFO:
+    every retried request's address, a signed storage one included): one line for each
+    wait on a rate limit, nothing else. Writes through click, so to the current stderr."""
+
+    _WAIT = re.compile(r"^(?:Setting next backoff to (\S+?)s?|Retrying after (\S+) seconds)$")
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import click
+
+        m = self._WAIT.match(record.getMessage())
+        if m:
+            seconds = m.group(1) or m.group(2)
+            click.echo(f"offsite: waiting {seconds}s for GitHub's rate limit", err=True)
+
+
+def _quiet_pygithub() -> None:
+    log = logging.getLogger("github")
+    if not any(isinstance(h, _RateLimitWaits) for h in log.handlers):
+        for handler in list(log.handlers):
+            log.removeHandler(handler)
+        log.addHandler(_RateLimitWaits())
+
+
 def client(token: str | None = None, api_url: str | None = None, workers: int = 8) -> Any:
     from github import Auth, Github, GithubRetry
 
+    _quiet_pygithub()
     token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
     url = (api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
     retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
