@@ -127,6 +127,7 @@ class FakeGitHub:
     user_repos: dict[str, list[str]] = field(default_factory=dict)  # user (not org) → names
     metadata: dict[str, FakeMetadata] = field(default_factory=dict)  # full name → metadata
     metadata_page: int = 100  # items per page of the metadata lists
+    lost_assets: set[str] = field(default_factory=set)  # asset names storage answers 404 for
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -435,10 +436,8 @@ class FakeGitHub:
     def _item(self, definition: str, **fields: Any) -> dict[str, Any]:
         body = copy.deepcopy(EXAMPLES[definition][0])
         body.update(fields)
-        for team in body.get("requested_teams") or []:
-            team.setdefault(
-                "type", "organization"
-            )  # GitHub's example lacks what its schema requires
+        for team in body.get("requested_teams") or []:  # the example lacks what the schema requires
+            team.setdefault("type", "organization")
         return body
 
     def _issue(self, base: str, kind: str, number: int) -> dict[str, Any]:
@@ -476,6 +475,8 @@ class FakeGitHub:
         if h.headers.get("Accept") != "application/octet-stream":
             return self._json(h, 404, NOT_FOUND)  # offsite only ever downloads
         stored = self.add(f"asset-{asset_id}", found[3])
+        if found[2] in self.lost_assets:
+            self.broken.add(stored.id)
         expires = time.time() + self.link_seconds
         return self._empty(h, 302, {"Location": f"{self.url}/blob/{stored.id}?expires={expires}"})
 

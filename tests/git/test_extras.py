@@ -251,7 +251,7 @@ def test_a_missing_repository_fails_the_metadata_entry_with_one_line(
     assert not any((tmp_path / "sets").rglob("manifest.json"))
 
 
-def test_an_asset_storage_refuses_fails_the_backup_without_its_signed_address(
+def test_an_asset_storage_refuses_or_lost_fails_the_backup_without_its_signature(
     cli, tmp_path: Path, github: FakeGitHub
 ) -> None:
     github.link_seconds = -1  # every signed storage address has already expired
@@ -261,4 +261,12 @@ def test_an_asset_storage_refuses_fails_the_backup_without_its_signed_address(
     assert r.err.count("\n") == 1 and r.err.startswith("offsite: error:"), r.err
     assert "release asset app-linux.tar.gz" in r.err and "403" in r.err
     assert "expires=" not in r.err
+
+    github.link_seconds = 60
+    github.lost_assets.add("notes.txt")  # storage has lost this one: a 404
+    r = cli("backup", f"github://{OWNER}/app", "--include-release-assets", "--to",
+            tmp_path / "sets", "--no-encrypt")  # fmt: skip
+    assert r.code == 3, r.err
+    assert r.err.count("\n") == 1 and "release asset notes.txt" in r.err and "404" in r.err
+    assert "expires=" not in r.err and "/blob/" in r.err  # the address, not its signature
     assert not any((tmp_path / "sets").rglob("manifest.json"))
