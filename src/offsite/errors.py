@@ -44,6 +44,14 @@ class EntryMissing(CheckFailed):
     """set {} entry {!r}: file {} is missing from the destination"""
 
 
+class UnsafeMember(CheckFailed):
+    """entry {!r}: refusing the archive member {!r}: {}"""
+
+
+class ArchiveUnreadable(CheckFailed):
+    """entry {!r}: not a readable tar archive: {}"""
+
+
 # --- exit 2: bad input or configuration ---------------------------------------------
 
 

@@ -27,6 +27,14 @@ def error(message: str, stream: TextIO | None = None) -> None:
         print(f"::error::{_escape_data(message)}", file=stream or sys.stderr, flush=True)
 
 
+def warn(message: str, stream: TextIO | None = None) -> None:
+    """A warning: one line on stderr, and a ``::warning::`` annotation in Actions."""
+    out = stream or sys.stderr
+    print(f"offsite: warning: {message}", file=out, flush=True)
+    if in_actions():
+        print(f"::warning::{_escape_data(message)}", file=out, flush=True)
+
+
 def mask(value: str, stream: TextIO | None = None) -> None:
     """Ask the runner to hide ``value`` in every later log line."""
     if in_actions() and value:

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import BadInput, RestoreFailed, SourceNotFound, TargetNotEmpty
+from offsite import gha, safetar
+from offsite.errors import SourceNotFound, TargetNotEmpty
 from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     FolderStagingRestorer,
@@ -114,13 +115,12 @@ class FilesSource(Source):
 class FolderRestorer(FolderStagingRestorer):
     """Extracts into a staging folder beside the target, then moves it into place.
 
-    Extraction uses tarfile's ``tar`` filter: no absolute paths, nothing written
-    outside the target (also not through a symlink), no setuid bits.
+    Extraction follows ``offsite.safetar``'s rules: no absolute or climbing paths, nothing
+    written through a symlink, hardlinks only to members of the same archive, no device
+    nodes, no setuid bits; a refused member fails the entry and the staging folder goes.
     """
 
     def __init__(self, target: Path, force: bool) -> None:
-        if not hasattr(tarfile, "tar_filter"):
-            raise BadInput("restoring folders needs a Python with tarfile extraction filters")
         super().__init__(target)
         self.force = force
         if target.is_dir() and any(target.iterdir()) and not force:
@@ -131,15 +131,7 @@ class FolderRestorer(FolderStagingRestorer):
         self._staged = Path(
             tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent)
         )
-        try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
-                tar.extractall(self._staged, filter="tar")
-        except tarfile.FilterError as exc:
-            raise RestoreFailed(
-                self.target.name, f"refusing an unsafe archive member: {exc}"
-            ) from None
-        except tarfile.ReadError as exc:
-            raise RestoreFailed(self.target.name, f"not a readable tar archive: {exc}") from None
+        safetar.extract(stream, self._staged, self.target.name, gha.warn)
 
     def commit(self) -> None:
         staged = self._staged

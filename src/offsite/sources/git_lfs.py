@@ -21,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import BadInput, RestoreFailed, SourceFailed
+from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, SourceFailed, UnsafeMember
 from offsite.pipeline import Pipeline
+from offsite.safetar import member_path, shown
 from offsite.sources.base import (
     FolderStagingRestorer,
     Inspection,
@@ -190,11 +191,15 @@ class LfsRestorer(FolderStagingRestorer):
         try:
             with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
+                    try:
+                        parts = member_path(member.name)
+                    except ValueError as exc:
+                        raise UnsafeMember(self.location, shown(member), exc) from None
                     if member.isdir():
                         continue
-                    oid = member.name.rsplit("/", 1)[-1]
+                    oid = parts[-1] if parts else ""
                     if not member.isreg() or not OID.match(oid):
-                        raise self._fail(f"unexpected archive member {member.name!r}")
+                        raise UnsafeMember(self.location, shown(member), "not an LFS object")
                     data = tar.extractfile(member)
                     assert data is not None
                     staged = self._staged / oid
@@ -205,8 +210,8 @@ class LfsRestorer(FolderStagingRestorer):
                             out.write(chunk)
                     if digest.hexdigest() != oid:
                         raise self._fail(f"LFS object {oid} does not match its id")
-        except tarfile.ReadError as exc:
-            raise self._fail(f"not a readable tar archive: {exc}") from None
+        except tarfile.TarError as exc:
+            raise ArchiveUnreadable(self.location, exc) from None
 
     def commit(self) -> None:
         staged = self._staged

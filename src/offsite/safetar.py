@@ -1,0 +1,251 @@
+"""Extracting a tar that a destination holds, by offsite's own rules (SPEC §7).
+
+The archive is untrusted: whoever can write to a destination can write it. Python's
+``tarfile`` filters differ between versions (Debian 12's 3.11.2 has none) and its ``tar``
+filter lets a hardlink point at any file outside the target, so extraction is done here,
+member by member, the same on every Python offsite supports:
+
+- a member's path is relative, holds no ``..``, no NUL, and never crosses a symlink of
+  the same archive; nothing is ever written through a symlink, because symlinks are
+  created last, after every other member, as links (whatever they point at);
+- a hardlink must point at a regular file extracted earlier by the same archive;
+- a file is written to a fresh name (an existing one is unlinked first, never opened),
+  so a hardlink planted earlier cannot carry the write elsewhere;
+- device nodes and FIFOs are not created, setuid and setgid bits are dropped, each with
+  a warning naming the member.
+
+A refused member raises ``UnsafeMember`` (exit 1); the caller extracts into a staging
+folder and removes it, so nothing of a refused archive remains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from offsite.errors import ArchiveUnreadable, OffsiteError, UnsafeMember
+from offsite.streams import CHUNK, Readable
+
+Warn = Callable[[str], None]
+Parts = tuple[str, ...]
+
+
+def member_path(name: str) -> Parts:
+    """The path components of a member name; ValueError when it is absolute, climbs
+    (``..``), holds a NUL or names nothing. ``./a//b`` is ``("a", "b")``; ``.`` is ``()``."""
+    if "\x00" in name:
+        raise ValueError("its name holds a NUL byte")
+    if name.startswith("/"):
+        raise ValueError("its path is absolute")
+    parts = tuple(p for p in name.split("/") if p not in ("", "."))
+    if ".." in parts:
+        raise ValueError("its path climbs out of the target (..)")
+    return parts
+
+
+@dataclass
+class _State:
+    root: Path
+    warn: Warn
+    files: set[Parts] = field(default_factory=set)  # regular files extracted so far
+    links: dict[Parts, tarfile.TarInfo] = field(default_factory=dict)  # made at the end
+    dirs: dict[Parts, tarfile.TarInfo] = field(default_factory=dict)  # modes set at the end
+    folders: set[Parts] = field(default_factory=set)  # every folder made, members or not
+    owner: bool = field(default_factory=lambda: os.geteuid() == 0)
+
+    def path(self, parts: Parts) -> Path:
+        return self.root.joinpath(*parts)
+
+
+def shown(info: tarfile.TarInfo | None) -> str:
+    """A member's name for a message: at most 200 characters, never unprintable."""
+    if info is None:
+        return "(the links at the end)"
+    name = info.name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return name if len(name) <= 200 else name[:200] + "…"
+
+
+def _mode(info: tarfile.TarInfo, what: str, warn: Warn) -> int:
+    mode = info.mode & 0o7777
+    if mode & (stat.S_ISUID | stat.S_ISGID):
+        warn(f"dropping the setuid/setgid bit of {what} {shown(info)!r}")
+        mode &= ~(stat.S_ISUID | stat.S_ISGID)
+    return mode
+
+
+def _crosses_link(state: _State, parts: Parts) -> Parts | None:
+    for i in range(1, len(parts)):
+        if parts[:i] in state.links:
+            return parts[:i]
+    return None
+
+
+def _make_parents(state: _State, parts: Parts) -> None:
+    for i in range(1, len(parts)):
+        if parts[:i] in state.folders:
+            continue
+        folder = state.path(parts[:i])
+        try:
+            st = os.lstat(folder)
+        except FileNotFoundError:
+            os.mkdir(folder)
+            st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"its folder {'/'.join(parts[:i])!r} is a file in this archive")
+        state.folders.add(parts[:i])
+
+
+def _clear(path: Path) -> None:
+    """Make room for a new member at ``path``: an earlier file or link goes (unlinked,
+    never written through); an earlier folder stays and refuses the member."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise ValueError("a folder of the same name was extracted before it")
+    os.unlink(path)
+
+
+def _owner(state: _State, path: Path, info: tarfile.TarInfo) -> None:
+    """As root, the member's owner, like ``tar -p`` (names first, else the numbers)."""
+    if not state.owner:
+        return
+    import grp
+    import pwd
+
+    uid, gid = info.uid, info.gid
+    with contextlib.suppress(KeyError, OverflowError, TypeError):
+        uid = pwd.getpwnam(info.uname).pw_uid if info.uname else uid
+    with contextlib.suppress(KeyError, OverflowError, TypeError):
+        gid = grp.getgrnam(info.gname).gr_gid if info.gname else gid
+    with contextlib.suppress(OSError, OverflowError):
+        os.chown(path, uid, gid, follow_symlinks=False)
+
+
+def _times(path: Path, info: tarfile.TarInfo) -> None:
+    with contextlib.suppress(OSError, OverflowError, ValueError):
+        os.utime(path, (info.mtime, info.mtime), follow_symlinks=False)
+
+
+def _file(state: _State, tar: tarfile.TarFile, info: tarfile.TarInfo, parts: Parts) -> None:
+    path = state.path(parts)
+    _clear(path)
+    data = tar.extractfile(info)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        if data is not None:
+            while chunk := data.read(CHUNK):
+                out.write(chunk)
+        os.fchmod(out.fileno(), _mode(info, "file", state.warn))
+    _owner(state, path, info)
+    _times(path, info)
+    state.files.add(parts)
+    state.links.pop(parts, None)
+
+
+def _hardlink(state: _State, info: tarfile.TarInfo, parts: Parts) -> None:
+    try:
+        source = member_path(info.linkname)
+    except ValueError as exc:
+        raise ValueError(f"a hardlink whose target is not allowed: {exc}") from None
+    if source not in state.files or _crosses_link(state, source) is not None:
+        raise ValueError(
+            f"a hardlink to {info.linkname!r}, which this archive did not extract before it"
+        )
+    if not stat.S_ISREG(os.lstat(state.path(source)).st_mode):
+        raise ValueError(f"a hardlink to {info.linkname!r}, which is not a file")
+    path = state.path(parts)
+    if path == state.path(source):
+        return
+    _clear(path)
+    os.link(state.path(source), path, follow_symlinks=False)
+    state.files.add(parts)
+    state.links.pop(parts, None)
+
+
+def _member(state: _State, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    parts = member_path(info.name)
+    if not parts:
+        if not info.isdir():
+            raise ValueError("it names no path")
+        state.dirs[()] = info
+        return
+    crossed = _crosses_link(state, parts)
+    if crossed is not None:
+        raise ValueError(f"its path crosses the symlink {'/'.join(crossed)!r}")
+    if info.ischr() or info.isblk() or info.isfifo():
+        what = "FIFO" if info.isfifo() else "device node"
+        state.warn(f"not creating the {what} {shown(info)!r}")
+        return
+    if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
+        state.warn(f"skipping {shown(info)!r}, a member of an unknown type {info.type!r}")
+        return
+    _make_parents(state, parts)
+    if info.isdir():
+        path = state.path(parts)
+        if parts in state.links:
+            raise ValueError("a symlink of the same name comes before it")
+        if parts not in state.folders:
+            _clear(path)
+            os.mkdir(path, 0o700)
+            state.folders.add(parts)
+        state.dirs[parts] = info
+        state.files.discard(parts)
+    elif info.issym():
+        if "\x00" in info.linkname:
+            raise ValueError("its link target holds a NUL byte")
+        if parts in state.folders:
+            raise ValueError("a folder of the same name was extracted before it")
+        state.links[parts] = info
+        state.files.discard(parts)
+    elif info.islnk():
+        _hardlink(state, info, parts)
+    else:
+        _file(state, tar, info, parts)
+
+
+def _finish(state: _State) -> None:
+    for parts, info in sorted(state.links.items()):
+        path = state.path(parts)
+        _clear(path)
+        os.symlink(info.linkname, path)
+        _owner(state, path, info)
+        _times(path, info)
+    for parts in sorted(state.dirs, key=len, reverse=True):  # deepest first
+        info = state.dirs[parts]
+        path = state.path(parts)
+        os.chmod(path, _mode(info, "folder", state.warn))
+        _owner(state, path, info)
+        _times(path, info)
+
+
+def extract(stream: Readable, root: Path, entry: str, warn: Warn) -> None:
+    """Extract the tar ``stream`` into the existing, empty folder ``root``.
+
+    Raises UnsafeMember for a member the rules refuse, ArchiveUnreadable for a stream that
+    is not a tar; the decoding pipeline's own errors pass through."""
+    state = _State(root, lambda message: warn(f"entry {entry!r}: {message}"))
+    info: tarfile.TarInfo | None = None
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
+            for info in tar:
+                _member(state, tar, info)
+            info = None
+            _finish(state)
+    except OffsiteError:
+        raise
+    except tarfile.TarError as exc:
+        raise ArchiveUnreadable(entry, exc) from None
+    except (UnicodeError, OverflowError, EOFError, RecursionError) as exc:
+        raise ArchiveUnreadable(entry, f"{type(exc).__name__}: {exc}") from None
+    except ValueError as exc:
+        raise UnsafeMember(entry, shown(info), exc) from None
+    except OSError as exc:
+        raise UnsafeMember(entry, shown(info), exc.strerror or exc) from None
