@@ -208,7 +208,7 @@ def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
         raise r.fail(where, "give exactly one of url, path and exec")
     if "name" not in d:
         raise r.fail(where, "every source needs a name (its entry's name)")
-    from offsite.sources.base import check_name
+    from offsite.names import check_name
 
     name = r.text(d["name"], f"{where}.name")
     try:

@@ -93,6 +93,10 @@ class SetNotFound(BadInput):
     """no backup set {} in {}"""
 
 
+class DestinationMissing(BadInput):
+    """destination {} does not exist or is not a folder"""
+
+
 class NoSets(BadInput):
     """no complete backup set in {}"""
 
@@ -105,12 +109,12 @@ class EntryNotFound(BadInput):
     """set {} has no entry {!r} (entries: {})"""
 
 
-class ManifestError(OffsiteError):
-    """manifest {} is unreadable: {}"""
+class ManifestError(CheckFailed):
+    """manifest {} is not valid: {}"""
 
 
 class UnsupportedManifest(BadInput):
-    """manifest {} has format {!r}; this offsite {} reads {}: upgrade offsite"""
+    """manifest {} has format {!r}, which needs a newer offsite (this offsite {} reads {}): upgrade offsite"""  # noqa: E501
 
 
 # --- exit 3: an operation failed ----------------------------------------------------

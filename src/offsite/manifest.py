@@ -1,7 +1,16 @@
-"""The backup set's manifest: frozen dataclasses, to and from JSON (format offsite-manifest/1)."""
+"""The backup set's manifest: frozen dataclasses, to and from JSON.
+
+A manifest comes from a destination, which anyone holding its credentials can write: it
+is untrusted input. ``from_json`` checks it against the JSON Schema shipped beside this
+module (``schemas/manifest.schema.json``) before building anything from it, then what a
+schema cannot say (names and files unique, each file named after its entry). Formats
+``offsite-manifest/1`` and ``/2`` (sets with a data key) are read; a newer one says
+"upgrade offsite".
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -12,8 +21,40 @@ from offsite import __version__
 from offsite.errors import ManifestError, UnsupportedManifest
 
 FORMAT = "offsite-manifest/1"
+FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data key
+FORMATS = (FORMAT, FORMAT_SET_KEY)
 MANIFEST_NAME = "manifest.json"
-SET_ID = re.compile(r"^\d{8}T\d{6}Z(-\d+)?$")
+MAX_MANIFEST = 16 << 20  # bytes: a manifest larger than this is refused unread
+SET_ID = re.compile(r"^\d{8}T\d{6}Z(-\d{1,6})?$")
+
+
+@functools.lru_cache(maxsize=1)
+def _validator() -> Any:
+    from importlib.resources import files
+
+    import jsonschema
+
+    schema = json.loads(
+        files("offsite").joinpath("schemas/manifest.schema.json").read_text(encoding="utf-8")
+    )
+    return jsonschema.Draft202012Validator(schema)
+
+
+def _problem(data: Any) -> str | None:
+    """The first way ``data`` breaks the schema, in one short line; None when it holds."""
+    error = next(iter(_validator().iter_errors(data)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    message = error.message if len(error.message) <= 160 else error.message[:160] + "…"
+    return f"{where}: {message}"
+
+
+def canonical(data: dict[str, Any]) -> bytes:
+    """The bytes a manifest's ``auth`` covers: the object without ``auth``, keys sorted,
+    no spaces, UTF-8 (SPEC §2)."""
+    rest = {k: v for k, v in data.items() if k != "auth"}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def set_id_for(moment: datetime) -> str:
@@ -62,6 +103,12 @@ class Origin:
 
 
 @dataclass(frozen=True)
+class Auth:
+    alg: str
+    mac: str
+
+
+@dataclass(frozen=True)
 class Manifest:
     id: str
     created_at: str
@@ -71,6 +118,7 @@ class Manifest:
     origin: Origin | None = None
     tool_version: str = __version__
     format: str = FORMAT
+    auth: Auth | None = None
 
     @property
     def size(self) -> int:
@@ -79,50 +127,73 @@ class Manifest:
     def entry(self, name: str) -> Entry | None:
         return next((e for e in self.entries if e.name == name), None)
 
-    def to_json(self) -> str:
+    def data(self) -> dict[str, Any]:
+        """The manifest as a JSON object (``auth`` only when there is one)."""
         data = asdict(self)
         for entry in data["entries"]:
             entry["encryption"]["recipients"] = list(entry["encryption"]["recipients"])
-        return json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+        if data["auth"] is None:
+            del data["auth"]
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.data(), indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+    def canonical(self) -> bytes:
+        return canonical(self.data())
 
     @classmethod
     def from_json(cls, text: str | bytes, where: str = "manifest.json") -> Manifest:
+        """Parse and validate; ManifestError (exit 1) for anything the schema refuses,
+        UnsupportedManifest (exit 2) for a newer format."""
         try:
             data = json.loads(text)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-        except ValueError as exc:
-            raise ManifestError(where, exc) from None
+        except RecursionError:
+            raise ManifestError(where, "nested too deeply") from None
+        except ValueError as exc:  # also bad UTF-8 and integers of thousands of digits
+            raise ManifestError(where, str(exc)[:160]) from None
+        if not isinstance(data, dict):
+            raise ManifestError(where, "not a JSON object")
         fmt = data.get("format")
-        if fmt != FORMAT:
-            raise UnsupportedManifest(where, fmt, __version__, FORMAT)
+        if isinstance(fmt, str) and fmt.startswith("offsite-manifest/") and fmt not in FORMATS:
+            raise UnsupportedManifest(where, fmt[:40], __version__, " and ".join(FORMATS))
         try:
-            entries = tuple(
-                Entry(
-                    **{
-                        **e,
-                        "encryption": Encryption(
-                            mode=e["encryption"]["mode"],
-                            cipher=e["encryption"].get("cipher"),
-                            recipients=tuple(e["encryption"].get("recipients", ())),
-                        ),
-                    }
-                )
-                for e in data["entries"]
+            problem = _problem(data)
+        except RecursionError:
+            problem = "nested too deeply"
+        if problem:
+            raise ManifestError(where, problem)
+        names: set[str] = set()
+        files: set[str] = set()
+        for e in data["entries"]:
+            if e["name"] in names or e["file"] in files:
+                raise ManifestError(where, f"entry {e['name']!r} or its file appears twice")
+            if not e["file"].startswith(e["name"] + "."):
+                raise ManifestError(where, f"entry {e['name']!r} has a file of another name")
+            names.add(e["name"])
+            files.add(e["file"])
+        entries = tuple(
+            Entry(
+                **{
+                    **e,
+                    "encryption": Encryption(
+                        mode=e["encryption"]["mode"],
+                        cipher=e["encryption"].get("cipher"),
+                        recipients=tuple(e["encryption"].get("recipients", ())),
+                    ),
+                }
             )
-            origin = Origin(**data["origin"]) if data.get("origin") else None
-            manifest = cls(
-                id=data["id"],
-                created_at=data["created_at"],
-                finished_at=data["finished_at"],
-                entries=entries,
-                labels=dict(data.get("labels") or {}),
-                origin=origin,
-                tool_version=data.get("tool_version", "unknown"),
-                format=fmt,
-            )
-        except (KeyError, TypeError) as exc:
-            raise ManifestError(where, f"missing or unexpected field {exc}") from None
-        if not SET_ID.match(manifest.id):
-            raise ManifestError(where, f"bad set id {manifest.id!r}")
-        return manifest
+            for e in data["entries"]
+        )
+        auth = data.get("auth")
+        return cls(
+            id=data["id"],
+            created_at=data["created_at"],
+            finished_at=data["finished_at"],
+            entries=entries,
+            labels=dict(data.get("labels") or {}),
+            origin=Origin(**data["origin"]) if data.get("origin") else None,
+            tool_version=data.get("tool_version", "unknown"),
+            format=data["format"],
+            auth=Auth(auth["alg"], auth["mac"]) if auth else None,
+        )

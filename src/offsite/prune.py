@@ -1,6 +1,10 @@
 """Applying a retention plan to a destination: complete sets by policy, and incomplete
 sets (no manifest) once they are more than a day old.
 
+Only valid sets dated up to an hour ahead are counted or removed (SPEC §7): a planted set
+dated in the future cannot make ``--keep-within`` or ``--keep-last`` push real sets out,
+and a set whose manifest offsite refuses is reported and left alone.
+
 A removed set loses its manifest first, so at no moment does a half-deleted set look
 complete; a delete that fails (e.g. an object under lock) is reported, not fatal.
 """
@@ -27,6 +31,9 @@ class PruneResult:
     dry_run: bool
     failures: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)  # interrupted uploads aborted
+    # left alone, never counted: sets dated in the future, sets whose manifest is refused,
+    # and (with a key) sets that do not prove they were made with it; "id: why" each
+    untouched: list[str] = field(default_factory=list)
 
 
 def _delete_set(storage: Storage, prefix: str) -> None:
@@ -42,8 +49,11 @@ def run_prune(
     found = scan(storage)
     if any(s.prefix == "" for s in found.sets):
         raise BadInput(f"{storage.url} is a single downloaded set, not a destination to prune")
-    by_id = {s.id: s for s in found.sets}
-    decided = plan([(s.id, set_time(s.id)) for s in found.sets], policy)
+    counted = [s for s in found.sets if not s.future(now)]
+    untouched = [f"{s.id}: dated in the future" for s in found.sets if s.future(now)]
+    untouched += [f"{i.id}: {i.reason}" for i in found.invalid]
+    by_id = {s.id: s for s in counted}
+    decided = plan([(s.id, set_time(s.id)) for s in counted], policy)
     stale = [i.prefix for i in found.incomplete if now - i.newest > INCOMPLETE_GRACE]
     store = storage if isinstance(storage, HasUploads) else None
     uploads = (
@@ -51,7 +61,9 @@ def run_prune(
         if store is None
         else [u for u in store.incomplete_uploads() if now - u[2] > INCOMPLETE_GRACE]
     )
-    result = PruneResult(decided, stale, dry_run, uploads=[key for key, _, _ in uploads])
+    result = PruneResult(
+        decided, stale, dry_run, uploads=[key for key, _, _ in uploads], untouched=untouched
+    )
     if dry_run:
         return result
     for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:

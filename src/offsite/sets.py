@@ -7,13 +7,25 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
-from offsite.errors import NoSets, OffsiteError, SetGone, SetNotFound
-from offsite.manifest import MANIFEST_NAME, SET_ID, Manifest, set_id_for
-from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage, get_bytes
+from offsite import gha
+from offsite.errors import (
+    CheckFailed,
+    DestinationMissing,
+    ManifestError,
+    NoSets,
+    OffsiteError,
+    SetGone,
+    SetNotFound,
+)
+from offsite.manifest import MANIFEST_NAME, MAX_MANIFEST, SET_ID, Manifest, set_id_for, set_time
+from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage
+from offsite.urls import redact
+
+FUTURE_SLACK = timedelta(hours=1)  # clocks drift; a set dated further ahead is planted
 
 
 @dataclass(frozen=True)
@@ -25,8 +37,33 @@ class StoredSet:
     def id(self) -> str:
         return self.manifest.id
 
+    @property
+    def time(self) -> datetime:
+        return set_time(self.id)
+
     def key(self, file: str) -> str:
         return self.prefix + file
+
+    def future(self, now: datetime) -> bool:
+        """Dated more than an hour ahead of ``now``: never latest, never counted by retention."""
+        return self.time - now > FUTURE_SLACK
+
+
+@dataclass(frozen=True)
+class InvalidSet:
+    """A set folder whose manifest offsite refuses to read: listed, never used."""
+
+    prefix: str
+    error: OffsiteError
+
+    @property
+    def id(self) -> str:
+        name = self.prefix.rstrip("/")
+        return name[len("backup-") :] if name.startswith("backup-") else name
+
+    @property
+    def reason(self) -> str:
+        return self.error.message()
 
 
 @dataclass(frozen=True)
@@ -40,23 +77,66 @@ class IncompleteSet:
 class Scan:
     sets: list[StoredSet] = field(default_factory=list)  # oldest first
     incomplete: list[IncompleteSet] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # manifests that could not be read
+    invalid: list[InvalidSet] = field(default_factory=list)  # manifests offsite refuses
+
+    @property
+    def problems(self) -> list[str]:
+        return [i.reason for i in self.invalid]
+
+    def future(self, now: datetime | None = None) -> list[StoredSet]:
+        moment = now or datetime.now(timezone.utc)
+        return [s for s in self.sets if s.future(moment)]
+
+    def current(self, now: datetime | None = None) -> list[StoredSet]:
+        """The sets not dated in the future, oldest first."""
+        moment = now or datetime.now(timezone.utc)
+        return [s for s in self.sets if not s.future(moment)]
 
 
 def _set_folder(name: str) -> bool:
     return bool(SET_ID.match(name)) or (name.startswith("backup-") and bool(SET_ID.match(name[7:])))
 
 
+def _read_manifest(storage: Storage, key: str, where: str) -> bytes:
+    with storage.open(key) as fh:
+        data = fh.read(MAX_MANIFEST + 1)
+    if len(data) > MAX_MANIFEST:
+        raise ManifestError(where, f"larger than {MAX_MANIFEST >> 20} MiB")
+    return data
+
+
 def _load(storage: Storage, prefix: str) -> Manifest:
-    where = f"{storage.url.rstrip('/')}/{prefix}{MANIFEST_NAME}"
-    return Manifest.from_json(get_bytes(storage, prefix + MANIFEST_NAME), where)
+    where = f"{redact(storage.url).rstrip('/')}/{prefix}{MANIFEST_NAME}"
+    manifest = Manifest.from_json(_read_manifest(storage, prefix + MANIFEST_NAME, where), where)
+    folder = prefix.rstrip("/")
+    if folder and manifest.id not in (folder, folder[len("backup-") :]):
+        raise ManifestError(where, f"its id {manifest.id!r} is not its folder's name")
+    return manifest
+
+
+def _require(storage: Storage) -> None:
+    """A local destination that does not exist is a mistyped path, not an empty one."""
+    from offsite.storage.local import LocalStorage
+
+    if isinstance(storage, LocalStorage) and not storage.root.is_dir():
+        raise DestinationMissing(storage.url)
+
+
+def _loaded(storage: Storage, prefix: str, result: Scan) -> None:
+    try:
+        result.sets.append(StoredSet(prefix, _load(storage, prefix)))
+    except OffsiteError as exc:
+        result.invalid.append(InvalidSet(prefix, exc))
 
 
 def scan(storage: Storage) -> Scan:
+    """Every set in the destination: a bad manifest makes its own set invalid, never the
+    others unreadable."""
+    _require(storage)
     objects = list(storage.list())
     result = Scan()
     if any(o.key == MANIFEST_NAME for o in objects):
-        result.sets.append(StoredSet("", _load(storage, "")))
+        _loaded(storage, "", result)
         return result
     groups: dict[str, list[ObjectInfo]] = {}
     for obj in objects:
@@ -65,41 +145,72 @@ def scan(storage: Storage) -> Scan:
             groups.setdefault(folder + "/", []).append(obj)
     for prefix, members in sorted(groups.items()):
         if any(o.key == prefix + MANIFEST_NAME for o in members):
-            try:
-                result.sets.append(StoredSet(prefix, _load(storage, prefix)))
-            except OffsiteError as exc:
-                result.problems.append(exc.message())
+            _loaded(storage, prefix, result)
         else:
             newest = max(o.modified for o in members)
             result.incomplete.append(IncompleteSet(prefix, newest, sum(o.size for o in members)))
     result.sets.sort(key=lambda s: s.id)
+    ids = [s.id for s in result.sets]
+    for stored in [s for s in result.sets if ids.count(s.id) > 1]:  # backup-<id>/ beside <id>/
+        result.sets.remove(stored)
+        result.invalid.append(
+            InvalidSet(stored.prefix, ManifestError(stored.prefix, "another folder has its id"))
+        )
     return result
 
 
-def select(storage: Storage, set_id: str | None = None) -> StoredSet:
-    """The set named ``set_id``, or the newest complete one."""
-    sets = scan(storage).sets
+Check = Callable[[StoredSet], None]  # raises when a set may not be used (not authenticated)
+
+
+def latest(
+    found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None
+) -> StoredSet:
+    """The newest valid set: not dated in the future, and passing ``check`` (SPEC §7).
+    Each set passed over is named in a warning."""
+    moment = now or datetime.now(timezone.utc)
+    for stored in reversed(found.sets):
+        if stored.future(moment):
+            gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
+            continue
+        if check is not None:
+            try:
+                check(stored)
+            except CheckFailed as exc:
+                gha.warn(f"passing over set {stored.id}: {exc.message()}")
+                continue
+        return stored
+    raise NoSets(storage.url)
+
+
+def select(storage: Storage, set_id: str | None = None, check: Check | None = None) -> StoredSet:
+    """The set named ``set_id``, or the latest; a named set must pass ``check`` too."""
+    found = scan(storage)
     if set_id is None:
-        if not sets:
-            raise NoSets(storage.url)
-        return sets[-1]
-    for stored in sets:
+        return latest(found, storage, check)
+    for stored in found.sets:
         if stored.id == set_id:
+            if check is not None:
+                check(stored)
             return stored
+    for invalid in found.invalid:
+        if invalid.id == set_id:
+            raise invalid.error
     reason = storage.why_missing(set_id) if isinstance(storage, ExplainsMissing) else None
     if reason:
         raise SetGone(set_id, storage.url, reason)
     raise SetNotFound(set_id, storage.url)
 
 
-def choose(storage: Storage, set_id: str | None, every: bool) -> list[StoredSet]:
-    """Every complete set, or the one ``select`` picks."""
+def choose(
+    storage: Storage, set_id: str | None, every: bool, check: Check | None = None
+) -> list[StoredSet]:
+    """Every valid set, or the one ``select`` picks."""
     if every:
         sets = scan(storage).sets
         if not sets:
             raise NoSets(storage.url)
         return sets
-    return [select(storage, set_id)]
+    return [select(storage, set_id, check)]
 
 
 def allocate_id(

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` without control characters: what a manifest says (labels, names) is an
+    attacker's text, which must not move the cursor or recolour a terminal."""
+    return _CONTROL.sub("?", text)
 
 
 def human_size(n: float) -> str:
@@ -25,7 +34,9 @@ def render(
     headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
 ) -> str:
     """Columns padded to their widest cell; indexes in ``right`` are right-aligned."""
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    cells = [[printable(str(c)) for c in headers]] + [
+        [printable(str(c)) for c in row] for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def fmt(row: list[str]) -> str:

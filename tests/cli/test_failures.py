@@ -85,18 +85,24 @@ def test_json_record_and_actions_annotation(cli, tmp_path: Path, monkeypatch) ->
     r = cli("restore", tmp_path / "nothing-here", "--into", tmp_path / "o", "--json")
     assert r.code == 2
     record = json.loads(r.out)  # stdout holds the JSON record alone
-    assert record == {
-        "error": f"no complete backup set in {tmp_path / 'nothing-here'}",
-        "exit_code": 2,
-    }
-    assert f"::error::no complete backup set in {tmp_path / 'nothing-here'}" in r.err
+    missing = f"destination {tmp_path / 'nothing-here'} does not exist or is not a folder"
+    assert record == {"error": missing, "exit_code": 2}
+    assert f"::error::{missing}" in r.err
 
 
 def test_verbose_shows_traceback(cli, tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
     r = cli("-v", "list", tmp_path / "x", "--json")
     assert r.code == 0
     r = cli("-v", "restore", tmp_path / "x", "--into", tmp_path / "o")
     assert r.code == 2 and "Traceback" in r.err
+
+
+@pytest.mark.parametrize("verb", [("list",), ("verify",), ("prune", "--keep-last", "1")])
+def test_a_missing_destination_is_bad_input(cli, tmp_path: Path, verb) -> None:
+    r = cli(verb[0], tmp_path / "typo", *verb[1:])
+    assert r.code == 2 and "typo does not exist" in r.err
+    assert not (tmp_path / "typo").exists()
 
 
 def test_usage_error_is_exit_2(cli) -> None:

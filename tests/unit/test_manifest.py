@@ -31,10 +31,10 @@ def test_json_round_trip() -> None:
 
 def test_unknown_format_is_refused() -> None:
     data = json.loads(_manifest().to_json())
-    data["format"] = "offsite-manifest/2"
+    data["format"] = "offsite-manifest/3"
     with pytest.raises(UnsupportedManifest) as info:
         Manifest.from_json(json.dumps(data))
-    assert info.value.exit_code == 2 and "upgrade offsite" in info.value.message()
+    assert info.value.exit_code == 2 and "needs a newer offsite" in info.value.message()
 
 
 @pytest.mark.parametrize("text", ["{", "[]", '{"format": "offsite-manifest/1"}'])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from offsite.cli.options import emit_json, json_option, storage_options
@@ -19,17 +17,27 @@ from offsite.table import human_size, render
 @storage_options
 @json_option
 def command(dest: str, as_json: bool, storage: StorageSettings) -> int:
-    """List the complete backup sets in DEST, oldest first."""
+    """List the complete backup sets in DEST, oldest first.
+
+    A set whose manifest offsite refuses (not valid, or a newer format) is listed as
+    INVALID with the reason; a set dated more than an hour ahead as FUTURE: neither is
+    ever restored as the latest.
+    """
     found = scan(open_storage(dest, storage))
-    for problem in found.problems:
-        click.echo(f"offsite: warning: {problem}", err=True)
+    future = {s.id for s in found.future()}
     if as_json:
         emit_json(
             {
                 "sets": [
-                    {**asdict(s.manifest), "size": s.manifest.size, "prefix": s.prefix}
+                    {
+                        **s.manifest.data(),
+                        "size": s.manifest.size,
+                        "prefix": s.prefix,
+                        "future": s.id in future,
+                    }
                     for s in found.sets
                 ],
+                "invalid": [{"prefix": i.prefix, "reason": i.reason} for i in found.invalid],
                 "incomplete": [
                     {"prefix": i.prefix, "newest": iso(i.newest), "size": i.size}
                     for i in found.incomplete
@@ -39,7 +47,7 @@ def command(dest: str, as_json: bool, storage: StorageSettings) -> int:
         return 0
     rows = [
         (
-            s.id,
+            s.id + (" FUTURE" if s.id in future else ""),
             s.manifest.created_at,
             ", ".join(e.name for e in s.manifest.entries),
             human_size(s.manifest.size),
@@ -47,6 +55,7 @@ def command(dest: str, as_json: bool, storage: StorageSettings) -> int:
         )
         for s in found.sets
     ]
+    rows += [(f"{i.prefix.rstrip('/')} INVALID", "", i.reason, "", "") for i in found.invalid]
     if rows:
         click.echo(render(("id", "created", "entries", "size", "labels"), rows, right=(3,)))
     else:

@@ -6,6 +6,7 @@ from typing import Callable
 
 import click
 
+from offsite import gha
 from offsite.cli.options import F, emit_json, json_option, option, storage_options
 from offsite.durations import parse_duration
 from offsite.errors import OperationFailed
@@ -71,6 +72,7 @@ def command(
                 "incomplete_removed": result.incomplete,
                 "failures": result.failures,
                 "interrupted_uploads_aborted": result.uploads,
+                "untouched": result.untouched,
             }
         )
     else:
@@ -92,6 +94,8 @@ def command(
                 else ""
             )
         )
+    for why in result.untouched:
+        gha.warn(f"not counted nor removed: set {why}")
     for failure in result.failures:
         click.echo(f"offsite: could not remove {failure}", err=True)
     if result.failures:

@@ -14,9 +14,10 @@ from offsite.cli.options import (
     read_passphrase,
     storage_options,
 )
-from offsite.errors import BadInput
+from offsite.errors import BadInput, CheckFailed, NoSets
+from offsite.manifest import MANIFEST_NAME
 from offsite.progress import Progress
-from offsite.sets import choose
+from offsite.sets import choose, scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
@@ -50,7 +51,8 @@ def command(
 
     Without --read-data: every stored file exists with the manifest's size. With it: every
     byte is read, its SHA-256 compared with the manifest, decrypted and decompressed.
-    Exit 1 when a check fails, naming the set and entry.
+    Exit 1 when a check fails, naming the set and entry; with --all, a set whose manifest
+    offsite refuses is a failed check too.
     """
     if sum(bool(x) for x in (set_id, latest, every)) > 1:
         raise BadInput("choose one of --id, --latest and --all")
@@ -58,7 +60,10 @@ def command(
         raise BadInput("choose one of --read-data and --read-data-subset")
     subset = Subset.parse(read_data_subset) if read_data_subset else None
     opened = open_storage(dest, storage)
-    sets = choose(opened, set_id, every)
+    found = scan(opened) if every else None
+    sets = found.sets if found else choose(opened, set_id, every)
+    if found and not sets and not found.invalid:
+        raise NoSets(opened.url)
     checks = verify_sets(
         opened,
         sets,
@@ -67,6 +72,13 @@ def command(
         read_passphrase(passphrase_env),
         Progress(enabled=not as_json),
     )
+    if found:  # a manifest offsite refuses is a failed check of its set, named
+        checks += [
+            EntryCheck(
+                i.id, "(manifest)", MANIFEST_NAME, False, False, i.reason, CheckFailed.exit_code
+            )
+            for i in found.invalid
+        ]
     code = exit_code(checks)
     if as_json:
         emit_json({"ok": code == 0, "checks": [asdict(c) for c in checks]})

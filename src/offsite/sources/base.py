@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
-import re
 import shlex
 import shutil
 import tempfile
@@ -15,20 +14,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
 from offsite.errors import BadInput, TargetNotEmpty
+from offsite.names import check_name, safe_name
 from offsite.pipeline import SUFFIX, Pipeline
 from offsite.streams import Readable, copy
 from offsite.urls import local_path, redact
-
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-def check_name(name: str) -> str:
-    if not NAME.match(name):
-        raise BadInput(
-            f"entry name {name!r} must start with a letter or digit and hold only "
-            "letters, digits, '.', '_' and '-'"
-        )
-    return name
 
 
 @dataclass(frozen=True)
@@ -63,8 +52,7 @@ class Source(abc.ABC):
     def default_name(cls, url: str) -> str:
         """The entry name when the user gave none: the file or folder name, made safe."""
         stem = Path(cls.local_target(url).rstrip("/")).name
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem).lstrip("._-")
-        return safe or cls.kind
+        return safe_name(stem, cls.kind)
 
     @classmethod
     def local_target(cls, url: str) -> str:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from offsite.errors import BadInput, MalformedURL, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
 from offsite.sources.process import ErrorFactory, run_tool
@@ -208,8 +209,7 @@ class GitSource(Source):
         path = urlsplit(remote_of(url)).path or remote_of(url)
         stem = path.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         stem = stem[: -len(".git")] if stem.endswith(".git") else stem
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem).lstrip("._-")
-        return safe or cls.kind
+        return safe_name(stem, cls.kind)
 
     @property
     def display(self) -> str:

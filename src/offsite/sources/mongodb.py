@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
+from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.sources.base import RestoreOptions, Restorer, Source
 from offsite.sources.dburl import DbURL
@@ -52,7 +53,7 @@ class MongoSource(Source):
     @classmethod
     def default_name(cls, url: str) -> str:
         database = DbURL.parse(url, "mongodb").database or "mongodb"
-        return "".join(c if c.isalnum() or c in "._-" else "_" for c in database) or cls.kind
+        return safe_name(database, cls.kind)
 
     @property
     def display(self) -> str:

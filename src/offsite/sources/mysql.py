@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
 from offsite.sources.dburl import DbURL
@@ -153,8 +154,7 @@ class MysqlSource(Source):
     @classmethod
     def default_name(cls, url: str) -> str:
         database = DbURL.parse(url, "mysql").database or "all-databases"
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in database).lstrip("._-")
-        return safe or cls.kind
+        return safe_name(database, cls.kind)
 
     @property
     def display(self) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from offsite.errors import BadInput, MalformedURL, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
 from offsite.sources.dburl import DbURL
@@ -272,8 +273,7 @@ class PostgresSource(Source):
     @classmethod
     def default_name(cls, url: str) -> str:
         database = DbURL.parse(url, "postgresql").database or "postgres"
-        safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in database).lstrip("._-")
-        return safe or cls.kind
+        return safe_name(database, cls.kind)
 
     @property
     def display(self) -> str:

@@ -1,0 +1,113 @@
+"""What a writer to the destination can plant (SPEC §7): a manifest offsite refuses makes
+its own set invalid and never blocks the others; a set dated in the future is never the
+latest and never counted by retention."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from offsite.manifest import set_id_for
+from tests.conftest import only_set
+
+FUTURE = "29991231T000000Z"
+# newer than the real set, but not in the future: only its manifest keeps it from latest
+PLANTED = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=30))
+
+
+@pytest.fixture
+def real(cli, tmp_path: Path, tree: Path) -> Path:
+    """A destination holding one real set, unencrypted."""
+    dest = tmp_path / "dest"
+    r = cli("backup", "--name", f"files={tree}", "--to", dest, "--no-encrypt")
+    assert r.code == 0, r.err
+    return dest
+
+
+def _plant(dest: Path, set_id: str, manifest: str | bytes, like: Path | None = None) -> Path:
+    folder = dest / set_id
+    if like is not None:
+        shutil.copytree(like, folder)
+    else:
+        folder.mkdir()
+    (folder / "manifest.json").write_bytes(
+        manifest if isinstance(manifest, bytes) else manifest.encode()
+    )
+    return folder
+
+
+def _edited(real_set: Path, **changes: object) -> str:
+    data = json.loads((real_set / "manifest.json").read_text())
+    entry_changes = changes.pop("entry", {})
+    data.update(changes)
+    if entry_changes:
+        data["entries"][0].update(entry_changes)
+    return json.dumps(data)
+
+
+BAD = [
+    pytest.param(lambda real: _edited(real, id=None), id="id-null"),
+    pytest.param(lambda real: "[" * 100_000 + "]" * 100_000, id="deep-nesting"),
+    pytest.param(lambda real: _edited(real, entry={"name": "../../evil"}), id="climbing-name"),
+    pytest.param(
+        lambda real: _edited(real, entry={"file": "../../etc/passwd"}), id="climbing-file"
+    ),
+    pytest.param(lambda real: _edited(real, entry={"size": -5}), id="negative-size"),
+    pytest.param(lambda real: _edited(real, entry={"sha256": "zz"}), id="not-hex"),
+    pytest.param(lambda real: _edited(real, entries="nope"), id="entries-not-a-list"),
+    pytest.param(lambda real: _edited(real, id="20991231T000000Z"), id="id-not-the-folder"),
+    pytest.param(lambda real: b"\xff\xfe garbage", id="not-utf8"),
+    pytest.param(
+        lambda real: '{"format": "offsite-manifest/1", "id": ' + "9" * 5000 + "}", id="huge-integer"
+    ),
+]
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_a_bad_manifest_makes_one_invalid_set(cli, tmp_path: Path, real: Path, bad) -> None:
+    real_set = only_set(real)
+    planted = _plant(real, PLANTED, bad(real_set), like=real_set)
+    listed = cli("list", real)
+    assert listed.code == 0 and "Traceback" not in listed.err
+    assert f"{PLANTED} INVALID" in listed.out and real_set.name in listed.out
+    checked = cli("verify", real, "--all")
+    assert checked.code == 1
+    assert PLANTED in checked.out + checked.err
+    target = tmp_path / "work" / "restored"
+    restored = cli("restore", real, "--into", target)  # the latest valid set: the real one
+    assert restored.code == 0, restored.err
+    assert f"restored set {real_set.name}" in restored.out
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "evil.out").exists()
+    named = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "other")
+    assert named.code == 1 and "is not valid" in named.err and "Traceback" not in named.err
+    assert not (tmp_path / "other").exists()
+    pruned = cli("prune", real, "--keep-last", "1")
+    assert pruned.code == 0, pruned.err
+    assert planted.exists() and real_set.exists()  # neither counted nor removed
+    assert f"not counted nor removed: set {PLANTED}" in pruned.err
+
+
+def test_a_newer_format_needs_a_newer_offsite(cli, tmp_path: Path, real: Path) -> None:
+    real_set = only_set(real)
+    _plant(real, PLANTED, _edited(real_set, format="offsite-manifest/9"), real_set)
+    named = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "o")
+    assert named.code == 2 and "needs a newer offsite" in named.err
+
+
+def test_a_future_dated_set_is_never_latest_nor_counted(cli, tmp_path: Path, real: Path) -> None:
+    real_set = only_set(real)
+    planted = _plant(real, FUTURE, _edited(real_set, id=FUTURE), like=real_set)
+    listed = cli("list", real)
+    assert f"{FUTURE} FUTURE" in listed.out
+    restored = cli("restore", real, "--into", tmp_path / "restored")
+    assert restored.code == 0, restored.err
+    assert f"restored set {real_set.name}" in restored.out
+    assert f"set {FUTURE} is dated in the future" in restored.err
+    pruned = cli("prune", real, "--keep-within", "1d")
+    assert pruned.code == 0, pruned.err
+    assert real_set.exists() and planted.exists()
+    assert f"not counted nor removed: set {FUTURE}: dated in the future" in pruned.err
