@@ -37,6 +37,8 @@ ARTIFACT = json.loads((FIXTURES / "artifact.json").read_text())
 WORKFLOW = json.loads((FIXTURES / "workflow.json").read_text())
 RUN = json.loads((FIXTURES / "workflow-run.json").read_text())
 REPOSITORY = json.loads((FIXTURES / "full-repository-default-response.json").read_text())
+REPOSITORY["default_branch"] = "main"  # the example says master, its runs and artifacts main
+FORK_ID = 217723378  # the example run's head repository: a fork
 METADATA_SCHEMA = json.loads((FIXTURES / "github-metadata-subset.schema.json").read_text())
 EXAMPLES = json.loads((FIXTURES / "github-metadata-examples.json").read_text())
 STAMP = "%Y-%m-%dT%H:%M:%SZ"
@@ -68,6 +70,8 @@ class StoredArtifact:
     expired: bool = False
     run_id: int | None = None
     repo: str | None = None  # owner/name; None: the fake's own repository
+    fork: bool = False  # uploaded by a run of a fork's pull request
+    branch: str = "main"  # the branch its run ran on
 
 
 @dataclass
@@ -78,6 +82,7 @@ class FakeRun:
     finished: datetime
     event: str = "schedule"
     branch: str = "main"
+    fork: bool = False  # a run of a fork's pull request (its head repository is the fork)
 
     @property
     def status(self) -> str:
@@ -153,12 +158,13 @@ class FakeGitHub:
     # -- setting up ----------------------------------------------------------------------
     def add(
         self, name: str, data: bytes, created: datetime | None = None, expired: bool = False,
-        run_id: int | None = None, repo: str | None = None,
+        run_id: int | None = None, repo: str | None = None, fork: bool = False,
+        branch: str = "main",
     ) -> StoredArtifact:  # fmt: skip
         with self._lock:
             artifact = StoredArtifact(100 + len(self.artifacts), name, data,
                                       created or datetime.now(timezone.utc), expired,
-                                      run_id, repo)  # fmt: skip
+                                      run_id, repo, fork, branch)  # fmt: skip
             self.artifacts.append(artifact)
             return artifact
 
@@ -169,15 +175,15 @@ class FakeGitHub:
 
     def run(
         self, flow: FakeWorkflow, conclusion: str | None, finished: datetime,
-        backup_size: int | None = None, expired: bool = False,
+        backup_size: int | None = None, expired: bool = False, fork: bool = False,
     ) -> FakeRun:  # fmt: skip
         """A run of ``flow``; with ``backup_size``, it uploaded a backup-* artifact."""
         number = len(flow.runs) + 1
-        run = FakeRun(flow.id * 10_000 + number, number, conclusion, finished)
+        run = FakeRun(flow.id * 10_000 + number, number, conclusion, finished, fork=fork)
         flow.runs.append(run)
         if backup_size is not None:
             self.add(f"backup-{finished.strftime('%Y%m%dT%H%M%SZ')}", b"\0" * backup_size,
-                     finished, expired, run.id, flow.repo)  # fmt: skip
+                     finished, expired, run.id, flow.repo, fork)  # fmt: skip
         return run
 
     def api_requests(self) -> int:
@@ -221,8 +227,13 @@ class FakeGitHub:
                     archive_download_url=f"{base}/zip", expired=a.expired,
                     created_at=a.created.strftime(stamp), updated_at=a.created.strftime(stamp),
                     expires_at=(a.created + timedelta(days=90)).strftime(stamp))  # fmt: skip
+        own = REPOSITORY["id"]
+        body["workflow_run"] = {
+            **body["workflow_run"], "repository_id": own, "head_branch": a.branch,
+            "head_repository_id": FORK_ID if a.fork else own,
+        }  # fmt: skip
         if a.run_id is not None:
-            body["workflow_run"] = {**body["workflow_run"], "id": a.run_id}
+            body["workflow_run"]["id"] = a.run_id
         return body
 
     def _handle(self, h: BaseHTTPRequestHandler, method: str) -> None:
@@ -257,6 +268,13 @@ class FakeGitHub:
             return None
         if method == "GET" and self._metadata(h, parts.path, query):
             return None
+        whole = re.fullmatch(r"/repos/([^/]+)/([^/]+)", parts.path)
+        if method == "GET" and whole:  # a repository with no metadata of its own
+            body = self._repo_json(*whole.groups())
+            for related in ("parent", "source"):  # the example lacks what the schema requires
+                body[related].setdefault("language", None)
+            validate(body, "full-repository")
+            return self._json(h, 200, body)
         repo = re.match(r"/repos/([^/]+/[^/]+)/actions/artifacts", parts.path)
         if method == "GET" and repo and parts.path == repo.group(0):
             return self._list(h, query, repo.group(1))
@@ -498,6 +516,11 @@ class FakeGitHub:
                     html_url=f"https://github.com/{flow.repo}/actions/runs/{run.id}",
                     artifacts_url=f"{base}/artifacts", jobs_url=f"{base}/jobs",
                     workflow_url=f"{self.url}/repos/{flow.repo}/actions/workflows/{flow.id}")  # fmt: skip
+        body["repository"] = {**body["repository"], "id": REPOSITORY["id"]}
+        body["head_repository"] = {
+            **body["head_repository"],
+            "id": FORK_ID if run.fork else REPOSITORY["id"],
+        }
         return body
 
     def _blob(self, h: BaseHTTPRequestHandler, artifact_id: int, expires: float) -> None:

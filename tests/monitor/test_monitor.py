@@ -303,3 +303,17 @@ def test_backup_pings_a_dead_mans_switch(
     hooks.status = 404  # the check was deleted: the backup still succeeds, with a warning
     r = cli("backup", tree, "--to", tmp_path / "d", "--ping-url", hooks.url + "/gone")
     assert r.code == 0 and "warning: ping start not delivered: HTTP 404" in r.err
+
+
+def test_a_forks_run_and_artifact_never_make_backups_fresh(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A fork's pull request runs the workflow and uploads backup-…: it proves nothing."""
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(days=3), backup_size=3 * MB)
+    github.run(flow, "success", ago(minutes=10), backup_size=3 * MB, fork=True)
+    r, report = check(cli, tmp_path)
+    assert r.code == 1, r.err
+    (target,) = report["targets"]
+    assert target["status"] == "unhealthy" and any("over --max-age" in w for w in target["reasons"])
+    assert target["age_seconds"] == pytest.approx(3 * 86400, abs=120)

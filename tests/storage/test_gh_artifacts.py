@@ -114,3 +114,29 @@ def test_writing_is_refused_with_a_pointer(
 ) -> None:
     r = cli("backup", tree, "--to", URL)
     assert r.code == 2 and "actions/upload" in r.err
+
+
+def test_a_forks_artifact_or_another_branchs_is_never_read(
+    cli, github: FakeGitHub, published: list[str], tree: Path, tmp_path: Path
+) -> None:
+    """A fork's pull request can upload `backup-…` to the repository: it is not a set."""
+    planted = tmp_path / "planted"
+    assert cli("backup", tmp_path / "made" / published[2], "--to", planted).code == 0
+    (fork_set,) = [p.name for p in planted.iterdir()]
+    github.add(f"backup-{fork_set}", zip_folder(planted / fork_set), fork=True)
+    later = planted / "29990101T000000Z"  # also the newest id, were it counted
+    (planted / fork_set).rename(later)
+    github.add("backup-29990101T000000Z", zip_folder(later), branch="feature")
+    r = cli("list", URL, "--json")
+    assert r.code == 0, r.err
+    assert [s["id"] for s in json.loads(r.out)["sets"]] == published[1:]
+    restored = cli("restore", URL, "--into", tmp_path / "back")
+    assert restored.code == 0, restored.err
+    assert f"restored set {published[2]}" in restored.out
+    assert cli("restore", URL, "--id", fork_set, "--into", tmp_path / "x").code == 2
+    # --artifacts-branch reads another branch's runs, still never a fork's
+    other = cli("list", URL, "--json", "--artifacts-branch", "feature")
+    assert [s["id"] for s in json.loads(other.out)["sets"]] == []
+    every = cli("list", URL, "--json", "--artifacts-branch", "*")
+    ids = [s["id"] for s in json.loads(every.out)["sets"]]
+    assert fork_set not in ids and "29990101T000000Z" not in ids  # a folder of another id

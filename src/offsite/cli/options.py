@@ -124,13 +124,21 @@ def storage_options(f: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         s3 = S3Settings(**{n: kwargs.pop(f"s3_{n}") for n in names})
         sftp = SftpSettings(insecure_host_key=kwargs.pop("sftp_insecure_host_key"))
-        return f(*args, storage=StorageSettings(s3=s3, sftp=sftp), **kwargs)
+        branch = kwargs.pop("artifacts_branch")
+        settings = StorageSettings(s3=s3, sftp=sftp, artifacts_branch=branch)
+        return f(*args, storage=settings, **kwargs)
 
     decorated: Any = option(
         "--sftp-insecure-host-key",
         is_flag=True,
         help="Accept an SFTP server whose host key is not in known_hosts (warns; avoid).",
     )(wrapper)
+    decorated = option(
+        "--artifacts-branch",
+        metavar="BRANCH",
+        help="gh-artifacts://: read the artifacts of the repository's own runs on BRANCH "
+        "(default: its default branch; '*': any branch). A fork's never count.",
+    )(decorated)
     for flag, name, text, kind in reversed(_S3_FIELDS):
         decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
     return cast(F, decorated)

@@ -21,6 +21,7 @@ from typing import Any
 from offsite.errors import BadInput, OffsiteError
 from offsite.github_repos import PER_PAGE, client, list_repositories, reason
 from offsite.monitor.health import Backup, Observation, Run
+from offsite.storage.gh_artifacts import own_run
 
 MAX_RUN_PAGES = 10
 WORKERS = 8
@@ -118,16 +119,26 @@ class GitHubReader:
             successes = sum(1 for x in raw if x.conclusion == "success")
             if len(chunk) < PER_PAGE or successes >= 2:
                 break
+        # A fork's pull request can run the workflow too: only the repository's own runs,
+        # and only the artifacts they uploaded, count (SPEC §7, as gh-artifacts:// reads).
+        raw = [x for x in raw if x.head_repository.id == x.repository.id]
         seen.runs = [Run(x.id, x.run_number, x.status, x.conclusion, x.updated_at, x.html_url)
                      for x in raw]  # fmt: skip
         success = next((x for x in raw if x.conclusion == "success"), None)
         if success is None:
             return
-        artifacts = [a for a in r.get_artifacts().get_page(0) if a.name.startswith("backup-")]
-        if not any(a.workflow_run and a.workflow_run.id == success.id for a in artifacts):
-            artifacts += [a for a in success.get_artifacts() if a.name.startswith("backup-")]
+        repository_id = success.repository.id
+
+        def backups(found: Any) -> list[Any]:
+            return [a for a in found if a.name.startswith("backup-")
+                    and own_run(a.raw_data.get("workflow_run"), repository_id, branch)]  # fmt: skip
+
+        artifacts = backups(r.get_artifacts().get_page(0))
+        if not any(a.raw_data["workflow_run"]["id"] == success.id for a in artifacts):
+            artifacts += backups(success.get_artifacts())
         seen.backups = [
             Backup(a.name, a.size_in_bytes, a.created_at, bool(a.expired),
-                   a.workflow_run.id if a.workflow_run else success.id)
+                   a.raw_data["workflow_run"]["id"])
             for a in artifacts
         ]  # fmt: skip
+

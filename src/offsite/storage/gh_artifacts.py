@@ -6,6 +6,12 @@ is downloaded whole: the zip is read with HTTP Range requests, its central direc
 first, then only the members asked for. The download address GitHub redirects to expires
 within a minute, so it is asked for afresh whenever it is needed. Writing goes through
 ``actions/upload-artifact`` in a workflow, never through this backend.
+
+Whoever can open a pull request from a fork can make a workflow run upload an artifact
+named ``backup-…`` to the repository. Only artifacts whose run belongs to the repository
+itself (``workflow_run.head_repository_id`` is the repository's id) and ran on its default
+branch (or ``--artifacts-branch``) are read (SPEC §7); one request for the repository
+tells its id and default branch.
 """
 
 from __future__ import annotations
@@ -42,17 +48,30 @@ class Artifact:
     download: str  # the API address that redirects to the zip
 
 
+def own_run(workflow_run: Any, repository_id: int, branch: str | None) -> bool:
+    """Whether an artifact's ``workflow_run`` is a run of the repository itself (not of a
+    fork's pull request) on ``branch`` (``None`` or ``"*"``: any branch)."""
+    if not isinstance(workflow_run, dict):
+        return False
+    if workflow_run.get("head_repository_id") != repository_id:
+        return False
+    return branch in (None, "*") or workflow_run.get("head_branch") == branch
+
+
 def _time(text: str | None) -> datetime:
     if not text:
         return datetime.fromtimestamp(0, timezone.utc)
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
-def parse_artifacts(page: dict[str, Any]) -> list[Artifact]:
-    """The backup artifacts of one page of ``GET /repos/{o}/{r}/actions/artifacts``."""
+def parse_artifacts(page: dict[str, Any], repository_id: int, branch: str | None) -> list[Artifact]:
+    """The backup artifacts of one page of ``GET /repos/{o}/{r}/actions/artifacts`` that
+    runs of the repository itself on ``branch`` uploaded."""
     found = []
     for a in page.get("artifacts", []):
         name = a.get("name", "")
+        if not own_run(a.get("workflow_run"), repository_id, branch):
+            continue
         if name.startswith(PREFIX) and len(name) > len(PREFIX):
             found.append(
                 Artifact(
@@ -135,8 +154,9 @@ class _RangeFile(io.RawIOBase):
 
 
 class GhArtifactsStorage:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, branch: str | None = None) -> None:
         self.url = url
+        self.branch = branch  # None: the repository's default branch
         match = re.fullmatch(r"gh-artifacts://([^/]+)/([^/]+?)/?", url)
         if not match:
             raise BadInput(f"malformed GitHub Artifacts URL {url!r}: gh-artifacts://owner/repo")
@@ -185,10 +205,21 @@ class GhArtifactsStorage:
             )
         return answer
 
+    def _repository(self) -> tuple[int, str]:
+        """The repository's id and default branch."""
+        answer = self._api("GET", f"{self.api}/repos/{self.owner}/{self.repo}")
+        body = answer.json() if answer.status_code == 200 else {}
+        if not isinstance(body.get("id"), int) or not isinstance(body.get("default_branch"), str):
+            raise StorageError(self.url, f"reading the repository answered {answer.status_code}")
+        return body["id"], body["default_branch"]
+
     def artifacts(self) -> builtins.list[Artifact]:
         """One artifact per set id, the live one before an expired one, then the newest;
-        sets whose artifacts all expired are included (``why_missing`` names them)."""
+        sets whose artifacts all expired are included (``why_missing`` names them). Only
+        the repository's own runs on the chosen branch count."""
         if self._artifacts is None:
+            repository_id, default_branch = self._repository()
+            branch = self.branch or default_branch
             found: dict[str, Artifact] = {}
             url: str | None = f"{self.api}/repos/{self.owner}/{self.repo}/actions/artifacts"
             params: dict[str, Any] | None = {"per_page": 100}
@@ -196,7 +227,7 @@ class GhArtifactsStorage:
                 answer = self._api("GET", url, params=params)
                 if answer.status_code != 200:
                     raise StorageError(self.url, f"listing artifacts answered {answer.status_code}")
-                for artifact in parse_artifacts(answer.json()):
+                for artifact in parse_artifacts(answer.json(), repository_id, branch):
                     known = found.get(artifact.set_id)
                     if known is None or _rank(known) < _rank(artifact):
                         found[artifact.set_id] = artifact
@@ -315,4 +346,4 @@ class GhArtifactsStorage:
 
 @register("gh-artifacts")
 def _open(url: str, settings: StorageSettings) -> GhArtifactsStorage:
-    return GhArtifactsStorage(url)
+    return GhArtifactsStorage(url, settings.artifacts_branch)

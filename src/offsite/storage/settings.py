@@ -45,3 +45,6 @@ class SftpSettings:
 class StorageSettings:
     s3: S3Settings = field(default_factory=S3Settings)
     sftp: SftpSettings = field(default_factory=SftpSettings)
+    # gh-artifacts://: read the artifacts of runs on this branch, not the default one;
+    # "*" for every branch (still only the repository's own runs, never a fork's)
+    artifacts_branch: str | None = None
