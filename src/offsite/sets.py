@@ -213,20 +213,38 @@ def choose(
     return [select(storage, set_id, check)]
 
 
+RESERVATION = ".offsite-set"  # the object whose create-if-absent reserves a set id
+
+
 def allocate_id(
     storages: Iterable[Storage], moment: datetime, shard: tuple[int, int] | None = None
 ) -> str:
     """The set id for a run started at ``moment``, with ``-2``, ``-3`` … on a clash.
 
-    The I-th of N shard jobs, which start at the same second on other runners and cannot
-    see each other's sets, take only the suffixes ``-I``, ``-(I+N)``, ``-(I+2N)`` …: their
-    ids never clash, neither as artifact names nor in a destination they share.
+    An id is reserved at every destination by creating ``<id>/.offsite-set`` only if it is
+    absent (SPEC §7), which the store arbitrates: two runs that start in the same second
+    never share a set. An id taken at any destination (reserved, or holding a set an older
+    offsite wrote) moves every destination on to the next suffix.
+
+    The I-th of N shard jobs, which start at the same second on other runners, take only
+    the suffixes ``-I``, ``-(I+N)``, ``-(I+2N)`` …: their ids never clash, neither as
+    artifact names nor in a destination they share.
     """
     base = set_id_for(moment)
     targets = list(storages)
     n, step = shard if shard else (1, 1)
+    stamp = f"reserved by offsite at {moment.isoformat()}\n".encode()
     while True:
         candidate = base if n == 1 and not shard else f"{base}-{n}"
-        if not any(next(iter(s.list(candidate + "/")), None) for s in targets):
+        reserved: list[Storage] = []
+        for storage in targets:
+            if next(iter(storage.list(candidate + "/")), None) is not None:
+                break
+            if not storage.create(f"{candidate}/{RESERVATION}", stamp):
+                break
+            reserved.append(storage)
+        else:
             return candidate
+        for storage in reserved:  # give back what this run took of a taken id
+            storage.delete(f"{candidate}/{RESERVATION}")
         n += step

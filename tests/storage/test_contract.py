@@ -220,3 +220,73 @@ def test_the_same_bytes_in_two_destinations(
     storage = backend.open()
     for path in folder.iterdir():
         assert get_bytes(storage, f"{folder.name}/{path.name}") == path.read_bytes(), path.name
+
+
+def test_create_if_absent_is_arbitrated_by_the_store(backend: Backend) -> None:
+    if backend.name == "gcs":
+        pytest.skip(
+            "gcp-storage-emulator ignores ifGenerationMatch=0 (it overwrites): GCS itself "
+            "answers 412, which GcsStorage.create reads as taken"
+        )
+    storage = backend.open()
+    assert storage.create("20240101T000000Z/.offsite-set", b"first") is True
+    assert storage.create("20240101T000000Z/.offsite-set", b"second") is False
+    assert get_bytes(storage, "20240101T000000Z/.offsite-set") == b"first"
+
+
+def test_eight_backups_started_in_the_same_second_write_eight_sets(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §7: set ids are reserved atomically; 8 runs at one moment, 8 complete sets."""
+    if backend.name == "gcs":
+        pytest.skip("gcp-storage-emulator ignores ifGenerationMatch=0: it cannot arbitrate")
+    import threading
+    from datetime import datetime, timezone
+
+    import offsite.backup
+    from offsite.backup import BackupConfig, run_backup
+    from offsite.crypto import EncryptionConfig
+    from offsite.restore import RestoreRequest, run_restore
+    from offsite.sources.command import CommandSource
+
+    moment = datetime(2024, 2, 16, 15, 0, 0, tzinfo=timezone.utc)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[no-untyped-def,override]
+            return moment
+
+    monkeypatch.setattr(offsite.backup, "datetime", Frozen)
+    start = threading.Barrier(8)
+    results: list[object] = []
+
+    def one(n: int) -> None:
+        config = BackupConfig(
+            sources=(CommandSource("run", f"echo run {n}"),),
+            destinations=(backend.url,),
+            encryption=EncryptionConfig("none"),
+            storage=backend.settings,
+        )
+        start.wait()
+        try:
+            results.append(run_backup(config).manifest.id)
+        except BaseException as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(r, str) for r in results), results
+    found = scan(backend.open())
+    assert sorted(results) == sorted(s.id for s in found.sets)
+    assert len(set(results)) == 8 and not found.incomplete
+    outputs = set()
+    for set_id in results:
+        out = tmp_path / f"{set_id}.out"
+        run_restore(
+            RestoreRequest(backend.url, str(out), set_id=str(set_id), storage=backend.settings)
+        )
+        outputs.add(out.read_text())
+    assert outputs == {f"run {n}\n" for n in range(8)}  # each its own run's entry

@@ -135,6 +135,17 @@ class AzureStorage:
         self._guard(lambda: blob.commit_block_list(blocks))
         return total
 
+    def create(self, key: str, data: bytes) -> bool:
+        """An upload with ``If-None-Match: *`` (``overwrite=False``)."""
+        blob = self.container.get_blob_client(self.prefix + key)
+        try:
+            blob.upload_blob(data, overwrite=False)
+        except self._exceptions.ResourceExistsError:
+            return False
+        except self._exceptions.AzureError as exc:
+            raise self._error(exc) from None
+        return True
+
     def open(self, key: str) -> BinaryIO:
         blob = self.container.get_blob_client(self.prefix + key)
         downloader = self._guard(lambda: blob.download_blob())

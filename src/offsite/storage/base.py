@@ -30,6 +30,11 @@ class Storage(Protocol):
     def put(self, key: str, stream: Readable) -> int:
         """Store everything ``stream`` yields under ``key``; return the byte count."""
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Store ``data`` under ``key`` only if no object has that key, in one operation
+        the store itself arbitrates (create-if-absent); False when one was already there.
+        Two runs that race for a key: exactly one gets True (SPEC §7)."""
+
     def open(self, key: str) -> BinaryIO:
         """A readable stream of the object's bytes; raise FileNotFoundError if absent."""
 

@@ -89,6 +89,17 @@ class GcsStorage:
         self._guard(upload)
         return written
 
+    def create(self, key: str, data: bytes) -> bool:
+        """An upload with ``ifGenerationMatch=0``: only when no live object has the name."""
+        blob = self.bucket.blob(self.prefix + key)
+        try:
+            blob.upload_from_string(data, if_generation_match=0, retry=self._retry)
+        except self._exceptions.PreconditionFailed:
+            return False
+        except (self._exceptions.GoogleAPIError, self._upload_error) as exc:
+            raise self._error(exc) from None
+        return True
+
     def open(self, key: str) -> BinaryIO:
         blob = self._guard(lambda: self.bucket.get_blob(self.prefix + key))
         if blob is None:

@@ -289,6 +289,9 @@ class GhArtifactsStorage:
             "(destination: github-artifacts) in a workflow"
         )
 
+    def create(self, key: str, data: bytes) -> bool:
+        return bool(self.put(key, io.BytesIO(data)))
+
     def open(self, key: str) -> BinaryIO:
         artifact, name = self._find(key)
         info = self._members(artifact).get(name)

@@ -54,6 +54,21 @@ class LocalStorage:
             raise
         return written
 
+    def create(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StorageError(self.url, exc.strerror or exc) from exc
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return True
+
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
 

@@ -152,6 +152,12 @@ class S3Storage:
             code = _code(exc)
             if code in ("NoSuchKey", "404") and "Key" in kwargs:
                 raise FileNotFoundError(kwargs["Key"]) from None
+            if kwargs.get("IfNoneMatch") and code in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",  # another conditional write of the key in flight
+            ):
+                raise FileExistsError(kwargs["Key"]) from None
             raise self._explain(code, exc) from None
         except BotoCoreError as exc:
             raise StorageError(self.url, str(exc)) from None
@@ -248,6 +254,16 @@ class S3Storage:
             MultipartUpload={"Parts": parts},
         )
         return total
+
+    def create(self, key: str, data: bytes) -> bool:
+        """A conditional PutObject (``If-None-Match: *``), which S3 arbitrates."""
+        full = self.prefix + key
+        extra = {**self._md5(data), **self._extra()}
+        try:
+            self._call("put_object", Key=full, Body=data, IfNoneMatch="*", **extra)
+        except FileExistsError:
+            return False
+        return True
 
     def open(self, key: str) -> BinaryIO:
         return cast(BinaryIO, _ResumingBody(self, self.prefix + key))

@@ -346,6 +346,31 @@ class SftpStorage:
                 sftp.remove(path)
             sftp.rename(tmp, path)
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Written to a partial file, then renamed with SFTP's plain rename, which refuses
+        to replace an existing file (unlike ``posix-rename``): the server arbitrates."""
+        path = self._path(key)
+        folder, name = posixpath.split(path)
+        tmp = posixpath.join(folder, f".{name}{PARTIAL}{secrets.token_hex(4)}")
+        self._retrying(f"creating {folder}", lambda s: self._makedirs(s, folder))
+
+        def attempt(sftp: Any) -> bool:
+            with sftp.open(tmp, "wb") as out:
+                out.write(data)
+            try:
+                sftp.rename(tmp, path)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    sftp.remove(tmp)
+                try:
+                    sftp.stat(path)
+                except FileNotFoundError:
+                    raise StorageError(self.url, f"creating {key} failed") from None
+                return False
+            return True
+
+        return self._retrying(f"creating {key}", attempt)
+
     def open(self, key: str) -> BinaryIO:
         return cast(BinaryIO, _ResumingFile(self, key, self._path(key)))
 
