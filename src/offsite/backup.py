@@ -122,23 +122,25 @@ def _dump_entry(
 ) -> EntryResult:
     file = source.file_name(source.name, config.compression, encryptor.encrypted)
     pipeline = Pipeline()
-    with progress.task(source.name) as meter, source.stream(pipeline, workdir) as raw:
-        counted = CountingReader(raw, meter.add_read)
+    try:
+        with progress.task(source.name) as meter, source.stream(pipeline, workdir) as raw:
+            counted = CountingReader(raw, meter.add_read)
 
-        def not_empty() -> None:
-            if counted.count == 0:
-                raise SourceFailed(source.name, "the dump is empty")
+            def not_empty() -> None:
+                if counted.count == 0:
+                    raise SourceFailed(source.name, "the dump is empty")
 
-        stream: Readable = CheckedReader(counted, not_empty)
-        stream = compress(pipeline, stream, config.compression, config.level)
-        stream = encryptor.stage(pipeline, stream)
-        hashed = HashingReader(pipeline.checked(stream), meter.add_written)
-        try:
+            stream: Readable = CheckedReader(counted, not_empty)
+            stream = compress(pipeline, stream, config.compression, config.level)
+            stream = encryptor.stage(pipeline, stream)
+            hashed = HashingReader(pipeline.checked(stream), meter.add_written)
             put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
             pipeline.join()
-        except BaseException:
-            pipeline.abort()
-            raise
+    except BaseException:
+        # after the source's own cleanup stopped its process: a stage still reading its
+        # output then sees the end, and the join below cannot wait on it for ever
+        pipeline.abort()
+        raise
     entry = Entry(
         name=source.name,
         kind=source.kind,

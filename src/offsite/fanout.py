@@ -1,7 +1,8 @@
 """One stream to several destinations: a tee, a put per destination on its own thread.
 
 One destination failing stops the tee, so every other put fails too and none of them
-holds the object as if it were whole; the caller removes what the run wrote.
+holds the object as if it were whole; a failing source reaches every put as an error, not
+as the end of the data. The caller removes what the run wrote.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ def put_everywhere(pipeline: Pipeline, storages: list[Storage], key: str, stream
     if len(storages) == 1:
         put_one(storages[0], key, stream)
         return
-    readers = pipeline.tee(stream, len(storages))
+    # Each reader is checked: a source that fails mid-stream makes every put see the error
+    # at its end of data and abort, so no destination completes the object, whatever the
+    # cleanup afterwards can or cannot remove (S3 Object Lock).
+    readers = [pipeline.checked(r) for r in pipeline.tee(stream, len(storages))]
     failures: list[BaseException] = []
 
     def put(storage: Storage, reader: Readable) -> None:

@@ -68,3 +68,18 @@ def test_refusals(cli, tmp_path: Path) -> None:
     r = cli("prune", dest / IDS[0], "--keep-last", "1")  # a gh run download folder
     assert r.code == 2 and "single downloaded set" in r.err
     assert len(list(dest.iterdir())) == len(IDS)
+
+
+def test_partial_files_a_killed_run_left_are_removed_after_a_day(cli, tmp_path: Path) -> None:
+    dest = _dest(tmp_path)
+    old = dest / "20240104T020000Z" / ".db.sqlite.zst.partial-1a2b3c4d"  # only a partial
+    old.parent.mkdir()
+    old.write_bytes(b"half")
+    day_old = time.time() - 2 * 86400
+    os.utime(old, (day_old, day_old))
+    fresh = dest / IDS[-1] / ".late.out.partial-5e6f7a8b"  # a run still writing
+    fresh.write_bytes(b"half")
+    r = cli("prune", dest, "--keep-last", "10", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["interrupted_uploads_aborted"] == ["20240104T020000Z/db.sqlite.zst"]
+    assert not old.parent.exists() and fresh.exists()

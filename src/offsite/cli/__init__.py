@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -72,7 +74,23 @@ def report(message: str, code: int) -> int:
     return code
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a cancelled Actions job, ``kill``) ends a run as Ctrl-C does: through the
+    same cleanup (uploads aborted, partial files, work folders and gpg agents removed)."""
+    raise KeyboardInterrupt
+
+
 def run(argv: list[str] | None = None) -> int:
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    try:
+        return _run(argv)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
     State.verbose = State.json = False
     try:
         result = cli.main(args=argv, prog_name="offsite", standalone_mode=False)

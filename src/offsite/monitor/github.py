@@ -141,4 +141,3 @@ class GitHubReader:
                    a.raw_data["workflow_run"]["id"])
             for a in artifacts
         ]  # fmt: skip
-

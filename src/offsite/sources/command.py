@@ -6,7 +6,9 @@ The command line can hold secrets, so the manifest records only its program name
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +46,7 @@ class CommandSource(Source):
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             bufsize=CHUNK,
+            start_new_session=True,  # its own process group: a stop ends the whole command
         )
         assert proc.stdout is not None
 
@@ -55,8 +58,9 @@ class CommandSource(Source):
         try:
             yield CheckedReader(proc.stdout, finish)
         finally:
-            if proc.poll() is None:
-                proc.kill()
+            if proc.poll() is None:  # stopped early: the shell and whatever it started
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             proc.stdout.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import secrets
@@ -88,6 +89,32 @@ class LocalStorage:
                     info = self._info(full, key)
                     if info is not None:
                         yield info
+
+    def incomplete_uploads(self) -> builtins.list[tuple[str, str, datetime]]:
+        """Partial files a killed run left (``.NAME.partial-XXXX``): (key, partial's key,
+        its time), so that ``prune`` removes them once they are a day old."""
+        found: builtins.list[tuple[str, str, datetime]] = []
+        if not self.root.is_dir():
+            return found
+        for dirpath, _dirs, filenames in os.walk(self.root):
+            for name in filenames:
+                if PARTIAL in name and name.startswith("."):
+                    path = Path(dirpath, name)
+                    info = self._info(path, path.relative_to(self.root).as_posix())
+                    if info is not None:
+                        final = Path(dirpath, name[1 : name.index(PARTIAL)])
+                        found.append(
+                            (final.relative_to(self.root).as_posix(), info.key, info.modified)
+                        )
+        return found
+
+    def abort_upload(self, key: str, upload_id: str) -> None:
+        path = self._path(upload_id)
+        if PARTIAL not in path.name:
+            raise StorageError(self.url, f"{upload_id!r} is not an interrupted upload")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        self._prune_empty(path.parent)
 
     def _info(self, path: Path, key: str) -> ObjectInfo | None:
         try:

@@ -1,0 +1,31 @@
+"""SIGTERM (a cancelled Actions job) ends a run the way Ctrl-C does: through the cleanup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def test_sigterm_leaves_no_partial_file_work_folder_or_agent(tmp_path: Path) -> None:
+    dest, tmp = tmp_path / "dest", tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "OFFSITE_PASSPHRASE": "a passphrase"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "offsite", "backup", "--to", str(dest),
+         "--exec", "slow=head -c 3000000 /dev/urandom; sleep 60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not any(".partial-" in p.name for p in dest.rglob("*")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "offsite: interrupted" in err and "Traceback" not in err
+    assert [p for p in dest.rglob("*") if p.is_file()] == []
+    assert list(tmp.iterdir()) == []  # work folder and gpg home (with its agent) removed
