@@ -139,6 +139,8 @@ def run_restore(
     stored = select(storage, request.set_id)
     plan = _targets(request, stored)
     # Check every target before restoring anything.
+    for entry, target in plan:
+        kind_class(entry.kind).check_target(target)
     restorers: list[tuple[Entry, str, Restorer]] = [
         (entry, target, kind_class(entry.kind).restorer(target, request.options))
         for entry, target in plan

@@ -128,3 +128,67 @@ def test_passphrase_never_in_output_or_manifest(
             assert secret.encode() not in path.read_bytes()
     outputs = (tmp_path / "out.txt").read_text()
     assert "backup-id<<" in outputs and "size-bytes<<" in outputs
+
+
+SECRET = "s3cr3t-PW-4815"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(
+            (
+                "restore",
+                "{dest}",
+                "--entry",
+                "config",
+                "--into",
+                f"postgresql://u:{SECRET}@127.0.0.1:1/db",
+            ),
+            id="command-entry-into-a-database",
+        ),
+        pytest.param(
+            ("restore", "{dest}", "--entry", "config", "--into", f"postgress://u:{SECRET}@h/db"),
+            id="mistyped-scheme",
+        ),
+        pytest.param(
+            ("restore", "{dest}", "--entry", "files", "--into", f"mysql://u:{SECRET}@h/db"),
+            id="folder-entry-into-a-database",
+        ),
+        pytest.param(
+            ("restore", "{dest}", "--into", f"postgresql://u:{SECRET}@h/db"),
+            id="whole-set-into-a-database",
+        ),
+        pytest.param(
+            ("backup", f"postgress://u:{SECRET}@h/db", "--to", "{dest}", "--no-encrypt"),
+            id="unknown-source-scheme",
+        ),
+        pytest.param(("list", f"s4://u:{SECRET}@bucket/x"), id="unknown-destination-scheme"),
+        pytest.param(
+            ("list", f"sftp://u:{SECRET}@"),
+            id="malformed-sftp",
+        ),
+    ],
+)
+def test_no_error_path_shows_a_password(cli, tmp_path: Path, tree: Path, args, monkeypatch) -> None:
+    dest = tmp_path / "dest"
+    r = cli(
+        "backup",
+        "--name",
+        f"files={tree}",
+        "--exec",
+        "config=echo hi",
+        "--to",
+        dest,
+        "--no-encrypt",
+    )
+    assert r.code == 0, r.err
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    argv = [a.replace("{dest}", str(dest)) for a in args]
+    for extra in ((), ("--json",)):
+        r = cli(*argv, *extra)
+        assert r.code == 2, r.err
+        assert SECRET not in r.out + r.err
+        assert "Traceback" not in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created

@@ -17,7 +17,7 @@ from offsite.errors import BadInput, TargetNotEmpty
 from offsite.names import check_name, safe_name
 from offsite.pipeline import SUFFIX, Pipeline
 from offsite.streams import Readable, copy
-from offsite.urls import local_path, redact
+from offsite.urls import local_path, redact, scheme_of
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class Source(abc.ABC):
     suffix: ClassVar[str]  # the format suffix, e.g. ".sqlite"
     # what a whole-set restore calls this entry's target in its folder (NAME + this)
     target_suffix: ClassVar[str | None] = None  # None: the format suffix
+    # the URL schemes a restore target of this kind may have ("file": a plain path)
+    target_schemes: ClassVar[tuple[str, ...]] = ("file",)
 
     def __init__(self, name: str, url: str) -> None:
         self.name = check_name(name)
@@ -89,6 +91,18 @@ class Source(abc.ABC):
     @abc.abstractmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
         """A restorer into ``target``; refuses a non-empty target without ``force``."""
+
+    @classmethod
+    def check_target(cls, target: str) -> None:
+        """Refuse, before anything is created, a target of another kind: a database URL
+        for a file entry must not become a relative path (nor show its password)."""
+        scheme = scheme_of(target)
+        if scheme in cls.target_schemes or (
+            scheme.startswith("git+") and "git+" in cls.target_schemes
+        ):
+            return
+        kinds = ", ".join("a path" if s == "file" else f"{s}://" for s in cls.target_schemes)
+        raise BadInput(f"a {cls.kind} entry restores into {kinds}, not {redact(target)}")
 
     @classmethod
     def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:

@@ -186,6 +186,7 @@ def pack_problem(bundle: Path) -> str | None:
 class GitSource(Source):
     kind = "git"
     suffix = ".bundle"
+    target_schemes = ("file", "git+", "github")
     target_suffix = ".git"  # a bare repository
 
     def __init__(self, name: str, url: str) -> None:

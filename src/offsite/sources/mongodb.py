@@ -45,6 +45,7 @@ def config_file(url: str, folder: Path | None = None) -> Iterator[str]:
 class MongoSource(Source):
     kind = "mongodb"
     suffix = ".archive"
+    target_schemes = ("mongodb", "mongodb+srv")
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)

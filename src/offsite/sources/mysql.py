@@ -146,6 +146,7 @@ class RowCounter:
 class MysqlSource(Source):
     kind = "mysql"
     suffix = ".sql"
+    target_schemes = ("mysql", "mariadb")
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)

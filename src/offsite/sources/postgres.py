@@ -264,6 +264,7 @@ def count_rows(conn: Conn, fail: ErrorFactory, database: str | None = None) -> d
 class PostgresSource(Source):
     kind = "postgresql"
     suffix = ".pgdump"
+    target_schemes = ("postgresql", "postgres")
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)
@@ -358,6 +359,7 @@ class PgGlobalsSource(Source):
 
     kind = "postgresql-globals"
     suffix = ".sql"
+    target_schemes = ("postgresql", "postgres")
     TRAILER = b"PostgreSQL database cluster dump complete"
 
     def __init__(self, name: str, url: str) -> None:

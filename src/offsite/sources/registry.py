@@ -14,7 +14,7 @@ from offsite.sources.mysql import MysqlSource
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
-from offsite.urls import scheme_of
+from offsite.urls import redact, scheme_of
 
 _BY_SCHEME: dict[str, type[Source]] = {
     "sqlite": SqliteSource,
@@ -51,7 +51,7 @@ def from_url(url: str, name: str | None = None) -> Source:
         cls = GitSource
     if cls is None:
         known = ", ".join(sorted([*_BY_SCHEME, "git+<git URL>", "github"]))
-        raise UnknownScheme("source", scheme, url, known)
+        raise UnknownScheme("source", scheme, redact(url), known)
     return cls(name or cls.default_name(url), url)
 
 

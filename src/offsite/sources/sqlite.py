@@ -44,6 +44,7 @@ def row_counts(conn: sqlite3.Connection) -> dict[str, int]:
 class SqliteSource(Source):
     kind = "sqlite"
     suffix = ".sqlite"
+    target_schemes = ("sqlite", "file")
 
     @classmethod
     def local_target(cls, url: str) -> str:

@@ -8,7 +8,7 @@ from typing import Callable
 from offsite.errors import UnknownScheme
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
-from offsite.urls import scheme_of
+from offsite.urls import redact, scheme_of
 
 Factory = Callable[[str, StorageSettings], Storage]
 
@@ -51,5 +51,5 @@ def open_storage(url: str, settings: StorageSettings | None = None) -> Storage:
     scheme = scheme_of(url)
     factory = _BACKENDS.get(scheme)
     if factory is None:
-        raise UnknownScheme("destination", scheme, url, ", ".join(known_schemes()))
+        raise UnknownScheme("destination", scheme, redact(url), ", ".join(known_schemes()))
     return factory(url, settings or StorageSettings())
