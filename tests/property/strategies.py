@@ -3,6 +3,7 @@ type, hostile names and links, and manifests with wrong types and deep nesting."
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import tarfile
@@ -121,7 +122,7 @@ def manifests(draw: Any) -> str | bytes:
     data = valid_manifest()
     for _ in range(draw(st.integers(1, 3))):
         path = draw(PATHS)
-        value = draw(HOSTILE)
+        value = copy.deepcopy(draw(HOSTILE))  # sampled values are shared objects
         if not path:
             data = value
             break

@@ -69,7 +69,9 @@ def test_server_killed_mid_upload(cli, s3env: MotoS3, tmp_path: Path, passphrase
     proxy.close()
     assert r.code == 3, r.err
     assert not local.exists() or list(local.rglob("*")) == []
-    assert _objects(s3env, bucket) == []
+    # only the set id's reservation: an incomplete set, which prune removes after a day
+    (reservation,) = _objects(s3env, bucket)
+    assert reservation.endswith("/.offsite-set")
     assert len(_uploads(s3env, bucket)) == 1  # the dead endpoint could not take the abort
     storage = open_storage(f"s3://{bucket}/b", StorageSettings(s3=S3Settings(s3env.endpoint)))
     # (moto reports every upload as begun in 2010, so the day's grace is not tested
