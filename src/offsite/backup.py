@@ -13,15 +13,16 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from offsite import __version__
-from offsite.crypto import EncryptionConfig, Encryptor
+from offsite.auth import SIGNATURE, mac, sign
+from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
 from offsite.fanout import put_everywhere, put_one
-from offsite.manifest import MANIFEST_NAME, Entry, Manifest, Origin, iso
+from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manifest, Origin, iso
 from offsite.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.progress import Progress
 from offsite.sets import RESERVATION, allocate_id
@@ -44,6 +45,7 @@ class BackupConfig:
     storage: StorageSettings = field(default_factory=StorageSettings)
     shard: tuple[int, int] | None = None  # (I, N): the I-th of N jobs of one plan
     jobs: int = 4  # sources prepared at once (repositories fetched in parallel)
+    sign_key: str | None = None  # sign manifest.json with this key (manifest.json.sig)
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,10 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         results: list[EntryResult] = []
         skipped: list[str] = []
         try:
+            if encryptor.encrypted:  # the data key, wrapped, before any entry needs it
+                wrapped = encryptor.wrapped_key()
+                for storage in storages:
+                    put_one(storage, f"{set_id}/{KEY_FILE}", io.BytesIO(wrapped))
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
                 for source in _prepared(config.sources, Path(workdir), config.jobs):
                     if source.absent:
@@ -233,8 +239,15 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
                 labels=dict(config.labels),
                 origin=origin_from_env(),
                 tool_version=__version__,
+                format=FORMAT_SET_KEY if encryptor.encrypted else FORMAT,
             )
+            if encryptor.encrypted:
+                manifest = replace(manifest, auth=mac(manifest, encryptor.data_key))
             text = manifest.to_json().encode()
+            if config.sign_key:
+                signature = sign(text, config.sign_key, config.encryption.passphrase)
+                for storage in storages:
+                    put_one(storage, f"{set_id}/{SIGNATURE}", io.BytesIO(signature))
             for storage in storages:  # last: the manifest is what makes the set complete
                 put_one(storage, f"{set_id}/{MANIFEST_NAME}", io.BytesIO(text))
         except BaseException:

@@ -14,6 +14,8 @@ import contextlib
 import io
 from dataclasses import dataclass
 
+from offsite.auth import SIGNATURE
+from offsite.crypto import KEY_FILE
 from offsite.errors import ChecksumMismatch, SizeMismatch, StorageError
 from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import MANIFEST_NAME, Entry
@@ -67,6 +69,13 @@ def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list
             )
     if needed:
         try:
+            for extra in (KEY_FILE, SIGNATURE):  # the wrapped data key and the signature
+                try:
+                    data = get_bytes(source, stored.key(extra))
+                except FileNotFoundError:
+                    continue
+                for target in needed:
+                    put_one(target, f"{set_id}/{extra}", io.BytesIO(data))
             for entry in stored.manifest.entries:
                 _copy_entry(source, stored, entry, needed)
             for target in needed:

@@ -1,5 +1,12 @@
 """OpenPGP encryption and decryption through python-gnupg and the system ``gpg``.
 
+A set gets a random 256-bit data key (SPEC §2): ``key.gpg`` in the set folder is that key,
+64 hex characters, encrypted with the passphrase (AES256, gpg's own S2K) or to the
+recipients; every entry is encrypted symmetrically with the data key as its passphrase
+and the smallest S2K count gpg keeps (65536), so the passphrase is stretched once per set,
+not once per entry. By hand: ``gpg --decrypt key.gpg > set.key`` and then
+``gpg --batch --passphrase-file set.key --decrypt ENTRY``.
+
 Encryption always runs in a throwaway GNUPGHOME: recipients' public keys are imported
 into it (from an armored file, or exported from the user's keyring), and a symmetric
 passphrase is never cached by an agent the user keeps. Data is already compressed,
@@ -10,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +36,10 @@ from offsite.streams import CHUNK, Readable
 CIPHER = "AES256"
 DEFAULT_PASSPHRASE_ENV = "OFFSITE_PASSPHRASE"
 NONE = Encryption(mode="none")
+SET_KEY = "set-key"  # entries encrypted with the set's data key
+KEY_FILE = "key.gpg"
+ENTRY_S2K = ["--s2k-count", "65536"]  # the data key is random: no stretching needed
+_DATA_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -114,6 +127,7 @@ class Encryptor:
         self._stack = contextlib.ExitStack()
         self.home: str | None = None
         self.fingerprints: tuple[str, ...] = ()
+        self.data_key = ""  # this run's set data key, 64 hex characters
 
     def __enter__(self) -> Encryptor:
         if self.config.mode == "none":
@@ -127,6 +141,7 @@ class Encryptor:
                 _check_passphrase(self.config.passphrase)
             else:
                 self.fingerprints = self._import_recipients()
+            self.data_key = secrets.token_hex(32)
         except BaseException:
             self._stack.close()
             raise
@@ -143,7 +158,25 @@ class Encryptor:
     def manifest_encryption(self) -> Encryption:
         if self.config.mode == "none":
             return NONE
-        return Encryption(mode=self.config.mode, cipher=CIPHER, recipients=self.fingerprints)
+        return Encryption(mode=SET_KEY, cipher=CIPHER, recipients=self.fingerprints)
+
+    def wrapped_key(self) -> bytes:
+        """``key.gpg``: the data key encrypted with the passphrase or to the recipients."""
+        gpg = _gpg(self.home)
+        key = self.data_key.encode()
+        if self.config.mode == "passphrase":
+            result = gpg.encrypt(
+                key, None, symmetric=CIPHER, passphrase=self.config.passphrase, armor=False,
+                extra_args=["--no-symkey-cache", "--compress-algo", "none"],
+            )  # fmt: skip
+        else:
+            result = gpg.encrypt(
+                key, list(self.fingerprints), always_trust=True, armor=False,
+                extra_args=["--compress-algo", "none"],
+            )  # fmt: skip
+        if not result.ok:
+            raise EncryptionFailed(_gpg_reason(result))
+        return bytes(result.data)
 
     def _import_recipients(self) -> tuple[str, ...]:
         gpg = _gpg(self.home)
@@ -178,23 +211,14 @@ class Encryptor:
         def run(source: Readable, dst: BinaryIO) -> None:
             gpg = _gpg(self.home)
             failure = _stream_into(gpg, source, dst)
-            if self.config.mode == "passphrase":
-                result = gpg.encrypt_file(
-                    source,
-                    recipients=None,
-                    symmetric=CIPHER,
-                    passphrase=self.config.passphrase,
-                    armor=False,
-                    extra_args=[*extra, "--no-symkey-cache"],
-                )
-            else:
-                result = gpg.encrypt_file(
-                    source,
-                    recipients=list(self.fingerprints),
-                    always_trust=True,
-                    armor=False,
-                    extra_args=extra,
-                )
+            result = gpg.encrypt_file(
+                source,
+                recipients=None,
+                symmetric=CIPHER,
+                passphrase=self.data_key,
+                armor=False,
+                extra_args=[*extra, *ENTRY_S2K, "--no-symkey-cache"],
+            )
             if failure:
                 raise failure[0]
             if not result.ok:
@@ -203,12 +227,30 @@ class Encryptor:
         return pipeline.stage("gpg-encrypt", run, src)
 
 
+def unwrap_key(data: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:
+    """The data key inside a set's ``key.gpg``: with the passphrase (in a throwaway home),
+    or, for a set made for recipients, with a secret key of the user's keyring (where the
+    passphrase, if any, unlocks it). Raises DecryptionFailed, naming no secret."""
+    if passphrase is not None:
+        _check_passphrase(passphrase)
+    with contextlib.ExitStack() as stack:
+        home = None if recipients else stack.enter_context(_throwaway_home())
+        extra = [] if recipients else ["--no-symkey-cache"]
+        result = _gpg(home).decrypt(data, passphrase=passphrase, extra_args=extra)
+    key = bytes(result.data).decode("ascii", "replace").strip() if result.ok else ""
+    if not result.ok:
+        raise DecryptionFailed("-", KEY_FILE, _gpg_reason(result))
+    if not _DATA_KEY.match(key):
+        raise DecryptionFailed("-", KEY_FILE, "it does not hold a data key")
+    return key
+
+
 def can_decrypt(encryption: Encryption, passphrase: str | None) -> bool:
     """Whether a key for ``encryption`` is at hand: the passphrase, or a secret key in
     the user's keyring (GNUPGHOME) for one of the recipients."""
     if encryption.mode == "none":
         return True
-    if encryption.mode == "passphrase":
+    if encryption.mode in ("passphrase", SET_KEY) and not encryption.recipients:
         return bool(passphrase)
     secret = _gpg(None).list_keys(secret=True)
     held = {key["fingerprint"] for key in secret}
@@ -232,14 +274,14 @@ def decrypt(
     if passphrase is not None:
         _check_passphrase(passphrase)
 
+    symmetric = encryption.mode in ("passphrase", SET_KEY)  # SET_KEY: passphrase is the data key
+
     def run(source: Readable, dst: BinaryIO) -> None:
         with contextlib.ExitStack() as stack:
-            home = (
-                stack.enter_context(_throwaway_home()) if encryption.mode == "passphrase" else None
-            )
+            home = stack.enter_context(_throwaway_home()) if symmetric else None
             gpg = _gpg(home)
             failure = _stream_into(gpg, source, dst)
-            extra = ["--no-symkey-cache"] if encryption.mode == "passphrase" else []
+            extra = ["--no-symkey-cache"] if symmetric else []
             result = gpg.decrypt_file(source, passphrase=passphrase, extra_args=extra)
             if failure:
                 raise failure[0]

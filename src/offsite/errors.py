@@ -52,6 +52,14 @@ class ArchiveUnreadable(CheckFailed):
     """entry {!r}: not a readable tar archive: {}"""
 
 
+class NotAuthenticated(CheckFailed):
+    """set {} does not prove it was made with your key: {} (--allow-unauthenticated accepts it)"""
+
+
+class NotEncrypted(CheckFailed):
+    """set {} is not encrypted while a key is configured (--allow-unencrypted accepts it)"""
+
+
 # --- exit 2: bad input or configuration ---------------------------------------------
 
 

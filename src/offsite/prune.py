@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from offsite.errors import BadInput, OffsiteError
+from offsite.errors import BadInput, CheckFailed, OffsiteError
 from offsite.manifest import MANIFEST_NAME, set_time
 from offsite.retention import Plan, Policy, plan
-from offsite.sets import scan
+from offsite.sets import Check, scan
 from offsite.storage import Storage
 from offsite.storage.base import HasUploads
 
@@ -43,14 +43,30 @@ def _delete_set(storage: Storage, prefix: str) -> None:
 
 
 def run_prune(
-    storage: Storage, policy: Policy, dry_run: bool, now: datetime | None = None
+    storage: Storage,
+    policy: Policy,
+    dry_run: bool,
+    now: datetime | None = None,
+    check: Check | None = None,
 ) -> PruneResult:
+    """``check`` (with a key configured) raises for a set that does not prove it was made
+    with the key: such a set is neither counted nor removed."""
     now = now or datetime.now(timezone.utc)
     found = scan(storage)
     if any(s.prefix == "" for s in found.sets):
         raise BadInput(f"{storage.url} is a single downloaded set, not a destination to prune")
-    counted = [s for s in found.sets if not s.future(now)]
-    untouched = [f"{s.id}: dated in the future" for s in found.sets if s.future(now)]
+    counted, untouched = [], []
+    for stored in found.sets:
+        if stored.future(now):
+            untouched.append(f"{stored.id}: dated in the future")
+            continue
+        try:
+            if check is not None:
+                check(stored)
+        except CheckFailed as exc:
+            untouched.append(f"{stored.id}: {exc.message()}")
+            continue
+        counted.append(stored)
     untouched += [f"{i.id}: {i.reason}" for i in found.invalid]
     by_id = {s.id: s for s in counted}
     decided = plan([(s.id, set_time(s.id)) for s in counted], policy)

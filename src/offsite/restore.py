@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from offsite.crypto import decrypt
+from offsite.crypto import SET_KEY, decrypt
 from offsite.errors import (
     BadInput,
     ChecksumMismatch,
@@ -28,6 +28,7 @@ from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.streams import HashingReader, Readable
+from offsite.trust import TrustConfig, Verifier
 
 Sink = Callable[[Readable], None]
 
@@ -47,7 +48,7 @@ def read_entry(
     Raises ChecksumMismatch when the stored bytes differ from the manifest (checked
     over every byte, whatever else failed), else the first error of the way.
     """
-    if decode and entry.encryption.mode == "passphrase" and not passphrase:
+    if decode and entry.encryption.mode in ("passphrase", SET_KEY) and not passphrase:
         raise PassphraseNeeded(stored.id, entry.name)
     key = stored.key(entry.file)
     try:
@@ -85,7 +86,7 @@ class RestoreRequest:
     set_id: str | None = None
     entry: str | None = None
     options: RestoreOptions = field(default_factory=RestoreOptions)
-    passphrase: str | None = None
+    trust: TrustConfig = field(default_factory=TrustConfig)
     storage: StorageSettings = field(default_factory=StorageSettings)
 
 
@@ -136,7 +137,18 @@ def run_restore(
     is committed (a drill checks the target there)."""
     progress = progress or Progress(enabled=False)
     storage = open_storage(request.source, request.storage)
-    stored = select(storage, request.set_id)
+    with Verifier(storage, request.trust) as verifier:
+        return _restore(request, storage, verifier, progress, after)
+
+
+def _restore(
+    request: RestoreRequest,
+    storage: Storage,
+    verifier: Verifier,
+    progress: Progress,
+    after: AfterEach | None,
+) -> list[Restored]:
+    stored = select(storage, request.set_id, verifier.check)
     plan = _targets(request, stored)
     # Check every target before restoring anything.
     for entry, target in plan:
@@ -149,9 +161,8 @@ def run_restore(
     for entry, target, restorer in restorers:
         with progress.task(f"restore {entry.name}") as meter:
             try:
-                read_entry(
-                    storage, stored, entry, request.passphrase, restorer.write, meter.add_read
-                )
+                key = verifier.entry_key(stored, entry) if entry.encryption.mode != "none" else None
+                read_entry(storage, stored, entry, key, restorer.write, meter.add_read)
                 restorer.commit()
             except BaseException:
                 restorer.discard()

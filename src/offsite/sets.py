@@ -168,6 +168,7 @@ def latest(
     """The newest valid set: not dated in the future, and passing ``check`` (SPEC §7).
     Each set passed over is named in a warning."""
     moment = now or datetime.now(timezone.utc)
+    refused: list[CheckFailed] = []
     for stored in reversed(found.sets):
         if stored.future(moment):
             gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
@@ -176,9 +177,13 @@ def latest(
             try:
                 check(stored)
             except CheckFailed as exc:
-                gha.warn(f"passing over set {stored.id}: {exc.message()}")
+                refused.append(exc)
                 continue
+        for passed in refused:
+            gha.warn(f"passing over {passed.message()}")
         return stored
+    if refused:  # not one set proves itself: most likely the key given is not theirs
+        raise refused[0]
     raise NoSets(storage.url)
 
 

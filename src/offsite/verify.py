@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from offsite.crypto import can_decrypt
 from offsite.errors import BadInput, CheckFailed, EntryMissing, OffsiteError, SizeMismatch
+from offsite.manifest import MANIFEST_NAME
 from offsite.progress import Progress
 from offsite.restore import read_entry
 from offsite.sets import StoredSet
 from offsite.storage import Storage
 from offsite.streams import CHUNK, Readable
+from offsite.trust import TrustConfig, Verifier
 
 
 @dataclass(frozen=True)
@@ -60,23 +61,32 @@ def verify_sets(
     sets: list[StoredSet],
     read_data: bool,
     subset: Subset | None = None,
-    passphrase: str | None = None,
+    verifier: Verifier | None = None,
     progress: Progress | None = None,
 ) -> list[EntryCheck]:
+    """Check each set; with a verifier, a set that may not be used (not authenticated, not
+    encrypted) is one failed check, and entries are decrypted with the keys it hands out."""
     progress = progress or Progress(enabled=False)
+    verifier = verifier or Verifier(storage, TrustConfig())
     checks: list[EntryCheck] = []
     index = 0
     for stored in sets:
+        try:
+            verifier.check(stored)
+        except CheckFailed as exc:
+            checks.append(
+                EntryCheck(stored.id, "(manifest)", MANIFEST_NAME, False, False, exc.message(), 1)
+            )
+            continue
         for entry in stored.manifest.entries:
             reading = read_data or (subset is not None and subset.includes(index))
             index += 1
-            decode = reading and can_decrypt(entry.encryption, passphrase)
+            decode = reading and verifier.can_decrypt(entry)
             try:
                 if reading:
+                    key = verifier.entry_key(stored, entry) if decode else None
                     with progress.task(f"verify {stored.id}/{entry.name}") as meter:
-                        read_entry(
-                            storage, stored, entry, passphrase, _discard, meter.add_read, decode
-                        )
+                        read_entry(storage, stored, entry, key, _discard, meter.add_read, decode)
                 else:
                     info = storage.stat(stored.key(entry.file))
                     if info is None:

@@ -23,19 +23,25 @@ def test_sqlite_and_folder_round_trip(
     cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase: str, with_keyring: Keyring, mode
 ) -> None:
     dest = tmp_path / "backups"
+    # a set made for recipients proves itself by a signature (SPEC §2)
+    sign = ["--sign-key", with_keyring.fingerprint] if mode != "passphrase" else []
+    trust = ["--trust-key", with_keyring.fingerprint] if mode != "passphrase" else []
     r = cli(
-        "backup", f"sqlite://{sqlite_db}", tree, "--to", dest, *_encryption_args(mode, with_keyring)
-    )
+        "backup", f"sqlite://{sqlite_db}", tree, "--to", dest,
+        *_encryption_args(mode, with_keyring), *sign,
+    )  # fmt: skip
     assert r.code == 0, r.err
 
-    r = cli("restore", dest, "--into", tmp_path / "restored")
+    r = cli("restore", dest, "--into", tmp_path / "restored", *trust)
     assert r.code == 0, r.err
     assert sqlite_content(tmp_path / "restored" / "app.sqlite") == sqlite_content(sqlite_db)
     assert tree_content(tmp_path / "restored" / "files") == tree_content(tree)
 
     manifest = json.loads((only_set(dest) / "manifest.json").read_text())
     modes = {e["encryption"]["mode"] for e in manifest["entries"]}
-    assert modes == {"passphrase" if mode == "passphrase" else "recipients"}
+    assert modes == {"set-key"} and manifest["format"] == "offsite-manifest/2"
+    assert manifest["auth"]["alg"] == "HMAC-SHA256" and (only_set(dest) / "key.gpg").is_file()
+    assert (only_set(dest) / "manifest.json.sig").is_file() == (mode != "passphrase")
     if mode != "passphrase":
         assert manifest["entries"][0]["encryption"]["recipients"] == [with_keyring.fingerprint]
     assert passphrase not in json.dumps(manifest)
@@ -47,7 +53,9 @@ def test_compressions_round_trip(
 ) -> None:
     dest = tmp_path / "backups"
     assert cli("backup", tree, "--to", dest, "--compress", compress).code == 0
-    stored = next(p.name for p in only_set(dest).iterdir() if p.name != "manifest.json")
+    stored = next(
+        p.name for p in only_set(dest).iterdir() if p.name not in ("manifest.json", "key.gpg")
+    )
     assert (
         stored
         == {"zstd": "files.tar.zst.gpg", "gzip": "files.tar.gz.gpg", "none": "files.tar.gpg"}[
@@ -169,6 +177,8 @@ def test_drill_of_sqlite_and_files(
     doc = json.loads(manifest.read_text())
     doc["entries"][1]["stats"]["files"] += 1
     manifest.write_text(json.dumps(doc))
-    r = cli("drill", dest, "--into", tmp_path / "scratch2")
+    r = cli("drill", dest, "--into", tmp_path / "scratch2")  # the edit breaks the auth
+    assert r.code == 1 and "its manifest does not match its auth" in r.err
+    r = cli("drill", dest, "--into", tmp_path / "scratch3", "--allow-unauthenticated")
     assert r.code == 1
     assert "files: manifest says" in r.err

@@ -39,6 +39,7 @@ def test_restore_hints_work_with_standard_tools(
         **os.environ,
         "GNUPGHOME": str(batch_gnupg_home(tmp_path, keyring if mode == "recipient" else None)),
     }
+    shutil.copy(stored / "key.gpg", work / "key.gpg")  # the set's data key, wrapped
     for entry in manifest["entries"]:
         shutil.copy(stored / entry["file"], work / entry["file"])
         done = subprocess.run(

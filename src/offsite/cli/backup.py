@@ -188,6 +188,12 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     help="Encrypt to this public key: a fingerprint in the keyring or an armored key file.",
 )
 @option("--no-encrypt", is_flag=True, help="Store the data unencrypted.")
+@option(
+    "--sign-key",
+    metavar="KEY",
+    help="Sign manifest.json with this key of your keyring (manifest.json.sig): what proves "
+    "a set made for recipients is yours (restore with --trust-key).",
+)
 @option("--label", "labels", multiple=True, metavar="KEY=VALUE", help="Label the set.")
 @option(
     "--config",
@@ -242,6 +248,7 @@ def command(
     passphrase_env: str,
     recipients: tuple[str, ...],
     no_encrypt: bool,
+    sign_key: str | None,
     labels: tuple[str, ...],
     config_path: str | None,
     only: tuple[str, ...],
@@ -308,6 +315,7 @@ def command(
         storage=storage,
         shard=sharding,
         jobs=jobs,
+        sign_key=sign_key,
     )
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")

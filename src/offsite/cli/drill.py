@@ -11,9 +11,8 @@ from offsite.cli.options import (
     emit_json,
     json_option,
     option,
-    passphrase_option,
-    read_passphrase,
     storage_options,
+    trust_options,
 )
 from offsite.drill import DrillReport, run_drill
 from offsite.errors import BadInput
@@ -22,6 +21,7 @@ from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
+from offsite.trust import TrustConfig
 
 
 @click.command("drill")
@@ -38,7 +38,7 @@ from offsite.table import human_duration, human_size, render
     show_default=True,
     help="PostgreSQL: restore with N parallel workers.",
 )
-@passphrase_option
+@trust_options
 @storage_options
 @json_option
 def command(
@@ -49,7 +49,7 @@ def command(
     entry: str | None,
     force: bool,
     jobs: int,
-    passphrase_env: str,
+    trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -68,7 +68,7 @@ def command(
         set_id=set_id,
         entry=entry,
         options=RestoreOptions(force=force, jobs=jobs),
-        passphrase=read_passphrase(passphrase_env),
+        trust=trust,
         storage=storage,
     )
     report = run_drill(request, Progress(enabled=not as_json))

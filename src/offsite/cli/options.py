@@ -72,6 +72,62 @@ def passphrase_option(f: F) -> F:
     )(f)
 
 
+def trust_options(f: F) -> F:
+    """What proves a set was made with the user's key (SPEC §7), for every command that
+    reads sets; the command receives them as one ``trust`` argument (a TrustConfig)."""
+    import functools
+
+    from offsite.trust import TrustConfig
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        variable = kwargs.pop("passphrase_env")
+        path = kwargs.pop("passphrase_file")
+        trust = TrustConfig(
+            passphrase=read_passphrase_file(path) if path else read_passphrase(variable),
+            trust_keys=tuple(kwargs.pop("trust_key")),
+            allow_unauthenticated=kwargs.pop("allow_unauthenticated"),
+            allow_unencrypted=kwargs.pop("allow_unencrypted"),
+        )
+        return f(*args, trust=trust, **kwargs)
+
+    decorated: Any = passphrase_option(wrapper)
+    decorated = option(
+        "--passphrase-file",
+        metavar="PATH",
+        help="A file that holds the passphrase (its first line), instead of --passphrase-env.",
+    )(decorated)
+    decorated = option(
+        "--trust-key",
+        multiple=True,
+        metavar="KEY_OR_FILE",
+        help="Sets made for recipients must carry manifest.json.sig by this key (repeatable).",
+    )(decorated)
+    decorated = option(
+        "--allow-unauthenticated",
+        is_flag=True,
+        help="Accept sets that do not prove they were made with your key (warns).",
+    )(decorated)
+    decorated = option(
+        "--allow-unencrypted",
+        is_flag=True,
+        help="Accept unencrypted sets although a key is configured (warns).",
+    )(decorated)
+    return cast(F, decorated)
+
+
+def read_passphrase_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            value = fh.readline().rstrip("\r\n")
+    except (OSError, UnicodeError) as exc:
+        raise BadInput(f"cannot read --passphrase-file {path}: {exc}") from None
+    if not value:
+        raise BadInput(f"--passphrase-file {path} is empty")
+    gha.mask(value)
+    return value
+
+
 def read_passphrase(variable: str, required: bool = False) -> str | None:
     value = os.environ.get(variable) or None
     if value:

@@ -7,7 +7,7 @@ from typing import Callable
 import click
 
 from offsite import gha
-from offsite.cli.options import F, emit_json, json_option, option, storage_options
+from offsite.cli.options import F, emit_json, json_option, option, storage_options, trust_options
 from offsite.durations import parse_duration
 from offsite.errors import OperationFailed
 from offsite.prune import run_prune
@@ -15,6 +15,7 @@ from offsite.retention import Policy
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
+from offsite.trust import TrustConfig, Verifier
 
 
 def _keep(period: str, what: str) -> Callable[[F], F]:
@@ -31,6 +32,7 @@ def _keep(period: str, what: str) -> Callable[[F], F]:
 @_keep("yearly", "the newest set of each of the last N years that have one")
 @option("--keep-within", metavar="DURATION", help="Keep every set within DURATION of the newest.")
 @option("--dry-run", is_flag=True, help="Show what would be kept and removed; change nothing.")
+@trust_options
 @storage_options
 @json_option
 def command(
@@ -43,6 +45,7 @@ def command(
     keep_yearly: int,
     keep_within: str | None,
     dry_run: bool,
+    trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -60,7 +63,9 @@ def command(
         yearly=keep_yearly,
         within=parse_duration(keep_within) if keep_within else None,
     )
-    result = run_prune(open_storage(dest, storage), policy, dry_run)
+    opened = open_storage(dest, storage)
+    with Verifier(opened, trust) as verifier:  # with a key, only sets that prove it count
+        result = run_prune(opened, policy, dry_run, check=verifier.check)
     if as_json:
         emit_json(
             {

@@ -10,9 +10,8 @@ from offsite.cli.options import (
     emit_json,
     json_option,
     option,
-    passphrase_option,
-    read_passphrase,
     storage_options,
+    trust_options,
 )
 from offsite.errors import BadInput
 from offsite.progress import Progress
@@ -20,6 +19,7 @@ from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
+from offsite.trust import TrustConfig
 
 
 @click.command("restore")
@@ -37,7 +37,7 @@ from offsite.table import human_duration, human_size, render
     help="PostgreSQL: restore with N parallel workers (stages the decoded dump in TMPDIR).",
 )
 @option("--no-owner", is_flag=True, help="PostgreSQL: do not restore object owners.")
-@passphrase_option
+@trust_options
 @storage_options
 @json_option
 def command(
@@ -49,7 +49,7 @@ def command(
     force: bool,
     jobs: int,
     no_owner: bool,
-    passphrase_env: str,
+    trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -67,7 +67,7 @@ def command(
         set_id=set_id,
         entry=entry,
         options=RestoreOptions(force=force, jobs=jobs, no_owner=no_owner),
-        passphrase=read_passphrase(passphrase_env),
+        trust=trust,
         storage=storage,
     )
     done = run_restore(request, Progress(enabled=not as_json))

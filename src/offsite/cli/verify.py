@@ -10,9 +10,8 @@ from offsite.cli.options import (
     emit_json,
     json_option,
     option,
-    passphrase_option,
-    read_passphrase,
     storage_options,
+    trust_options,
 )
 from offsite.errors import BadInput, CheckFailed, NoSets
 from offsite.manifest import MANIFEST_NAME
@@ -21,6 +20,7 @@ from offsite.sets import choose, scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
+from offsite.trust import TrustConfig, Verifier
 from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 
 
@@ -33,7 +33,7 @@ from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 @option(
     "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
 )
-@passphrase_option
+@trust_options
 @storage_options
 @json_option
 def command(
@@ -43,7 +43,7 @@ def command(
     every: bool,
     read_data: bool,
     read_data_subset: str | None,
-    passphrase_env: str,
+    trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -52,7 +52,7 @@ def command(
     Without --read-data: every stored file exists with the manifest's size. With it: every
     byte is read, its SHA-256 compared with the manifest, decrypted and decompressed.
     Exit 1 when a check fails, naming the set and entry; with --all, a set whose manifest
-    offsite refuses is a failed check too.
+    offsite refuses, or that does not prove it was made with your key, is a failed check.
     """
     if sum(bool(x) for x in (set_id, latest, every)) > 1:
         raise BadInput("choose one of --id, --latest and --all")
@@ -60,18 +60,14 @@ def command(
         raise BadInput("choose one of --read-data and --read-data-subset")
     subset = Subset.parse(read_data_subset) if read_data_subset else None
     opened = open_storage(dest, storage)
-    found = scan(opened) if every else None
-    sets = found.sets if found else choose(opened, set_id, every)
-    if found and not sets and not found.invalid:
-        raise NoSets(opened.url)
-    checks = verify_sets(
-        opened,
-        sets,
-        read_data,
-        subset,
-        read_passphrase(passphrase_env),
-        Progress(enabled=not as_json),
-    )
+    with Verifier(opened, trust) as verifier:
+        found = scan(opened) if every else None
+        sets = found.sets if found else choose(opened, set_id, every, verifier.check)
+        if found and not sets and not found.invalid:
+            raise NoSets(opened.url)
+        checks = verify_sets(
+            opened, sets, read_data, subset, verifier, Progress(enabled=not as_json)
+        )
     if found:  # a manifest offsite refuses is a failed check of its set, named
         checks += [
             EntryCheck(

@@ -118,14 +118,16 @@ class Source(abc.ABC):
     def restore_hint(cls, name: str, file: str, compression: str, encrypted: bool) -> str:
         steps: list[str] = []
         quoted = shlex.quote(file)
-        if encrypted:
-            steps.append(f"gpg --decrypt {quoted}")
+        prefix = ""
+        if encrypted:  # the set's data key first (SPEC §2), then the entry with it
+            prefix = "gpg --decrypt key.gpg > set.key && "
+            steps.append(f"gpg --batch --passphrase-file set.key --decrypt {quoted}")
         tool = {"zstd": "zstd -d", "gzip": "gunzip"}.get(compression)
         if tool:
             steps.append(tool if steps else f"{tool} -c {quoted}")
         if not steps:
             steps.append(f"cat {quoted}")
-        return " | ".join(steps) + " " + cls.hint_tail(name)
+        return prefix + " | ".join(steps) + " " + cls.hint_tail(name)
 
     @classmethod
     def file_name(cls, name: str, compression: str, encrypted: bool) -> str:

@@ -1,0 +1,170 @@
+"""Whether a set read from a destination may be used (SPEC §7).
+
+With a key configured (a passphrase, or ``--trust-key``), a set must prove it was made with
+it: its manifest's HMAC, keyed from the data key that ``key.gpg`` opens to with the
+passphrase, or, for a set made for recipients, a good ``manifest.json.sig`` by a trusted
+key. A set that does not, or an unencrypted one, is refused (exit 1) unless
+``--allow-unauthenticated`` / ``--allow-unencrypted``. Older sets (format 1, no ``auth``)
+are accepted with a warning: their entries still prove themselves by decrypting. Without
+any key, offsite warns once that what it reads is unauthenticated.
+
+The ``Verifier`` also hands out each entry's decryption key (the set's data key, once
+unwrapped), so ``key.gpg`` is opened once per set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from offsite import gha
+from offsite.auth import SIGNATURE, import_trusted, mac_holds, signer
+from offsite.crypto import KEY_FILE, SET_KEY, unwrap_key
+from offsite.errors import (
+    CheckFailed,
+    DecryptionFailed,
+    NotAuthenticated,
+    NotEncrypted,
+    PassphraseNeeded,
+)
+from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
+from offsite.sets import StoredSet
+from offsite.storage.base import Storage
+
+SMALL = 1 << 20  # key.gpg and a signature are a few hundred bytes
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    passphrase: str | None = field(default=None, repr=False)
+    trust_keys: tuple[str, ...] = ()  # fingerprints in the keyring, or key files
+    allow_unauthenticated: bool = False
+    allow_unencrypted: bool = False
+
+    @property
+    def keyed(self) -> bool:
+        return bool(self.passphrase) or bool(self.trust_keys)
+
+
+def _small(storage: Storage, key: str) -> bytes | None:
+    try:
+        with storage.open(key) as fh:
+            data = fh.read(SMALL + 1)
+    except FileNotFoundError:
+        return None
+    return data if len(data) <= SMALL else None
+
+
+class Verifier:
+    """Checks sets of one destination against a TrustConfig; use it as a context manager
+    (the trusted keys live in a throwaway GnuPG home)."""
+
+    def __init__(self, storage: Storage, config: TrustConfig) -> None:
+        self.storage = storage
+        self.config = config
+        self._stack = contextlib.ExitStack()
+        self._home: str | None = None
+        self._trusted: tuple[str, ...] = ()
+        self._keys: dict[str, str] = {}  # set id -> data key
+        self._verdicts: dict[str, CheckFailed | None] = {}
+        self._warned = False
+
+    def __enter__(self) -> Verifier:
+        if self.config.trust_keys:
+            from offsite.crypto import _throwaway_home
+
+            self._home = self._stack.enter_context(_throwaway_home())
+            self._trusted = import_trusted(self.config.trust_keys, self._home)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    # -- keys ----------------------------------------------------------------------------
+    def data_key(self, stored: StoredSet) -> str:
+        """The set's data key from its ``key.gpg``; DecryptionFailed when it does not open."""
+        if stored.id not in self._keys:
+            recipients = next((e.encryption.recipients for e in stored.manifest.entries), ())
+            if not recipients and not self.config.passphrase:
+                raise PassphraseNeeded(stored.id, KEY_FILE)
+            wrapped = _small(self.storage, stored.key(KEY_FILE))
+            if wrapped is None:
+                raise DecryptionFailed(stored.id, KEY_FILE, "the set has no readable key.gpg")
+            try:
+                self._keys[stored.id] = unwrap_key(wrapped, recipients, self.config.passphrase)
+            except DecryptionFailed as exc:
+                raise DecryptionFailed(stored.id, KEY_FILE, exc.args[2]) from None
+        return self._keys[stored.id]
+
+    def entry_key(self, stored: StoredSet, entry: Entry) -> str | None:
+        """What decrypts ``entry``: the set's data key, or (older sets) the passphrase."""
+        if entry.encryption.mode == SET_KEY:
+            return self.data_key(stored)
+        return self.config.passphrase
+
+    def can_decrypt(self, entry: Entry) -> bool:
+        """Whether a key for ``entry`` is at hand (not whether it is the right one)."""
+        from offsite.crypto import can_decrypt
+
+        return can_decrypt(entry.encryption, self.config.passphrase)
+
+    # -- the check -----------------------------------------------------------------------
+    def check(self, stored: StoredSet) -> None:
+        """Raise NotAuthenticated or NotEncrypted (exit 1) for a set that may not be used."""
+        if stored.id not in self._verdicts:
+            self._verdicts[stored.id] = self._verdict(stored)
+        verdict = self._verdicts[stored.id]
+        if verdict is not None:
+            raise verdict
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            gha.warn(message)
+
+    def _verdict(self, stored: StoredSet) -> CheckFailed | None:
+        manifest = stored.manifest
+        if not self.config.keyed:
+            self._warn_once(
+                f"no key configured (a passphrase or --trust-key): what offsite reads from "
+                f"{self.storage.url} is unauthenticated"
+            )
+            return None
+        if not all(e.encryption.mode != "none" for e in manifest.entries):
+            if self.config.allow_unencrypted:
+                gha.warn(f"set {stored.id} is not encrypted (--allow-unencrypted)")
+                return None
+            return NotEncrypted(stored.id)
+        if manifest.format == FORMAT and manifest.auth is None:
+            gha.warn(f"set {stored.id} was made before sets carried auth: its entries still "
+                     "prove themselves by decrypting")  # fmt: skip
+            return None
+        problem = self._problem(stored)
+        if problem is None:
+            return None
+        if self.config.allow_unauthenticated:
+            gha.warn(f"set {stored.id} is not authenticated ({problem}): --allow-unauthenticated")
+            return None
+        return NotAuthenticated(stored.id, problem)
+
+    def _problem(self, stored: StoredSet) -> str | None:
+        """Why the set does not prove it was made with the configured key; None if it does."""
+        if self.config.trust_keys:
+            signature = _small(self.storage, stored.key(SIGNATURE))
+            manifest = _small(self.storage, stored.key(MANIFEST_NAME))
+            if signature is None or manifest is None:
+                return "it has no manifest.json.sig"
+            assert self._home is not None
+            who = signer(manifest, signature, self._home)
+            if who is None or who not in self._trusted:
+                return "manifest.json.sig is not a good signature by a --trust-key"
+            return None
+        if any(e.encryption.recipients for e in stored.manifest.entries):
+            return "a set made for recipients proves itself only by a signature (--trust-key)"
+        try:
+            key = self.data_key(stored)
+        except DecryptionFailed as exc:
+            return f"its key.gpg does not open with the passphrase ({exc.args[2]})"
+        if not mac_holds(stored.manifest, key):
+            return "its manifest does not match its auth"
+        return None
