@@ -25,7 +25,7 @@ from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manifest, Origin, iso
 from offsite.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.progress import Progress
-from offsite.sets import RESERVATION, allocate_id
+from offsite.sets import allocate_id
 from offsite.sources import Source
 from offsite.sources.files import FilesSource
 from offsite.storage import Storage, open_storage
@@ -253,9 +253,6 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         except BaseException:
             _remove_partial(storages, set_id)
             raise
-        for storage in storages:  # the id's reservation has done its work (best effort)
-            with contextlib.suppress(OffsiteError, OSError):
-                storage.delete(f"{set_id}/{RESERVATION}")
     return BackupResult(manifest, config.destinations, tuple(results), tuple(skipped))
 
 

@@ -229,7 +229,9 @@ def allocate_id(
     An id is reserved at every destination by creating ``<id>/.offsite-set`` only if it is
     absent (SPEC §7), which the store arbitrates: two runs that start in the same second
     never share a set. An id taken at any destination (reserved, or holding a set an older
-    offsite wrote) moves every destination on to the next suffix.
+    offsite wrote) moves every destination on to the next suffix. The reservation stays
+    with the set (prune removes it with the set): were it removed once the set is complete,
+    a run that listed the id before it was taken could create it again afterwards.
 
     The I-th of N shard jobs, which start at the same second on other runners, take only
     the suffixes ``-I``, ``-(I+N)``, ``-(I+2N)`` …: their ids never clash, neither as

@@ -80,7 +80,11 @@ def test_verify_fails_the_step_on_a_rotten_byte(job, tmp_path: Path) -> None:
     sets = str(Path(made.outputs["backup-path"]).parent)
     ok = runner.run("actions/verify", {"from": sets, "read-data": "true", "passphrase": PASSPHRASE})
     assert ok.outcome == "success" and ok.outputs["healthy"] == "true", ok.log
-    stored = next(p for p in Path(made.outputs["backup-path"]).iterdir() if p.suffix == ".gpg")
+    stored = next(
+        p
+        for p in Path(made.outputs["backup-path"]).iterdir()
+        if p.suffix == ".gpg" and p.name != "key.gpg"
+    )
     data = bytearray(stored.read_bytes())
     data[100] ^= 1
     stored.write_bytes(bytes(data))

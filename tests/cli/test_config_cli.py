@@ -150,7 +150,11 @@ def test_copy_checks_every_byte_and_never_overwrites(
 
     # a rotten byte in the source: the copy fails, and leaves no set that looks complete
     newest = sorted(src.iterdir())[-1]
-    stored = next(p for p in newest.iterdir() if p.name not in ("manifest.json", "key.gpg"))
+    stored = next(
+        p
+        for p in newest.iterdir()
+        if p.name not in ("manifest.json", "key.gpg") and not p.name.startswith(".")
+    )
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF
     stored.write_bytes(bytes(data))
@@ -204,7 +208,9 @@ def test_copy_to_two_destinations_reads_each_entry_once_for_both(
     for dest in ("a", "b"):
         assert cli("verify", tmp_path / dest, "--read-data").code == 0
     stored = next(
-        p for p in next(src.iterdir()).iterdir() if p.name not in ("manifest.json", "key.gpg")
+        p
+        for p in next(src.iterdir()).iterdir()
+        if p.name not in ("manifest.json", "key.gpg", ".offsite-set")
     )
     data = bytearray(stored.read_bytes())
     data[-1] ^= 0xFF

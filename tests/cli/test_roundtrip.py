@@ -54,7 +54,9 @@ def test_compressions_round_trip(
     dest = tmp_path / "backups"
     assert cli("backup", tree, "--to", dest, "--compress", compress).code == 0
     stored = next(
-        p.name for p in only_set(dest).iterdir() if p.name not in ("manifest.json", "key.gpg")
+        p.name
+        for p in only_set(dest).iterdir()
+        if p.name not in ("manifest.json", "key.gpg", ".offsite-set")
     )
     assert (
         stored

@@ -96,6 +96,7 @@ def test_standard_tools_restore(
     work = tmp_path / "by-hand"
     work.mkdir()
     shutil.copy(stored / entry["file"], work)
+    shutil.copy(stored / "key.gpg", work)  # the set's data key, wrapped
     home = tmp_path / "home"
     home.mkdir()
     (home / ".my.cnf").write_text(

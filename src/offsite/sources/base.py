@@ -43,6 +43,7 @@ class Source(abc.ABC):
     target_suffix: ClassVar[str | None] = None  # None: the format suffix
     # the URL schemes a restore target of this kind may have ("file": a plain path)
     target_schemes: ClassVar[tuple[str, ...]] = ("file",)
+    target_hint: ClassVar[str] = ""  # what to do instead, when a target is of another kind
 
     def __init__(self, name: str, url: str) -> None:
         self.name = check_name(name)
@@ -102,7 +103,8 @@ class Source(abc.ABC):
         ):
             return
         kinds = ", ".join("a path" if s == "file" else f"{s}://" for s in cls.target_schemes)
-        raise BadInput(f"a {cls.kind} entry restores into {kinds}, not {redact(target)}")
+        hint = f"; {cls.target_hint}" if cls.target_hint else ""
+        raise BadInput(f"a {cls.kind} entry restores into {kinds}, not {redact(target)}{hint}")
 
     @classmethod
     def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:

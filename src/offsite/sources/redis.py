@@ -40,6 +40,7 @@ def check_rdb(path: Path, fail: ErrorFactory) -> dict[str, int]:
 class RedisSource(Source):
     kind = "redis"
     suffix = ".rdb"
+    target_hint = "--into file:///path/dump.rdb, then swap it into the server as the README shows"
 
     def __init__(self, name: str, url: str) -> None:
         super().__init__(name, url)

