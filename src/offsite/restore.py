@@ -8,9 +8,12 @@ mismatch", not "bad passphrase".
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from offsite import gha
 from offsite.crypto import SET_KEY, decrypt
 from offsite.errors import (
     BadInput,
@@ -19,6 +22,7 @@ from offsite.errors import (
     EntryNotFound,
     PassphraseNeeded,
     StorageError,
+    TargetNotEmpty,
 )
 from offsite.manifest import Entry
 from offsite.pipeline import Pipeline, decompress
@@ -27,8 +31,9 @@ from offsite.sets import StoredSet, select
 from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.streams import HashingReader, Readable
+from offsite.streams import HashingReader, Readable, copy
 from offsite.trust import TrustConfig, Verifier
+from offsite.urls import local_path
 
 Sink = Callable[[Readable], None]
 
@@ -114,6 +119,9 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
     base = request.into.rstrip("/")
     if "://" in base and not base.startswith("file://"):
         raise BadInput("this set has several entries: choose one with --entry NAME")
+    folder = Path(local_path(base)).expanduser()
+    if folder.is_dir() and any(folder.iterdir()) and not request.options.force:
+        raise TargetNotEmpty(folder)
     places = {}
     for e in entries:
         cls = kind_class(e.kind)
@@ -128,6 +136,22 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
 
 
 AfterEach = Callable[[Entry, str, Restored], None]
+
+
+def _staged(read: Callable[[Sink], None], restorer: Restorer) -> None:
+    """For a kind that applies statements as it reads them (a SQL dump, an archive for
+    mongorestore) over a target that holds data: the whole entry is read, its checksum
+    compared and decrypted into an unnamed file in TMPDIR first, and only then applied, so
+    a corrupt or truncated entry never half-overwrites the target (SPEC §7)."""
+    with tempfile.TemporaryFile(prefix="offsite-staged-") as staged:
+
+        def keep(stream: Readable) -> None:
+            copy(stream, staged.write)
+
+        read(keep)
+        staged.flush()
+        staged.seek(0)
+        restorer.write(staged)
 
 
 def run_restore(
@@ -162,10 +186,20 @@ def _restore(
         with progress.task(f"restore {entry.name}") as meter:
             try:
                 key = verifier.entry_key(stored, entry) if entry.encryption.mode != "none" else None
-                read_entry(storage, stored, entry, key, restorer.write, meter.add_read)
+
+                def read(sink: Sink, entry: Entry = entry, key: str | None = key) -> None:
+                    read_entry(storage, stored, entry, key, sink, meter.add_read)
+
+                if restorer.stages_first(request.options.force):
+                    _staged(read, restorer)
+                else:
+                    read(restorer.write)
                 restorer.commit()
             except BaseException:
                 restorer.discard()
+                if done:
+                    places = ", ".join(f"{r.entry} ({r.location})" for r in done)
+                    gha.warn(f"restored before the failure, and left in place: {places}")
                 raise
         restored = Restored(
             stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds

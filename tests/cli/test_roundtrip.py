@@ -184,3 +184,25 @@ def test_drill_of_sqlite_and_files(
     r = cli("drill", dest, "--into", tmp_path / "scratch3", "--allow-unauthenticated")
     assert r.code == 1
     assert "files: manifest says" in r.err
+
+
+def test_whole_set_restore_needs_force_over_a_folder_and_names_what_it_restored(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "backups"
+    assert cli("backup", f"sqlite:{sqlite_db}", tree, "--to", dest).code == 0
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "keep.txt").write_text("mine")
+    r = cli("restore", dest, "--into", busy)
+    assert r.code == 2 and "is not empty; pass --force" in r.err
+    assert sorted(p.name for p in busy.iterdir()) == ["keep.txt"]
+    manifest = json.loads((only_set(dest) / "manifest.json").read_text())
+    second = only_set(dest) / manifest["entries"][1]["file"]
+    data = bytearray(second.read_bytes())
+    data[-10] ^= 1
+    second.write_bytes(bytes(data))
+    r = cli("restore", dest, "--into", tmp_path / "fresh")
+    assert r.code == 1 and "checksum mismatch" in r.err
+    first = manifest["entries"][0]["name"]
+    assert f"restored before the failure, and left in place: {first} (" in r.err

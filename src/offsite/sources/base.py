@@ -189,6 +189,12 @@ class Restorer(abc.ABC):
 
     location: str
 
+    def stages_first(self, force: bool) -> bool:
+        """Whether the entry must be read, checked and decrypted whole before ``write`` sees
+        it: a kind whose ``write`` applies statements as it reads them (a SQL client),
+        over a target that holds data (``--force``), where ``discard`` cannot undo them."""
+        return False
+
     @abc.abstractmethod
     def write(self, stream: Readable) -> None:
         """Restore into a staging place next to the target."""

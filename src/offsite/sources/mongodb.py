@@ -102,6 +102,9 @@ class MongoRestorer(Restorer):
     """``mongorestore --archive``. Always needs ``--force``: with no MongoDB client to
     ask, offsite cannot check that the target is empty, so it will not assume it."""
 
+    def stages_first(self, force: bool) -> bool:
+        return True  # mongorestore applies as it reads, into a server that may hold data
+
     def __init__(self, target: str, options: RestoreOptions) -> None:
         self.url = target
         self.location = redact(target)

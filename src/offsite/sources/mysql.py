@@ -267,6 +267,9 @@ class MysqlRestorer(Restorer):
     """Into a new database (created here, dropped on failure), an empty one, or with
     ``--force`` over any; a URL without a database takes an all-databases dump."""
 
+    def stages_first(self, force: bool) -> bool:
+        return force  # statements run as they are read: over data, check the whole first
+
     def __init__(self, client: Client, options: RestoreOptions) -> None:
         self.client = client
         self.options = options

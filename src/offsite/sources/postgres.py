@@ -421,6 +421,9 @@ class _GlobalsRestorer(Restorer):
     """Runs the roles script with psql. Roles that exist already are reported by psql
     and left as they are; the other statements still run."""
 
+    def stages_first(self, force: bool) -> bool:
+        return True  # roles go into a live server as psql reads them
+
     def __init__(self, conn: Conn) -> None:
         self.conn = conn
         self.location = conn.label
@@ -459,6 +462,10 @@ class PgRestorer(Restorer):
             objects = conn.psql(_USER_OBJECTS, self._fail).strip()
             if objects not in ("", "0") and not options.force:
                 raise TargetNotEmpty(conn.label)
+
+    def stages_first(self, force: bool) -> bool:
+        # pg_restore applies as it reads; with --jobs the dump is staged on disk anyway
+        return force and self.options.jobs == 1
 
     def _fail(self, reason: str) -> RestoreFailed:
         return RestoreFailed(self.conn.database, reason)
