@@ -73,6 +73,10 @@ class UnknownScheme(BadInput):
     """unknown {} scheme {!r} in {!r} (known: {})"""
 
 
+class UnknownKind(BadInput):
+    """an entry of kind {!r} needs a newer offsite (this one reads: {}): upgrade offsite"""
+
+
 class MalformedURL(BadInput):
     """malformed {} URL {!r}: {}"""
 

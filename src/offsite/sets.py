@@ -221,6 +221,20 @@ def choose(
 RESERVATION = ".offsite-set"  # the object whose create-if-absent reserves a set id
 
 
+def _reserve(storage: Storage, key: str, stamp: bytes) -> bool:
+    """Create the reservation if absent; then ask once more, which must be refused: a
+    store that ignores the precondition (an emulator, a store that claims S3 compatibility)
+    is named in a warning, since it cannot keep two runs apart."""
+    if not storage.create(key, stamp):
+        return False
+    if storage.create(key, stamp):
+        gha.warn(
+            f"{redact(storage.url)} does not refuse to create an object that exists: two "
+            "backups that start in the same second could share a set id there"
+        )
+    return True
+
+
 def allocate_id(
     storages: Iterable[Storage], moment: datetime, shard: tuple[int, int] | None = None
 ) -> str:
@@ -247,7 +261,7 @@ def allocate_id(
         for storage in targets:
             if next(iter(storage.list(candidate + "/")), None) is not None:
                 break
-            if not storage.create(f"{candidate}/{RESERVATION}", stamp):
+            if not _reserve(storage, f"{candidate}/{RESERVATION}", stamp):
                 break
             reserved.append(storage)
         else:

@@ -290,3 +290,15 @@ def test_eight_backups_started_in_the_same_second_write_eight_sets(
         )
         outputs.add(out.read_text())
     assert outputs == {f"run {n}\n" for n in range(8)}  # each its own run's entry
+
+
+def test_a_store_that_ignores_create_if_absent_is_named(
+    backend: Backend, cli, tmp_path: Path
+) -> None:
+    """gcp-storage-emulator overwrites where GCS answers 412: a backup there says so; the
+    stores that arbitrate say nothing."""
+    (tmp_path / "f").write_text("x")
+    r = cli("backup", tmp_path / "f", "--to", backend.url, *backend.options, "--no-encrypt")
+    assert r.code == 0, r.err
+    named = "does not refuse to create an object that exists" in r.err
+    assert named == (backend.name == "gcs")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offsite.errors import UnknownScheme
+from offsite.errors import UnknownKind, UnknownScheme
 from offsite.sources.base import Source
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
@@ -62,5 +62,5 @@ def from_exec(name: str, command: str) -> Source:
 def kind_class(kind: str) -> type[Source]:
     cls = _BY_KIND.get(kind)
     if cls is None:
-        raise UnknownScheme("entry kind", kind, kind, ", ".join(sorted(_BY_KIND)))
+        raise UnknownKind(kind, ", ".join(sorted(_BY_KIND)))
     return cls
