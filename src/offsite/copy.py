@@ -58,7 +58,7 @@ def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list
     """The set copied to every target that lacks it; one result per target, in order."""
     set_id = stored.id
     key = f"{set_id}/{MANIFEST_NAME}"
-    original = get_bytes(source, stored.key(MANIFEST_NAME))
+    original = stored.raw or get_bytes(source, stored.key(MANIFEST_NAME))
     needed: list[Storage] = []
     for target in targets:
         if target.stat(key) is None:

@@ -19,13 +19,17 @@ from typing import Any
 
 from offsite import __version__
 from offsite.errors import ManifestError, UnsupportedManifest
+from offsite.names import NAME
 
 FORMAT = "offsite-manifest/1"
 FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data key
 FORMATS = (FORMAT, FORMAT_SET_KEY)
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST = 16 << 20  # bytes: a manifest larger than this is refused unread
-SET_ID = re.compile(r"^\d{8}T\d{6}Z(-\d{1,6})?$")
+SET_ID = re.compile(r"\d{8}T\d{6}Z(-\d{1,6})?")  # use fullmatch: $ matches before \n
+FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @functools.lru_cache(maxsize=1)
@@ -154,6 +158,10 @@ class Manifest:
             raise ManifestError(where, str(exc)[:160]) from None
         if not isinstance(data, dict):
             raise ManifestError(where, "not a JSON object")
+        try:  # a lone surrogate (\ud800) is valid JSON but no UTF-8: refused here, once
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ManifestError(where, "it holds text that is not UTF-8") from None
         fmt = data.get("format")
         if isinstance(fmt, str) and fmt.startswith("offsite-manifest/") and fmt not in FORMATS:
             raise UnsupportedManifest(where, fmt[:40], __version__, " and ".join(FORMATS))
@@ -163,9 +171,17 @@ class Manifest:
             problem = "nested too deeply"
         if problem:
             raise ManifestError(where, problem)
+        if not SET_ID.fullmatch(data["id"]):  # the schema's $ also matches before a newline
+            raise ManifestError(where, "its id is not a set id")
         names: set[str] = set()
         files: set[str] = set()
         for e in data["entries"]:
+            if not (NAME.fullmatch(e["name"]) and FILE.fullmatch(e["file"])):
+                raise ManifestError(where, "an entry name or file is not a plain name")
+            if not (KIND.fullmatch(e["kind"]) and SHA256.fullmatch(e["sha256"])):
+                raise ManifestError(where, f"entry {e['name']!r} has a bad kind or digest")
+            if e["encryption"]["mode"] == "set-key" and data["format"] == FORMAT:
+                raise ManifestError(where, "a format 1 manifest cannot hold set-key entries")
             if e["name"] in names or e["file"] in files:
                 raise ManifestError(where, f"entry {e['name']!r} or its file appears twice")
             if not e["file"].startswith(e["name"] + "."):

@@ -17,7 +17,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def check_name(name: str) -> str:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         raise BadInput(
             f"entry name {name!r} must start with a letter or digit and hold only "
             "letters, digits, '.', '_' and '-'"
@@ -30,4 +30,4 @@ def safe_name(text: str, fallback: str) -> str:
     letters) become ``_``, leading ``.``, ``_`` and ``-`` go, at most 100 characters;
     ``fallback`` when nothing is left."""
     safe = _UNSAFE.sub("_", text).lstrip("._-")[:100]
-    return safe if NAME.match(safe) else fallback
+    return safe if NAME.fullmatch(safe) else fallback

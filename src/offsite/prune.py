@@ -62,7 +62,7 @@ def run_prune(
             continue
         try:
             if check is not None:
-                check(stored)
+                check(stored, False)
         except CheckFailed as exc:
             untouched.append(f"{stored.id}: {exc.message()}")
             continue

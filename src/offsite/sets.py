@@ -32,6 +32,7 @@ FUTURE_SLACK = timedelta(hours=1)  # clocks drift; a set dated further ahead is 
 class StoredSet:
     prefix: str  # key prefix of the set's files: "<set-id>/", or "" for a downloaded artifact
     manifest: Manifest
+    raw: bytes = field(default=b"", repr=False, compare=False)  # manifest.json as read
 
     @property
     def id(self) -> str:
@@ -94,7 +95,9 @@ class Scan:
 
 
 def _set_folder(name: str) -> bool:
-    return bool(SET_ID.match(name)) or (name.startswith("backup-") and bool(SET_ID.match(name[7:])))
+    return bool(SET_ID.fullmatch(name)) or (
+        name.startswith("backup-") and bool(SET_ID.fullmatch(name[7:]))
+    )
 
 
 def _read_manifest(storage: Storage, key: str, where: str) -> bytes:
@@ -105,13 +108,14 @@ def _read_manifest(storage: Storage, key: str, where: str) -> bytes:
     return data
 
 
-def _load(storage: Storage, prefix: str) -> Manifest:
+def _load(storage: Storage, prefix: str) -> StoredSet:
     where = f"{redact(storage.url).rstrip('/')}/{prefix}{MANIFEST_NAME}"
-    manifest = Manifest.from_json(_read_manifest(storage, prefix + MANIFEST_NAME, where), where)
+    raw = _read_manifest(storage, prefix + MANIFEST_NAME, where)
+    manifest = Manifest.from_json(raw, where)
     folder = prefix.rstrip("/")
     if folder and manifest.id not in (folder, folder[len("backup-") :]):
         raise ManifestError(where, f"its id {manifest.id!r} is not its folder's name")
-    return manifest
+    return StoredSet(prefix, manifest, raw)  # the bytes a signature is checked against
 
 
 def _require(storage: Storage) -> None:
@@ -124,7 +128,7 @@ def _require(storage: Storage) -> None:
 
 def _loaded(storage: Storage, prefix: str, result: Scan) -> None:
     try:
-        result.sets.append(StoredSet(prefix, _load(storage, prefix)))
+        result.sets.append(_load(storage, prefix))
     except OffsiteError as exc:
         result.invalid.append(InvalidSet(prefix, exc))
 
@@ -135,31 +139,42 @@ def scan(storage: Storage) -> Scan:
     _require(storage)
     objects = list(storage.list())
     result = Scan()
-    if any(o.key == MANIFEST_NAME for o in objects):
-        _loaded(storage, "", result)
-        return result
     groups: dict[str, list[ObjectInfo]] = {}
     for obj in objects:
         folder, sep, _ = obj.key.partition("/")
         if sep and _set_folder(folder):
             groups.setdefault(folder + "/", []).append(obj)
+    if not groups and any(o.key == MANIFEST_NAME for o in objects) and _downloadable(storage):
+        _loaded(storage, "", result)  # a folder `gh run download -n backup-<id>` filled
+        return result
     for prefix, members in sorted(groups.items()):
         if any(o.key == prefix + MANIFEST_NAME for o in members):
             _loaded(storage, prefix, result)
         else:
             newest = max(o.modified for o in members)
             result.incomplete.append(IncompleteSet(prefix, newest, sum(o.size for o in members)))
-    result.sets.sort(key=lambda s: s.id)
-    ids = [s.id for s in result.sets]
-    for stored in [s for s in result.sets if ids.count(s.id) > 1]:  # backup-<id>/ beside <id>/
-        result.sets.remove(stored)
-        result.invalid.append(
-            InvalidSet(stored.prefix, ManifestError(stored.prefix, "another folder has its id"))
-        )
+    result.sets.sort(key=lambda s: (s.id, s.prefix.startswith("backup-")))
+    seen: set[str] = set()
+    for stored in list(result.sets):  # backup-<id>/ beside <id>/: <id>/ is the set
+        if stored.id in seen:
+            result.sets.remove(stored)
+            why = ManifestError(stored.prefix, "the folder of its id holds the set")
+            result.invalid.append(InvalidSet(stored.prefix, why))
+        seen.add(stored.id)
     return result
 
 
-Check = Callable[[StoredSet], None]  # raises when a set may not be used (not authenticated)
+def _downloadable(storage: Storage) -> bool:
+    """A manifest at the top is one downloaded set only in a local folder: elsewhere, and
+    beside set folders, it is something someone put there."""
+    from offsite.storage.local import LocalStorage
+
+    return isinstance(storage, LocalStorage)
+
+
+# raises when a set may not be used (not authenticated); the flag says whether the user
+# named the set (--id), which an older set without auth needs, rather than it being chosen
+Check = Callable[[StoredSet, bool], None]
 
 
 def latest(
@@ -175,7 +190,7 @@ def latest(
             continue
         if check is not None:
             try:
-                check(stored)
+                check(stored, False)
             except CheckFailed as exc:
                 refused.append(exc)
                 continue
@@ -195,7 +210,7 @@ def select(storage: Storage, set_id: str | None = None, check: Check | None = No
     for stored in found.sets:
         if stored.id == set_id:
             if check is not None:
-                check(stored)
+                check(stored, True)
             return stored
     for invalid in found.invalid:
         if invalid.id == set_id:

@@ -8,6 +8,11 @@ key. A set that does not, or an unencrypted one, is refused (exit 1) unless
 are accepted with a warning: their entries still prove themselves by decrypting. Without
 any key, offsite warns once that what it reads is unauthenticated.
 
+An older set (format 1, no ``auth``) cannot prove its id, so a copy of an old set under a
+newer id would pass for the newest: with a key configured, such a set is taken only when
+the user names it (``--id``, and ``verify``), every entry encrypted with the passphrase
+itself, and never chosen as the latest nor counted by prune.
+
 The ``Verifier`` also hands out each entry's decryption key (the set's data key, once
 unwrapped), so ``key.gpg`` is opened once per set.
 """
@@ -27,11 +32,11 @@ from offsite.errors import (
     NotEncrypted,
     PassphraseNeeded,
 )
-from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
+from offsite.manifest import FORMAT, Entry
 from offsite.sets import StoredSet
 from offsite.storage.base import Storage
 
-SMALL = 1 << 20  # key.gpg and a signature are a few hundred bytes
+SMALL = 64 << 10  # key.gpg and a signature are a few hundred bytes
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ class Verifier:
         self._home: str | None = None
         self._trusted: tuple[str, ...] = ()
         self._keys: dict[str, str] = {}  # set id -> data key
-        self._verdicts: dict[str, CheckFailed | None] = {}
+        self._verdicts: dict[tuple[str, str, bool], CheckFailed | None] = {}
         self._warned = False
 
     def __enter__(self) -> Verifier:
@@ -109,11 +114,13 @@ class Verifier:
         return can_decrypt(entry.encryption, self.config.passphrase)
 
     # -- the check -----------------------------------------------------------------------
-    def check(self, stored: StoredSet) -> None:
-        """Raise NotAuthenticated or NotEncrypted (exit 1) for a set that may not be used."""
-        if stored.id not in self._verdicts:
-            self._verdicts[stored.id] = self._verdict(stored)
-        verdict = self._verdicts[stored.id]
+    def check(self, stored: StoredSet, named: bool = False) -> None:
+        """Raise NotAuthenticated or NotEncrypted (exit 1) for a set that may not be used;
+        ``named``: the user chose this set (--id, verify), it is not being picked for them."""
+        at = (stored.id, stored.prefix, named)
+        if at not in self._verdicts:
+            self._verdicts[at] = self._verdict(stored, named)
+        verdict = self._verdicts[at]
         if verdict is not None:
             raise verdict
 
@@ -122,7 +129,7 @@ class Verifier:
             self._warned = True
             gha.warn(message)
 
-    def _verdict(self, stored: StoredSet) -> CheckFailed | None:
+    def _verdict(self, stored: StoredSet, named: bool) -> CheckFailed | None:
         manifest = stored.manifest
         if not self.config.keyed:
             self._warn_once(
@@ -130,16 +137,27 @@ class Verifier:
                 f"{self.storage.url} is unauthenticated"
             )
             return None
-        if not all(e.encryption.mode != "none" for e in manifest.entries):
+        if not manifest.entries or any(e.encryption.mode == "none" for e in manifest.entries):
             if self.config.allow_unencrypted:
                 gha.warn(f"set {stored.id} is not encrypted (--allow-unencrypted)")
                 return None
             return NotEncrypted(stored.id)
-        if manifest.format == FORMAT and manifest.auth is None:
-            gha.warn(f"set {stored.id} was made before sets carried auth: its entries still "
-                     "prove themselves by decrypting")  # fmt: skip
-            return None
-        problem = self._problem(stored)
+        problem: str | None
+        if manifest.auth is None:
+            older = manifest.format == FORMAT and all(
+                e.encryption.mode == "passphrase" for e in manifest.entries
+            )
+            if older and named and self.config.passphrase:
+                gha.warn(f"set {stored.id} was made before sets carried auth: its entries still "
+                         "prove themselves by decrypting")  # fmt: skip
+                return None
+            problem = (
+                "it was made before sets carried auth: name it with --id to restore it"
+                if older
+                else "it carries no auth"
+            )
+        else:
+            problem = self._problem(stored)
         if problem is None:
             return None
         if self.config.allow_unauthenticated:
@@ -151,11 +169,10 @@ class Verifier:
         """Why the set does not prove it was made with the configured key; None if it does."""
         if self.config.trust_keys:
             signature = _small(self.storage, stored.key(SIGNATURE))
-            manifest = _small(self.storage, stored.key(MANIFEST_NAME))
-            if signature is None or manifest is None:
+            if signature is None or not stored.raw:
                 return "it has no manifest.json.sig"
             assert self._home is not None
-            who = signer(manifest, signature, self._home)
+            who = signer(stored.raw, signature, self._home)  # the bytes that were parsed
             if who is None or who not in self._trusted:
                 return "manifest.json.sig is not a good signature by a --trust-key"
             return None

@@ -72,7 +72,7 @@ def verify_sets(
     index = 0
     for stored in sets:
         try:
-            verifier.check(stored)
+            verifier.check(stored, True)  # verify names what it checks: older sets pass
         except CheckFailed as exc:
             checks.append(
                 EntryCheck(stored.id, "(manifest)", MANIFEST_NAME, False, False, exc.message(), 1)

@@ -130,20 +130,19 @@ def test_without_a_key_offsite_says_it_reads_unauthenticated_sets(
     assert "no key configured" in r.err and "unauthenticated" in r.err
 
 
-def test_an_older_set_without_auth_is_accepted_with_a_warning(
-    cli, tmp_path: Path, passphrase: str
-) -> None:
-    """Format 1, each entry encrypted with the passphrase itself, as offsite wrote them."""
+def _older_set(dest: Path, set_id: str, passphrase: str, home: Path) -> Path:
+    """A set as offsite wrote them before the data key: format 1, each entry encrypted with
+    the passphrase itself, no auth."""
     import hashlib
 
-    folder = tmp_path / "dest" / "20240101T000000Z"
+    folder = dest / set_id
     folder.mkdir(parents=True)
     data = subprocess.run(
-        ["gpg", "--batch", "--homedir", str(tmp_path), "--pinentry-mode", "loopback",
+        ["gpg", "--batch", "--homedir", str(home), "--pinentry-mode", "loopback",
          "--passphrase", passphrase, "--symmetric", "--cipher-algo", "AES256", "--output", "-"],
         input=b"from an older offsite\n", check=True, capture_output=True,
     ).stdout  # fmt: skip
-    subprocess.run(["gpgconf", "--homedir", str(tmp_path), "--kill", "gpg-agent"], check=False)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False)
     (folder / "notes.out.gpg").write_bytes(data)
     entry = {
         "name": "notes", "kind": "command", "source": "exec:echo", "file": "notes.out.gpg",
@@ -152,10 +151,47 @@ def test_an_older_set_without_auth_is_accepted_with_a_warning(
                                               "recipients": []},
     }  # fmt: skip
     (folder / "manifest.json").write_text(json.dumps({
-        "format": "offsite-manifest/1", "id": "20240101T000000Z", "created_at": "x",
+        "format": "offsite-manifest/1", "id": set_id, "created_at": "x",
         "finished_at": "x", "entries": [entry],
     }))  # fmt: skip
-    r = cli("restore", tmp_path / "dest", "--into", tmp_path / "notes.out")
+    return folder
+
+
+def test_an_older_set_is_taken_only_when_named(cli, tmp_path: Path, passphrase: str) -> None:
+    dest = tmp_path / "dest"
+    _older_set(dest, "20240101T000000Z", passphrase, tmp_path)
+    r = cli("restore", dest, "--into", tmp_path / "notes.out")
+    assert r.code == 1 and "name it with --id" in r.err
+    r = cli("restore", dest, "--id", "20240101T000000Z", "--into", tmp_path / "notes.out")
     assert r.code == 0, r.err
     assert "made before sets carried auth" in r.err
     assert (tmp_path / "notes.out").read_text() == "from an older offsite\n"
+
+
+def test_an_old_set_copied_to_a_newer_id_is_never_latest_nor_counted(
+    cli, tmp_path: Path, tree: Path, real: Path, passphrase: str
+) -> None:
+    """An older set cannot prove its id: a copy under the newest id (a rollback), a real
+    set turned into format 1 without its auth, or an empty one must not become latest nor
+    make prune remove the real sets."""
+    real_set = only_set(real)
+    old = _older_set(real, PLANTED, passphrase, tmp_path)  # a rollback of an old set
+    downgraded = json.loads((real_set / "manifest.json").read_text())
+    later = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=40))
+    downgraded.update(id=later, format="offsite-manifest/1")
+    del downgraded["auth"]
+    shutil.copytree(real_set, real / later)
+    (real / later / "manifest.json").write_text(json.dumps(downgraded))
+    empty = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=50))
+    (real / empty).mkdir()
+    (real / empty / "manifest.json").write_text(json.dumps({
+        "format": "offsite-manifest/1", "id": empty, "created_at": "x", "finished_at": "x",
+        "entries": []}))  # fmt: skip
+    r = cli("restore", real, "--into", tmp_path / "restored")
+    assert r.code == 0, r.err
+    assert f"restored set {real_set.name}" in r.out
+    assert tree_content(tmp_path / "restored") == tree_content(tree)
+    pruned = cli("prune", real, "--keep-last", "1")
+    assert pruned.code == 0, pruned.err
+    assert real_set.exists() and old.exists() and (real / empty).exists()
+    assert "cannot hold set-key entries" in cli("list", real).out  # the downgrade: invalid

@@ -101,7 +101,7 @@ def test_any_manifest_is_read_or_refused_with_offsites_own_error(text: str | byt
         assert exc.message().startswith("manifest m.json")
         return
     names = [e.name for e in manifest.entries]
-    assert len(set(names)) == len(names) and all(NAME.match(n) for n in names)
+    assert len(set(names)) == len(names) and all(NAME.fullmatch(n) for n in names)
     assert all(e.file.startswith(e.name + ".") and "/" not in e.file for e in manifest.entries)
     assert all(e.size >= 0 and e.raw_size >= 0 for e in manifest.entries)
 
