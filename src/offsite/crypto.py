@@ -235,7 +235,9 @@ def unwrap_key(data: bytes, recipients: tuple[str, ...], passphrase: str | None)
         _check_passphrase(passphrase)
     with contextlib.ExitStack() as stack:
         home = None if recipients else stack.enter_context(_throwaway_home())
-        extra = [] if recipients else ["--no-symkey-cache"]
+        # a data key is 64 characters: a planted key.gpg that inflates (compressed zeros)
+        # is cut off by gpg itself, not collected in memory
+        extra = ["--max-output", "4096", *([] if recipients else ["--no-symkey-cache"])]
         result = _gpg(home).decrypt(data, passphrase=passphrase, extra_args=extra)
     key = bytes(result.data).decode("ascii", "replace").strip() if result.ok else ""
     if not result.ok:

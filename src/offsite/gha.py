@@ -8,9 +8,17 @@ for them as it reads stdout, so that ``--json`` keeps stdout a single JSON docum
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import sys
 from typing import TextIO
+
+
+def printable(text: str) -> str:
+    """``text`` on one line without control characters: a message can quote what a
+    destination holds, which must not start a workflow command (``::set-output``) on a
+    line of its own, nor move a terminal's cursor."""
+    return re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", text)
 
 
 def in_actions() -> bool:
@@ -30,7 +38,7 @@ def error(message: str, stream: TextIO | None = None) -> None:
 def warn(message: str, stream: TextIO | None = None) -> None:
     """A warning: one line on stderr, and a ``::warning::`` annotation in Actions."""
     out = stream or sys.stderr
-    print(f"offsite: warning: {message}", file=out, flush=True)
+    print(f"offsite: warning: {printable(message)}", file=out, flush=True)
     if in_actions():
         print(f"::warning::{_escape_data(message)}", file=out, flush=True)
 

@@ -107,6 +107,8 @@ class Restored:
 
 def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, str]]:
     entries = stored.manifest.entries
+    if not entries:
+        raise EntryNotFound(stored.id, request.entry or "(any)", "none")
     if request.entry is not None:
         chosen = stored.manifest.entry(request.entry)
         if chosen is None:

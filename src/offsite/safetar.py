@@ -184,6 +184,8 @@ def _member(state: _State, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         what = "FIFO" if info.isfifo() else "device node"
         state.warn(f"not creating the {what} {shown(info)!r}")
         return
+    if info.issparse():  # holes written out as zeros: a few KiB could fill the disk
+        raise ValueError("sparse members are not supported (offsite never writes them)")
     if not (info.isreg() or info.isdir() or info.issym() or info.islnk()):
         state.warn(f"skipping {shown(info)!r}, a member of an unknown type {info.type!r}")
         return

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """``text`` without control characters: what a manifest says (labels, names) is an
-    attacker's text, which must not move the cursor or recolour a terminal."""
-    return _CONTROL.sub("?", text)
+from offsite.gha import printable  # what a manifest says is an attacker's text
 
 
 def human_size(n: float) -> str:

@@ -35,25 +35,37 @@ def local_path(url: str) -> str:
     return url
 
 
+def _mask_userinfo(url: str) -> str | None:
+    """``scheme://user:***@rest`` when the text between ``://`` and the last ``@`` holds a
+    ``:`` after a plain user name: a password that was not percent-encoded (``/``, ``#``,
+    ``[``, ``@`` in it) breaks ``urlsplit``, but must not reach a message either."""
+    scheme, _, rest = url.partition("://")
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
+        return None
+    user = rest[:at].split(":", 1)[0]
+    if any(c in user for c in "/?#"):  # that ':' and '@' lie past the authority
+        return None
+    return f"{scheme}://{user}:***@{rest[at + 1 :]}"
+
+
 def redact(url: str) -> str:
     """``url`` with any password replaced by ``***``; anything not URL-shaped as it is."""
     if "://" not in url:
         return url
     try:
         parts = urlsplit(url)
+        port = parts.port
     except ValueError:
-        return url
-    if parts.password is None:
-        return url
+        return _mask_userinfo(url) or url
+    tail = f"{parts.path}?{parts.query}#{parts.fragment}"
+    if parts.password is None or "@" in tail:
+        return _mask_userinfo(url) or url
     userinfo = parts.username or ""
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
     netloc = f"{userinfo}:***@{host}"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     if port is not None:
         netloc += f":{port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))

@@ -192,3 +192,20 @@ def test_no_error_path_shows_a_password(cli, tmp_path: Path, tree: Path, args, m
         assert SECRET not in r.out + r.err
         assert "Traceback" not in r.err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing created
+
+
+def test_a_manifest_cannot_start_a_workflow_command(cli, tmp_path: Path, monkeypatch) -> None:
+    """A message quoting what a destination holds stays on one line: a label key with a
+    newline must not put `::set-output` (or any workflow command) at a line's start."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    folder = tmp_path / "dest" / "20240101T000000Z"
+    folder.mkdir(parents=True)
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "offsite-manifest/1", "id": "20240101T000000Z", "created_at": "x",
+        "finished_at": "x", "entries": [], "labels": {"x\n::set-output name=ok::1\n::warning::": 5},
+    }))  # fmt: skip
+    for args in (("verify", tmp_path / "dest", "--all"), ("restore", tmp_path / "dest", "--id",
+                 "20240101T000000Z", "--into", tmp_path / "o"), ("list", tmp_path / "dest")):  # fmt: skip
+        r = cli(*args)
+        lines = (r.out + r.err).splitlines()
+        assert not any(line.startswith(("::set-output", "::warning::")) for line in lines), r.err

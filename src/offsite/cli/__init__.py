@@ -67,6 +67,7 @@ _register()
 
 def report(message: str, code: int) -> int:
     """One line on stderr, an annotation in Actions, a record with --json."""
+    message = gha.printable(message)
     print(f"offsite: error: {message}", file=sys.stderr, flush=True)
     gha.error(message)
     if State.json:

@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import click
 
+from offsite import gha
 from offsite.cli.options import (
     emit_json,
     json_option,
@@ -89,7 +90,7 @@ def command(
     click.echo(render(("set", "entry", "checked", "result"), rows))
     for c in checks:
         if not c.ok:
-            click.echo(f"offsite: {c.problem}", err=True)
+            click.echo(f"offsite: {gha.printable(c.problem or '')}", err=True)
     bad = sum(not c.ok for c in checks)
     click.echo(f"{len(checks) - bad} of {len(checks)} entries ok in {len(sets)} set(s)")
     return code
