@@ -130,10 +130,21 @@ def _targets(request: RestoreRequest, stored: StoredSet) -> list[tuple[Entry, st
         suffix = cls.suffix if cls.target_suffix is None else cls.target_suffix
         places[e.name] = f"{base}/{e.name}{suffix}"
     kinds = {e.name: e.kind for e in entries}
+    joined: set[str] = set()
     for e in entries:  # a repository's LFS objects go into the repository restored before
         repo = e.name[: -len("-lfs")]
         if e.kind == "git-lfs" and kinds.get(repo) == "git":
             places[e.name] = places[repo]
+            joined.add(e.name)
+    taken: dict[str, str] = {}
+    for e in entries:  # two entries into one place would let one write into the other
+        other = taken.get(places[e.name])
+        if other is not None and e.name not in joined:
+            raise BadInput(
+                f"entries {other!r} and {e.name!r} would restore into the same place "
+                f"{places[e.name]}: restore them one at a time with --entry"
+            )
+        taken.setdefault(places[e.name], e.name)
     return [(e, places[e.name]) for e in entries]
 
 

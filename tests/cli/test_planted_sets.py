@@ -120,3 +120,24 @@ def test_an_unknown_entry_kind_needs_a_newer_offsite(cli, tmp_path: Path, real: 
     r = cli("restore", real, "--into", tmp_path / "o")
     assert r.code == 2 and "kind 'pg-base' needs a newer offsite" in r.err
     assert not (tmp_path / "o").exists()
+
+
+def test_two_entries_into_one_place_are_refused(cli, tmp_path: Path) -> None:
+    """A folder entry `z.tar` and LFS objects `z` would both restore into `<into>/z.tar`:
+    the folder's symlinks could then carry the objects anywhere."""
+    folder = tmp_path / "dest" / "20240101T000000Z"
+    folder.mkdir(parents=True)
+
+    def entry(name: str, kind: str, file: str) -> dict[str, object]:
+        return {"name": name, "kind": kind, "source": "x", "file": file, "size": 0,
+                "sha256": "0" * 64, "raw_size": 0, "compression": "none",
+                "encryption": {"mode": "none"}}  # fmt: skip
+
+    (folder / "manifest.json").write_text(json.dumps({
+        "format": "offsite-manifest/1", "id": "20240101T000000Z", "created_at": "x",
+        "finished_at": "x", "entries": [entry("z.tar", "files", "z.tar.tar"),
+                                        entry("z", "git-lfs", "z.tar")],
+    }))  # fmt: skip
+    r = cli("restore", tmp_path / "dest", "--into", tmp_path / "out")
+    assert r.code == 2 and "would restore into the same place" in r.err
+    assert not (tmp_path / "out").exists()

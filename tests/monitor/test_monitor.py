@@ -317,3 +317,28 @@ def test_a_forks_run_and_artifact_never_make_backups_fresh(
     (target,) = report["targets"]
     assert target["status"] == "unhealthy" and any("over --max-age" in w for w in target["reasons"])
     assert target["age_seconds"] == pytest.approx(3 * 86400, abs=120)
+
+
+def test_a_planted_set_never_makes_a_destination_fresh(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    """With the passphrase at hand, a set that does not prove it was made with it (here:
+    a manifest alone, dated five minutes ago) does not make the destination fresh."""
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    (real,) = list(dest.iterdir())
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    real.rename(dest / old)  # the real backups stopped long ago
+    manifest = json.loads((dest / old / "manifest.json").read_text())
+    manifest["id"] = old  # (its auth no longer holds: refused as well)
+    (dest / old / "manifest.json").write_text(json.dumps(manifest))
+    planted = dest / ago(minutes=5).strftime("%Y%m%dT%H%M%SZ")
+    planted.mkdir()
+    (planted / "manifest.json").write_text(json.dumps({
+        "format": "offsite-manifest/1", "id": planted.name, "created_at": "x",
+        "finished_at": "x", "entries": []}))  # fmt: skip
+    args = ("monitor", "--storage", dest, "--max-age", "1h", "--json",
+            "--state-file", tmp_path / "s")  # fmt: skip
+    r = cli(*args)
+    assert r.code == 1, r.err
+    assert json.loads(r.out)["targets"][0]["status"] != "healthy"

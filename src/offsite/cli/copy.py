@@ -7,13 +7,23 @@ from dataclasses import asdict
 import click
 
 from offsite import artifacts
-from offsite.cli.options import emit_json, json_option, option, storage_options
+from offsite.cli.options import emit_json, json_option, option, storage_options, trust_options
 from offsite.copy import copy_set
-from offsite.errors import BadInput
-from offsite.sets import choose
+from offsite.errors import BadInput, CheckFailed, NoSets
+from offsite.sets import StoredSet, choose
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
+from offsite.trust import TrustConfig, Verifier
+
+
+def _passes(verifier: Verifier, stored: StoredSet) -> bool:
+    try:
+        verifier.check(stored, True)
+    except CheckFailed as exc:
+        click.echo(f"offsite: not copying {exc.message()}", err=True)
+        return False
+    return True
 
 
 @click.command("copy")
@@ -22,6 +32,7 @@ from offsite.table import human_size, render
 @option("--id", "set_id", metavar="ID", help="Copy this set.")
 @option("--latest", is_flag=True, help="Copy the newest complete set (the default).")
 @option("--all", "every", is_flag=True, help="Copy every complete set.")
+@trust_options
 @storage_options
 @json_option
 def command(
@@ -30,6 +41,7 @@ def command(
     set_id: str | None,
     latest: bool,
     every: bool,
+    trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -45,7 +57,12 @@ def command(
     if not targets:
         raise BadInput("no destination: give --to DEST")
     source = open_storage(src, storage)
-    sets = choose(source, set_id, every)
+    with Verifier(source, trust) as verifier:  # with a key, only sets that prove it
+        sets = choose(source, set_id, every, verifier.check)
+        if every:
+            sets = [s for s in sets if _passes(verifier, s)]
+            if not sets:
+                raise NoSets(source.url)
     opened = [open_storage(url, storage) for url in targets]
     done = [c for stored in sets for c in copy_set(source, stored, opened)]
     artifacts.publish(sets[-1].manifest, targets)

@@ -10,13 +10,14 @@ from urllib.parse import urlsplit
 import click
 
 from offsite import gha
-from offsite.cli.options import emit_json, json_option, option, storage_options
+from offsite.cli.options import emit_json, json_option, option, storage_options, trust_options
 from offsite.durations import parse_duration
 from offsite.errors import BadInput
 from offsite.monitor import alerts, notify, summary
 from offsite.monitor.health import HEALTHY, UNKNOWN, Thresholds, assess, human_age
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
+from offsite.trust import TrustConfig
 
 EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 1, 3
 
@@ -95,13 +96,14 @@ EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 1, 3
     is_flag=True,
     help="Append a Markdown report with a size chart to $GITHUB_STEP_SUMMARY.",
 )
+@trust_options
 @storage_options
 @json_option
 def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
     storages: tuple[str, ...], max_age: str, min_size: int, max_failures: int,
     max_shrink: float, artifacts: bool, webhooks: tuple[str, ...], webhook_format: str,
-    notify_on: str, state_file: Path, with_summary: bool, as_json: bool,
+    notify_on: str, state_file: Path, with_summary: bool, trust: TrustConfig, as_json: bool,
     storage: StorageSettings,
 ) -> int:  # fmt: skip
     """Check that backups are fresh: workflow runs, their artifacts, and destinations.
@@ -138,7 +140,7 @@ def command(
     if storages:
         from offsite.monitor.stored import observe_storage
 
-        observations += [observe_storage(dest, storage) for dest in storages]
+        observations += [observe_storage(dest, storage, trust) for dest in storages]
     report = [assess(seen, thresholds, now) for seen in observations]
     deliveries = []
     chosen = notify.to_notify(previous, report, notify_on)

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-from offsite.errors import BadInput, DestinationMissing, OffsiteError
+from offsite.errors import BadInput, CheckFailed, DestinationMissing, OffsiteError
 from offsite.manifest import set_time
 from offsite.monitor.health import Backup, Observation
-from offsite.sets import scan
+from offsite.sets import StoredSet, scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
+from offsite.trust import TrustConfig, Verifier
 
 
-def observe_storage(dest: str, settings: StorageSettings) -> Observation:
+def _proves(verifier: Verifier, stored: StoredSet) -> bool:
+    try:
+        verifier.check(stored, False)
+    except CheckFailed:
+        return False
+    return True
+
+
+def observe_storage(
+    dest: str, settings: StorageSettings, trust: TrustConfig | None = None
+) -> Observation:
+    """With a key in ``trust``, only sets that prove they were made with it count: a set
+    planted in the destination never makes its backups look fresh."""
     seen = Observation(dest, url=dest)
     try:
-        found = scan(open_storage(dest, settings))
+        opened = open_storage(dest, settings)
+        found = scan(opened)
     except DestinationMissing:
         return seen  # not made yet: no backup there, which the rules judge
     except BadInput:
@@ -23,5 +37,8 @@ def observe_storage(dest: str, settings: StorageSettings) -> Observation:
         return seen
     # a set dated in the future (planted, or a clock gone wrong) never makes backups fresh
     current = found.current()
+    if trust is not None and trust.keyed:
+        with Verifier(opened, trust) as verifier:
+            current = [s for s in current if _proves(verifier, s)]
     seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
     return seen

@@ -184,8 +184,17 @@ class LfsRestorer(FolderStagingRestorer):
     def _fail(self, reason: str) -> RestoreFailed:
         return RestoreFailed(self.location, reason)
 
+    def _no_links(self, *paths: Path) -> None:
+        """Refuse to write through a symlink where objects go (one a restored folder of the
+        same set could have put there)."""
+        for path in paths:
+            if path.is_symlink():
+                raise RestoreFailed(self.location, f"{path} is a symlink: not writing through it")
+
     def write(self, stream: Readable) -> None:
+        self._no_links(self.target / ".git")
         root = _objects_root(self.target)
+        self._no_links(root / "lfs", root / "lfs" / "objects")
         self._created = make_parents(root / "lfs" / "objects" / "x")
         self._staged = Path(tempfile.mkdtemp(prefix=".offsite-lfs-", dir=root / "lfs"))
         try:
@@ -219,7 +228,9 @@ class LfsRestorer(FolderStagingRestorer):
         root = _objects_root(self.target)
         for path in staged.iterdir():
             final = object_path(root, path.name)
+            self._no_links(final.parent.parent, final.parent)
             final.parent.mkdir(parents=True, exist_ok=True)
+            self._no_links(final.parent.parent, final.parent, final)
             os.replace(path, final)
         staged.rmdir()
         self._staged = None
