@@ -70,7 +70,7 @@ class Verifier:
         self._stack = contextlib.ExitStack()
         self._home: str | None = None
         self._trusted: tuple[str, ...] = ()
-        self._keys: dict[str, str] = {}  # set id -> data key
+        self._keys: dict[str, str] = {}  # set prefix -> data key
         self._verdicts: dict[tuple[str, str, bool], CheckFailed | None] = {}
         self._warned = False
 
@@ -88,7 +88,7 @@ class Verifier:
     # -- keys ----------------------------------------------------------------------------
     def data_key(self, stored: StoredSet) -> str:
         """The set's data key from its ``key.gpg``; DecryptionFailed when it does not open."""
-        if stored.id not in self._keys:
+        if stored.prefix not in self._keys:
             recipients = next((e.encryption.recipients for e in stored.manifest.entries), ())
             if not recipients and not self.config.passphrase:
                 raise PassphraseNeeded(stored.id, KEY_FILE)
@@ -96,10 +96,10 @@ class Verifier:
             if wrapped is None:
                 raise DecryptionFailed(stored.id, KEY_FILE, "the set has no readable key.gpg")
             try:
-                self._keys[stored.id] = unwrap_key(wrapped, recipients, self.config.passphrase)
+                self._keys[stored.prefix] = unwrap_key(wrapped, recipients, self.config.passphrase)
             except DecryptionFailed as exc:
                 raise DecryptionFailed(stored.id, KEY_FILE, exc.args[2]) from None
-        return self._keys[stored.id]
+        return self._keys[stored.prefix]
 
     def entry_key(self, stored: StoredSet, entry: Entry) -> str | None:
         """What decrypts ``entry``: the set's data key, or (older sets) the passphrase."""

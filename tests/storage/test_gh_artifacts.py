@@ -122,7 +122,11 @@ def test_a_forks_artifact_or_another_branchs_is_never_read(
     """A fork's pull request can upload `backup-…` to the repository: it is not a set."""
     planted = tmp_path / "planted"
     assert cli("backup", tmp_path / "made" / published[2], "--to", planted).code == 0
-    (fork_set,) = [p.name for p in planted.iterdir()]
+    (made,) = list(planted.iterdir())
+    fork_set = "20991231T000000Z-7"  # an id of its own (a backup may share a second)
+    made.rename(planted / fork_set)
+    manifest = json.loads((planted / fork_set / "manifest.json").read_text())
+    (planted / fork_set / "manifest.json").write_text(json.dumps({**manifest, "id": fork_set}))
     github.add(f"backup-{fork_set}", zip_folder(planted / fork_set), fork=True)
     later = planted / "29990101T000000Z"  # also the newest id, were it counted
     (planted / fork_set).rename(later)
