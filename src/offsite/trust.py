@@ -144,16 +144,15 @@ class Verifier:
             return NotEncrypted(stored.id)
         problem: str | None
         if manifest.auth is None:
-            older = manifest.format == FORMAT and all(
-                e.encryption.mode == "passphrase" for e in manifest.entries
-            )
-            if older and named and self.config.passphrase:
+            before_auth = older(stored)
+            if before_auth and named and self.config.passphrase:
                 gha.warn(f"set {stored.id} was made before sets carried auth: its entries still "
                          "prove themselves by decrypting")  # fmt: skip
                 return None
             problem = (
-                "it was made before sets carried auth: name it with --id to restore it"
-                if older
+                "it was made before sets carried auth: name it with --id, or seal it with "
+                "verify --read-data --seal"
+                if before_auth
                 else "it carries no auth"
             )
         else:
@@ -185,3 +184,37 @@ class Verifier:
         if not mac_holds(stored.manifest, key):
             return "its manifest does not match its auth"
         return None
+
+
+def older(stored: StoredSet) -> bool:
+    """A set from before the data key: format 1, no auth, entries under the passphrase."""
+    manifest = stored.manifest
+    return (
+        manifest.format == FORMAT
+        and manifest.auth is None
+        and bool(manifest.entries)
+        and all(e.encryption.mode == "passphrase" for e in manifest.entries)
+    )
+
+
+def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphrase: str) -> None:
+    """Give an older set, every entry of which has just decrypted with the passphrase, a
+    data key and an ``auth`` (``verify --read-data --seal``, SPEC §7): from then on it
+    proves its id like a new set. A set whose stored bytes another set also holds is a
+    copy of that one (encryption never makes two equal entries) and is not sealed."""
+    from dataclasses import replace
+
+    from offsite.auth import mac
+    from offsite.crypto import EncryptionConfig, Encryptor
+    from offsite.storage.base import put_bytes
+
+    digests = {e.sha256 for e in stored.manifest.entries}
+    twin = next((o.id for o in others if o.id != stored.id and digests & {
+        e.sha256 for e in o.manifest.entries}), None)  # fmt: skip
+    if twin is not None:
+        raise NotAuthenticated(stored.id, f"it holds the same stored bytes as set {twin}")
+    with Encryptor(EncryptionConfig("passphrase", passphrase=passphrase)) as encryptor:
+        wrapped = encryptor.wrapped_key()
+        sealed = replace(stored.manifest, auth=mac(stored.manifest, encryptor.data_key))
+    put_bytes(storage, stored.key(KEY_FILE), wrapped)
+    put_bytes(storage, stored.key("manifest.json"), sealed.to_json().encode())

@@ -195,3 +195,24 @@ def test_an_old_set_copied_to_a_newer_id_is_never_latest_nor_counted(
     assert pruned.code == 0, pruned.err
     assert real_set.exists() and old.exists() and (real / empty).exists()
     assert "cannot hold set-key entries" in cli("list", real).out  # the downgrade: invalid
+
+
+def test_verify_seal_gives_an_older_set_its_auth_but_not_a_copy_of_it(
+    cli, tmp_path: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "dest"
+    _older_set(dest, "20240101T000000Z", passphrase, tmp_path)
+    shutil.copytree(dest / "20240101T000000Z", dest / "20240201T000000Z")  # a copy, renamed
+    copy = dest / "20240201T000000Z" / "manifest.json"
+    copy.write_text(copy.read_text().replace("20240101T000000Z", "20240201T000000Z"))
+    assert cli("verify", dest, "--all", "--seal").code == 2  # needs --read-data
+    r = cli("verify", dest, "--all", "--read-data", "--seal")
+    assert r.code == 1 and "holds the same stored bytes as set" in r.err
+    # neither is sealed while the other holds the same bytes: the user removes the copy
+    shutil.rmtree(dest / "20240201T000000Z")
+    r = cli("verify", dest, "--all", "--read-data", "--seal")
+    assert r.code == 0 and "sealed set 20240101T000000Z" in r.err
+    assert (dest / "20240101T000000Z" / "key.gpg").is_file()
+    r = cli("restore", dest, "--into", tmp_path / "notes.out")  # now it can be the latest
+    assert r.code == 0, r.err
+    assert (tmp_path / "notes.out").read_text() == "from an older offsite\n"

@@ -17,12 +17,35 @@ from offsite.cli.options import (
 from offsite.errors import BadInput, CheckFailed, NoSets
 from offsite.manifest import MANIFEST_NAME
 from offsite.progress import Progress
-from offsite.sets import choose, scan
-from offsite.storage import open_storage
+from offsite.sets import StoredSet, choose, scan
+from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
-from offsite.trust import TrustConfig, Verifier
+from offsite.trust import TrustConfig, Verifier, older
+from offsite.trust import seal as seal_set
 from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
+
+
+def _seal(
+    storage: Storage, sets: list[StoredSet], checks: list[EntryCheck], trust: TrustConfig
+) -> list[EntryCheck]:
+    """Seal each older set whose every entry was read and decrypted; a refusal is a
+    failed check of that set."""
+    failed: list[EntryCheck] = []
+    for stored in sets:
+        mine = [c for c in checks if c.set_id == stored.id]
+        if not older(stored) or not mine or not all(c.ok and c.decrypted for c in mine):
+            continue
+        assert trust.passphrase is not None
+        try:
+            seal_set(storage, stored, sets, trust.passphrase)
+        except CheckFailed as exc:
+            failed.append(
+                EntryCheck(stored.id, "(seal)", MANIFEST_NAME, True, True, exc.message(), 1)
+            )
+            continue
+        gha.warn(f"sealed set {stored.id}: it carries a data key and auth now")
+    return failed
 
 
 @click.command("verify")
@@ -34,6 +57,12 @@ from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 @option(
     "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
 )
+@option(
+    "--seal",
+    is_flag=True,
+    help="With --read-data: give older sets (no auth) whose every entry decrypted with the "
+    "passphrase a data key and auth, so they prove their id from then on.",
+)
 @trust_options
 @storage_options
 @json_option
@@ -44,6 +73,7 @@ def command(
     every: bool,
     read_data: bool,
     read_data_subset: str | None,
+    seal: bool,
     trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
@@ -60,6 +90,8 @@ def command(
     if read_data and read_data_subset:
         raise BadInput("choose one of --read-data and --read-data-subset")
     subset = Subset.parse(read_data_subset) if read_data_subset else None
+    if seal and not (read_data and trust.passphrase):
+        raise BadInput("--seal needs --read-data and the passphrase")
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:
         found = scan(opened) if every else None
@@ -69,6 +101,8 @@ def command(
         checks = verify_sets(
             opened, sets, read_data, subset, verifier, Progress(enabled=not as_json)
         )
+        if seal:
+            checks += _seal(opened, sets, checks, trust)
     if found:  # a manifest offsite refuses is a failed check of its set, named
         checks += [
             EntryCheck(
