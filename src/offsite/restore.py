@@ -198,7 +198,7 @@ def _restore(
     for entry, target, restorer in restorers:
         with progress.task(f"restore {entry.name}") as meter:
             try:
-                key = verifier.entry_key(stored, entry) if entry.encryption.mode != "none" else None
+                key = verifier.entry_key(stored, entry)
 
                 def read(sink: Sink, entry: Entry = entry, key: str | None = key) -> None:
                     read_entry(storage, stored, entry, key, sink, meter.add_read)

@@ -32,7 +32,7 @@ from offsite.errors import (
     NotEncrypted,
     PassphraseNeeded,
 )
-from offsite.manifest import FORMAT, Entry
+from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
 from offsite.sets import StoredSet
 from offsite.storage.base import Storage
 
@@ -102,7 +102,10 @@ class Verifier:
         return self._keys[stored.prefix]
 
     def entry_key(self, stored: StoredSet, entry: Entry) -> str | None:
-        """What decrypts ``entry``: the set's data key, or (older sets) the passphrase."""
+        """What decrypts ``entry``: the set's data key, or (older sets) the passphrase;
+        None for an unencrypted entry."""
+        if entry.encryption.mode == "none":
+            return None
         if entry.encryption.mode == SET_KEY:
             return self.data_key(stored)
         return self.config.passphrase
@@ -114,13 +117,17 @@ class Verifier:
         return can_decrypt(entry.encryption, self.config.passphrase)
 
     # -- the check -----------------------------------------------------------------------
-    def check(self, stored: StoredSet, named: bool = False) -> None:
-        """Raise NotAuthenticated or NotEncrypted (exit 1) for a set that may not be used;
-        ``named``: the user chose this set (--id, verify), it is not being picked for them."""
+    def refusal(self, stored: StoredSet, named: bool = False) -> CheckFailed | None:
+        """Why the set may not be used (NotAuthenticated, NotEncrypted), or None; ``named``:
+        the user chose this set (--id, verify), it is not being picked for them."""
         at = (stored.id, stored.prefix, named)
         if at not in self._verdicts:
             self._verdicts[at] = self._verdict(stored, named)
-        verdict = self._verdicts[at]
+        return self._verdicts[at]
+
+    def check(self, stored: StoredSet, named: bool = False) -> None:
+        """``refusal`` as an exception (exit 1): the ``Check`` that set selection takes."""
+        verdict = self.refusal(stored, named)
         if verdict is not None:
             raise verdict
 
@@ -217,4 +224,4 @@ def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphras
         wrapped = encryptor.wrapped_key()
         sealed = replace(stored.manifest, auth=mac(stored.manifest, encryptor.data_key))
     put_bytes(storage, stored.key(KEY_FILE), wrapped)
-    put_bytes(storage, stored.key("manifest.json"), sealed.to_json().encode())
+    put_bytes(storage, stored.key(MANIFEST_NAME), sealed.to_json().encode())

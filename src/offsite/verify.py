@@ -50,6 +50,11 @@ class EntryCheck:
     def ok(self) -> bool:
         return self.problem is None
 
+    @classmethod
+    def of_set(cls, set_id: str, problem: str, what: str = "(manifest)") -> EntryCheck:
+        """A failed check of a whole set (its manifest refused, not authenticated): exit 1."""
+        return cls(set_id, what, MANIFEST_NAME, False, False, problem, CheckFailed.exit_code)
+
 
 def _discard(stream: Readable) -> None:
     while stream.read(CHUNK):
@@ -71,12 +76,9 @@ def verify_sets(
     checks: list[EntryCheck] = []
     index = 0
     for stored in sets:
-        try:
-            verifier.check(stored, True)  # verify names what it checks: older sets pass
-        except CheckFailed as exc:
-            checks.append(
-                EntryCheck(stored.id, "(manifest)", MANIFEST_NAME, False, False, exc.message(), 1)
-            )
+        refused = verifier.refusal(stored, True)  # verify names what it checks: older sets pass
+        if refused is not None:
+            checks.append(EntryCheck.of_set(stored.id, refused.message()))
             continue
         for entry in stored.manifest.entries:
             reading = read_data or (subset is not None and subset.includes(index))

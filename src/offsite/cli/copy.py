@@ -6,24 +6,15 @@ from dataclasses import asdict
 
 import click
 
-from offsite import artifacts
+from offsite import artifacts, gha
 from offsite.cli.options import emit_json, json_option, option, storage_options, trust_options
 from offsite.copy import copy_set
-from offsite.errors import BadInput, CheckFailed, NoSets
-from offsite.sets import StoredSet, choose
+from offsite.errors import BadInput, NoSets
+from offsite.sets import choose
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
 from offsite.trust import TrustConfig, Verifier
-
-
-def _passes(verifier: Verifier, stored: StoredSet) -> bool:
-    try:
-        verifier.check(stored, True)
-    except CheckFailed as exc:
-        click.echo(f"offsite: not copying {exc.message()}", err=True)
-        return False
-    return True
 
 
 @click.command("copy")
@@ -60,7 +51,10 @@ def command(
     with Verifier(source, trust) as verifier:  # with a key, only sets that prove it
         sets = choose(source, set_id, every, verifier.check)
         if every:
-            sets = [s for s in sets if _passes(verifier, s)]
+            refused = {s.id: verifier.refusal(s, True) for s in sets}
+            for why in filter(None, refused.values()):
+                gha.warn(f"not copying {why.message()}")
+            sets = [s for s in sets if refused[s.id] is None]
             if not sets:
                 raise NoSets(source.url)
     opened = [open_storage(url, storage) for url in targets]

@@ -15,7 +15,6 @@ from offsite.cli.options import (
     trust_options,
 )
 from offsite.errors import BadInput, CheckFailed, NoSets
-from offsite.manifest import MANIFEST_NAME
 from offsite.progress import Progress
 from offsite.sets import StoredSet, choose, scan
 from offsite.storage import Storage, open_storage
@@ -40,9 +39,7 @@ def _seal(
         try:
             seal_set(storage, stored, sets, trust.passphrase)
         except CheckFailed as exc:
-            failed.append(
-                EntryCheck(stored.id, "(seal)", MANIFEST_NAME, True, True, exc.message(), 1)
-            )
+            failed.append(EntryCheck.of_set(stored.id, exc.message(), "(seal)"))
             continue
         gha.warn(f"sealed set {stored.id}: it carries a data key and auth now")
     return failed
@@ -104,12 +101,7 @@ def command(
         if seal:
             checks += _seal(opened, sets, checks, trust)
     if found:  # a manifest offsite refuses is a failed check of its set, named
-        checks += [
-            EntryCheck(
-                i.id, "(manifest)", MANIFEST_NAME, False, False, i.reason, CheckFailed.exit_code
-            )
-            for i in found.invalid
-        ]
+        checks += [EntryCheck.of_set(i.id, i.reason) for i in found.invalid]
     code = exit_code(checks)
     if as_json:
         emit_json({"ok": code == 0, "checks": [asdict(c) for c in checks]})

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from offsite.errors import BadInput, CheckFailed, DestinationMissing, OffsiteError
+from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.manifest import set_time
 from offsite.monitor.health import Backup, Observation
-from offsite.sets import StoredSet, scan
+from offsite.sets import scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.trust import TrustConfig, Verifier
-
-
-def _proves(verifier: Verifier, stored: StoredSet) -> bool:
-    try:
-        verifier.check(stored, False)
-    except CheckFailed:
-        return False
-    return True
 
 
 def observe_storage(
@@ -39,6 +31,6 @@ def observe_storage(
     current = found.current()
     if trust is not None and trust.keyed:
         with Verifier(opened, trust) as verifier:
-            current = [s for s in current if _proves(verifier, s)]
+            current = [s for s in current if verifier.refusal(s) is None]
     seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
     return seen
