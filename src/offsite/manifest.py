@@ -26,7 +26,8 @@ FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data k
 FORMATS = (FORMAT, FORMAT_SET_KEY)
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST = 16 << 20  # bytes: a manifest larger than this is refused unread
-SET_ID = re.compile(r"\d{8}T\d{6}Z(-\d{1,6})?")  # use fullmatch: $ matches before \n
+# fullmatch these: $ matches before a newline; [0-9], not \d, which takes any script's digits
+SET_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z(-[0-9]{1,6})?")
 FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -208,6 +208,8 @@ def test_verify_seal_gives_an_older_set_its_auth_but_not_a_copy_of_it(
     assert cli("verify", dest, "--all", "--seal").code == 2  # needs --read-data
     r = cli("verify", dest, "--all", "--read-data", "--seal")
     assert r.code == 1 and "holds the same stored bytes as set" in r.err
+    r = cli("verify", dest, "--id", "20240201T000000Z", "--read-data", "--seal")  # one named
+    assert r.code == 1 and "holds the same stored bytes as set 20240101T000000Z" in r.err
     # neither is sealed while the other holds the same bytes: the user removes the copy
     shutil.rmtree(dest / "20240201T000000Z")
     r = cli("verify", dest, "--all", "--read-data", "--seal")

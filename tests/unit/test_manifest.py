@@ -49,3 +49,22 @@ def test_set_ids() -> None:
     moment = datetime(2024, 2, 16, 16, 0, 0, tzinfo=timezone(timedelta(hours=1)))
     assert set_id_for(moment) == "20240216T150000Z"
     assert set_time("20240216T150000Z-2") == moment
+
+
+def test_the_schema_and_the_code_hold_the_same_patterns() -> None:
+    """The shipped schema (for anyone's validator) and the code's whole-string checks
+    (Python's ``$`` also matches before a newline) must not drift apart."""
+    from importlib.resources import files
+
+    from offsite.manifest import FILE, KIND, SET_ID, SHA256
+    from offsite.names import NAME_PATTERN
+
+    schema = json.loads(files("offsite").joinpath("schemas/manifest.schema.json").read_text())
+    entry = schema["$defs"]["entry"]["properties"]
+    assert entry["name"]["pattern"] == NAME_PATTERN
+    for field, regex in (("file", FILE), ("kind", KIND), ("sha256", SHA256)):
+        assert entry[field]["pattern"] == f"^{regex.pattern}$", field
+    assert schema["properties"]["id"]["pattern"] == f"^{SET_ID.pattern}$"
+    assert not SET_ID.fullmatch(
+        "\u0662\u0660\u0662\u0664\u0660\u0661\u0660\u0661T000000Z"
+    )  # Arabic-Indic digits

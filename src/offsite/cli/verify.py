@@ -26,7 +26,11 @@ from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 
 
 def _seal(
-    storage: Storage, sets: list[StoredSet], checks: list[EntryCheck], trust: TrustConfig
+    storage: Storage,
+    sets: list[StoredSet],
+    others: list[StoredSet],
+    checks: list[EntryCheck],
+    trust: TrustConfig,
 ) -> list[EntryCheck]:
     """Seal each older set whose every entry was read and decrypted; a refusal is a
     failed check of that set."""
@@ -37,7 +41,7 @@ def _seal(
             continue
         assert trust.passphrase is not None
         try:
-            seal_set(storage, stored, sets, trust.passphrase)
+            seal_set(storage, stored, others, trust.passphrase)
         except CheckFailed as exc:
             failed.append(EntryCheck.of_set(stored.id, exc.message(), "(seal)"))
             continue
@@ -98,8 +102,9 @@ def command(
         checks = verify_sets(
             opened, sets, read_data, subset, verifier, Progress(enabled=not as_json)
         )
-        if seal:
-            checks += _seal(opened, sets, checks, trust)
+        if seal:  # a copy is looked for among every set, not only the ones verified
+            every_set = found.sets if found else scan(opened).sets
+            checks += _seal(opened, sets, every_set, checks, trust)
     if found:  # a manifest offsite refuses is a failed check of its set, named
         checks += [EntryCheck.of_set(i.id, i.reason) for i in found.invalid]
     code = exit_code(checks)
