@@ -1,6 +1,7 @@
 """One ``offsite backup`` run: every source once, through the pipeline, to every destination.
 
-Per entry: source → count → compress → encrypt → hash → (tee) → storage.put.
+Per source: ``prepare`` (on a pool: a repository's fetch), then per entry it makes:
+dump → count → compress → encrypt → hash → (tee) → storage.put.
 The manifest goes last, to every destination; a failure anywhere before it removes
 what this run wrote, so a destination never holds a set that looks complete and isn't.
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from offsite import __version__
+from offsite import __version__, github_env
 from offsite.auth import SIGNATURE, mac, sign
 from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
@@ -26,8 +27,8 @@ from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manif
 from offsite.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.progress import Progress
 from offsite.sets import allocate_id
-from offsite.sources import Source
-from offsite.sources.files import FilesSource
+from offsite.sources import Prepared, RunContext, Source
+from offsite.sources.base import Part
 from offsite.storage import Storage, open_storage
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
@@ -72,7 +73,7 @@ def origin_from_env(env: dict[str, str] | None = None) -> Origin | None:
     repo, run_id = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_RUN_ID")
     if not repo or not run_id:
         return None
-    server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    server = github_env.server_url(env)
     return Origin(
         repository=repo,
         workflow=env.get("GITHUB_WORKFLOW_REF") or env.get("GITHUB_WORKFLOW", ""),
@@ -97,40 +98,32 @@ def _validate(config: BackupConfig) -> None:
             raise BadInput(f"--level for {config.compression} goes from {low} to {high}")
     seen: set[str] = set()
     for source in config.sources:
-        if source.name in seen:
-            raise BadInput(
-                f"two entries are named {source.name!r}: name them with --name NAME=SOURCE"
-            )
-        seen.add(source.name)
+        for name in source.entry_names():
+            if name in seen:
+                raise BadInput(f"two entries are named {name!r}: name them with --name NAME=SOURCE")
+            seen.add(name)
         source.check()
 
 
-def _skip_destinations(sources: tuple[Source, ...], storages: list[Storage]) -> None:
-    """Never archive a local destination that sits inside a folder being backed up."""
-    local = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
-    for source in sources:
-        if isinstance(source, FilesSource):
-            source.skip = source.skip + local
-
-
 def _dump_entry(
-    source: Source,
+    part: Part,
+    display: str,
     set_id: str,
     storages: list[Storage],
     encryptor: Encryptor,
     config: BackupConfig,
-    workdir: Path,
     progress: Progress,
 ) -> EntryResult:
-    file = source.file_name(source.name, config.compression, encryptor.encrypted)
+    kind = part.kind
+    file = kind.file_name(part.name, config.compression, encryptor.encrypted)
     pipeline = Pipeline()
     try:
-        with progress.task(source.name) as meter, source.stream(pipeline, workdir) as raw:
-            counted = CountingReader(raw, meter.add_read)
+        with progress.task(part.name) as meter, part.dump(pipeline) as dump:
+            counted = CountingReader(dump.reader, meter.add_read)
 
             def not_empty() -> None:
                 if counted.count == 0:
-                    raise SourceFailed(source.name, "the dump is empty")
+                    raise SourceFailed(part.name, "the dump is empty")
 
             stream: Readable = CheckedReader(counted, not_empty)
             stream = compress(pipeline, stream, config.compression, config.level)
@@ -138,31 +131,32 @@ def _dump_entry(
             hashed = HashingReader(pipeline.checked(stream), meter.add_written)
             put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
             pipeline.join()
+            stats = dump.stats()
     except BaseException:
         # after the source's own cleanup stopped its process: a stage still reading its
         # output then sees the end, and the join below cannot wait on it for ever
         pipeline.abort()
         raise
     entry = Entry(
-        name=source.name,
-        kind=source.kind,
-        source=source.display,
+        name=part.name,
+        kind=kind.kind,
+        source=display,
         file=file,
         size=hashed.count,
         sha256=hashed.hexdigest(),
         raw_size=counted.count,
         compression=config.compression,
         encryption=encryptor.manifest_encryption,
-        stats=dict(source.stats),
-        restore_hint=source.restore_hint(
-            source.name, file, config.compression, encryptor.encrypted
-        ),
+        stats=stats,
+        restore_hint=kind.restore_hint(part.name, file, config.compression, encryptor.encrypted),
     )
     return EntryResult(entry, meter.seconds)
 
 
-def _prepared(sources: tuple[Source, ...], workdir: Path, jobs: int) -> Iterator[Source]:
-    """Each source, in order, once its ``prepare`` (a repository's fetch and bundle) is done:
+def _prepared(
+    sources: tuple[Source, ...], context: RunContext, jobs: int
+) -> Iterator[tuple[Source, Prepared]]:
+    """Each source, in order, with what its ``prepare`` (a repository's fetch and bundle) made:
     ``jobs`` run at once, at most ``2 * jobs`` ahead of the dump, so the work folder never
     holds more than that many prepared bundles. One failing fails the run after the others
     finished, naming every one that failed; nothing more is dumped after a failure."""
@@ -171,34 +165,38 @@ def _prepared(sources: tuple[Source, ...], workdir: Path, jobs: int) -> Iterator
     ahead = threading.Semaphore(2 * max(1, jobs))
     stop = threading.Event()
 
-    def task(source: Source) -> None:
+    def task(source: Source) -> Prepared | None:
         ahead.acquire()
-        if not stop.is_set():
-            source.prepare(workdir)
+        return None if stop.is_set() else source.prepare(context)
 
     failed: list[OffsiteError] = []
     pool = concurrent.futures.ThreadPoolExecutor(max(1, jobs))
+    futures = [pool.submit(task, s) for s in sources]
     try:
-        futures = [pool.submit(task, s) for s in sources]
         for source, future in zip(sources, futures):
             exc = future.exception()
             if isinstance(exc, OffsiteError):
                 failed.append(exc)
             elif exc is not None:
                 raise exc
-            if failed:
-                source.release()
-            else:
-                yield source
+            prepared = future.result() if exc is None else None
+            if prepared is not None:
+                try:
+                    if not failed:
+                        yield source, prepared
+                finally:
+                    prepared.release()
             ahead.release()
     finally:
         stop.set()
         for _ in sources:
             ahead.release()  # let every waiting task see the stop
         pool.shutdown(wait=True, cancel_futures=True)
-        if failed:
-            for source in sources:
-                source.release()
+        for future in futures:  # what was prepared after a stop or a failure goes too
+            if not future.cancelled() and future.exception() is None:
+                done = future.result()
+                if done is not None:
+                    done.release()
     if len(failed) == 1:
         raise failed[0]
     if failed:
@@ -210,7 +208,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     progress = progress or Progress(enabled=False)
     _validate(config)
     storages = [open_storage(url, config.storage) for url in config.destinations]
-    _skip_destinations(config.sources, storages)
+    # never archive a local destination that sits inside a folder being backed up
+    skip = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
     with Encryptor(config.encryption) as encryptor:
         started = datetime.now(timezone.utc)
         set_id = allocate_id(storages, started, config.shard)
@@ -222,15 +221,15 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
                 for storage in storages:
                     put_one(storage, f"{set_id}/{KEY_FILE}", io.BytesIO(wrapped))
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
-                for source in _prepared(config.sources, Path(workdir), config.jobs):
-                    if source.absent:
-                        skipped.append(f"{source.name}: {source.absent}")
-                        continue
-                    results.append(
-                        _dump_entry(
-                            source, set_id, storages, encryptor, config, Path(workdir), progress
+                context = RunContext(Path(workdir), skip)
+                for source, prepared in _prepared(config.sources, context, config.jobs):
+                    if prepared.absent:
+                        skipped.append(f"{source.name}: {prepared.absent}")
+                    for part in prepared.parts:
+                        result = _dump_entry(
+                            part, source.display, set_id, storages, encryptor, config, progress
                         )
-                    )
+                        results.append(result)
             manifest = Manifest(
                 id=set_id,
                 created_at=iso(started),

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
-from offsite.sources.git import GitSource, git_env, refs, run_git
+from offsite.sources.git import GitSource
+from offsite.sources.git_remote import git_env, refs, run_git
 from offsite.urls import redact
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+refs/notes/*:refs/notes/*")
@@ -49,7 +50,7 @@ def push_one(source: GitSource, template: str, prune: bool, workdir: Path) -> Pu
     def fail(reason: str) -> SourceFailed:
         return SourceFailed(source.name, reason)
 
-    mirror = source.update(workdir)
+    mirror, _ = source.update(workdir)
     count = len(refs(mirror, fail))
     args = (
         ["push", "--quiet", "--mirror", "--", target]

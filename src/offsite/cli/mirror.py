@@ -12,18 +12,20 @@ from offsite.errors import BadInput
 from offsite.github_repos import RepoChoice, owner_of, repositories
 from offsite.mirror import push_all, raise_failures, target_for
 from offsite.shards import parse_shard, share
+from offsite.sources import SourceOptions
 from offsite.sources.git import GitSource
 from offsite.table import human_duration, render
 
 
-def _sources(urls: tuple[str, ...], choice: RepoChoice) -> list[GitSource]:
+def _sources(urls: tuple[str, ...], choice: RepoChoice, options: SourceOptions) -> list[GitSource]:
     found: list[GitSource] = []
     for url in urls:
         login = owner_of(url)
         if login:
-            found += [GitSource(r.name, f"git+{r.clone_url}") for r in repositories(login, choice)]
+            found += [GitSource(r.name, f"git+{r.clone_url}", options)
+                      for r in repositories(login, choice)]  # fmt: skip
         elif url.startswith(("git+", "github://")):
-            found.append(GitSource(GitSource.default_name(url), url))
+            found.append(GitSource(GitSource.default_name(url), url, options))
         else:
             raise BadInput(
                 f"mirror takes git+URL, github://OWNER/REPO or github://OWNER, not {url!r}"
@@ -35,7 +37,7 @@ def _sources(urls: tuple[str, ...], choice: RepoChoice) -> list[GitSource]:
     return found
 
 
-@click.command("mirror")
+@click.command("mirror", short_help="Push every ref of repositories to a second remote.")
 @click.argument("urls", nargs=-1, metavar="SOURCE...", envvar="OFFSITE_SOURCE", type=Lines())
 @option(
     "--push-to",
@@ -71,14 +73,13 @@ def command(
     """
     if not urls:
         raise BadInput("name at least one SOURCE repository")
-    sources = _sources(urls, choice)
+    cache = Path(mirror_cache).expanduser() if mirror_cache else None
+    sources = _sources(urls, choice, SourceOptions(mirror_cache=cache))
     if shard:
         picked = set(share([s.name for s in sources], *parse_shard(shard)))
         sources = [s for s in sources if s.name in picked]
     for source in sources:
         target_for(push_to, source)  # a template without {repo} fails before any push
-        if mirror_cache:
-            source.mirror_cache = Path(mirror_cache).expanduser()
     done = push_all(sources, push_to, prune, jobs)
     if as_json:
         emit_json({"pushed": [asdict(p) for p in done]})

@@ -1,13 +1,28 @@
-"""Sources: one module per kind, each dumping to a stream and restoring from one."""
+"""Sources: one module (or package) per kind, each dumping to a stream and restoring from
+one. ``base`` holds the protocol (``Kind`` for a stored entry, ``Source`` for what a run
+dumps), ``registry`` chooses a class by URL scheme or by manifest kind."""
 
-from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
+from offsite.sources.base import (
+    Inspection,
+    Kind,
+    Prepared,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    SourceOptions,
+)
 from offsite.sources.registry import from_exec, from_url, kind_class
 
 __all__ = [
     "Inspection",
+    "Kind",
+    "Prepared",
     "RestoreOptions",
     "Restorer",
+    "RunContext",
     "Source",
+    "SourceOptions",
     "from_exec",
     "from_url",
     "kind_class",

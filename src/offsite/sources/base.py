@@ -1,4 +1,17 @@
-"""What every source kind provides: a dump stream, stats, a restore hint and a restorer."""
+"""What every source kind provides, in two halves kept apart on purpose.
+
+``Kind``: what a stored entry of a kind is (its format suffix, how it restores, how a drill
+inspects it, the standard-tools hint). Class methods only: restore, verify and drill never
+build a source, they look the kind up by the manifest's ``kind`` (``registry.kind_class``).
+
+``Source(Kind)``: one thing a backup run dumps. ``registry.from_url(url, name, options)``
+builds it once, complete, from a frozen ``SourceOptions``; after its ``__init__`` it cannot
+change (setting an attribute raises), so the order in which a run reads sources never
+matters. A run's work lives in what the source returns, never on it: ``prepare`` returns a
+``Prepared`` (the entries it makes, what it left in the work folder, or why there is nothing
+to back up) and each ``Part`` of it yields a ``Dump`` (the raw stream, and the stats it
+counted on the way, read once the stream ended).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +22,7 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
@@ -28,6 +42,62 @@ class RestoreOptions:
 
 
 @dataclass(frozen=True)
+class SourceOptions:
+    """How a run builds its sources; each kind reads the fields that concern it."""
+
+    excludes: tuple[str, ...] = ()  # files: glob patterns never archived
+    mirror_cache: Path | None = None  # repositories: mirrors kept here between runs
+    lfs: bool = False  # repositories: their LFS objects too, as a second entry NAME-lfs
+    optional: bool = False  # a repository that may not exist (a wiki): skipped, not failed
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What a backup run gives every source it dumps."""
+
+    workdir: Path  # the run's work folder (gone when the run ends)
+    skip: tuple[Path, ...] = ()  # absolute paths never archived: a destination inside a folder
+
+
+def no_stats() -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class Dump:
+    """One entry's raw bytes in one run, and what making them counted."""
+
+    reader: Readable
+    stats: Callable[[], dict[str, Any]] = no_stats  # call once ``reader`` gave its EOF
+
+
+@dataclass(frozen=True)
+class Part:
+    """One entry a source makes in a run (a repository with ``lfs`` makes two)."""
+
+    name: str
+    kind: type[Kind]
+    dump: Callable[[Pipeline], AbstractContextManager[Dump]]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``Source.prepare`` did for one run."""
+
+    parts: tuple[Part, ...] = ()
+    absent: str | None = None  # why there is nothing to back up (an optional source)
+    made: tuple[Path, ...] = ()  # files and folders in the work folder, gone on ``release``
+
+    def release(self) -> None:
+        for path in self.made:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+@dataclass(frozen=True)
 class Inspection:
     """What a drill found in a restored target."""
 
@@ -36,7 +106,9 @@ class Inspection:
     checks: list[str] = field(default_factory=list)  # what was checked, for the report
 
 
-class Source(abc.ABC):
+class Kind(abc.ABC):
+    """A stored entry's kind: its format and how it restores (class methods only)."""
+
     kind: ClassVar[str]
     suffix: ClassVar[str]  # the format suffix, e.g. ".sqlite"
     # what a whole-set restore calls this entry's target in its folder (NAME + this)
@@ -45,49 +117,11 @@ class Source(abc.ABC):
     target_schemes: ClassVar[tuple[str, ...]] = ("file",)
     target_hint: ClassVar[str] = ""  # what to do instead, when a target is of another kind
 
-    def __init__(self, name: str, url: str) -> None:
-        self.name = check_name(name)
-        self.url = url
-        self.stats: dict[str, Any] = {}
-        self.absent: str | None = None  # set by ``prepare``: why there is nothing to back up
-
-    @classmethod
-    def default_name(cls, url: str) -> str:
-        """The entry name when the user gave none: the file or folder name, made safe."""
-        stem = Path(cls.local_target(url).rstrip("/")).name
-        return safe_name(stem, cls.kind)
-
     @classmethod
     def local_target(cls, url: str) -> str:
         """The filesystem path a URL of this kind names (for dumping or restoring)."""
         return local_path(url)
 
-    @property
-    def display(self) -> str:
-        """The source as it may appear in a manifest or a log line: no password."""
-        return redact(self.url)
-
-    def missing_packages(self) -> list[str]:
-        """The Debian packages this machine lacks to dump the source (``offsite
-        requirements``, which the actions install on Ubuntu runners)."""
-        return []
-
-    def prepare(self, workdir: Path) -> None:  # noqa: B027 - a hook, empty by default
-        """The slow, network-bound part of a dump that can run beside other sources'
-        (a repository's fetch), before the dumps go one by one through the pipeline."""
-
-    def release(self) -> None:  # noqa: B027 - a hook, empty by default
-        """Give up what ``prepare`` made, when the run stops before this source's dump."""
-
-    def check(self) -> None:  # noqa: B027 - a hook, empty by default
-        """Fail with BadInput before anything is written if the source is unusable."""
-
-    @abc.abstractmethod
-    @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        """The raw dump. Its EOF raises if the dump failed, was empty or fails its self-check."""
-
-    # -- restoring ---------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
@@ -136,6 +170,70 @@ class Source(abc.ABC):
         return f"{name}{cls.suffix}{SUFFIX[compression]}{'.gpg' if encrypted else ''}"
 
 
+class Source(Kind):
+    """One thing a backup run dumps; immutable once its ``__init__`` returned."""
+
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        self.name = check_name(name)
+        self.url = url
+        self.options = options or SourceOptions()
+        if type(self).__init__ is Source.__init__:  # no subclass ``__init__`` to wait for
+            object.__setattr__(self, "_sealed", True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Seal each instance once the ``__init__`` of its own class has returned."""
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        def sealing_init(self: Source, *args: Any, **kw: Any) -> None:
+            init(self, *args, **kw)
+            if type(self).__init__ is sealing_init:  # the most derived ``__init__`` is done
+                object.__setattr__(self, "_sealed", True)
+
+        sealing_init.__doc__ = init.__doc__
+        cls.__init__ = sealing_init  # type: ignore[method-assign]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_sealed"):
+            raise AttributeError(f"a source is immutable: cannot set {name!r} on {self.name!r}")
+        object.__setattr__(self, name, value)
+
+    @classmethod
+    def default_name(cls, url: str) -> str:
+        """The entry name when the user gave none: the file or folder name, made safe."""
+        stem = Path(cls.local_target(url).rstrip("/")).name
+        return safe_name(stem, cls.kind)
+
+    @property
+    def display(self) -> str:
+        """The source as it may appear in a manifest or a log line: no password."""
+        return redact(self.url)
+
+    def entry_names(self) -> tuple[str, ...]:
+        """The names of the entries a run of this source makes."""
+        return (self.name,)
+
+    def missing_packages(self) -> list[str]:
+        """The Debian packages this machine lacks to dump the source (``offsite
+        requirements``, which the actions install on Ubuntu runners)."""
+        return []
+
+    def check(self) -> None:
+        """Fail with BadInput before anything is written if the source is unusable."""
+
+    def prepare(self, context: RunContext) -> Prepared:
+        """The slow, network-bound part of a dump that can run beside other sources'
+        (a repository's fetch), before the dumps go one by one through the pipeline.
+        By default nothing: the one entry is dumped when its turn comes."""
+        return Prepared(parts=(Part(self.name, type(self), lambda p: self.dump(p, context)),))
+
+    @abc.abstractmethod
+    def dump(self, pipeline: Pipeline, context: RunContext) -> AbstractContextManager[Dump]:
+        """The raw dump. Its EOF raises if the dump failed, was empty or fails its self-check."""
+
+
 def make_parents(path: Path) -> list[Path]:
     """Create the missing folders above ``path``; return them, deepest first."""
     created = []
@@ -147,35 +245,24 @@ def make_parents(path: Path) -> list[Path]:
     return created
 
 
-class StagedSource(Source):
-    """A source that ``prepare`` gathers into a folder of the work folder, streamed as a tar
-    of that folder (which goes once read)."""
+def stage_folder(workdir: Path, name: str) -> Path:
+    """A new, empty folder in the work folder for what ``prepare`` gathers."""
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
 
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
-        self.staged: Path | None = None
 
-    def stage(self, workdir: Path) -> Path:
-        """A new, empty staging folder (dropping any earlier one)."""
-        self.release()
-        self.staged = Path(tempfile.mkdtemp(prefix=f"{self.name}-", dir=workdir))
-        return self.staged
-
-    def release(self) -> None:
-        if self.staged is not None:
-            shutil.rmtree(self.staged, ignore_errors=True)
-            self.staged = None
-
-    @contextlib.contextmanager
-    def tar_stream(
-        self, pipeline: Pipeline, write_tar: Callable[[BinaryIO], None]
-    ) -> Iterator[Readable]:
-        reader = pipeline.produce(f"tar-{self.name}", write_tar)
-        try:
-            yield reader
-        finally:
-            reader.close()
-            self.release()
+@contextlib.contextmanager
+def tar_dump(
+    pipeline: Pipeline,
+    name: str,
+    write_tar: Callable[[BinaryIO], None],
+    stats: Callable[[], dict[str, Any]] = no_stats,
+) -> Iterator[Dump]:
+    """A tar that ``write_tar`` writes on a pipeline thread, as a ``Dump``."""
+    reader = pipeline.produce(f"tar-{name}", write_tar)
+    try:
+        yield Dump(reader, stats)
+    finally:
+        reader.close()
 
 
 def remove_empty(folders: list[Path]) -> None:

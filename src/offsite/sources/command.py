@@ -15,8 +15,8 @@ from pathlib import Path
 
 from offsite.errors import BadInput, SourceFailed
 from offsite.pipeline import Pipeline
-from offsite.sources.base import FileRestorer, RestoreOptions, Restorer, Source
-from offsite.streams import CHUNK, CheckedReader, Readable
+from offsite.sources.base import Dump, FileRestorer, RestoreOptions, Restorer, RunContext, Source
+from offsite.streams import CHUNK, CheckedReader
 
 
 def exit_reason(code: int) -> str:
@@ -40,7 +40,7 @@ class CommandSource(Source):
         return f"exec:{Path(program).name}"
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         proc = subprocess.Popen(
             ["/bin/sh", "-c", self.url],
             stdin=subprocess.DEVNULL,
@@ -56,7 +56,7 @@ class CommandSource(Source):
                 raise SourceFailed(self.name, f"command {exit_reason(code)}")
 
         try:
-            yield CheckedReader(proc.stdout, finish)
+            yield Dump(CheckedReader(proc.stdout, finish))
         finally:
             if proc.poll() is None:  # stopped early: the shell and whatever it started
                 with contextlib.suppress(OSError):

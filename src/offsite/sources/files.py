@@ -17,12 +17,15 @@ from offsite import gha, safetar
 from offsite.errors import SourceNotFound, TargetNotEmpty
 from offsite.pipeline import Pipeline
 from offsite.sources.base import (
+    Dump,
     FolderStagingRestorer,
     Inspection,
     RestoreOptions,
     Restorer,
+    RunContext,
     Source,
     make_parents,
+    tar_dump,
 )
 from offsite.streams import CHUNK, Readable
 
@@ -31,17 +34,6 @@ class FilesSource(Source):
     kind = "files"
     suffix = ".tar"
     target_suffix = ""  # a folder
-
-    def __init__(
-        self,
-        name: str,
-        url: str,
-        excludes: tuple[str, ...] = (),
-        skip: tuple[Path, ...] = (),
-    ) -> None:
-        super().__init__(name, url)
-        self.excludes = excludes
-        self.skip = skip  # absolute paths never to archive (a destination inside the source)
 
     @property
     def path(self) -> Path:
@@ -52,23 +44,24 @@ class FilesSource(Source):
         if not os.path.lexists(path) or not os.access(path, os.R_OK):
             raise SourceNotFound(self.display)
 
-    def _filter(self, root: Path, info: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        rel = info.name[2:] if info.name.startswith("./") else info.name
-        if rel not in ("", "."):
-            base = rel.rsplit("/", 1)[-1]
-            if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in self.excludes):
-                return None
-            if self.skip and (root / rel).resolve() in self.skip:
-                return None
-        if info.isreg():
-            self.stats["files"] = self.stats.get("files", 0) + 1
-            self.stats["bytes"] = self.stats.get("bytes", 0) + info.size
-        return info
-
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         path = self.path
-        self.stats = {"files": 0, "bytes": 0}
+        excludes, skip = self.options.excludes, context.skip
+        counts = {"files": 0, "bytes": 0}
+
+        def keep(root: Path, info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+            rel = info.name[2:] if info.name.startswith("./") else info.name
+            if rel not in ("", "."):
+                base = rel.rsplit("/", 1)[-1]
+                if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in excludes):
+                    return None
+                if skip and (root / rel).resolve() in skip:
+                    return None
+            if info.isreg():
+                counts["files"] += 1
+                counts["bytes"] += info.size
+            return info
 
         def write_tar(dst: BinaryIO) -> None:
             with tarfile.open(
@@ -76,15 +69,12 @@ class FilesSource(Source):
             ) as tar:
                 tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # file data in 1 MiB reads, not 16 KiB
                 if path.is_dir() and not path.is_symlink():
-                    tar.add(path, arcname=".", filter=lambda i: self._filter(path, i))
+                    tar.add(path, arcname=".", filter=lambda i: keep(path, i))
                 else:
-                    tar.add(path, arcname=path.name, filter=lambda i: self._filter(path.parent, i))
+                    tar.add(path, arcname=path.name, filter=lambda i: keep(path.parent, i))
 
-        reader = pipeline.produce(f"tar-{self.name}", write_tar)
-        try:
-            yield reader
-        finally:
-            reader.close()
+        with tar_dump(pipeline, self.name, write_tar, lambda: dict(counts)) as dump:
+            yield dump
 
     @classmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:

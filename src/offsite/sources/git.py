@@ -17,136 +17,43 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from offsite.errors import BadInput, MalformedURL, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
-from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
-from offsite.sources.process import ErrorFactory, run_tool
+from offsite.sources.base import (
+    Dump,
+    Inspection,
+    Part,
+    Prepared,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    SourceOptions,
+    stage_folder,
+)
+from offsite.sources.git_lfs import GitLfsKind, check_available, collect, lfs_available
+from offsite.sources.git_lfs import dump as lfs_dump
+from offsite.sources.git_remote import (
+    MISSING,
+    cache_folder,
+    git_binary,
+    git_env,
+    object_count,
+    refs,
+    remote_of,
+    run_git,
+    wiki_remote,
+)
 from offsite.streams import Readable, copy
 from offsite.urls import redact
-
-if TYPE_CHECKING:
-    from offsite.sources.git_lfs import GitLfsSource
-
-_GITHUB = re.compile(r"^github://([A-Za-z0-9-]+)/([A-Za-z0-9._-]+?)(?:\.git)?/?$")
-TOKEN_VARIABLES = ("OFFSITE_GIT_TOKEN", "GITHUB_TOKEN")
-# How remotes say a repository is not there (GitHub, a path, git daemon).
-_MISSING = re.compile(
-    r"not found|does not appear to be a git repository|not exported|does not exist", re.I
-)
-
-
-def git_binary() -> str:
-    found = shutil.which("git")
-    if not found:
-        raise BadInput("git not found on PATH: install git")
-    return found
-
-
-def remote_of(url: str) -> str:
-    """The URL git fetches from: ``git+`` removed, ``github://owner/repo`` resolved."""
-    if url.startswith("git+"):
-        remote = url[len("git+") :]
-        if not remote:
-            raise MalformedURL("git", url, "use git+https://host/owner/repo.git")
-        return remote
-    m = _GITHUB.match(url)
-    if not m:
-        raise MalformedURL("github", url, "use github://OWNER/REPO")
-    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    return f"{server}/{m.group(1)}/{m.group(2)}.git"
-
-
-def github_name(url: str) -> str | None:
-    """``github://owner/repo`` → ``owner/repo``; anything else → None."""
-    m = _GITHUB.match(url)
-    return f"{m.group(1)}/{m.group(2)}" if m else None
-
-
-def wiki_remote(remote: str) -> str:
-    """Where a repository's wiki lives, the way GitHub, GitLab and Gitea keep it:
-    ``…/repo.git`` → ``…/repo.wiki.git``."""
-    stem = remote.rstrip("/")
-    stem = stem[: -len(".git")] if stem.endswith(".git") else stem
-    return f"{stem}.wiki.git"
-
-
-def _token() -> str | None:
-    return next((os.environ[v] for v in TOKEN_VARIABLES if os.environ.get(v)), None)
-
-
-@contextlib.contextmanager
-def git_env(remote: str, workdir: Path, token: str | None = None) -> Iterator[dict[str, str]]:
-    """The environment git runs in: never a prompt; for an http(s) remote and a token, an
-    askpass helper that answers from ``OFFSITE_GIT_ASKPASS_TOKEN`` (inherited, not on a
-    command line); no password ever in the URL."""
-    env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "", "LC_ALL": "C"}
-    parts = urlsplit(remote)
-    token = token or _token()
-    if parts.password:
-        raise BadInput(
-            f"{redact(remote)}: put the token in OFFSITE_GIT_TOKEN (or GITHUB_TOKEN), "
-            "not in the URL, where it shows in logs and in ps"
-        )
-    if parts.scheme not in ("http", "https") or not token:
-        yield env
-        return
-    fd, helper = tempfile.mkstemp(prefix="offsite-askpass-", dir=workdir)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(
-            '#!/bin/sh\ncase "$1" in\n  Username*) echo "${OFFSITE_GIT_ASKPASS_USER}" ;;\n'
-            '  *) echo "${OFFSITE_GIT_ASKPASS_TOKEN}" ;;\nesac\n'
-        )
-    os.chmod(helper, stat.S_IRWXU)
-    env.update(
-        GIT_ASKPASS=helper,
-        OFFSITE_GIT_ASKPASS_USER=parts.username or "x-access-token",
-        OFFSITE_GIT_ASKPASS_TOKEN=token,
-    )
-    try:
-        yield env
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(helper)
-
-
-def run_git(
-    args: list[str], env: dict[str, str], fail: ErrorFactory, cwd: Path | None = None
-) -> str:
-    argv = [git_binary(), *(["-C", str(cwd)] if cwd else []), *args]
-    return run_tool(argv, env, fail, secrets=(_token(), os.environ.get("OFFSITE_PUSH_TOKEN")))
-
-
-def object_count(mirror: Path, fail: ErrorFactory) -> int:
-    """Objects in the repository, loose and packed."""
-    out = run_git(["count-objects", "-v"], {"LC_ALL": "C"}, fail, mirror)
-    values = dict(line.split(": ", 1) for line in out.splitlines() if ": " in line)
-    return int(values.get("count", 0)) + int(values.get("in-pack", 0))
-
-
-def refs(repo: Path, fail: ErrorFactory) -> list[str]:
-    """``git for-each-ref`` lines: object, type and name of every ref."""
-    return run_git(["for-each-ref", "--format=%(objectname) %(objecttype) %(refname)"],
-                {"LC_ALL": "C"}, fail, repo).splitlines()  # fmt: skip
-
-
-def cache_folder(cache: Path, remote: str) -> Path:
-    """One mirror per remote in the cache, named so a person can tell which."""
-    import hashlib
-
-    parts = urlsplit(remote)
-    tail = re.sub(r"[^A-Za-z0-9._-]+", "_", (parts.path or remote).strip("/"))[-60:]
-    digest = hashlib.sha256(remote.encode()).hexdigest()[:12]
-    return cache / f"{tail}-{digest}.git"
 
 
 def pack_problem(bundle: Path) -> str | None:
@@ -189,21 +96,14 @@ class GitSource(Source):
     target_schemes = ("file", "git+", "github")
     target_suffix = ".git"  # a bare repository
 
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        super().__init__(name, url, options)
         self.remote = remote_of(url)
-        self.mirror_cache: Path | None = None
-        self.bundle: Path | None = None  # made ahead by ``prepare`` (the parallel pool)
-        self.lfs: GitLfsSource | None = None  # --include-lfs: collects from this mirror
-        self.optional = False  # a wiki: a remote that is not there is skipped, not a failure
 
-    @classmethod
-    def wiki_of(cls, parent: GitSource) -> GitSource:
-        """The wiki beside ``parent`` (``--include-wiki``): skipped when there is none."""
-        wiki = cls(f"{parent.name}-wiki", "git+" + wiki_remote(parent.remote))
-        wiki.mirror_cache = parent.mirror_cache
-        wiki.optional = True
-        return wiki
+    def wiki(self) -> GitSource:
+        """The wiki beside this repository (``--include-wiki``): skipped when there is none."""
+        options = SourceOptions(mirror_cache=self.options.mirror_cache, optional=True)
+        return GitSource(f"{self.name}-wiki", "git+" + wiki_remote(self.remote), options)
 
     @classmethod
     def default_name(cls, url: str) -> str:
@@ -216,34 +116,60 @@ class GitSource(Source):
     def display(self) -> str:
         return redact(self.url)
 
+    @property
+    def lfs_name(self) -> str:
+        return f"{self.name}-lfs"
+
+    def entry_names(self) -> tuple[str, ...]:
+        return (self.name, self.lfs_name) if self.options.lfs else (self.name,)
+
     def missing_packages(self) -> list[str]:
-        return [] if shutil.which("git") else ["git"]
+        missing = [] if shutil.which("git") else ["git"]
+        if self.options.lfs and not lfs_available():
+            missing.append("git-lfs")
+        return missing
 
     def check(self) -> None:
         git_binary()
+        if self.options.lfs:
+            check_available()
 
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
 
-    def prepare(self, workdir: Path) -> None:
-        """Fetch, check and bundle (all of it git's work, run beside other repositories');
-        what stays for ``stream`` is to read the checked bundle."""
-        if self.optional:
+    def prepare(self, context: RunContext) -> Prepared:
+        """Fetch, check and bundle (all of it git's work, run beside other repositories'),
+        with ``lfs`` the LFS objects too; what stays for the dump is to read the files."""
+        workdir = context.workdir
+        if self.options.optional:
             with git_env(self.remote, workdir) as env:
-                self.absent = self._missing(env)
-            if self.absent:
-                return
-        mirror = self.update(workdir)
-        if self.lfs is not None:
-            with git_env(self.remote, workdir) as env:
-                self.lfs.collect(mirror, env, workdir)
-        self.bundle = self._bundle(mirror, workdir)
-
-    def release(self) -> None:
-        if self.bundle is not None:
-            with contextlib.suppress(OSError):
-                self.bundle.unlink()
-            self.bundle = None
+                absent = self._missing(env)
+            if absent:
+                return Prepared(absent=absent)
+        mirror, stats = self.update(workdir)
+        made: list[Path] = []
+        try:
+            parts = []
+            if self.options.lfs:
+                folder = stage_folder(workdir, self.lfs_name)
+                made.append(folder)
+                lfs_fail = lambda why: SourceFailed(self.lfs_name, why)  # noqa: E731
+                with git_env(self.remote, workdir) as env:
+                    lfs_stats = collect(mirror, env, folder, lfs_fail)
+                parts.append(
+                    Part(self.lfs_name, GitLfsKind,
+                         lambda p: lfs_dump(p, self.lfs_name, folder, lfs_stats, lfs_fail))
+                )  # fmt: skip
+            bundle = self._bundle(mirror, workdir)
+            made.append(bundle)
+        except BaseException:
+            Prepared(made=tuple(made)).release()
+            raise
+        finally:
+            if not self.options.mirror_cache:
+                shutil.rmtree(mirror, ignore_errors=True)
+        parts.insert(0, Part(self.name, GitSource, lambda p: _read_bundle(bundle, stats)))
+        return Prepared(parts=tuple(parts), made=tuple(made))
 
     def _bundle(self, mirror: Path, workdir: Path) -> Path:
         bundle = workdir / f"{self.name}.bundle"
@@ -258,9 +184,6 @@ class GitSource(Source):
             with contextlib.suppress(OSError):
                 bundle.unlink()
             raise
-        finally:
-            if not self.mirror_cache:
-                shutil.rmtree(mirror, ignore_errors=True)
         return bundle
 
     def _missing(self, env: dict[str, str]) -> str | None:
@@ -268,19 +191,16 @@ class GitSource(Source):
         try:
             listed = run_git(["ls-remote", "--", self.remote], env, self._fail)
         except SourceFailed as exc:
-            if _MISSING.search(exc.message()):
+            if MISSING.search(exc.message()):
                 return "not there"
             raise
         return None if listed.strip() else "empty"
 
-    def update(self, workdir: Path) -> Path:
-        """Make the mirror current: fetch into the cached one, or clone a new one. Sets
-        ``stats`` (objects, refs, objects fetched). Safe to run on a worker thread."""
-        target = (
-            cache_folder(self.mirror_cache, self.remote)
-            if self.mirror_cache
-            else workdir / f"{self.name}.git"
-        )
+    def update(self, workdir: Path) -> tuple[Path, dict[str, Any]]:
+        """Make the mirror current: fetch into the cached one, or clone a new one. Returns
+        it with its stats (objects, refs, objects fetched). Safe on a worker thread."""
+        cache = self.options.mirror_cache
+        target = cache_folder(cache, self.remote) if cache else workdir / f"{self.name}.git"
         with git_env(self.remote, workdir) as env:
             cached = (target / "HEAD").exists() and run_git(
                 ["config", "--get", "remote.origin.url"], env, self._fail, target
@@ -299,28 +219,25 @@ class GitSource(Source):
         if not listed:
             raise self._fail("the repository has no branches or tags: nothing to bundle")
         after = object_count(target, self._fail)
-        self.stats = {
+        stats = {
             "refs": len(listed),
             "objects": after,
             "objects_fetched": after - before,
             "incremental": cached,
         }
-        return target
+        return target, stats
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        if self.bundle is None:
-            self.prepare(workdir)
-        bundle = self.bundle
-        if bundle is None:
-            raise self._fail(f"the repository is {self.absent or 'not there'}")
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+        """The bundle, fetched now (``prepare`` does it ahead, in the backup's pool)."""
+        prepared = self.prepare(context)
         try:
-            with open(bundle, "rb") as fh:
-                yield fh
+            if prepared.absent:
+                raise self._fail(f"the repository is {prepared.absent}")
+            with prepared.parts[0].dump(pipeline) as dump:
+                yield dump
         finally:
-            with contextlib.suppress(OSError):
-                bundle.unlink()
-            self.bundle = None
+            prepared.release()
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
@@ -348,6 +265,16 @@ class GitSource(Source):
         if "refs" in stats and count != stats["refs"]:
             problems.append(f"{count} refs restored, the backup had {stats['refs']}")
         return Inspection(problems=problems, checks=["git fsck --full", "refs"])
+
+
+@contextlib.contextmanager
+def _read_bundle(bundle: Path, stats: dict[str, Any]) -> Iterator[Dump]:
+    try:
+        with open(bundle, "rb") as fh:
+            yield Dump(fh, lambda: dict(stats))
+    finally:
+        with contextlib.suppress(OSError):
+            bundle.unlink()
 
 
 class _StagedBundle(Restorer):

@@ -10,29 +10,31 @@ backup (an archive missing it would restore a repository that cannot check that 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, SourceFailed, UnsafeMember
+from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, UnsafeMember
 from offsite.pipeline import Pipeline
 from offsite.safetar import member_path, shown
 from offsite.sources.base import (
+    Dump,
     FolderStagingRestorer,
     Inspection,
+    Kind,
     RestoreOptions,
     Restorer,
-    Source,
-    StagedSource,
     make_parents,
+    tar_dump,
 )
+from offsite.sources.git_remote import run_git
+from offsite.sources.process import ErrorFactory
 from offsite.streams import CHUNK, Readable
 
 OID = re.compile(r"^[0-9a-f]{64}$")
@@ -54,78 +56,61 @@ def _hash_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class GitLfsSource(StagedSource):
-    """The LFS objects of the repository ``parent`` mirrors; ``collect`` runs in the
-    parent's ``prepare``, on the mirror, before the parent lets it go."""
+def check_available() -> None:
+    if not lfs_available():
+        raise BadInput("--include-lfs needs git-lfs: install it (Debian: apt install git-lfs)")
+
+
+def collect(mirror: Path, env: dict[str, str], folder: Path, fail: ErrorFactory) -> dict[str, Any]:
+    """Fetch every LFS object any ref of ``mirror`` points at and stage them in ``folder``
+    (hard links where the file system allows); return the entry's stats."""
+    run_git(["lfs", "fetch", "--all", "origin"], env, fail, mirror)
+    listed = run_git(["lfs", "ls-files", "--all", "--long"], env, fail, mirror)
+    oids = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
+    size = 0
+    for oid in oids:
+        if not OID.match(oid):
+            raise fail(f"git lfs listed {oid!r}, which is not an object id")
+        source = object_path(mirror, oid)
+        if not source.is_file():
+            raise fail(f"the server holds no LFS object {oid}")
+        target = object_path(folder, oid)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        size += target.stat().st_size
+    return {"objects": len(oids), "bytes": size}
+
+
+def dump(
+    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any], fail: ErrorFactory
+) -> AbstractContextManager[Dump]:
+    """The staged objects as a tar, each checked against its id on the way in."""
+
+    def write_tar(dst: BinaryIO) -> None:
+        with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted((folder / "lfs" / "objects").rglob("*")):
+                if not path.is_file():
+                    continue
+                info = tar.gettarinfo(str(path), path.relative_to(folder).as_posix())
+                info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
+                with open(path, "rb") as fh:
+                    digest = _Hashing(fh)
+                    tar.addfile(info, digest)
+                if digest.hexdigest() != path.name:
+                    raise fail(f"LFS object {path.name} does not match its id")
+
+    return tar_dump(pipeline, name, write_tar, lambda: dict(stats))
+
+
+class GitLfsKind(Kind):
+    """An entry of a repository's LFS objects. Made by the repository's source (one fetch
+    serves both entries); restored into a repository folder."""
 
     kind = "git-lfs"
     suffix = ".tar"
-
-    @classmethod
-    def of(cls, parent: Source) -> GitLfsSource:
-        return cls(f"{parent.name}-lfs", parent.url)
-
-    def missing_packages(self) -> list[str]:
-        return [] if lfs_available() else ["git-lfs"]
-
-    def check(self) -> None:
-        if not lfs_available():
-            raise BadInput("--include-lfs needs git-lfs: install it (Debian: apt install git-lfs)")
-
-    def _fail(self, reason: str) -> SourceFailed:
-        return SourceFailed(self.name, reason)
-
-    def collect(self, mirror: Path, env: dict[str, str], workdir: Path) -> None:
-        """Fetch every LFS object any ref points at and stage them (hard links where the
-        file system allows) in the work folder."""
-        from offsite.sources.git import run_git
-
-        self.release()
-        try:
-            run_git(["lfs", "fetch", "--all", "origin"], env, self._fail, mirror)
-            listed = run_git(["lfs", "ls-files", "--all", "--long"], env, self._fail, mirror)
-            oids = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
-            staged = self.stage(workdir)
-            size = 0
-            for oid in oids:
-                if not OID.match(oid):
-                    raise self._fail(f"git lfs listed {oid!r}, which is not an object id")
-                source = object_path(mirror, oid)
-                if not source.is_file():
-                    raise self._fail(f"the server holds no LFS object {oid}")
-                target = object_path(staged, oid)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(source, target)
-                except OSError:
-                    shutil.copyfile(source, target)
-                size += target.stat().st_size
-            self.stats = {"objects": len(oids), "bytes": size}
-        except BaseException:
-            self.release()
-            raise
-
-    @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        staged = self.staged
-        if staged is None:
-            raise self._fail("its repository was not fetched")
-
-        def write_tar(dst: BinaryIO) -> None:
-            with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for path in sorted((staged / "lfs" / "objects").rglob("*")):
-                    if not path.is_file():
-                        continue
-                    info = tar.gettarinfo(str(path), path.relative_to(staged).as_posix())
-                    info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
-                    with open(path, "rb") as fh:
-                        digest = _Hashing(fh)
-                        tar.addfile(info, digest)
-                    if digest.hexdigest() != path.name:
-                        raise self._fail(f"LFS object {path.name} does not match its id")
-
-        with self.tar_stream(pipeline, write_tar) as reader:
-            yield reader
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod

@@ -21,15 +21,28 @@ import contextlib
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import SourceFailed
 from offsite.pipeline import Pipeline
-from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source, StagedSource
+from offsite.sources.base import (
+    Dump,
+    Inspection,
+    Part,
+    Prepared,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    stage_folder,
+    tar_dump,
+)
 from offsite.sources.files import FilesSource
-from offsite.streams import CHUNK, Readable
+from offsite.streams import CHUNK
 
 # file → (path under /repos/OWNER/REPO, query)
 LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (
@@ -172,7 +185,26 @@ class _Export:
         return count, total
 
 
-class GitHubMetadataSource(StagedSource):
+def _tar(
+    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any]
+) -> AbstractContextManager[Dump]:
+    def write_tar(dst: BinaryIO) -> None:
+        import tarfile
+
+        with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(folder.rglob("*")):
+                info = tar.gettarinfo(str(path), path.relative_to(folder).as_posix())
+                info.uid, info.gid, info.uname, info.gname = 0, 0, "", ""
+                if path.is_file():
+                    with open(path, "rb") as fh:
+                        tar.addfile(info, fh)
+                else:
+                    tar.addfile(info)
+
+    return tar_dump(pipeline, name, write_tar, lambda: dict(stats))
+
+
+class GitHubMetadataSource(Source):
     kind = "github-metadata"
     suffix = ".tar"
     target_suffix = ""  # a folder of JSON
@@ -189,39 +221,28 @@ class GitHubMetadataSource(StagedSource):
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
 
-    def prepare(self, workdir: Path) -> None:
+    def prepare(self, context: RunContext) -> Prepared:
+        """Export the repository's JSON (and release assets) into a folder of the work
+        folder, beside other repositories' fetches; the dump then tars that folder."""
         from offsite.github_repos import client
 
-        staged = self.stage(workdir)
+        folder = stage_folder(context.workdir, self.name)
         try:
-            export = _Export(client().requester, self.repo, staged, self._fail)
-            self.stats = export.run(self.assets)
+            stats = _Export(client().requester, self.repo, folder, self._fail).run(self.assets)
         except BaseException:
-            self.release()
+            shutil.rmtree(folder, ignore_errors=True)
             raise
+        part = Part(self.name, GitHubMetadataSource, lambda p: _tar(p, self.name, folder, stats))
+        return Prepared(parts=(part,), made=(folder,))
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        if self.staged is None:
-            self.prepare(workdir)
-        staged = self.staged
-        assert staged is not None
-
-        def write_tar(dst: BinaryIO) -> None:
-            import tarfile
-
-            with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-                for path in sorted(staged.rglob("*")):
-                    info = tar.gettarinfo(str(path), path.relative_to(staged).as_posix())
-                    info.uid, info.gid, info.uname, info.gname = 0, 0, "", ""
-                    if path.is_file():
-                        with open(path, "rb") as fh:
-                            tar.addfile(info, fh)
-                    else:
-                        tar.addfile(info)
-
-        with self.tar_stream(pipeline, write_tar) as reader:
-            yield reader
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+        prepared = self.prepare(context)
+        try:
+            with prepared.parts[0].dump(pipeline) as dump:
+                yield dump
+        finally:
+            prepared.release()
 
     # -- restoring: a folder of JSON (GitHub has no import for most of it) ---------------
     @classmethod

@@ -19,7 +19,7 @@ from pathlib import Path
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
-from offsite.sources.base import RestoreOptions, Restorer, Source
+from offsite.sources.base import Dump, RestoreOptions, Restorer, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import Tool, find_tool, pipe_into
 from offsite.streams import CheckedReader, Readable
@@ -47,8 +47,8 @@ class MongoSource(Source):
     suffix = ".archive"
     target_schemes = ("mongodb", "mongodb+srv")
 
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        super().__init__(name, url, options)
         self.parsed = DbURL.parse(url, "mongodb")
 
     @classmethod
@@ -67,7 +67,7 @@ class MongoSource(Source):
         find_tool("mongodump", package=PACKAGE)
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         documents: dict[str, int] = {}
 
         def on_line(line: str) -> None:
@@ -75,17 +75,19 @@ class MongoSource(Source):
             if m:
                 documents[m.group(1)] = int(m.group(2))
 
-        with config_file(self.url, workdir) as config:
+        with config_file(self.url, context.workdir) as config:
             argv = [find_tool("mongodump", package=PACKAGE), f"--config={config}", "--archive"]
             dump = Tool(argv, {}, (self.parsed.password,), on_stderr=on_line)
 
             def finish() -> None:
                 dump.wait(self._fail)
                 dump.stderr_lines()  # waits until every "done dumping" line was parsed
-                self.stats = {"rows": dict(sorted(documents.items()))}
 
             try:
-                yield CheckedReader(dump.stdout, finish)
+                yield Dump(
+                    CheckedReader(dump.stdout, finish),
+                    lambda: {"rows": dict(sorted(documents.items()))},
+                )
             finally:
                 dump.kill()
 

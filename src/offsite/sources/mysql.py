@@ -19,7 +19,15 @@ from typing import Any
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
-from offsite.sources.base import Inspection, RestoreOptions, Restorer, Source
+from offsite.sources.base import (
+    Dump,
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    SourceOptions,
+)
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, Tool, find_tool, pipe_into, run_tool
 from offsite.streams import CheckedReader, Readable
@@ -148,8 +156,8 @@ class MysqlSource(Source):
     suffix = ".sql"
     target_schemes = ("mysql", "mariadb")
 
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        super().__init__(name, url, options)
         self.client = Client(url)
 
     @classmethod
@@ -177,9 +185,9 @@ class MysqlSource(Source):
         self.client.query("SELECT 1;", self._fail, self.client.database)
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         dumper = find_tool("mariadb-dump", "mysqldump", package=PACKAGE)
-        with self.client.defaults_file(workdir) as defaults:
+        with self.client.defaults_file(context.workdir) as defaults:
             argv = [
                 dumper,
                 f"--defaults-extra-file={defaults}",
@@ -208,10 +216,12 @@ class MysqlSource(Source):
                 dump.wait(self._fail)
                 if TRAILER not in counter.tail:
                     raise self._fail(f"{Path(dumper).name} output ends without its completion line")
-                self.stats = {"rows": dict(sorted(counter.rows.items()))}
 
             try:
-                yield CheckedReader(Counted(), finish)
+                yield Dump(
+                    CheckedReader(Counted(), finish),
+                    lambda: {"rows": dict(sorted(counter.rows.items()))},
+                )
             finally:
                 dump.kill()
 

@@ -16,10 +16,19 @@ from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
 from offsite.pipeline import Pipeline
-from offsite.sources.base import FileRestorer, Inspection, RestoreOptions, Restorer, Source
+from offsite.sources.base import (
+    Dump,
+    FileRestorer,
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    SourceOptions,
+)
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, find_tool, run_tool
-from offsite.streams import CheckedReader, Readable
+from offsite.streams import CheckedReader
 from offsite.urls import redact, scheme_of
 
 PACKAGE = "redis-tools"
@@ -42,8 +51,8 @@ class RedisSource(Source):
     suffix = ".rdb"
     target_hint = "--into file:///path/dump.rdb, then swap it into the server as the README shows"
 
-    def __init__(self, name: str, url: str) -> None:
-        super().__init__(name, url)
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        super().__init__(name, url, options)
         self.parsed = DbURL.parse(url, "redis")
 
     @classmethod
@@ -85,7 +94,7 @@ class RedisSource(Source):
             raise self._fail(f"redis-cli PING answered {out.strip()[:200]!r}")
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         dump = Tool([*self._argv(), "--rdb", "-"], self._env, (self.parsed.password,))
         report = bytearray()
         checker = [find_tool("redis-check-rdb", package=PACKAGE), "/dev/stdin"]
@@ -94,10 +103,9 @@ class RedisSource(Source):
         def finish() -> None:
             dump.wait(self._fail)
             check.finish(lambda why: self._fail(f"RDB check failed: {_detail(report) or why}"))
-            self.stats = rdb_counts(bytes(report))
 
         try:
-            yield CheckedReader(check, finish)
+            yield Dump(CheckedReader(check, finish), lambda: rdb_counts(bytes(report)))
         finally:
             dump.kill()
             check.kill()

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from offsite.errors import UnknownKind, UnknownScheme
-from offsite.sources.base import Source
+from offsite.sources.base import Kind, Source, SourceOptions
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
 from offsite.sources.git import GitSource
-from offsite.sources.git_lfs import GitLfsSource
+from offsite.sources.git_lfs import GitLfsKind
 from offsite.sources.github_metadata import GitHubMetadataSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
@@ -28,7 +28,7 @@ _BY_SCHEME: dict[str, type[Source]] = {
     "mongodb": MongoSource,
     "mongodb+srv": MongoSource,
 }
-_KINDS = (
+_KINDS: tuple[type[Kind], ...] = (
     SqliteSource,
     FilesSource,
     CommandSource,
@@ -38,13 +38,14 @@ _KINDS = (
     RedisSource,
     MongoSource,
     GitSource,
-    GitLfsSource,
+    GitLfsKind,
     GitHubMetadataSource,
 )
-_BY_KIND: dict[str, type[Source]] = {cls.kind: cls for cls in _KINDS}
+_BY_KIND: dict[str, type[Kind]] = {cls.kind: cls for cls in _KINDS}
 
 
-def from_url(url: str, name: str | None = None) -> Source:
+def from_url(url: str, name: str | None = None, options: SourceOptions | None = None) -> Source:
+    """The source ``url`` names, complete: ``options`` are all it will ever know of the run."""
     scheme = scheme_of(url)
     cls = _BY_SCHEME.get(scheme)
     if cls is None and (scheme == "github" or scheme.startswith("git+")):
@@ -52,14 +53,14 @@ def from_url(url: str, name: str | None = None) -> Source:
     if cls is None:
         known = ", ".join(sorted([*_BY_SCHEME, "git+<git URL>", "github"]))
         raise UnknownScheme("source", scheme, redact(url), known)
-    return cls(name or cls.default_name(url), url)
+    return cls(name or cls.default_name(url), url, options)
 
 
 def from_exec(name: str, command: str) -> Source:
     return CommandSource(name, command)
 
 
-def kind_class(kind: str) -> type[Source]:
+def kind_class(kind: str) -> type[Kind]:
     cls = _BY_KIND.get(kind)
     if cls is None:
         raise UnknownKind(kind, ", ".join(sorted(_BY_KIND)))

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from offsite.errors import BadInput
 from offsite.github_repos import Repository
 from offsite.sources.base import Source
-from offsite.sources.git import GitSource, github_name
-from offsite.sources.git_lfs import GitLfsSource
+from offsite.sources.git import GitSource
+from offsite.sources.git_remote import github_name
 from offsite.sources.github_metadata import GitHubMetadataSource
 
 
@@ -27,8 +27,10 @@ class RepoExtras:
 def with_extras(
     sources: tuple[Source, ...], extras: RepoExtras, listed: dict[str, Repository]
 ) -> tuple[Source, ...]:
-    """``sources`` with each repository's extra entries after it. ``listed``: what the
-    GitHub API said of the repositories a ``github://OWNER`` expanded to, by source URL."""
+    """``sources`` with each repository's extra sources after it (its wiki, its metadata;
+    its LFS objects are the repository source's own second entry, ``SourceOptions.lfs``).
+    ``listed``: what the GitHub API said of the repositories a ``github://OWNER`` expanded
+    to, by source URL."""
     if not extras:
         return sources
     repos = [s for s in sources if isinstance(s, GitSource)]
@@ -40,11 +42,8 @@ def with_extras(
         if not isinstance(source, GitSource):
             continue
         known = listed.get(source.url)
-        if extras.lfs:
-            source.lfs = GitLfsSource.of(source)
-            out.append(source.lfs)
         if extras.wiki and (known is None or known.has_wiki):
-            out.append(GitSource.wiki_of(source))
+            out.append(source.wiki())
         if extras.metadata or extras.release_assets:
             name = known.full_name if known else github_name(source.url)
             if name is None:

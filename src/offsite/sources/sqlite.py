@@ -15,8 +15,15 @@ from urllib.parse import quote
 
 from offsite.errors import MalformedURL, RestoreFailed, SourceFailed, SourceNotFound
 from offsite.pipeline import Pipeline
-from offsite.sources.base import FileRestorer, Inspection, RestoreOptions, Restorer, Source
-from offsite.streams import Readable
+from offsite.sources.base import (
+    Dump,
+    FileRestorer,
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+)
 
 
 def _quote_ident(name: str) -> str:
@@ -75,8 +82,8 @@ class SqliteSource(Source):
             raise SourceNotFound(self.display) from None
 
     @contextlib.contextmanager
-    def stream(self, pipeline: Pipeline, workdir: Path) -> Iterator[Readable]:
-        copy = workdir / f"{self.name}.sqlite"
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+        copy = context.workdir / f"{self.name}.sqlite"
         try:
             uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
             try:
@@ -88,11 +95,11 @@ class SqliteSource(Source):
                     problems = integrity_problems(dst)
                     if problems:
                         raise SourceFailed(self.name, f"integrity_check failed: {problems[0]}")
-                    self.stats = {"rows": row_counts(dst)}
+                    rows = row_counts(dst)
             except sqlite3.Error as exc:
                 raise SourceFailed(self.name, f"cannot back up SQLite database: {exc}") from None
             with open(copy, "rb") as fh:
-                yield fh
+                yield Dump(fh, lambda: {"rows": rows})
         finally:
             with contextlib.suppress(OSError):
                 copy.unlink()

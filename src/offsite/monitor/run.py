@@ -1,0 +1,114 @@
+"""One monitor check, start to end, with no command line in it: observe the targets
+(GitHub runs and artifacts, destinations), judge them (``health.assess``), alert
+(``notify`` decides who hears, ``alerts`` posts), keep the state for the next check, and
+say what the check amounts to. ``cli/monitor.py`` only turns options into a
+``MonitorConfig`` and the ``MonitorResult`` into text, JSON and an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from offsite.errors import BadInput
+from offsite.monitor import alerts, notify
+from offsite.monitor.health import HEALTHY, UNKNOWN, Health, Observation, Thresholds, assess
+from offsite.storage.settings import StorageSettings
+from offsite.trust import TrustConfig
+
+EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 0, 1, 3
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    thresholds: Thresholds
+    repos: tuple[str, ...] = ()  # OWNER/REPO or OWNER/* whose workflow runs to read
+    workflow: str = "backup.yml"
+    branch: str | None = None
+    event: str | None = None
+    storages: tuple[str, ...] = ()  # destinations whose newest complete set to check
+    webhooks: tuple[str, ...] = ()
+    webhook_format: str = "auto"
+    notify_on: str = "change"
+    state_file: Path = Path(".offsite-monitor-state.json")
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    trust: TrustConfig = field(default_factory=TrustConfig)
+
+    def check(self) -> None:
+        t = self.thresholds
+        if t.min_size < 0 or t.max_failures < 0 or not 0 <= t.max_shrink <= 100:
+            raise BadInput("--min-size and --max-failures are at least 0, --max-shrink 0 to 100")
+        for url in self.webhooks:
+            if urlsplit(url).scheme not in ("http", "https"):
+                raise BadInput(f"--webhook {alerts.shown(url)} is not an http(s) address")
+        if not self.repos and not self.storages:
+            raise BadInput("nothing to check: give --repo OWNER/REPO or --storage DEST")
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    report: tuple[Health, ...]
+    alerted: tuple[Health, ...]
+    deliveries: tuple[alerts.Delivery, ...]
+    requests: int  # GitHub API requests the check made
+
+    @property
+    def healthy(self) -> bool:
+        """Every target healthy (whatever became of the alerts)."""
+        return all(h.status == HEALTHY for h in self.report)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when a target is unhealthy; else 3 when one could not be checked or an alert
+        could not be delivered; else 0."""
+        if any(h.status not in (HEALTHY, UNKNOWN) for h in self.report):
+            return EXIT_UNHEALTHY
+        if any(h.status == UNKNOWN for h in self.report):
+            return EXIT_COULD_NOT_CHECK
+        if any(not d.ok for d in self.deliveries):
+            return EXIT_COULD_NOT_CHECK
+        return EXIT_HEALTHY
+
+
+def observe(config: MonitorConfig) -> tuple[list[Observation], int]:
+    """What each target holds now, and the GitHub API requests that cost."""
+    observations: list[Observation] = []
+    requests = 0
+    if config.repos:
+        from offsite.monitor.github import GitHubReader
+
+        reader = GitHubReader()
+        named, matched = reader.expand(list(config.repos))
+        seen_all = reader.observe_all(named + matched, config.workflow, config.branch,
+                                      config.event)  # fmt: skip
+        requests = sum(seen.requests for seen in seen_all)
+        # a matched repository without the workflow is not a target; a named one is
+        skipped = {f"{repo} {config.workflow}" for repo in matched}
+        observations += [s for s in seen_all if not (s.absent and s.target in skipped)]
+    if config.storages:
+        from offsite.monitor.stored import observe_storage
+
+        observations += [
+            observe_storage(dest, config.storage, config.trust) for dest in config.storages
+        ]
+    return observations, requests
+
+
+def run_monitor(config: MonitorConfig, now: datetime | None = None) -> MonitorResult:
+    config.check()
+    keep_state = config.notify_on == "change" and bool(config.webhooks)  # it serves alerts
+    previous = notify.load_state(config.state_file) if keep_state else {}
+    observations, requests = observe(config)
+    moment = now or datetime.now(timezone.utc)
+    report = [assess(seen, config.thresholds, moment) for seen in observations]
+    chosen = notify.to_notify(previous, report, config.notify_on) if config.webhooks else []
+    deliveries = []
+    if chosen:
+        for url in config.webhooks:
+            body = alerts.payload(config.webhook_format, url, chosen)
+            deliveries.append(alerts.send(url, body))
+    if keep_state:
+        notify.save_state(config.state_file, report, previous)
+    return MonitorResult(tuple(report), tuple(chosen), tuple(deliveries), requests)

@@ -1,0 +1,114 @@
+"""Which sources a run covers: the one path ``backup``, ``requirements`` and ``plan`` share.
+
+A run names its sources four ways: SOURCE URLs, ``--name NAME=SOURCE``, ``--exec
+NAME=COMMAND`` and a ``--config`` file's sources (``--only`` picks groups or names);
+``github://OWNER`` stands for the owner's repositories. ``units`` lists the named units a
+plan deals into shares (the file's sources and the owner's repositories, no secrets
+needed); ``select`` takes the share ``--shard`` asks for, expands ``${VAR}`` in just those,
+and builds every source once, complete, with its ``SourceOptions``: what a source is never
+depends on the verb that asked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from offsite.config import Config, SourceSpec
+from offsite.errors import BadInput
+from offsite.github_repos import RepoChoice, Repository, owner_of, repositories
+from offsite.shards import share
+from offsite.sources import Source, SourceOptions, from_exec, from_url
+from offsite.sources.postgres import PgGlobalsSource, PostgresSource
+from offsite.sources.repo_extras import RepoExtras, with_extras
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command line (and its ``--config`` file) asked a run to cover."""
+
+    urls: tuple[str, ...] = ()  # SOURCE arguments, github://OWNER among them
+    names: tuple[tuple[str, str], ...] = ()  # --name NAME=SOURCE
+    execs: tuple[tuple[str, str], ...] = ()  # --exec NAME=COMMAND
+    excludes: tuple[str, ...] = ()  # --exclude, for every files source
+    pg_globals: bool = False  # --pg-globals: every database's roles too
+    config: Config | None = None  # --config, not yet expanded
+    only: tuple[str, ...] = ()  # --only GROUP or NAME of the file
+    shard: tuple[int, int] | None = None  # --shard I/N of the units
+    choice: RepoChoice = field(default_factory=RepoChoice)  # which of an owner's repositories
+    extras: RepoExtras = field(default_factory=RepoExtras)  # LFS, wiki, metadata
+    mirror_cache: Path | None = None  # --mirror-cache
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        return tuple(login for url in self.urls if (login := owner_of(url)))
+
+
+@dataclass(frozen=True)
+class Units:
+    """The named units a run can be sharded over, in the order they were named."""
+
+    specs: tuple[SourceSpec, ...]
+    listed: dict[str, Repository]  # what GitHub said of each owner's repository, by URL
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+
+def units(request: Request) -> Units:
+    """The file's sources ``--only`` picks, then each ``github://OWNER``'s repositories."""
+    if request.only and request.config is None:
+        raise BadInput("--only selects sources of a --config file")
+    if request.shard and not (request.config or request.owners):
+        raise BadInput("--shard takes a share of a --config file's sources or a github://OWNER")
+    specs = request.config.select(request.only) if request.config else ()
+    listed: dict[str, Repository] = {}
+    for owner in request.owners:
+        for repo in repositories(owner, request.choice):
+            url = f"git+{repo.clone_url}"
+            listed[url] = repo
+            specs += (SourceSpec(repo.name, url=url),)
+    return Units(specs, listed)
+
+
+def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Source, ...]:
+    """Every source the run covers, each built once, in the order they were named."""
+    env = os.environ if env is None else env
+    found = units(request)
+    specs = found.specs
+    if request.shard:
+        picked = set(share(found.names, *request.shard))
+        specs = tuple(s for s in specs if s.name in picked)
+    if request.config is not None:  # ${VAR} only in the sources this run dumps
+        from_file = {s.name for s in request.config.sources}
+        wanted = tuple(s.name for s in specs if s.name in from_file)
+        if wanted:
+            expanded = {s.name: s for s in request.config.expanded(env, wanted).sources}
+            specs = tuple(expanded.get(s.name, s) for s in specs)
+    options = SourceOptions(
+        excludes=request.excludes, mirror_cache=request.mirror_cache, lfs=request.extras.lfs
+    )
+    plain = tuple(u for u in request.urls if not owner_of(u))
+    sources = [from_url(url, None, options) for url in plain]
+    sources += [from_url(url, name, options) for name, url in request.names]
+    sources += [from_exec(name, command) for name, command in request.execs]
+    for spec in specs:
+        if spec.url:
+            own = replace(options, excludes=options.excludes + spec.exclude)
+            source = from_url(spec.url, spec.name, own)
+        else:
+            source = from_exec(spec.name, spec.command or "")
+        sources.append(source)
+        if spec.pg_globals:
+            if not isinstance(source, PostgresSource):
+                raise BadInput(f"source {spec.name!r}: pg-globals needs a postgresql:// url")
+            sources.append(PgGlobalsSource.of(source))
+    if request.pg_globals:
+        databases = [s for s in sources if isinstance(s, PostgresSource)]
+        if not databases:
+            raise BadInput("--pg-globals needs a postgresql:// source")
+        sources += [PgGlobalsSource.of(s) for s in databases]
+    return with_extras(tuple(sources), request.extras, found.listed)

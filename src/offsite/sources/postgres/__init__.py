@@ -1,0 +1,19 @@
+"""PostgreSQL, one concern a module: ``conn`` (reaching the server, finding client tools),
+``rows`` (counting rows in a dump's SQL and in a database), ``dump`` (a database's
+``pg_dump``, checked as it streams, and its restore), ``globals`` (roles and tablespaces)."""
+
+from offsite.sources.postgres.conn import Conn, server_major, tool
+from offsite.sources.postgres.dump import PgRestorer, PostgresSource
+from offsite.sources.postgres.globals import PgGlobalsSource
+from offsite.sources.postgres.rows import CopyCounter, count_rows
+
+__all__ = [
+    "Conn",
+    "CopyCounter",
+    "PgGlobalsSource",
+    "PgRestorer",
+    "PostgresSource",
+    "count_rows",
+    "server_major",
+    "tool",
+]

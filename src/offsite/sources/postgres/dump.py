@@ -1,0 +1,218 @@
+"""A database: ``pg_dump --format=custom``, checked and counted as it streams, and restored
+with ``pg_restore`` into a new or empty database.
+
+The dump passes through ``pg_restore --file=-`` on its way out: that reads every byte
+(a truncated dump fails it, where ``--list`` would pass), and the COPY blocks of the SQL
+it prints give exact rows per table, counted in the dump's own snapshot. The password
+reaches the tools as ``PGPASSWORD`` only; the connection string on argv has none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.names import safe_name
+from offsite.pipeline import Pipeline
+from offsite.sources.base import (
+    Dump,
+    Inspection,
+    RestoreOptions,
+    Restorer,
+    RunContext,
+    Source,
+    SourceOptions,
+)
+from offsite.sources.dburl import DbURL
+from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
+from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
+from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
+from offsite.streams import CheckedReader, Readable, copy
+
+
+class PostgresSource(Source):
+    kind = "postgresql"
+    suffix = ".pgdump"
+    target_schemes = ("postgresql", "postgres")
+
+    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
+        super().__init__(name, url, options)
+        self.conn = Conn.parse(url)
+
+    @classmethod
+    def default_name(cls, url: str) -> str:
+        database = DbURL.parse(url, "postgresql").database or "postgres"
+        return safe_name(database, cls.kind)
+
+    @property
+    def display(self) -> str:
+        return self.conn.label
+
+    def _fail(self, reason: str) -> SourceFailed:
+        return SourceFailed(self.name, reason)
+
+    def missing_packages(self) -> list[str]:
+        """``postgresql-client`` when there is no client at all; else, once the server
+        answers, ``postgresql-client-N`` when no pg_dump is at least as new as it."""
+        if not candidates("psql") or not candidates("pg_dump"):
+            return ["postgresql-client"]
+        major = server_major(self.conn, self._fail)
+        if any((client_major(p) or 0) >= major for p in candidates("pg_dump")):
+            return []
+        return [f"postgresql-client-{major}"]
+
+    def check(self) -> None:
+        """Reach the server and find a pg_dump at least as new (exit 2 otherwise)."""
+        tool("pg_dump", server_major(self.conn, self._fail))
+
+    @contextlib.contextmanager
+    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+        major = server_major(self.conn, self._fail)
+        argv = [
+            tool("pg_dump", major),
+            "--format=custom",
+            "--compress=0",  # offsite compresses; pg_dump's zlib would be slower and worse
+            "--no-password",
+            f"--dbname={self.conn.conninfo()}",
+        ]
+        dump = Tool(argv, self.conn.env, self.conn.secrets)
+        counter = CopyCounter()
+        check = SideCheck(dump.stdout, [tool("pg_restore", major), "--file=-"], {}, counter.feed)
+
+        def finish() -> None:
+            dump.wait(self._fail)
+            check.finish(lambda why: self._fail(f"self-check failed: {why}"))
+
+        def stats() -> dict[str, Any]:
+            return {"rows": dict(sorted(counter.rows.items())), "server_major": major}
+
+        try:
+            yield Dump(CheckedReader(check, finish), stats)
+        finally:
+            dump.kill()
+            check.kill()
+
+    # -- restoring ---------------------------------------------------------------------
+    @classmethod
+    def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
+        return PgRestorer(Conn.parse(target), options)
+
+    @classmethod
+    def hint_tail(cls, name: str) -> str:
+        return f'> {name}.pgdump && pg_restore --no-owner -d "$DATABASE_URL" {name}.pgdump'
+
+    @classmethod
+    def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        """Rows per table, and pg_amcheck over heap and indexes where amcheck installs."""
+        conn = Conn.parse(target)
+
+        def fail(why: str) -> RestoreFailed:
+            return RestoreFailed(conn.database, why)
+
+        rows = count_rows(conn, fail)
+        try:
+            conn.psql("CREATE EXTENSION IF NOT EXISTS amcheck;", fail)
+        except RestoreFailed as exc:
+            return Inspection(rows, checks=["rows per table", f"no amcheck ({exc.args[1]})"])
+        argv = [tool("pg_amcheck"), "--no-password", "--heapallindexed", conn.conninfo()]
+        try:
+            run_tool(argv, conn.env, fail, conn.secrets)
+            problems: list[str] = []
+        except RestoreFailed as exc:
+            problems = [str(exc.args[1])]
+        return Inspection(rows, problems, ["rows per table", "pg_amcheck --heapallindexed"])
+
+
+class PgRestorer(Restorer):
+    """Into a new database (created here, dropped again on failure) or an empty one."""
+
+    def __init__(self, conn: Conn, options: RestoreOptions) -> None:
+        self.conn = conn
+        self.options = options
+        self.location = conn.label
+        if options.jobs < 1:
+            raise BadInput("--jobs must be at least 1")
+        self._major = server_major(conn, self._fail_on("the server"), "postgres")
+        self._exists = self._database_exists()
+        self._created = False
+        self._staged: Path | None = None
+        if self._exists:
+            objects = conn.psql(USER_OBJECTS, self._fail).strip()
+            if objects not in ("", "0") and not options.force:
+                raise TargetNotEmpty(conn.label)
+
+    def stages_first(self, force: bool) -> bool:
+        # pg_restore applies as it reads; with --jobs the dump is staged on disk anyway
+        return force and self.options.jobs == 1
+
+    def _fail(self, reason: str) -> RestoreFailed:
+        return RestoreFailed(self.conn.database, reason)
+
+    def _fail_on(self, database: str) -> ErrorFactory:
+        return lambda why: RestoreFailed(self.conn.database, f"cannot reach {database}: {why}")
+
+    def _database_exists(self) -> bool:
+        out = self.conn.psql(
+            "SELECT count(*) FROM pg_database WHERE datname = :'name';",
+            self._fail_on("the server"),
+            database="postgres",
+            name=self.conn.database,
+        )
+        return out.strip() == "1"
+
+    def _restore_argv(self) -> list[str]:
+        argv = [tool("pg_restore"), "--no-password", "--exit-on-error"]
+        if self.options.no_owner:
+            argv.append("--no-owner")
+        if self._exists and self.options.force:
+            argv += ["--clean", "--if-exists"]
+        return [*argv, f"--dbname={self.conn.conninfo()}"]
+
+    def write(self, stream: Readable) -> None:
+        if not self._exists:
+            self.conn.psql(
+                'CREATE DATABASE :"name";', self._fail, database="postgres", name=self.conn.database
+            )
+            self._created = True
+        if self.options.jobs > 1:
+            # pg_restore --jobs needs a seekable file: stage the decoded dump, restore
+            # from it in ``commit`` once its checksum is known to be right.
+            fd, name = tempfile.mkstemp(prefix="offsite-restore-", suffix=".pgdump")
+            self._staged = Path(name)
+            with os.fdopen(fd, "wb") as out:
+                copy(stream, out.write)
+            return
+        # One transaction: a failed restore leaves the database as empty as it was.
+        argv = [*self._restore_argv(), "--single-transaction"]
+        pipe_into(argv, self.conn.env, stream, self._fail, self.conn.secrets)
+
+    def commit(self) -> None:
+        if self._staged is None:
+            return
+        argv = [*self._restore_argv(), f"--jobs={self.options.jobs}", str(self._staged)]
+        try:
+            run_tool(argv, self.conn.env, self._fail, self.conn.secrets)
+        finally:
+            self._staged.unlink()
+            self._staged = None
+
+    def discard(self) -> None:
+        if self._staged is not None:
+            with contextlib.suppress(OSError):
+                self._staged.unlink()
+            self._staged = None
+        if self._created:
+            force = " WITH (FORCE)" if self._major >= 13 else ""
+            with contextlib.suppress(RestoreFailed):
+                self.conn.psql(
+                    f'DROP DATABASE IF EXISTS :"name"{force};',
+                    self._fail,
+                    database="postgres",
+                    name=self.conn.database,
+                )
+            self._created = False

@@ -1,0 +1,112 @@
+"""What a backend lets out: ``StorageError`` (``ObjectMissing`` for a key that is not there)
+and nothing else, so ``fanout``, ``restore``, ``prune`` and ``copy`` never translate
+``OSError`` themselves.
+
+Every backend class wears ``@guarded``: each protocol method, and every read of a stream
+``open`` returns, turns a ``FileNotFoundError`` into ``ObjectMissing`` and any other
+``OSError`` into ``StorageError``, both naming the destination. ``OffsiteError`` passes
+as it is (a source's failure reaching ``put`` through its stream stays the source's).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from offsite.errors import ObjectMissing, OffsiteError, StorageError
+
+T = TypeVar("T", bound=type)
+_PLAIN = ("put", "create", "stat", "delete", "incomplete_uploads", "abort_upload")
+
+
+def _translated(url: str, key: str, exc: OSError) -> StorageError:
+    if isinstance(exc, FileNotFoundError):
+        return ObjectMissing(url, key)
+    return StorageError(url, exc.strerror or str(exc) or type(exc).__name__)
+
+
+def _key(args: tuple[Any, ...]) -> str:
+    return args[0] if args and isinstance(args[0], str) else ""
+
+
+class _GuardedStream:
+    """A stream from ``open`` whose reads raise ``StorageError`` only."""
+
+    def __init__(self, inner: Any, url: str, key: str) -> None:
+        self._inner, self._url, self._key = inner, url, key
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._inner.read(size)
+        except OffsiteError:
+            raise
+        except OSError as exc:
+            raise _translated(self._url, self._key, exc) from exc
+        return data
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        except OSError as exc:
+            raise _translated(self._url, self._key, exc) from exc
+
+    def __enter__(self) -> _GuardedStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _plain(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except OffsiteError:
+            raise
+        except OSError as exc:
+            raise _translated(self.url, _key(args), exc) from exc
+
+    return call
+
+
+def _open(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, key: str) -> Any:
+        try:
+            return _GuardedStream(method(self, key), self.url, key)
+        except OffsiteError:
+            raise
+        except OSError as exc:
+            raise _translated(self.url, key, exc) from exc
+
+    return call
+
+
+def _listing(method: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(method)
+    def call(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from method(self, *args, **kwargs)
+        except OffsiteError:
+            raise
+        except OSError as exc:
+            raise _translated(self.url, _key(args), exc) from exc
+
+    return call
+
+
+def guarded(cls: T) -> T:
+    """Wrap the protocol methods ``cls`` defines itself (see the module docstring)."""
+    for name in _PLAIN:
+        if name in cls.__dict__:
+            setattr(cls, name, _plain(cls.__dict__[name]))
+    if "open" in cls.__dict__:
+        cls.open = _open(cls.__dict__["open"])  # type: ignore[attr-defined]
+    if "list" in cls.__dict__:
+        cls.list = _listing(cls.__dict__["list"])  # type: ignore[attr-defined]
+    return cls
