@@ -88,6 +88,16 @@ class Config:
                 exclude=tuple(x(e, f"{at}.exclude") for e in s.exclude),
             )
 
+        chosen = self.select(only)
+        return replace(self.settings(env), sources=tuple(source(s) for s in chosen))
+
+    def settings(self, env: Mapping[str, str]) -> Config:
+        """Everything but the sources expanded (they stay as written): what ``list``,
+        ``restore``, ``verify``, ``prune`` and ``drill`` read, needing no source's secret."""
+
+        def x(value: str, where: str) -> str:
+            return expand(value, env, f"{self.path}: {where}")
+
         enc = self.encryption
         if enc is not None:
             enc = replace(
@@ -99,7 +109,6 @@ class Config:
             )
         return replace(
             self,
-            sources=tuple(source(s) for s in self.select(only)),
             destinations=tuple(x(d, "destinations") for d in self.destinations),
             encryption=enc,
             compress=x(self.compress, "compress") if self.compress else None,

@@ -205,6 +205,7 @@ def test_older_pg_dump_than_server_is_exit_2_naming_the_package(
     assert "postgresql-client-99" in r.err
 
 
+@pytest.mark.slow  # starts and kills a server of its own
 def test_server_killed_mid_dump_is_exit_3(cli, tmp_path: Path, passphrase: str) -> None:
     own = Postgres()  # this test kills its server
     try:
@@ -214,7 +215,8 @@ def test_server_killed_mid_dump_is_exit_3(cli, tmp_path: Path, passphrase: str) 
         def kill_when_dumping() -> None:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if any(p.stat().st_size > 0 for p in dest.rglob("*") if p.is_file()):
+                # the dump's own file (key.gpg, the wrapped data key, comes before it)
+                if any(p.stat().st_size > 0 for p in dest.rglob("*.pgdump*") if p.is_file()):
                     own.stop("immediate")
                     return
                 time.sleep(0.01)
@@ -329,3 +331,26 @@ def test_requirements_names_the_client_matching_the_server(
     )
     r = cli("requirements", pg.url(source_db))
     assert r.code == 0 and r.out.split() == ["postgresql-client-99"]
+
+
+def test_requirements_covers_what_backup_covers(
+    cli, pg: Postgres, source_db: str, fake_bin, tmp_path: Path
+) -> None:
+    """--name, --exec, --pg-globals and --shard select as backup does (one selection)."""
+    fake_bin(
+        "psql", 'case "$1" in --version) echo "psql (PostgreSQL) 99.0";; *) echo 990000;; esac\n'
+    )
+    r = cli("requirements", "--name", f"shop={pg.url(source_db)}", "--exec", "v=echo 1")
+    assert r.code == 0 and r.out.split() == ["postgresql-client-99"], r.err
+    config = tmp_path / "offsite.yml"
+    names = ["a", "b", "c", "d", "e", "f"]
+    lines = [f"  - {{name: {n}, exec: 'echo {n}'}}" for n in names]
+    lines.append(f"  - {{name: shop, url: '{pg.url(source_db)}', pg-globals: true}}")
+    config.write_text("sources:\n" + "\n".join(lines) + "\n")
+    from offsite.shards import share
+
+    mine = next(i for i in (1, 2) if "shop" in share([*names, "shop"], i, 2))
+    r = cli("requirements", "--config", config, "--shard", f"{mine}/2")
+    assert r.code == 0 and r.out.split() == ["postgresql-client-99"], r.err
+    r = cli("requirements", "--config", config, "--shard", f"{3 - mine}/2")
+    assert r.code == 0 and r.out.split() == [], r.err  # the other share needs no client

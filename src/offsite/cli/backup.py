@@ -23,20 +23,17 @@ from offsite.cli.options import (
     split_pairs,
     storage_options,
 )
-from offsite.config import EncryptionSpec, SourceSpec
+from offsite.config import EncryptionSpec
 from offsite.config import load as load_config
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
-from offsite.github_repos import RepoChoice, Repository, owner_of, repositories
+from offsite.github_repos import RepoChoice
 from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
-from offsite.shards import parse_shard, share
-from offsite.sources import Source, from_exec, from_url
-from offsite.sources.files import FilesSource
-from offsite.sources.git import GitSource
-from offsite.sources.postgres import PgGlobalsSource, PostgresSource
-from offsite.sources.repo_extras import RepoExtras, with_extras
+from offsite.selection import Request, select
+from offsite.shards import parse_shard
+from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
 
@@ -77,42 +74,6 @@ def _configured_encryption(spec: EncryptionSpec) -> EncryptionConfig:
         return EncryptionConfig("recipients", recipients=spec.recipients)
     variable = spec.passphrase_env or DEFAULT_PASSPHRASE_ENV
     return EncryptionConfig("passphrase", passphrase=read_passphrase(variable, required=True))
-
-
-def _sources(
-    urls: tuple[str, ...],
-    names: tuple[str, ...],
-    execs: tuple[str, ...],
-    excludes: tuple[str, ...],
-    pg_globals: bool,
-    configured: tuple[SourceSpec, ...] = (),
-) -> tuple[Source, ...]:
-    named = [url for _, url in split_pairs(names, "--name")]
-    for url in (*urls, *named, *(s.url or "" for s in configured)):
-        gha.mask_url_password(url)
-    sources = [from_url(url) for url in urls]
-    sources += [from_url(url, name) for name, url in split_pairs(names, "--name")]
-    sources += [from_exec(name, command) for name, command in split_pairs(execs, "--exec")]
-    for source in sources:
-        if isinstance(source, FilesSource):
-            source.excludes = excludes
-    for spec in configured:
-        source = (
-            from_url(spec.url, spec.name) if spec.url else from_exec(spec.name, spec.command or "")
-        )
-        if isinstance(source, FilesSource):
-            source.excludes = excludes + spec.exclude
-        sources.append(source)
-        if spec.pg_globals:
-            if not isinstance(source, PostgresSource):
-                raise BadInput(f"source {spec.name!r}: pg-globals needs a postgresql:// url")
-            sources.append(PgGlobalsSource.of(source))
-    if pg_globals:
-        databases = [s for s in sources if isinstance(s, PostgresSource)]
-        if not databases:
-            raise BadInput("--pg-globals needs a postgresql:// source")
-        sources += [PgGlobalsSource.of(s) for s in databases]
-    return tuple(sources)
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -159,10 +120,10 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     if url:
         problem = ping(url, event, body)
         if problem:
-            click.echo(f"offsite: warning: {problem}", err=True)
+            gha.warn(problem)
 
 
-@click.command("backup")
+@click.command("backup", short_help="Back up sources into a new set in each destination.")
 @click.argument("urls", nargs=-1, metavar="SOURCE...", envvar="OFFSITE_SOURCE", type=Lines())
 @option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
 @option(
@@ -263,31 +224,43 @@ def command(
 ) -> int:
     """Back up every SOURCE into one new backup set in each DEST.
 
-    SOURCE: sqlite:///abs/path.db, sqlite:rel/path.db, a file or folder (or file:///path),
-    postgresql://user:pass@host:port/db, mysql://user:pass@host:port/db (no db: all),
-    redis://:pass@host:port/0, mongodb://… . DEST: a folder (or file:///path).
+    \b
+    SOURCE, by kind:
+      databases  postgresql://user@host:5432/db (postgres://), mysql://user@host/db or
+                 mariadb://… (no db: all), redis://:pass@host:6379/0 (rediss://),
+                 mongodb://… (mongodb+srv://), sqlite:///abs/path.db or sqlite:rel/path.db
+      files      a file or folder, or file:///path (--exclude PATTERN)
+      git        git+<any git URL> (git+https://…, git+ssh://…, git+file:///…),
+                 github://OWNER/REPO, or github://OWNER for all its repositories
+      a command  --exec NAME=COMMAND: its standard output is the entry
+    DEST: a folder or file:///path, s3://bucket/prefix, gs://bucket/prefix,
+    az://container/prefix, sftp://user@host[:port]/path, github-artifacts (in the actions).
+
     A URL with a password on the command line shows in `ps`: put it in OFFSITE_SOURCE
     (one per line) instead, or leave the password out and set PGPASSWORD, MYSQL_PWD or
-    REDISCLI_AUTH.
-    Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass --no-encrypt.
+    REDISCLI_AUTH. Encryption is on: set OFFSITE_PASSPHRASE, or give --recipient, or pass
+    --no-encrypt.
     """
-    owners = [u for u in urls if owner_of(u)]
-    if only and not config_path:
-        raise BadInput("--only selects sources of a --config file")
-    if shard and not (config_path or owners):
-        raise BadInput("--shard takes a share of a --config file's sources or a github://OWNER")
-    file = load_config(config_path).expanded(os.environ, only) if config_path else None
-    configured = file.sources if file else ()
-    sharding = parse_shard(shard) if shard else None
-    listed: dict[str, Repository] = {}
-    for owner in owners:
-        for repo in repositories(owner_of(owner) or "", choice):
-            listed[f"git+{repo.clone_url}"] = repo
-            configured += (SourceSpec(repo.name, url=f"git+{repo.clone_url}"),)
-    urls = tuple(u for u in urls if u not in owners)
-    if sharding:
-        picked = set(share([s.name for s in configured], *sharding))
-        configured = tuple(s for s in configured if s.name in picked)
+    file = load_config(config_path) if config_path else None
+    for url in (*urls, *(url for _, url in split_pairs(names, "--name"))):
+        gha.mask_url_password(url)
+    request = Request(
+        urls=urls,
+        names=tuple(split_pairs(names, "--name")),
+        execs=tuple(split_pairs(execs, "--exec")),
+        excludes=excludes,
+        pg_globals=pg_globals,
+        config=file,
+        only=only,
+        shard=parse_shard(shard) if shard else None,
+        choice=choice,
+        extras=extras,
+        mirror_cache=Path(mirror_cache).expanduser() if mirror_cache else None,
+    )
+    sources = select(request)
+    for source in sources:  # the file's, expanded: each password masked before it can show
+        gha.mask_url_password(source.url)
+    file = file.settings(os.environ) if file else None
     explicit = _explicit(ctx)
     if file and file.destinations and "destinations" not in explicit:
         destinations = file.destinations
@@ -301,19 +274,15 @@ def command(
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env)
     )
-    sources = _sources(urls, names, execs, excludes, pg_globals, configured)
-    for source in sources:
-        if isinstance(source, GitSource) and mirror_cache:
-            source.mirror_cache = Path(mirror_cache).expanduser()
     config = BackupConfig(
-        sources=with_extras(sources, extras, listed),
+        sources=sources,
         destinations=artifacts.resolve(destinations),
         encryption=encryption,
         compression=compress,
         level=level,
         labels={**(file.labels if file else {}), **_labels(labels)},
         storage=storage,
-        shard=sharding,
+        shard=request.shard,
         jobs=jobs,
         sign_key=sign_key,
     )

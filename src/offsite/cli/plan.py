@@ -10,11 +10,12 @@ from offsite import gha
 from offsite.cli.options import option, repo_options
 from offsite.config import load
 from offsite.errors import BadInput
-from offsite.github_repos import RepoChoice, owner_of, repositories
+from offsite.github_repos import RepoChoice, owner_of
+from offsite.selection import Request, units
 from offsite.shards import matrix
 
 
-@click.command("plan")
+@click.command("plan", short_help="Print a job matrix that shards a backup across jobs.")
 @click.argument("owner", required=False, metavar="[github://OWNER]")
 @option("--config", "config_path", metavar="FILE", help="A configuration file (offsite.yml).")
 @option("--only", multiple=True, metavar="GROUP", help="Plan only this group's sources.")
@@ -41,17 +42,14 @@ def command(
     """
     if owner and config_path:
         raise BadInput("plan takes github://OWNER or --config FILE, not both")
-    if owner:
-        login = owner_of(owner)
-        if not login:
-            raise BadInput(f"plan takes github://OWNER (a user or organisation), not {owner!r}")
-        names = [r.name for r in repositories(login, choice)]
-        where = owner
-    elif config_path:
-        names = [s.name for s in load(config_path).select(only)]
-        where = config_path
-    else:
+    if owner and not owner_of(owner):
+        raise BadInput(f"plan takes github://OWNER (a user or organisation), not {owner!r}")
+    if not owner and not config_path:
         raise BadInput("plan needs github://OWNER or --config FILE")
+    config = load(config_path) if config_path else None
+    request = Request(urls=(owner,) if owner else (), config=config, only=only, choice=choice)
+    names = units(request).names
+    where = owner or config_path
     if not names:
         raise BadInput(f"{where}: nothing to plan")
     result = matrix(names, shards or len(names))

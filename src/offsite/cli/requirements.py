@@ -2,51 +2,68 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import click
 
-from offsite.cli.options import Lines, option
+from offsite.cli.options import Lines, extras_options, option, split_pairs
 from offsite.config import load
-from offsite.errors import BadInput
 from offsite.github_repos import owner_of
-from offsite.sources import Source, from_url
+from offsite.selection import Request, select
+from offsite.shards import parse_shard
 from offsite.sources.git_lfs import lfs_available
+from offsite.sources.repo_extras import RepoExtras
 
 
 def _tools() -> list[str]:
     return [] if shutil.which("gpg") else ["gnupg"]
 
 
-@click.command("requirements")
+@click.command("requirements", short_help="Print the Debian packages this machine lacks.")
 @click.argument("urls", nargs=-1, metavar="[SOURCE]...", envvar="OFFSITE_SOURCE", type=Lines())
+@option("--name", "names", multiple=True, metavar="NAME=SOURCE", help="A source with a name.")
+@option("--exec", "execs", multiple=True, metavar="NAME=COMMAND", help="A command's output.")
+@option("--pg-globals", is_flag=True, help="Databases' roles too (pg_dumpall --globals-only).")
 @option("--config", "config_path", metavar="FILE", help="The sources of this configuration file.")
 @option("--only", multiple=True, metavar="GROUP", help="With --config: only this group's sources.")
-@option(
-    "--include-lfs", is_flag=True, help="Repositories will be backed up with their LFS objects."
-)
+@option("--shard", metavar="I/N", help="With --config: only the I-th of N shares of its sources.")
+@extras_options
 def command(
-    urls: tuple[str, ...], config_path: str | None, only: tuple[str, ...], include_lfs: bool
+    urls: tuple[str, ...],
+    names: tuple[str, ...],
+    execs: tuple[str, ...],
+    pg_globals: bool,
+    config_path: str | None,
+    only: tuple[str, ...],
+    shard: str | None,
+    extras: RepoExtras,
 ) -> int:
     """Print the Debian packages this machine lacks to back up SOURCE..., one per line.
 
-    For PostgreSQL it asks the server its major version and names the client package
-    at least as new (postgresql-client-16). The offsite actions install what it prints
-    on Ubuntu runners; nothing printed means nothing is missing.
+    It takes the sources as `offsite backup` does (the same selection: SOURCE, --name,
+    --exec, --pg-globals, --config with --only and --shard). For PostgreSQL it asks the
+    server its major version and names the client package at least as new
+    (postgresql-client-16). The offsite actions install what it prints on Ubuntu runners;
+    nothing printed means nothing is missing.
     """
-    if only and not config_path:
-        raise BadInput("--only selects sources of a --config file")
-    sources: list[Source] = [from_url(url) for url in urls if not owner_of(url)]
-    if config_path:
-        config = load(config_path).expanded(os.environ, only)
-        sources += [from_url(s.url, s.name) for s in config.sources if s.url]
+    owners = [u for u in urls if owner_of(u)]  # their repositories need git, listed or not
+    config = load(config_path) if config_path else None
+    request = Request(
+        urls=tuple(u for u in urls if u not in owners),
+        names=tuple(split_pairs(names, "--name")),
+        execs=tuple(split_pairs(execs, "--exec")),
+        pg_globals=pg_globals,
+        config=config,
+        only=only,
+        shard=parse_shard(shard) if shard and config else None,
+        extras=RepoExtras(lfs=extras.lfs) if not owners else RepoExtras(),
+    )
     packages = _tools()
-    if any(owner_of(url) for url in urls) and not shutil.which("git"):
-        packages.append("git")  # a github://OWNER's repositories need git, and nothing else
-    if include_lfs and not lfs_available():
+    if owners and not shutil.which("git"):
+        packages.append("git")
+    if owners and extras.lfs and not lfs_available():
         packages.append("git-lfs")
-    for source in sources:
+    for source in select(request):
         packages += [p for p in source.missing_packages() if p not in packages]
     for package in packages:
         click.echo(package)
