@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from offsite.auth import SIGNATURE
 from offsite.crypto import KEY_FILE
-from offsite.errors import ChecksumMismatch, SizeMismatch, StorageError
+from offsite.errors import ChecksumMismatch, ObjectMissing, SizeMismatch, StorageError
 from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import MANIFEST_NAME, Entry
 from offsite.pipeline import Pipeline
@@ -72,7 +72,7 @@ def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list
             for extra in (KEY_FILE, SIGNATURE):  # the wrapped data key and the signature
                 try:
                     data = get_bytes(source, stored.key(extra))
-                except FileNotFoundError:
+                except ObjectMissing:
                     continue
                 for target in needed:
                     put_one(target, f"{set_id}/{extra}", io.BytesIO(data))

@@ -156,5 +156,9 @@ class StorageDenied(StorageError):
     """{}: {}"""
 
 
+class ObjectMissing(StorageError):
+    """{}: no object {!r} there"""
+
+
 class RestoreFailed(OperationFailed):
     """restore of entry {!r} failed: {}"""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-from offsite.errors import OffsiteError, StorageError
+from offsite.errors import StorageError
 from offsite.pipeline import Pipeline
 from offsite.storage.base import Storage
 from offsite.streams import Readable
@@ -45,9 +45,4 @@ def put_everywhere(pipeline: Pipeline, storages: list[Storage], key: str, stream
 
 
 def put_one(storage: Storage, key: str, stream: Readable) -> None:
-    try:
-        storage.put(key, stream)
-    except OffsiteError:
-        raise
-    except OSError as exc:
-        raise StorageError(storage.url, exc.strerror or exc) from exc
+    storage.put(key, stream)

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from offsite import github_env
 from offsite.errors import BadInput, OperationFailed
 
 PER_PAGE = 100
@@ -56,8 +56,8 @@ def client(token: str | None = None, api_url: str | None = None, workers: int = 
     from github import Auth, Github, GithubRetry
 
     _quiet_pygithub()
-    token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
-    url = (api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
+    token = token or github_env.api_token()
+    url = (api_url or github_env.api_url()).rstrip("/")
     retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
     return Github(auth=Auth.Token(token) if token else None, base_url=url, per_page=PER_PAGE,
                   retry=retry, pool_size=workers, seconds_between_requests=None, timeout=30,

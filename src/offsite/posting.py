@@ -1,10 +1,11 @@
 """POST a small body to a URL someone else runs (a chat webhook, a dead man's switch),
-retrying what may pass (dropped connections, 429, 5xx) with backoff and jitter."""
+retrying what may pass (dropped connections, 429, 5xx) with ``retry``'s backoff."""
 
 from __future__ import annotations
 
-import random
 import time
+
+from offsite import retry
 
 ATTEMPTS = 4
 
@@ -14,9 +15,7 @@ def post(url: str, data: bytes, content_type: str, attempts: int = ATTEMPTS) -> 
     import requests
 
     problem = ""
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0))
+    for _ in retry.attempts(attempts, cap=8.0):
         try:
             answer = requests.post(url, data=data, timeout=15,
                                    headers={"Content-Type": content_type})  # fmt: skip

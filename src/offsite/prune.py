@@ -85,8 +85,6 @@ def run_prune(
     for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:
         try:
             _delete_set(storage, prefix)
-        except OSError as exc:
-            result.failures.append(f"{prefix.rstrip('/')}: {exc.strerror or exc}")
         except OffsiteError as exc:  # e.g. an object still under Object Lock
             result.failures.append(f"{prefix.rstrip('/')}: {exc.message()}")
     for key, upload_id, _ in uploads:

@@ -20,8 +20,8 @@ from offsite.errors import (
     ChecksumMismatch,
     EntryMissing,
     EntryNotFound,
+    ObjectMissing,
     PassphraseNeeded,
-    StorageError,
     TargetNotEmpty,
 )
 from offsite.manifest import Entry
@@ -58,10 +58,8 @@ def read_entry(
     key = stored.key(entry.file)
     try:
         raw = storage.open(key)
-    except FileNotFoundError:
+    except ObjectMissing:
         raise EntryMissing(stored.id, entry.name, entry.file) from None
-    except OSError as exc:
-        raise StorageError(storage.url, exc.strerror or exc) from exc
     hashed = HashingReader(raw, on_read)
     pipeline = Pipeline()
     error: BaseException | None = None

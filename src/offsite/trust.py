@@ -30,6 +30,7 @@ from offsite.errors import (
     DecryptionFailed,
     NotAuthenticated,
     NotEncrypted,
+    ObjectMissing,
     PassphraseNeeded,
 )
 from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
@@ -55,7 +56,7 @@ def _small(storage: Storage, key: str) -> bytes | None:
     try:
         with storage.open(key) as fh:
             data = fh.read(SMALL + 1)
-    except FileNotFoundError:
+    except ObjectMissing:
         return None
     return data if len(data) <= SMALL else None
 

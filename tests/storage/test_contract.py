@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.errors import OffsiteError, StorageError
+from offsite.errors import ObjectMissing, OffsiteError, StorageError
 from offsite.manifest import MANIFEST_NAME
 from offsite.sets import scan
 from offsite.storage.base import HasUploads, get_bytes, put_bytes
@@ -58,8 +58,8 @@ def test_put_list_open_stat_delete(backend: Backend) -> None:
     info = storage.stat("20240101T000000Z/small.out")
     assert info is not None and info.size == 5
     assert storage.stat("20240101T000000Z/absent") is None
-    with pytest.raises(FileNotFoundError):
-        storage.open("20240101T000000Z/absent")
+    with pytest.raises(ObjectMissing):  # the backends' one not-found error, not OSError
+        storage.open("20240101T000000Z/absent").read(1)
     storage.delete("20240101T000000Z/small.out")
     storage.delete("20240101T000000Z/never-there")  # absent: not an error
     assert sorted(o.key for o in storage.list()) == [

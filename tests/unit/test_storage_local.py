@@ -72,3 +72,23 @@ def test_unknown_scheme_lists_known_ones() -> None:
     assert "file" in known_schemes()
     assert "known: " in info.value.message() and "file" in info.value.message()
     assert info.value.exit_code == 2
+
+
+def test_the_backend_lets_out_storage_errors_only(tmp_path: Path) -> None:
+    """No caller translates OSError: an absent key is ObjectMissing, anything else the
+    file system refuses is a StorageError naming the destination (guard.guarded)."""
+    from offsite.errors import ObjectMissing
+
+    s = LocalStorage(str(tmp_path))
+    put_bytes(s, "set/a.bin", b"a")
+    with pytest.raises(ObjectMissing) as missing:
+        s.open("set/none.bin")
+    assert missing.value.message() == f"{tmp_path}: no object 'set/none.bin' there"
+    with pytest.raises(StorageError) as raised:
+        s.open("set")  # a folder, not an object
+    assert not isinstance(raised.value, OSError)
+    assert raised.value.message().startswith(f"{tmp_path}: ")
+    with pytest.raises(StorageError) as raised:
+        put_bytes(s, "set/a.bin/inside", b"x")  # a file where a folder must go
+    assert raised.value.message().startswith(f"{tmp_path}: ")
+    assert get_bytes(s, "set/a.bin") == b"a"

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import concurrent.futures
 import fnmatch
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from offsite import github_env
 from offsite.errors import BadInput, OffsiteError
 from offsite.github_repos import PER_PAGE, client, list_repositories, reason
 from offsite.monitor.health import Backup, Observation, Run
@@ -29,10 +29,10 @@ WORKERS = 8
 
 class GitHubReader:
     def __init__(self, token: str | None = None, api_url: str | None = None) -> None:
-        token = token or os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        token = token or github_env.api_token()
         if not token:
             raise BadInput("the monitor reads GitHub's API: set GITHUB_TOKEN")
-        self.api_url = api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com"
+        self.api_url = api_url or github_env.api_url()
         self.gh = client(token, self.api_url, WORKERS)
         self._lock = threading.Lock()
         self._counts: dict[int, int] = {}

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, MissingExtra, StorageError
 from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
+from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable, read_exactly
@@ -58,6 +59,7 @@ class _Chunks:
         self.close()
 
 
+@guarded
 class AzureStorage:
     def __init__(self, url: str) -> None:
         self.url = url

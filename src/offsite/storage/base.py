@@ -1,6 +1,8 @@
 """The storage protocol every destination implements.
 
 Streams, not values: ``put`` reads a stream of unknown length and ``open`` returns one.
+What a backend raises is ``StorageError`` only (``ObjectMissing`` for an absent key): each
+backend class wears ``guard.guarded``, so no caller translates ``OSError``.
 ``put`` must never leave an object that looks complete when the stream raises: a local
 folder writes to a temporary name and renames, an object store aborts the upload.
 """
@@ -36,7 +38,8 @@ class Storage(Protocol):
         Two runs that race for a key: exactly one gets True (SPEC §7)."""
 
     def open(self, key: str) -> BinaryIO:
-        """A readable stream of the object's bytes; raise FileNotFoundError if absent."""
+        """A readable stream of the object's bytes; ``ObjectMissing`` if absent (a backend
+        raises FileNotFoundError; ``guard.guarded`` turns it into that)."""
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         """Every committed object whose key starts with ``prefix``."""

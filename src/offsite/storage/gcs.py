@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, MissingExtra, StorageError
 from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
+from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable
@@ -22,6 +23,7 @@ from offsite.streams import Readable
 PART = 8 * CHUNK
 
 
+@guarded
 class GcsStorage:
     def __init__(self, url: str) -> None:
         self.url = url

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import os
 import re
 import zipfile
 from collections.abc import Iterator
@@ -26,8 +25,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, cast
 
+from offsite import github_env
 from offsite.errors import BadInput, StorageError
 from offsite.storage.base import ObjectInfo
+from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable
@@ -153,6 +154,7 @@ class _RangeFile(io.RawIOBase):
         return len(data)
 
 
+@guarded
 class GhArtifactsStorage:
     def __init__(self, url: str, branch: str | None = None) -> None:
         self.url = url
@@ -161,8 +163,8 @@ class GhArtifactsStorage:
         if not match:
             raise BadInput(f"malformed GitHub Artifacts URL {url!r}: gh-artifacts://owner/repo")
         self.owner, self.repo = match.groups()
-        self.api = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
-        token = os.environ.get("GITHUB_TOKEN") or os.environ.get("GH_TOKEN")
+        self.api = github_env.api_url()
+        token = github_env.api_token()
         if not token:
             raise BadInput(f"{url}: set GITHUB_TOKEN (a token that can read Actions artifacts)")
         import requests

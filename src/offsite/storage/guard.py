@@ -5,7 +5,8 @@ and nothing else, so ``fanout``, ``restore``, ``prune`` and ``copy`` never trans
 Every backend class wears ``@guarded``: each protocol method, and every read of a stream
 ``open`` returns, turns a ``FileNotFoundError`` into ``ObjectMissing`` and any other
 ``OSError`` into ``StorageError``, both naming the destination. ``OffsiteError`` passes
-as it is (a source's failure reaching ``put`` through its stream stays the source's).
+as it is, and so does whatever the stream given to ``put`` raised: a source's failure
+reaching ``put`` through its stream stays the source's.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 from offsite.errors import ObjectMissing, OffsiteError, StorageError
 
 T = TypeVar("T", bound=type)
-_PLAIN = ("put", "create", "stat", "delete", "incomplete_uploads", "abort_upload")
+_PLAIN = ("create", "stat", "delete", "incomplete_uploads", "abort_upload")
 
 
 def _translated(url: str, key: str, exc: OSError) -> StorageError:
@@ -74,6 +75,41 @@ def _plain(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
+class _Watched:
+    """The stream ``put`` reads, remembering what its reads raised."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.raised: BaseException | None = None
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            data: bytes = self._inner.read(size)
+        except BaseException as exc:
+            self.raised = exc
+            raise
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _put(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(self: Any, key: str, stream: Any) -> Any:
+        watched = _Watched(stream)
+        try:
+            return method(self, key, watched)
+        except OffsiteError:
+            raise
+        except OSError as exc:
+            if exc is watched.raised:
+                raise  # the stream's own failure, not the destination's
+            raise _translated(self.url, key, exc) from exc
+
+    return call
+
+
 def _open(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def call(self: Any, key: str) -> Any:
@@ -105,6 +141,8 @@ def guarded(cls: T) -> T:
     for name in _PLAIN:
         if name in cls.__dict__:
             setattr(cls, name, _plain(cls.__dict__[name]))
+    if "put" in cls.__dict__:
+        cls.put = _put(cls.__dict__["put"])  # type: ignore[attr-defined]
     if "open" in cls.__dict__:
         cls.open = _open(cls.__dict__["open"])  # type: ignore[attr-defined]
     if "list" in cls.__dict__:

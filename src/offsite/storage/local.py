@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from offsite.errors import StorageError
 from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable
@@ -21,6 +22,7 @@ from offsite.urls import local_path
 PARTIAL = ".partial-"
 
 
+@guarded
 class LocalStorage:
     def __init__(self, url: str) -> None:
         self.url = url

@@ -25,6 +25,7 @@ from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, OffsiteError, StorageDenied, StorageError
 from offsite.storage.base import ObjectInfo, bucket_and_prefix
+from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import S3Settings, StorageSettings
 from offsite.streams import Readable, read_exactly
@@ -104,6 +105,7 @@ class _ResumingBody:
         self.close()
 
 
+@guarded
 class S3Storage:
     def __init__(self, url: str, settings: S3Settings) -> None:
         self.url = url
