@@ -35,6 +35,13 @@ def error(message: str, stream: TextIO | None = None) -> None:
         print(f"::error::{_escape_data(message)}", file=stream or sys.stderr, flush=True)
 
 
+def problem(message: str, stream: TextIO | None = None) -> None:
+    """An error that does not stop the command (a webhook that failed), or the one that
+    did: one line on stderr, and an ``::error::`` annotation in Actions."""
+    print(f"offsite: error: {printable(message)}", file=stream or sys.stderr, flush=True)
+    error(message, stream)
+
+
 def warn(message: str, stream: TextIO | None = None) -> None:
     """A warning: one line on stderr, and a ``::warning::`` annotation in Actions."""
     out = stream or sys.stderr

@@ -134,6 +134,7 @@ def test_bad_token_is_could_not_check(
     assert "ghp_revoked" not in r.out + r.err
 
 
+@pytest.mark.slow  # PyGithub retries the refused connection before it gives up
 def test_unreachable_api_is_could_not_check(
     cli, github: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,8 +214,9 @@ def test_failure_and_always_modes(cli, github: FakeGitHub, hooks: Hooks, tmp_pat
     assert len(hooks.received) == 3
 
 
+@pytest.mark.slow  # the retries' backoff is waited out
 def test_a_failing_webhook_is_retried_then_reported(
-    cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path
+    cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = github.workflow(REPO)
     github.run(flow, "failure", ago(hours=1))
@@ -229,9 +231,15 @@ def test_a_failing_webhook_is_retried_then_reported(
     assert r.code == 1
     assert "webhook http://127.0.0.1/… failed: HTTP 500" in r.err and "secret-path" not in r.err
     github.run(flow, "success", ago(minutes=5), backup_size=MB)
-    # healthy now, but the recovery message cannot be delivered: exit 3
+    # healthy now, but the recovery message cannot be delivered: exit 3, and the step's
+    # one `healthy` output (written by offsite alone) says what the backups are: healthy
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
     r, _ = check(cli, tmp_path, "--webhook", hooks.url + "/x")
     assert r.code == 3
+    written = outputs.read_text()
+    assert written.count("healthy<<") == 1 and "\ntrue\n" in written.split("healthy<<")[1]
+    assert written.count("report<<") == 1
 
 
 def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> None:

@@ -68,8 +68,7 @@ _register()
 def report(message: str, code: int) -> int:
     """One line on stderr, an annotation in Actions, a record with --json."""
     message = gha.printable(message)
-    print(f"offsite: error: {message}", file=sys.stderr, flush=True)
-    gha.error(message)
+    gha.problem(message)
     if State.json:
         emit_json({"error": message, "exit_code": code})
     return code
@@ -93,14 +92,28 @@ def run(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     State.verbose = State.json = False
+    State.healthy = None
+    code = _command(argv)
+    if State.json or State.healthy is not None:  # the step outputs ``report`` (emit_json)
+        healthy = code == 0 if State.healthy is None else State.healthy  # and this one
+        gha.set_output("healthy", "true" if healthy else "false")
+    return code
+
+
+def _command(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="offsite", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except click.exceptions.NoArgsIsHelpError as exc:  # ``offsite`` alone: the help
+        click.echo(exc.ctx.get_help() if exc.ctx else exc.format_message(), err=True)
         return BadInput.exit_code
+    except click.UsageError as exc:  # one line, as every other error (exit 2)
+        where = exc.ctx.command_path if exc.ctx else "offsite"
+        return report(f"{exc.format_message()} (see {where} --help)", BadInput.exit_code)
+    except click.ClickException as exc:
+        return report(exc.format_message(), BadInput.exit_code)
     except (click.Abort, KeyboardInterrupt):
         print("offsite: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import click
 
 from offsite import gha
-from offsite.cli.options import emit_json, json_option, option, storage_options, trust_options
+from offsite.cli.options import State, emit_json, json_option, option, read_storage_options
+from offsite.cli.reading import trust_options
 from offsite.durations import parse_duration
-from offsite.errors import BadInput
 from offsite.monitor import alerts, notify, summary
-from offsite.monitor.health import HEALTHY, UNKNOWN, Thresholds, assess, human_age
+from offsite.monitor.health import HEALTHY, Thresholds, human_age
+from offsite.monitor.run import MonitorConfig, run_monitor
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
 from offsite.trust import TrustConfig
 
-EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 1, 3
 
-
-@click.command("monitor")
+@click.command("monitor", short_help="Check that backups are fresh; alert when they are not.")
 @option(
     "--repo",
     "repos",
@@ -97,7 +94,7 @@ EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 1, 3
     help="Append a Markdown report with a size chart to $GITHUB_STEP_SUMMARY.",
 )
 @trust_options
-@storage_options
+@read_storage_options
 @json_option
 def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
@@ -110,73 +107,49 @@ def command(
 
     Exit 0 healthy, 1 unhealthy, 2 bad input, 3 could not check.
     """
-    thresholds = Thresholds(parse_duration(max_age), max_failures, min_size, max_shrink,
-                            artifacts)  # fmt: skip
-    if min_size < 0 or max_failures < 0 or not 0 <= max_shrink <= 100:
-        raise BadInput("--min-size and --max-failures are at least 0, --max-shrink 0 to 100")
-    for url in webhooks:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise BadInput(f"--webhook {alerts.shown(url)} is not an http(s) address")
-    wanted = list(repos)
-    if not wanted and not storages and os.environ.get("GITHUB_REPOSITORY"):
-        wanted = [os.environ["GITHUB_REPOSITORY"]]
-    if not wanted and not storages:
-        raise BadInput("nothing to check: give --repo OWNER/REPO or --storage DEST")
-    keep_state = notify_on == "change" and bool(webhooks)  # the state serves the alerts
-    previous = notify.load_state(state_file) if keep_state else {}
-    now = datetime.now(timezone.utc)
-    observations = []
-    requests = 0
-    if wanted:
-        from offsite.monitor.github import GitHubReader
-
-        reader = GitHubReader()
-        named, matched = reader.expand(wanted)
-        seen_all = reader.observe_all(named + matched, workflow, branch, event)
-        requests = sum(seen.requests for seen in seen_all)
-        # a matched repository without the workflow is not a target; a named one is
-        skipped = {f"{repo} {workflow}" for repo in matched}
-        observations += [s for s in seen_all if not (s.absent and s.target in skipped)]
-    if storages:
-        from offsite.monitor.stored import observe_storage
-
-        observations += [observe_storage(dest, storage, trust) for dest in storages]
-    report = [assess(seen, thresholds, now) for seen in observations]
-    deliveries = []
-    chosen = notify.to_notify(previous, report, notify_on)
-    if chosen:
-        for url in webhooks:
-            deliveries.append(alerts.send(url, alerts.payload(webhook_format, url, chosen)))
-    if keep_state:
-        notify.save_state(state_file, report, previous)
+    repos = repos or ((os.environ["GITHUB_REPOSITORY"],)
+                      if not storages and os.environ.get("GITHUB_REPOSITORY") else ())  # fmt: skip
+    config = MonitorConfig(
+        thresholds=Thresholds(
+            parse_duration(max_age), max_failures, min_size, max_shrink, artifacts
+        ),
+        repos=repos,
+        workflow=workflow,
+        branch=branch,
+        event=event,
+        storages=storages,
+        webhooks=webhooks,
+        webhook_format=webhook_format,
+        notify_on=notify_on,
+        state_file=state_file,
+        storage=storage,
+        trust=trust,
+    )
+    result = run_monitor(config)
+    report = list(result.report)
     if with_summary:
         gha.append_summary(summary.markdown(report))
-    gha.set_output("healthy", "true" if all(h.status == HEALTHY for h in report) else "false")
+    State.healthy = result.healthy
     if as_json:
         emit_json({
-            "healthy": all(h.status == HEALTHY for h in report),
+            "healthy": result.healthy,
             "targets": alerts.plain(report)["targets"],
-            "alerted": [h.target for h in chosen] if webhooks else [],
+            "alerted": [h.target for h in result.alerted],
             "webhooks": [{"url": alerts.shown(d.url), "ok": d.ok, "detail": d.detail}
-                         for d in deliveries],
-            "api_requests": requests,
+                         for d in result.deliveries],
+            "api_requests": result.requests,
         })  # fmt: skip
     else:
         rows = [(h.target, h.status,
                  human_age(h.age) if h.age is not None else "never", h.reason)
                 for h in report]  # fmt: skip
         click.echo(render(("target", "status", "last success", "reason"), rows))
-        click.echo(f"\n{len(report)} target(s) checked with {requests} GitHub API request(s)")
-    for d in deliveries:
+        checked = f"{len(report)} target(s) checked"
+        click.echo(f"\n{checked} with {result.requests} GitHub API request(s)")
+    for d in result.deliveries:
         if not d.ok:
-            click.echo(f"offsite: error: webhook {alerts.shown(d.url)} failed: {d.detail}",
-                       err=True)  # fmt: skip
-            gha.error(f"webhook {alerts.shown(d.url)} failed: {d.detail}")
+            gha.problem(f"webhook {alerts.shown(d.url)} failed: {d.detail}")
     for h in report:
         if h.status != HEALTHY:
             gha.error(f"{h.target}: {h.status}: {h.reason}")
-    if any(h.status not in (HEALTHY, UNKNOWN) for h in report):
-        return EXIT_UNHEALTHY
-    if any(h.status == UNKNOWN for h in report) or any(not d.ok for d in deliveries):
-        return EXIT_COULD_NOT_CHECK
-    return 0
+    return result.exit_code

@@ -1,4 +1,9 @@
-"""One name on every surface: ``--max-age`` is also ``OFFSITE_MAX_AGE``, shown in --help."""
+"""One name on every surface: ``--max-age`` is also ``OFFSITE_MAX_AGE``, shown in --help.
+
+The option blocks several verbs share: output (``--json``), destinations
+(``storage_options``), repository selection and extras. Those of the verbs that read sets
+(DEST or ``--config``, the set selector, trust, restore) are in ``cli/reading.py``.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class State:
 
     verbose = False
     json = False
+    healthy: bool | None = None  # a command's own verdict (monitor); else: it exited 0
 
 
 def envvar_for(long_name: str) -> str:
@@ -72,50 +78,6 @@ def passphrase_option(f: F) -> F:
     )(f)
 
 
-def trust_options(f: F) -> F:
-    """What proves a set was made with the user's key (SPEC §7), for every command that
-    reads sets; the command receives them as one ``trust`` argument (a TrustConfig)."""
-    import functools
-
-    from offsite.trust import TrustConfig
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        variable = kwargs.pop("passphrase_env")
-        path = kwargs.pop("passphrase_file")
-        trust = TrustConfig(
-            passphrase=read_passphrase_file(path) if path else read_passphrase(variable),
-            trust_keys=tuple(kwargs.pop("trust_key")),
-            allow_unauthenticated=kwargs.pop("allow_unauthenticated"),
-            allow_unencrypted=kwargs.pop("allow_unencrypted"),
-        )
-        return f(*args, trust=trust, **kwargs)
-
-    decorated: Any = passphrase_option(wrapper)
-    decorated = option(
-        "--passphrase-file",
-        metavar="PATH",
-        help="A file that holds the passphrase (its first line), instead of --passphrase-env.",
-    )(decorated)
-    decorated = option(
-        "--trust-key",
-        multiple=True,
-        metavar="KEY_OR_FILE",
-        help="Sets made for recipients must carry manifest.json.sig by this key (repeatable).",
-    )(decorated)
-    decorated = option(
-        "--allow-unauthenticated",
-        is_flag=True,
-        help="Accept sets that do not prove they were made with your key (warns).",
-    )(decorated)
-    decorated = option(
-        "--allow-unencrypted",
-        is_flag=True,
-        help="Accept unencrypted sets although a key is configured (warns).",
-    )(decorated)
-    return cast(F, decorated)
-
-
 def read_passphrase_file(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as fh:
@@ -151,8 +113,10 @@ def split_pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
 
 
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    """The ``--json`` record on stdout, and inside Actions the step output ``report``."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write(text + "\n")
+    gha.set_output("report", text)
 
 
 _S3_FIELDS = (
@@ -167,18 +131,20 @@ _S3_FIELDS = (
 )  # fmt: skip
 
 
-def storage_options(f: F) -> F:
-    """The destination settings every command that opens a destination takes; the
-    command receives them as one ``storage`` argument (a StorageSettings)."""
+_WRITE_ONLY = ("sse", "kms_key_id", "storage_class", "object_lock_mode", "object_lock_days")
+
+
+def _storage_options(f: F, writes: bool) -> F:
     import functools
 
     from offsite.storage.settings import S3Settings, SftpSettings, StorageSettings
 
-    names = [name for _, name, _, _ in _S3_FIELDS]
+    fields = [(flag, name, text, kind) for flag, name, text, kind in _S3_FIELDS
+              if writes or name not in _WRITE_ONLY]  # fmt: skip
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        s3 = S3Settings(**{n: kwargs.pop(f"s3_{n}") for n in names})
+        s3 = S3Settings(**{name: kwargs.pop(f"s3_{name}") for _, name, _, _ in fields})
         sftp = SftpSettings(insecure_host_key=kwargs.pop("sftp_insecure_host_key"))
         branch = kwargs.pop("artifacts_branch")
         settings = StorageSettings(s3=s3, sftp=sftp, artifacts_branch=branch)
@@ -195,9 +161,23 @@ def storage_options(f: F) -> F:
         help="gh-artifacts://: read the artifacts of the repository's own runs on BRANCH "
         "(default: its default branch; '*': any branch). A fork's never count.",
     )(decorated)
-    for flag, name, text, kind in reversed(_S3_FIELDS):
+    for flag, name, text, kind in reversed(fields):
         decorated = option(flag, f"s3_{name}", type=kind, help=text)(decorated)
     return cast(F, decorated)
+
+
+def storage_options(f: F) -> F:
+    """The destination settings of a command that writes to a destination (backup, copy,
+    verify --seal); the command receives them as one ``storage`` argument (a
+    StorageSettings)."""
+    return _storage_options(f, writes=True)
+
+
+def read_storage_options(f: F) -> F:
+    """The settings of a command that only reads or deletes (list, restore, drill, prune,
+    monitor): no server-side encryption, storage class or Object Lock, which only a write
+    uses."""
+    return _storage_options(f, writes=False)
 
 
 def repo_options(f: F) -> F:
