@@ -218,3 +218,53 @@ def test_copy_to_two_destinations_reads_each_entry_once_for_both(
     r = cli("copy", src, "--to", tmp_path / "c", "--to", tmp_path / "d")
     assert r.code == 1 and "checksum mismatch" in r.err
     assert not any((tmp_path / "c").rglob("*")) and not any((tmp_path / "d").rglob("*"))
+
+
+def test_the_read_verbs_take_the_plan_from_the_file(
+    cli, tmp_path: Path, sqlite_db: Path, tree: Path, config_env: None
+) -> None:
+    """list, verify, restore, drill and prune with --config alone: its first destination,
+    its passphrase variable and, for prune, its retention (SPEC §4)."""
+    dest = tmp_path / "backups"
+    config = _config(tmp_path, sqlite_db, tree, dest)
+    with config.open("a") as fh:
+        fh.write("retention: {keep-last: 1}\n")
+    ids = []
+    for _ in range(2):
+        r = cli("backup", "--config", config, "--only", "app", "--json")
+        assert r.code == 0, r.err
+        ids.append(json.loads(r.out)["manifest"]["id"])
+    r = cli("list", "--config", config, "--json")
+    assert r.code == 0, r.err
+    assert [s["id"] for s in json.loads(r.out)["sets"]] == ids
+    # OFFSITE_PASSPHRASE is not set: the file's APP_BACKUP_PASSPHRASE decrypts every byte
+    r = cli("verify", "--config", config, "--read-data", "--json")
+    assert r.code == 0, r.err
+    assert all(c["decrypted"] for c in json.loads(r.out)["checks"])
+    r = cli("restore", "--config", config, "--into", tmp_path / "out.db")
+    assert r.code == 0, r.err
+    assert sqlite_content(tmp_path / "out.db") == sqlite_content(sqlite_db)
+    r = cli("drill", "--config", config, "--into", tmp_path / "scratch.db")
+    assert r.code == 0, r.err
+    r = cli("prune", "--config", config, "--json")
+    assert r.code == 0, r.err
+    assert [d["id"] for d in json.loads(r.out)["sets"] if d["keep"]] == [ids[1]]
+    assert not (dest / ids[0]).exists() and (dest / ids[1]).exists()
+    # a --keep option on the command line is the whole policy: the file's is not mixed in
+    r = cli("prune", "--config", config, "--keep-within", "1d", "--dry-run", "--json")
+    assert r.code == 0, r.err
+    reasons = [d["reasons"] for d in json.loads(r.out)["sets"]]
+    assert len(reasons) == 1 and all(why.startswith("within") for why in reasons[0])
+
+
+def test_a_read_verb_needs_a_destination_from_somewhere(cli, tmp_path: Path) -> None:
+    r = cli("list")
+    assert r.code == 2 and "name the destination DEST" in r.err
+    empty = tmp_path / "offsite.yml"
+    empty.write_text("sources: [{name: a, path: /srv}]\n")
+    r = cli("verify", "--config", empty)
+    assert r.code == 2 and "no destinations" in r.err
+    artifacts = tmp_path / "artifacts.yml"
+    artifacts.write_text("destinations: [github-artifacts]\nsources: [{name: a, path: /srv}]\n")
+    r = cli("list", "--config", artifacts)
+    assert r.code == 2 and "gh-artifacts://OWNER/REPO" in r.err

@@ -46,3 +46,51 @@ def test_version(cli) -> None:
     from offsite import __version__
 
     assert __version__ in cli("--version").out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("restore", "--bogus"), "No such option '--bogus'"),
+        (("restore", "/tmp/x"), "Missing option '--into'"),
+        (("backup", "--level", "high", "/a"), "'high' is not a valid integer"),
+        (("frobnicate",), "No such command 'frobnicate'"),
+    ],
+)
+def test_a_usage_error_is_one_line_and_exit_2(cli, args: tuple[str, ...], words: str) -> None:
+    r = cli(*args)
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("offsite: error: "), r.err
+    assert words in lines[0] and "--help" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("verb", "extra"), [("restore", ("--into", "x")), ("drill", ("--into", "x")), ("verify", ())]
+)
+def test_latest_is_a_selector_that_excludes_the_others(cli, verb: str, extra) -> None:
+    r = cli(verb, "/nowhere", "--latest", "--id", "20260101T000000Z", *extra)
+    assert r.code == 2 and "choose one of --id" in r.err
+
+
+def test_read_only_verbs_offer_no_write_settings(cli) -> None:
+    for verb in ("list", "restore", "drill", "prune", "monitor"):
+        text = cli(verb, "--help").out
+        for flag in ("--s3-storage-class", "--s3-object-lock-mode", "--s3-sse"):
+            assert flag not in text, f"{verb} offers {flag}"
+        assert "--s3-endpoint-url" in text
+    for verb in ("backup", "copy", "verify"):  # verify --seal writes
+        assert "--s3-sse" in cli(verb, "--help").out
+
+
+def test_help_names_every_source_kind_and_destination_scheme(cli) -> None:
+    backup = cli("backup", "--help").out
+    for word in ("postgresql://", "mysql://", "mariadb://", "redis://", "mongodb://",
+                 "sqlite:", "file:///", "git+", "github://OWNER/REPO", "github://OWNER ",
+                 "--exec", "s3://", "gs://", "az://", "sftp://", "github-artifacts"):  # fmt: skip
+        assert word in backup, word
+    restore = cli("restore", "--help").out
+    for word in ("database URL", "folder", "file", "git remote", "gh-"):
+        assert word in restore, word
+    summary = cli("--help").out
+    assert "..." not in summary.split("Commands:")[1]

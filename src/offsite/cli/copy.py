@@ -7,7 +7,8 @@ from dataclasses import asdict
 import click
 
 from offsite import artifacts, gha
-from offsite.cli.options import emit_json, json_option, option, storage_options, trust_options
+from offsite.cli.options import emit_json, json_option, option, storage_options
+from offsite.cli.reading import trust_options
 from offsite.copy import copy_set
 from offsite.errors import BadInput, NoSets
 from offsite.sets import choose
@@ -17,7 +18,7 @@ from offsite.table import human_size, render
 from offsite.trust import TrustConfig, Verifier
 
 
-@click.command("copy")
+@click.command("copy", short_help="Copy complete sets from one destination to others.")
 @click.argument("src")
 @option("--to", "destinations", multiple=True, metavar="DEST", help="Destination (repeatable).")
 @option("--id", "set_id", metavar="ID", help="Copy this set.")

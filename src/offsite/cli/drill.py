@@ -7,15 +7,10 @@ from dataclasses import asdict
 import click
 
 from offsite import gha
-from offsite.cli.options import (
-    emit_json,
-    json_option,
-    option,
-    storage_options,
-    trust_options,
-)
+from offsite.cli.options import emit_json, json_option, option, read_storage_options
+from offsite.cli.reading import Which, reading_options, restore_options, which_options
+from offsite.config import Config
 from offsite.drill import DrillReport, run_drill
-from offsite.errors import BadInput
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
@@ -24,31 +19,20 @@ from offsite.table import human_duration, human_size, render
 from offsite.trust import TrustConfig
 
 
-@click.command("drill")
-@click.argument("dest")
+@click.command("drill", short_help="Restore into a scratch target, check it, time it (RTO).")
+@reading_options
+@which_options("Drill")
 @option("--into", required=True, metavar="SCRATCH_TARGET", help="A scratch target to restore into.")
-@option("--id", "set_id", metavar="ID", help="The set to drill (default: the newest).")
-@option("--latest", is_flag=True, help="Drill the newest complete set (the default).")
-@option("--entry", metavar="NAME", help="Drill only this entry.")
-@option("--force", is_flag=True, help="Restore over a non-empty scratch target.")
-@option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="PostgreSQL: restore with N parallel workers.",
-)
-@trust_options
-@storage_options
+@restore_options
+@read_storage_options
 @json_option
 def command(
     dest: str,
+    config: Config | None,
+    which: Which,
     into: str,
-    set_id: str | None,
-    latest: bool,
     entry: str | None,
-    force: bool,
-    jobs: int,
+    options: RestoreOptions,
     trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
@@ -60,14 +44,12 @@ def command(
     integrity_check, redis-check-rdb), and files and bytes for folders. Exit 1 on any
     mismatch.
     """
-    if set_id and latest:
-        raise BadInput("choose one of --id and --latest")
     request = RestoreRequest(
         source=dest,
         into=into,
-        set_id=set_id,
+        set_id=which.set_id,
         entry=entry,
-        options=RestoreOptions(force=force, jobs=jobs),
+        options=options,
         trust=trust,
         storage=storage,
     )

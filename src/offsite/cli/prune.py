@@ -7,9 +7,11 @@ from typing import Callable
 import click
 
 from offsite import gha
-from offsite.cli.options import F, emit_json, json_option, option, storage_options, trust_options
+from offsite.cli.options import F, emit_json, json_option, option, read_storage_options
+from offsite.cli.reading import reading_options
+from offsite.config import Config
 from offsite.durations import parse_duration
-from offsite.errors import OperationFailed
+from offsite.errors import BadInput, OperationFailed
 from offsite.prune import run_prune
 from offsite.retention import Policy
 from offsite.storage import open_storage
@@ -22,8 +24,21 @@ def _keep(period: str, what: str) -> Callable[[F], F]:
     return option(f"--keep-{period}", type=int, default=0, metavar="N", help=f"Keep {what}.")
 
 
-@click.command("prune")
-@click.argument("dest")
+def configured_policy(config: Config) -> Policy:
+    """The policy a configuration file's ``retention:`` states (``keep-daily: 7``, …)."""
+    counts: dict[str, int] = {}
+    for key, value in config.retention.items():
+        if key == "keep-within":
+            continue
+        if not value.strip().isdigit():
+            raise BadInput(f"{config.path}: retention.{key}: a whole number, not {value!r}")
+        counts[key[len("keep-") :]] = int(value)
+    within = config.retention.get("keep-within")
+    return Policy(**counts, within=parse_duration(within) if within else None)
+
+
+@click.command("prune", short_help="Remove the sets no retention rule keeps.")
+@reading_options
 @_keep("last", "the N newest sets")
 @_keep("hourly", "the newest set of each of the last N hours that have one")
 @_keep("daily", "the newest set of each of the last N days that have one")
@@ -32,11 +47,11 @@ def _keep(period: str, what: str) -> Callable[[F], F]:
 @_keep("yearly", "the newest set of each of the last N years that have one")
 @option("--keep-within", metavar="DURATION", help="Keep every set within DURATION of the newest.")
 @option("--dry-run", is_flag=True, help="Show what would be kept and removed; change nothing.")
-@trust_options
-@storage_options
+@read_storage_options
 @json_option
 def command(
     dest: str,
+    config: Config | None,
     keep_last: int,
     keep_hourly: int,
     keep_daily: int,
@@ -53,6 +68,7 @@ def command(
 
     Rules are ORed; --keep-within counts back from the newest set. Incomplete sets (no
     manifest) older than a day are removed too. A policy that keeps nothing is refused.
+    With --config and no --keep option, the file's `retention:` is the policy.
     """
     policy = Policy(
         last=keep_last,
@@ -63,6 +79,8 @@ def command(
         yearly=keep_yearly,
         within=parse_duration(keep_within) if keep_within else None,
     )
+    if policy.empty and config is not None and config.retention:
+        policy = configured_policy(config)
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:  # with a key, only sets that prove it count
         result = run_prune(opened, policy, dry_run, check=verifier.check)

@@ -6,14 +6,9 @@ from dataclasses import asdict
 
 import click
 
-from offsite.cli.options import (
-    emit_json,
-    json_option,
-    option,
-    storage_options,
-    trust_options,
-)
-from offsite.errors import BadInput
+from offsite.cli.options import emit_json, json_option, option, read_storage_options
+from offsite.cli.reading import Which, reading_options, restore_options, which_options
+from offsite.config import Config
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
@@ -22,51 +17,39 @@ from offsite.table import human_duration, human_size, render
 from offsite.trust import TrustConfig
 
 
-@click.command("restore")
-@click.argument("dest")
-@option("--id", "set_id", metavar="ID", help="The set to restore (default: the newest).")
-@option("--latest", is_flag=True, help="Restore the newest complete set (the default).")
-@option("--entry", metavar="NAME", help="Restore only this entry.")
+@click.command("restore", short_help="Restore a set, or one entry, into a target.")
+@reading_options
+@which_options("Restore")
 @option("--into", required=True, metavar="TARGET", help="Where to restore: a path or URL.")
-@option("--force", is_flag=True, help="Restore over a non-empty target.")
-@option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="PostgreSQL: restore with N parallel workers (stages the decoded dump in TMPDIR).",
-)
-@option("--no-owner", is_flag=True, help="PostgreSQL: do not restore object owners.")
-@trust_options
-@storage_options
+@restore_options
+@read_storage_options
 @json_option
 def command(
     dest: str,
-    set_id: str | None,
-    latest: bool,
-    entry: str | None,
+    config: Config | None,
+    which: Which,
     into: str,
-    force: bool,
-    jobs: int,
-    no_owner: bool,
+    entry: str | None,
+    options: RestoreOptions,
     trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
     """Restore a backup set (or one entry of it) from DEST into TARGET.
 
-    DEST is a destination or a folder fetched with `gh run download`. TARGET is a SQLite
-    path for a sqlite entry, a folder for files, a file for a command's output; for a set
-    of several entries without --entry, a folder that gets one item per entry.
+    DEST: a destination (a folder, s3://, gs://, az://, sftp://, gh-artifacts://OWNER/REPO)
+    or a folder fetched with `gh run download`. TARGET, by the entry's kind: a database URL
+    (postgresql://, mysql://, mongodb://) for a database, a path for SQLite, a folder for
+    files, a file for a command's output or a Redis RDB, a folder or a git remote
+    (git+URL, github://OWNER/REPO) for a repository; for a set of several entries without
+    --entry, a folder that gets one item per entry.
     """
-    if set_id and latest:
-        raise BadInput("choose one of --id and --latest")
     request = RestoreRequest(
         source=dest,
         into=into,
-        set_id=set_id,
+        set_id=which.set_id,
         entry=entry,
-        options=RestoreOptions(force=force, jobs=jobs, no_owner=no_owner),
+        options=options,
         trust=trust,
         storage=storage,
     )

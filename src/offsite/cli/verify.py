@@ -7,13 +7,9 @@ from dataclasses import asdict
 import click
 
 from offsite import gha
-from offsite.cli.options import (
-    emit_json,
-    json_option,
-    option,
-    storage_options,
-    trust_options,
-)
+from offsite.cli.options import emit_json, json_option, option, storage_options
+from offsite.cli.reading import Which, reading_options, which_options
+from offsite.config import Config
 from offsite.errors import BadInput, CheckFailed, NoSets
 from offsite.progress import Progress
 from offsite.sets import StoredSet, choose, scan
@@ -49,11 +45,9 @@ def _seal(
     return failed
 
 
-@click.command("verify")
-@click.argument("dest")
-@option("--id", "set_id", metavar="ID", help="Verify this set.")
-@option("--latest", is_flag=True, help="Verify the newest complete set (the default).")
-@option("--all", "every", is_flag=True, help="Verify every complete set.")
+@click.command("verify", short_help="Check that sets are whole: sizes, or every byte.")
+@reading_options
+@which_options("Verify", every=True)
 @option("--read-data", is_flag=True, help="Read, hash, decrypt and decompress every byte.")
 @option(
     "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
@@ -64,14 +58,12 @@ def _seal(
     help="With --read-data: give older sets (no auth) whose every entry decrypted with the "
     "passphrase a data key and auth, so they prove their id from then on.",
 )
-@trust_options
 @storage_options
 @json_option
 def command(
     dest: str,
-    set_id: str | None,
-    latest: bool,
-    every: bool,
+    config: Config | None,
+    which: Which,
     read_data: bool,
     read_data_subset: str | None,
     seal: bool,
@@ -86,8 +78,7 @@ def command(
     Exit 1 when a check fails, naming the set and entry; with --all, a set whose manifest
     offsite refuses, or that does not prove it was made with your key, is a failed check.
     """
-    if sum(bool(x) for x in (set_id, latest, every)) > 1:
-        raise BadInput("choose one of --id, --latest and --all")
+    set_id, every = which.set_id, which.every
     if read_data and read_data_subset:
         raise BadInput("choose one of --read-data and --read-data-subset")
     subset = Subset.parse(read_data_subset) if read_data_subset else None
