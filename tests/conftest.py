@@ -26,6 +26,24 @@ _spec.loader.exec_module(example)
 
 PASSPHRASE = "correct horse battery staple"
 
+# What makes a test slow: a server it starts (databases, object stores, an sshd, a git
+# daemon, the fake GitHub), the actions' own virtualenv, or hypothesis' hundreds of
+# generated inputs. Such a test is marked ``slow`` here, by what it uses, so that
+# ``scripts/test -m "not slow"`` (the README) runs the rest in under a minute; a test slow
+# for another reason (a retry waited out, a server of its own) carries the mark itself.
+SLOW_FIXTURES = frozenset(
+    {"pg", "mariadb", "redis", "moto", "gcs", "azurite", "sshd", "backend", "action_venv",
+     "daemon", "github", "org"}
+)  # fmt: skip
+SLOW_FOLDERS = ("property",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        if folder in SLOW_FOLDERS or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class Result:

@@ -71,7 +71,14 @@ def test_abort_stops_upstream_stages() -> None:
     p = Pipeline()
     out = p.checked(compress(p, Endless(), "gzip", 1))
     out.read(100)
-    p.abort()  # returns only once every stage has stopped
+    # abort returns only once every stage has stopped; one that cannot stop them must fail
+    # this test, not hang it: abort runs on a thread the test waits for a bounded time
+    import threading
+
+    aborting = threading.Thread(target=p.abort, daemon=True)
+    aborting.start()
+    aborting.join(timeout=20)
+    assert not aborting.is_alive(), "Pipeline.abort() did not return: a stage is stuck"
     assert endless_calls < 1000
 
 
