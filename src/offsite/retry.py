@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Iterator
 
@@ -33,6 +34,6 @@ def count_from_env(variable: str, default: int) -> int:
     value = os.environ.get(variable, "")
     if not value:
         return default
-    if not value.isdigit() or int(value) < 1:
+    if not re.fullmatch(r"[0-9]+", value) or int(value) < 1:
         raise BadInput(f"{variable} is a whole number from 1, not {value!r}")
     return int(value)

@@ -268,3 +268,36 @@ def test_a_read_verb_needs_a_destination_from_somewhere(cli, tmp_path: Path) -> 
     artifacts.write_text("destinations: [github-artifacts]\nsources: [{name: a, path: /srv}]\n")
     r = cli("list", "--config", artifacts)
     assert r.code == 2 and "gh-artifacts://OWNER/REPO" in r.err
+
+
+def test_a_config_in_the_environment_needs_only_what_the_verb_uses(
+    cli, tmp_path: Path, tree: Path, passphrase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OFFSITE_CONFIG set for a job's backup: a read verb given DEST expands nothing it
+    does not use, and a passphrase variable the file names but the job leaves unset does
+    not hide OFFSITE_PASSPHRASE."""
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    config = tmp_path / "offsite.yml"
+    config.write_text(
+        'destinations: ["s3://${BUCKET}/x"]\n'
+        "encryption: {passphrase-env: APP_PASSPHRASE}\n"
+        "sources: [{name: a, path: /srv}]\n"
+    )
+    monkeypatch.setenv("OFFSITE_CONFIG", str(config))
+    r = cli("verify", dest, "--read-data", "--json")
+    assert r.code == 0, r.err
+    assert all(c["decrypted"] for c in json.loads(r.out)["checks"])
+    assert cli("list", dest).code == 0
+    r = cli("list")  # now the destination is needed, and its variable with it
+    assert r.code == 2 and "${BUCKET} is not set" in r.err
+
+
+def test_retention_counts_are_ascii_whole_numbers(cli, tmp_path: Path, tree: Path) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest, "--no-encrypt").code == 0
+    for value in ("٣", "²", "-1", "x"):
+        config = tmp_path / "offsite.yml"
+        config.write_text(f"retention: {{keep-daily: '{value}'}}\nsources: []\n")
+        r = cli("prune", dest, "--config", config)
+        assert r.code == 2 and "a whole number" in r.err, (value, r.err)

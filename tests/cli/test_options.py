@@ -94,3 +94,25 @@ def test_help_names_every_source_kind_and_destination_scheme(cli) -> None:
         assert word in restore, word
     summary = cli("--help").out
     assert "..." not in summary.split("Commands:")[1]
+
+
+def test_a_usage_error_still_gives_the_actions_their_outputs(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    r = cli("list", "--bogus", "--json")
+    assert r.code == 2
+    assert '"exit_code": 2' in r.out
+    written = outputs.read_text()
+    assert "healthy<<" in written and "\nfalse\n" in written.split("healthy<<")[1]
+    assert "report<<" in written
+
+
+def test_requirements_with_lfs_before_any_source_is_fine(
+    cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mirror action installs with OFFSITE_INCLUDE_LFS set and no source named yet."""
+    monkeypatch.setenv("OFFSITE_INCLUDE_LFS", "true")
+    r = cli("requirements")
+    assert r.code == 0, r.err

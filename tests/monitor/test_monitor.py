@@ -350,3 +350,16 @@ def test_a_planted_set_never_makes_a_destination_fresh(
     r = cli(*args)
     assert r.code == 1, r.err
     assert json.loads(r.out)["targets"][0]["status"] != "healthy"
+
+
+def test_a_destination_that_cannot_be_read_is_could_not_check_and_the_rest_is_judged(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    unreadable = tmp_path / ("x" * 300)  # a name the file system refuses (ENAMETOOLONG)
+    r = cli("monitor", "--storage", dest, "--storage", unreadable, "--max-age", "1h", "--json",
+            "--state-file", tmp_path / "s")  # fmt: skip
+    assert r.code == 3, r.err
+    by_target = {t["target"]: t["status"] for t in json.loads(r.out)["targets"]}
+    assert by_target == {str(dest): "healthy", str(unreadable): "unknown"}

@@ -5,23 +5,20 @@ from __future__ import annotations
 import click
 
 from offsite.cli.options import emit_json, json_option, read_storage_options
-from offsite.cli.reading import reading_options
+from offsite.cli.reading import destination_options
 from offsite.config import Config
 from offsite.manifest import iso
 from offsite.sets import scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
-from offsite.trust import TrustConfig
 
 
 @click.command("list", short_help="List the backup sets in a destination.")
-@reading_options
+@destination_options
 @read_storage_options
 @json_option
-def command(
-    dest: str, config: Config | None, trust: TrustConfig, as_json: bool, storage: StorageSettings
-) -> int:
+def command(dest: str, config: Config | None, as_json: bool, storage: StorageSettings) -> int:
     """List the complete backup sets in DEST, oldest first.
 
     A set whose manifest offsite refuses (not valid, or a newer format) is listed as

@@ -47,7 +47,9 @@ def command(
     if not owner and not config_path:
         raise BadInput("plan needs github://OWNER or --config FILE")
     config = load(config_path) if config_path else None
-    request = Request(urls=(owner,) if owner else (), config=config, only=only, choice=choice)
+    request = Request(
+        urls=(owner,) if owner else (), config=config, only=only if config else (), choice=choice
+    )
     names = units(request).names
     where = owner or config_path
     if not names:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from typing import Callable
 
 import click
@@ -26,14 +28,15 @@ def _keep(period: str, what: str) -> Callable[[F], F]:
 
 def configured_policy(config: Config) -> Policy:
     """The policy a configuration file's ``retention:`` states (``keep-daily: 7``, …)."""
+    retention = config.settings(os.environ).retention  # ${VAR} expanded here, where used
     counts: dict[str, int] = {}
-    for key, value in config.retention.items():
+    for key, value in retention.items():
         if key == "keep-within":
             continue
-        if not value.strip().isdigit():
+        if not re.fullmatch(r"[0-9]+", value.strip()):
             raise BadInput(f"{config.path}: retention.{key}: a whole number, not {value!r}")
         counts[key[len("keep-") :]] = int(value)
-    within = config.retention.get("keep-within")
+    within = retention.get("keep-within")
     return Policy(**counts, within=parse_duration(within) if within else None)
 
 

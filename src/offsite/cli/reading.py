@@ -74,12 +74,7 @@ def trust_options(f: F) -> F:
     return cast(F, _with_trust_options(wrapper))
 
 
-def reading_options(f: F) -> F:
-    """What a command that reads one destination's sets takes (list, restore, verify,
-    prune, drill): DEST, ``--config FILE`` (SPEC §4: DEST defaults to the file's first
-    destination, its encryption names the passphrase variable, ``prune`` reads its
-    retention) and the trust options. The command receives ``dest``, ``config`` (the
-    file with its values expanded, or None) and ``trust``."""
+def _reading(f: F, trust: bool) -> F:
     import functools
 
     from offsite.config import load
@@ -87,34 +82,64 @@ def reading_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         path = kwargs.pop("config_path")
-        config = load(path).settings(os.environ) if path else None
+        config = load(path) if path else None
         dest = kwargs.pop("dest") or _configured_destination(config)
-        encryption = config.encryption if config else None
-        trust = _trust(kwargs, encryption.passphrase_env if encryption else None)
-        return f(*args, dest=dest, config=config, trust=trust, **kwargs)
+        if trust:
+            kwargs["trust"] = _trust(kwargs, _configured_variable(config))
+        return f(*args, dest=dest, config=config, **kwargs)
 
-    decorated: Any = _with_trust_options(wrapper)
+    decorated: Any = _with_trust_options(wrapper) if trust else wrapper
     decorated = option(
         "--config",
         "config_path",
         metavar="FILE",
-        help="A configuration file (offsite.yml): DEST defaults to its first destination, "
-        "its encryption names the passphrase variable.",
+        help="A configuration file (offsite.yml): DEST defaults to its first destination"
+        + (", its encryption names the passphrase variable." if trust else "."),
     )(decorated)
     decorated = click.argument("dest", required=False, metavar="[DEST]")(decorated)
     return cast(F, decorated)
+
+
+def reading_options(f: F) -> F:
+    """What a command that reads one destination's sets takes (restore, verify, prune,
+    drill): DEST, ``--config FILE`` (SPEC §4: DEST defaults to the file's first
+    destination, its encryption names the passphrase variable, ``prune`` reads its
+    retention) and the trust options. The command receives ``dest``, ``config`` (the file
+    as written, or None: a value is expanded only where it is used, so a variable the
+    command does not need may stay unset) and ``trust``."""
+    return _reading(f, trust=True)
+
+
+def destination_options(f: F) -> F:
+    """DEST or ``--config FILE`` alone, for a command that decrypts nothing (list)."""
+    return _reading(f, trust=False)
+
+
+def _configured_variable(config: Any) -> str | None:
+    """The passphrase variable a --config file's encryption names, when it holds a value:
+    an unset one leaves --passphrase-env (OFFSITE_PASSPHRASE) in charge."""
+    from offsite.config import expand
+
+    encryption = config.encryption if config is not None else None
+    if encryption is None or not encryption.passphrase_env:
+        return None
+    where = f"{config.path}: encryption.passphrase-env"
+    variable = expand(encryption.passphrase_env, os.environ, where)
+    return variable if os.environ.get(variable) else None
 
 
 def _configured_destination(config: Any) -> str:
     """The first destination of a --config file: ``github-artifacts`` reads this
     repository's artifacts (``gh-artifacts://$GITHUB_REPOSITORY``)."""
     from offsite.artifacts import ARTIFACTS
+    from offsite.config import expand
 
     if config is None:
         raise BadInput("name the destination DEST (or give --config FILE with destinations)")
     if not config.destinations:
         raise BadInput(f"{config.path}: no destinations: name the destination DEST")
-    first = str(config.destinations[0]).strip()
+    first = expand(str(config.destinations[0]), os.environ, f"{config.path}: destinations")
+    first = first.strip()
     if first == ARTIFACTS:
         repository = os.environ.get("GITHUB_REPOSITORY")
         if not repository:

@@ -55,13 +55,14 @@ def command(
         pg_globals=pg_globals,
         config=config,
         only=only,
-        shard=parse_shard(shard) if shard and config else None,
-        extras=RepoExtras(lfs=extras.lfs) if not owners else RepoExtras(),
+        # with github://OWNER too, backup shares over its repositories as well: every
+        # share's packages then (a superset), rather than another share's
+        shard=parse_shard(shard) if shard and config and not owners else None,
     )
     packages = _tools()
     if owners and not shutil.which("git"):
         packages.append("git")
-    if owners and extras.lfs and not lfs_available():
+    if extras.lfs and not lfs_available():  # the action sets it before it names a source
         packages.append("git-lfs")
     for source in select(request):
         packages += [p for p in source.missing_packages() if p not in packages]

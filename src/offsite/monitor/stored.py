@@ -24,7 +24,7 @@ def observe_storage(
         return seen  # not made yet: no backup there, which the rules judge
     except BadInput:
         raise  # a destination the user wrote wrong: exit 2, not "could not check"
-    except OffsiteError as exc:
+    except (OffsiteError, OSError) as exc:  # OSError: a local folder's own checks
         seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
         return seen
     # a set dated in the future (planted, or a clock gone wrong) never makes backups fresh

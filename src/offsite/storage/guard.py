@@ -21,8 +21,8 @@ T = TypeVar("T", bound=type)
 _PLAIN = ("create", "stat", "delete", "incomplete_uploads", "abort_upload")
 
 
-def _translated(url: str, key: str, exc: OSError) -> StorageError:
-    if isinstance(exc, FileNotFoundError):
+def _translated(url: str, key: str, exc: OSError, reading: bool = True) -> StorageError:
+    if reading and isinstance(exc, FileNotFoundError):
         return ObjectMissing(url, key)
     return StorageError(url, exc.strerror or str(exc) or type(exc).__name__)
 
@@ -63,6 +63,8 @@ class _GuardedStream:
 
 
 def _plain(method: Callable[..., Any]) -> Callable[..., Any]:
+    reading = method.__name__ != "create"  # a path missing on a write is no absent object
+
     @functools.wraps(method)
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -70,7 +72,7 @@ def _plain(method: Callable[..., Any]) -> Callable[..., Any]:
         except OffsiteError:
             raise
         except OSError as exc:
-            raise _translated(self.url, _key(args), exc) from exc
+            raise _translated(self.url, _key(args), exc, reading) from exc
 
     return call
 
@@ -105,7 +107,7 @@ def _put(method: Callable[..., Any]) -> Callable[..., Any]:
         except OSError as exc:
             if exc is watched.raised:
                 raise  # the stream's own failure, not the destination's
-            raise _translated(self.url, key, exc) from exc
+            raise _translated(self.url, key, exc, reading=False) from exc
 
     return call
 
