@@ -144,8 +144,13 @@ class MariaDB:
         )  # fmt: skip
         self.socket = self.dir / "sock"
         log = self.dir / "err.log"
+        tmp = self.dir / "tmp"  # its own: never /tmp, which other servers and tests share
+        tmp.mkdir()
+        if user:
+            shutil.chown(tmp, "mysql", "mysql")
         self.proc = subprocess.Popen(
             [server, "--no-defaults", f"--datadir={self.dir / 'data'}", f"--port={self.port}",
+             f"--tmpdir={tmp}",
              "--bind-address=127.0.0.1", f"--socket={self.socket}", f"--log-error={log}",
              f"--pid-file={self.dir / 'pid'}", "--skip-log-bin", "--innodb-buffer-pool-size=64M",
              "--innodb-flush-log-at-trx-commit=0", "--event-scheduler=OFF", *user],

@@ -11,6 +11,11 @@ Encryption always runs in a throwaway GNUPGHOME: recipients' public keys are imp
 into it (from an armored file, or exported from the user's keyring), and a symmetric
 passphrase is never cached by an agent the user keeps. Data is already compressed,
 so gpg's own compression is off. Passphrases reach gpg on a pipe, never in argv.
+
+python-gnupg handles keys, ``key.gpg`` and other small messages. The entries' bytes go
+through ``_gpg_stream``: gpg between OS pipes (the upstream stage's pipe as its stdin, the
+next stage's as its stdout), so a gigabyte never crosses Python twice as it does through
+python-gnupg's reader and writer threads (bench/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ NONE = Encryption(mode="none")
 SET_KEY = "set-key"  # entries encrypted with the set's data key
 KEY_FILE = "key.gpg"
 ENTRY_S2K = ["--s2k-count", "65536"]  # the data key is random: no stretching needed
+# The passphrase is stretched with OpenPGP's largest count, the one gpg-agent calibrates to
+# on any current machine: named here, so no agent starts (and calibrates for ~0.9 s) in
+# the throwaway home just to find it.
+KEY_S2K = ["--s2k-count", "65011712"]
 _DATA_KEY = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -100,23 +109,79 @@ def _gpg_reason(result: Any) -> str:
     return lines[-1][5:] if lines else str(getattr(result, "status", None) or "gpg failed")
 
 
-def _stream_into(gpg: Any, src: Readable, dst: BinaryIO) -> list[BaseException]:
-    """Send what ``gpg`` writes next to ``dst`` instead of memory; failures land in the list."""
+class _Outcome:
+    """What ``_gpg_reason`` reads: gpg's stderr, status lines included."""
+
+    def __init__(self, stderr: str) -> None:
+        self.stderr = stderr
+        self.status = None
+
+
+def _gpg_stream(
+    args: list[str],
+    home: str | None,
+    passphrase: str | None,
+    source: Readable,
+    source_fd: int | None,
+    dst: BinaryIO,
+) -> str | None:
+    """Run ``gpg ARGS`` over a stream, straight between OS pipes: its stdin is ``source_fd``
+    (an upstream stage's pipe) or, for any other reader, fed from a thread; its stdout is
+    ``dst``'s own descriptor. No byte passes through Python when both ends are pipes, which
+    python-gnupg's reader and writer threads would copy twice. The passphrase goes on a
+    pipe of its own (``--passphrase-fd``). None when gpg succeeded, else why not."""
+    import threading
+
+    secret_r = secret_w = -1
+    argv = [_gpg_binary(), "--batch", "--no-tty", "--status-fd", "2"]
+    if home:
+        argv += ["--homedir", home]
+    if passphrase is not None:
+        secret_r, secret_w = os.pipe()
+        argv += ["--pinentry-mode", "loopback", "--passphrase-fd", str(secret_r)]
+    argv += [*args, "--output", "-"]
+    dst.flush()
+    stdin: Any = source_fd if source_fd is not None else subprocess.PIPE
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=stdin, stdout=dst.fileno(), stderr=subprocess.PIPE,
+            pass_fds=(secret_r,) if secret_r >= 0 else (),
+        )  # fmt: skip
+    finally:
+        if secret_r >= 0:
+            os.close(secret_r)
+    if secret_w >= 0:
+        assert passphrase is not None
+        with contextlib.suppress(BrokenPipeError), os.fdopen(secret_w, "w") as fh:
+            fh.write(passphrase + "\n")
     failure: list[BaseException] = []
 
-    def on_data(chunk: bytes) -> bool:
-        if chunk and not failure:
-            try:
-                dst.write(chunk)
-            except BaseException as exc:
-                failure.append(exc)
-                # Stop feeding gpg: its input thread fails on the closed stream.
-                with contextlib.suppress(Exception):
-                    src.close()
-        return False  # never buffer the data in memory
+    def feed() -> None:
+        assert proc.stdin is not None
+        try:
+            while chunk := source.read(CHUNK):
+                proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass  # gpg stopped: its exit status says why
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
 
-    gpg.on_data = on_data
-    return failure
+    feeder = threading.Thread(target=feed, daemon=True) if proc.stdin is not None else None
+    if feeder is not None:
+        feeder.start()
+    assert proc.stderr is not None
+    stderr = proc.stderr.read(1 << 20).decode("utf-8", "replace")  # status lines, bounded
+    with contextlib.suppress(OSError):
+        proc.stderr.close()
+    code = proc.wait()
+    if feeder is not None:
+        feeder.join()
+    if failure:
+        raise failure[0]
+    return None if code == 0 else _gpg_reason(_Outcome(stderr))
 
 
 class Encryptor:
@@ -167,7 +232,7 @@ class Encryptor:
         if self.config.mode == "passphrase":
             result = gpg.encrypt(
                 key, None, symmetric=CIPHER, passphrase=self.config.passphrase, armor=False,
-                extra_args=["--no-symkey-cache", "--compress-algo", "none"],
+                extra_args=["--no-symkey-cache", "--compress-algo", "none", *KEY_S2K],
             )  # fmt: skip
         else:
             result = gpg.encrypt(
@@ -206,23 +271,15 @@ class Encryptor:
     def stage(self, pipeline: Pipeline, src: Readable) -> Readable:
         if self.config.mode == "none":
             return src
-        extra = ["--compress-algo", "none", "--cipher-algo", CIPHER]
+        args = ["--symmetric", "--cipher-algo", CIPHER, "--compress-algo", "none",
+                *ENTRY_S2K, "--no-symkey-cache"]  # fmt: skip
 
         def run(source: Readable, dst: BinaryIO) -> None:
-            gpg = _gpg(self.home)
-            failure = _stream_into(gpg, source, dst)
-            result = gpg.encrypt_file(
-                source,
-                recipients=None,
-                symmetric=CIPHER,
-                passphrase=self.data_key,
-                armor=False,
-                extra_args=[*extra, *ENTRY_S2K, "--no-symkey-cache"],
+            problem = _gpg_stream(
+                args, self.home, self.data_key, source, pipeline.fd_of(source), dst
             )
-            if failure:
-                raise failure[0]
-            if not result.ok:
-                raise EncryptionFailed(_gpg_reason(result))
+            if problem:
+                raise EncryptionFailed(problem)
 
         return pipeline.stage("gpg-encrypt", run, src)
 
@@ -281,13 +338,9 @@ def decrypt(
     def run(source: Readable, dst: BinaryIO) -> None:
         with contextlib.ExitStack() as stack:
             home = stack.enter_context(_throwaway_home()) if symmetric else None
-            gpg = _gpg(home)
-            failure = _stream_into(gpg, source, dst)
-            extra = ["--no-symkey-cache"] if symmetric else []
-            result = gpg.decrypt_file(source, passphrase=passphrase, extra_args=extra)
-            if failure:
-                raise failure[0]
-            if not result.ok:
-                raise DecryptionFailed(set_id, entry, _gpg_reason(result))
+            args = ["--decrypt", *(["--no-symkey-cache"] if symmetric else [])]
+            problem = _gpg_stream(args, home, passphrase, source, pipeline.fd_of(source), dst)
+            if problem:
+                raise DecryptionFailed(set_id, entry, problem)
 
     return pipeline.stage("gpg-decrypt", run, src)

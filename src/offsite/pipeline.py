@@ -48,6 +48,7 @@ class Pipeline:
         self._threads: list[threading.Thread] = []
         self._errors: list[BaseException] = []
         self._closers: list[Callable[[], None]] = []
+        self._readers: set[int] = set()  # ids of the pipes' read ends not read from yet
         self._lock = threading.Lock()
 
     # -- building ----------------------------------------------------------------------
@@ -57,7 +58,17 @@ class Pipeline:
         reader = os.fdopen(r, "rb", buffering=CHUNK)
         writer = os.fdopen(w, "wb", buffering=CHUNK)
         self._closers.append(reader.close)
+        self._readers.add(id(reader))
         return reader, writer
+
+    def fd_of(self, src: Readable) -> int | None:
+        """The descriptor of ``src`` when it is the read end of one of this pipeline's
+        pipes, handed to one stage and not read from yet: a subprocess may take it as
+        its stdin (gpg), and the bytes never pass through Python."""
+        if id(src) not in self._readers:
+            return None
+        self._readers.discard(id(src))  # one taker
+        return cast(IO[bytes], src).fileno()
 
     def _start(self, name: str, body: Callable[[], None]) -> None:
         thread = threading.Thread(target=body, name=f"offsite-{name}", daemon=True)

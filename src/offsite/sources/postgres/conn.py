@@ -87,11 +87,14 @@ def client_major(binary: str) -> int | None:
 
 
 def candidates(name: str) -> list[str]:
+    """``name`` on PATH first (the user's choice), then each installed major's, newest
+    first. Debian's ``pg_wrapper`` on PATH (a Perl script that picks a major and execs
+    it) is left out when those are listed: it adds ~50 ms to every call."""
     found = []
-    on_path = shutil.which(name)
-    if on_path:
-        found.append(on_path)
     dirs = [d for pattern in _CLIENT_DIRS for d in glob(pattern)]
+    on_path = shutil.which(name)
+    if on_path and not (dirs and os.path.basename(os.path.realpath(on_path)) == "pg_wrapper"):
+        found.append(on_path)
     for folder in sorted(
         dirs, key=lambda d: client_major(os.path.join(d, name)) or 0, reverse=True
     ):
