@@ -1,10 +1,12 @@
 """A database: ``pg_dump --format=custom``, checked and counted as it streams, and restored
 with ``pg_restore`` into a new or empty database.
 
-The dump passes through ``pg_restore --file=-`` on its way out: that reads every byte
-(a truncated dump fails it, where ``--list`` would pass), and the COPY blocks of the SQL
-it prints give exact rows per table, counted in the dump's own snapshot. The password
-reaches the tools as ``PGPASSWORD`` only; the connection string on argv has none.
+The dump is checked as it streams by (``archive.py``): every byte of pg_dump's custom
+format is read and framed (a truncated dump fails, where ``pg_restore --list`` would
+pass), and the COPY rows of each table are counted, in the dump's own snapshot. A pg_dump
+newer than the archive versions offsite knows is checked by ``pg_restore --file=-`` as
+before. The password reaches the tools as ``PGPASSWORD`` only; the connection string on
+argv has none.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ from offsite.sources.base import (
     SourceOptions,
 )
 from offsite.sources.dburl import DbURL
+from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, CheckingReader
 from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
 from offsite.streams import CheckedReader, Readable, copy
+
+NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
 
 
 class PostgresSource(Source):
@@ -73,14 +78,20 @@ class PostgresSource(Source):
     @contextlib.contextmanager
     def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
         major = server_major(self.conn, self._fail)
+        dumper = tool("pg_dump", major)
         argv = [
-            tool("pg_dump", major),
+            dumper,
             "--format=custom",
             "--compress=0",  # offsite compresses; pg_dump's zlib would be slower and worse
             "--no-password",
             f"--dbname={self.conn.conninfo()}",
         ]
         dump = Tool(argv, self.conn.env, self.conn.secrets)
+        if (client_major(dumper) or 0) <= NEWEST_CLIENT:
+            with self._checked_here(dump, major) as checked:
+                yield checked
+            return
+        # a pg_dump newer than the archive versions offsite knows: pg_restore reads it
         counter = CopyCounter()
         check = SideCheck(dump.stdout, [tool("pg_restore", major), "--file=-"], {}, counter.feed)
 
@@ -96,6 +107,28 @@ class PostgresSource(Source):
         finally:
             dump.kill()
             check.kill()
+
+    @contextlib.contextmanager
+    def _checked_here(self, dump: Tool, major: int) -> Iterator[Dump]:
+        """The dump checked as it streams through this process (``archive``): every byte
+        framed, rows counted, no second process rendering it as SQL."""
+        check = ArchiveCheck()
+        rows: dict[str, int] = {}
+
+        def finish() -> None:
+            dump.wait(self._fail)
+            try:
+                rows.update(check.finish())
+            except ArchiveError as exc:
+                raise self._fail(f"self-check failed: {exc}") from None
+
+        def stats() -> dict[str, Any]:
+            return {"rows": rows, "server_major": major}
+
+        try:
+            yield Dump(CheckedReader(_Checked(dump.stdout, check, self._fail), finish), stats)
+        finally:
+            dump.kill()
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
@@ -216,3 +249,17 @@ class PgRestorer(Restorer):
                     name=self.conn.database,
                 )
             self._created = False
+
+
+class _Checked(CheckingReader):
+    """The dump's bytes through the archive check; a break in them fails the entry."""
+
+    def __init__(self, inner: Readable, check: ArchiveCheck, fail: ErrorFactory) -> None:
+        super().__init__(inner, check)
+        self._fail = fail
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return super().read(size)
+        except ArchiveError as exc:
+            raise self._fail(f"self-check failed: {exc}") from None

@@ -1,0 +1,332 @@
+"""The self-check of a PostgreSQL dump, read as it streams by: pg_dump's custom format
+(``-Fc -Z0``), parsed and checked block by block, with the rows of each table counted.
+
+What it proves, as ``pg_restore --file=-`` did before it (bench/RESULTS.md says why it
+was replaced: rendering the dump as SQL and parsing that took more CPU than compression):
+- the header and the whole table of contents parse (magic, a version offsite knows, no
+  compression, every entry's fields);
+- after it come exactly the data blocks the contents announce, in their order, each one
+  framed whole: chunk lengths, large objects, and for a table's COPY data the end marker
+  ``\\.``; the stream ends right after the last block. A dump cut anywhere, even at a
+  block's edge, or with anything appended, fails: pg_restore accepts trailing bytes;
+- rows per table: the COPY lines of its block (pg_dump 11 to 17 write one chunk per row;
+  for a newer archive the lines are counted in the bytes).
+
+Format: ``src/bin/pg_dump/pg_backup_archiver.c`` (``ReadHead``, ``ReadToc``) and
+``pg_backup_custom.c``: integers are a sign byte and ``intSize`` bytes, little-endian;
+strings an integer length (-1: NULL) and the bytes. Written to a pipe, the contents come
+first and the data blocks after, in the contents' order.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from offsite.streams import Readable
+
+MAGIC = b"PGDMP"
+OLDEST, NEWEST = (1, 12), (1, 16)  # pg_dump 11 … 17
+ONE_CHUNK_A_ROW = (1, 16)  # up to here a COPY row is one chunk; past it, lines are counted
+BLK_DATA, BLK_BLOBS = 1, 3
+END_OF_COPY = b"\\.\n\n\n"  # the end marker pg_dump writes after a table's COPY rows
+_TOC_RETRY = 1 << 16  # parse the contents again only once this much more has arrived
+
+
+class ArchiveError(Exception):
+    """The stream is not a whole custom-format dump: the message says where it breaks."""
+
+
+class _NeedMore(Exception):
+    pass
+
+
+class _Cursor:
+    """Reads the header and the contents from bytes that may not all be there yet."""
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.data, self.pos, self.int_size = data, 0, 4
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise _NeedMore
+        out = bytes(self.data[self.pos : self.pos + n])
+        self.pos += n
+        return out
+
+    def byte(self) -> int:
+        return self.take(1)[0]
+
+    def int(self) -> int:
+        sign = self.byte()
+        value = int.from_bytes(self.take(self.int_size), "little")
+        if sign not in (0, 1):
+            raise ArchiveError(f"a sign byte of {sign} at byte {self.pos - self.int_size - 1}")
+        return -value if sign else value
+
+    def str(self) -> str | None:
+        length = self.int()
+        if length < -1:
+            raise ArchiveError(f"a string of length {length} at byte {self.pos}")
+        return None if length == -1 else self.take(length).decode("utf-8", "replace")
+
+
+class _Entry:
+    __slots__ = ("copy", "desc", "dump_id", "table")
+
+    def __init__(self, dump_id: int, desc: str, table: str, copy: bool) -> None:
+        self.dump_id, self.desc, self.table, self.copy = dump_id, desc, table, copy
+
+
+def _contents(c: _Cursor) -> tuple[tuple[int, int], list[_Entry]]:
+    """The archive's version and the entries that announce a data block, in order."""
+    if c.take(5) != MAGIC:
+        raise ArchiveError("it does not start as a pg_dump custom-format archive")
+    major, minor = c.byte(), c.byte()
+    version = (major, minor)
+    if major > 1 or minor > 0:
+        c.byte()  # revision
+    if not OLDEST <= version <= NEWEST:
+        raise ArchiveError(f"archive version {major}.{minor} is not one offsite reads")
+    c.int_size = c.byte()
+    if c.int_size not in (4, 8):
+        raise ArchiveError(f"an integer size of {c.int_size}")
+    offset_size = c.byte()
+    if c.byte() != 1:
+        raise ArchiveError("it is not in the custom format")
+    compression = c.byte() if version >= (1, 15) else c.int()
+    if compression != 0:
+        raise ArchiveError("it is compressed (pg_dump --compress=0 is what offsite runs)")
+    for _ in range(7):  # the creation date
+        c.int()
+    for _ in range(3):  # database name, server version, pg_dump version
+        c.str()
+    count = c.int()
+    if count < 0:
+        raise ArchiveError(f"{count} entries in its contents")
+    with_data: list[_Entry] = []
+    seen: set[int] = set()
+    for _ in range(count):
+        dump_id, had_data = c.int(), c.int()
+        if dump_id <= 0 or dump_id in seen:
+            raise ArchiveError(f"an entry numbered {dump_id} in its contents")
+        seen.add(dump_id)
+        c.str(), c.str()  # tableoid, oid
+        tag, desc = c.str() or "", c.str() or ""
+        c.int()  # section
+        c.str(), c.str()  # definition, drop statement
+        copy = c.str()
+        namespace = c.str() or ""
+        c.str()  # tablespace
+        if version >= (1, 14):
+            c.str()  # table access method
+        if version >= (1, 16):
+            c.int()  # relkind
+        c.str(), c.str()  # owner, "with oids"
+        while c.str() is not None:  # dependencies, ended by a NULL
+            pass
+        flag = c.byte()
+        c.take(offset_size)
+        if flag not in (1, 2, 3):
+            raise ArchiveError(f"entry {dump_id} has a data offset flag of {flag}")
+        if had_data:
+            table = f"{namespace}.{tag}" if desc == "TABLE DATA" else ""
+            with_data.append(_Entry(dump_id, desc, table, bool(table and copy)))
+    return version, with_data
+
+
+class ArchiveCheck:
+    """Feed it the dump's bytes in order (``feed``), then ``finish``: the rows per table,
+    or ``ArchiveError``. Memory: the contents, and a few bytes across chunk edges."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self._head: bytearray | None = bytearray()  # until the contents are parsed
+        self._tried = 0
+        self._expected: list[_Entry] = []
+        self._next = 0  # index of the next expected block
+        self._entry: _Entry | None = None  # the block being read
+        self._in_blob = False
+        self._state = "block"  # block | chunk | payload | oid
+        self._remaining = 0  # payload bytes still to come
+        self._carry = b""  # the start of a header cut by a chunk edge
+        self._chunks = 0  # of the current block
+        self._lines = 0
+        self._tail = b""  # the last bytes of the current block's last chunk
+        self._count_lines = False
+        self._int = struct.Struct("<BI")
+        self._int_size = 4
+        self.read = 0
+
+    # -- the contents -------------------------------------------------------------------
+    def _parse_head(self, final: bool) -> bytes | None:
+        """The bytes after the contents once they are parsed, else None."""
+        assert self._head is not None
+        if not final and len(self._head) - self._tried < _TOC_RETRY and self._tried:
+            return None
+        self._tried = len(self._head)
+        cursor = _Cursor(self._head)
+        try:
+            version, self._expected = _contents(cursor)
+        except _NeedMore:
+            if final:
+                raise ArchiveError(self._where("inside its table of contents")) from None
+            return None
+        self._int_size = cursor.int_size
+        self._int = struct.Struct("<BI" if cursor.int_size == 4 else "<BQ")
+        self._count_lines = version > ONE_CHUNK_A_ROW
+        rest = bytes(self._head[cursor.pos :])
+        self._head = None
+        return rest
+
+    # -- the data blocks ----------------------------------------------------------------
+    def feed(self, data: bytes) -> None:
+        self.read += len(data)
+        if self._head is not None:
+            self._head += data
+            rest = self._parse_head(final=False)
+            if rest is None:
+                return
+            data = rest
+        self._blocks(data)
+
+    def _header(self, data: bytes, pos: int, size: int) -> tuple[bytes, int] | None:
+        """``size`` header bytes starting at ``pos`` (after any carried ones), or None
+        when the chunk ends first (they are carried to the next one)."""
+        need = size - len(self._carry)
+        if len(data) - pos < need:
+            self._carry += data[pos:]
+            return None
+        header = self._carry + data[pos : pos + need]
+        self._carry = b""
+        return header, pos + need
+
+    def _blocks(self, data: bytes) -> None:
+        pos, end = 0, len(data)
+        hsize = 1 + self._int_size
+        unpack = self._int.unpack_from
+        while pos < end:
+            state = self._state
+            if state == "payload":
+                take = min(self._remaining, end - pos)
+                if self._count_lines and self._entry is not None and self._entry.copy:
+                    self._lines += data.count(b"\n", pos, pos + take)
+                keep = len(END_OF_COPY)
+                self._tail = (self._tail + data[max(pos, pos + take - keep) : pos + take])[-keep:]
+                self._remaining -= take
+                pos += take
+                if self._remaining == 0:
+                    self._state = "chunk"
+                continue
+            if state == "chunk" and not self._carry and not self._count_lines:
+                # the fast path: whole chunks inside this piece of the stream
+                chunks = 0
+                while pos + hsize <= end:
+                    sign, length = unpack(data, pos)
+                    stop = pos + hsize + length
+                    if sign or length == 0 or stop > end:
+                        break
+                    chunks += 1
+                    pos = stop
+                if chunks:
+                    self._chunks += chunks
+                    self._tail = data[max(pos - len(END_OF_COPY), 0) : pos]
+                    continue
+            if state == "block":
+                got = self._header(data, pos, 1 + hsize)
+                if got is None:
+                    return
+                header, pos = got
+                self._start_block(header[0], self._signed(header[1:]))
+                continue
+            got = self._header(data, pos, hsize)
+            if got is None:
+                return
+            header, pos = got
+            value = self._signed(header)
+            if state == "oid":
+                if value == 0:
+                    self._end_block()
+                elif value < 0:
+                    raise ArchiveError(self._where(f"a large object numbered {value}"))
+                else:
+                    self._state = "chunk"
+                continue
+            # a chunk's length
+            if value < 0:
+                raise ArchiveError(self._where(f"a chunk of {value} bytes"))
+            if value == 0:
+                if self._in_blob:
+                    self._state = "oid"
+                else:
+                    self._end_block()
+                continue
+            self._chunks += 1
+            self._remaining = value
+            self._tail = b""
+            self._state = "payload"
+
+    def _signed(self, raw: bytes) -> int:
+        sign = raw[0]
+        if sign not in (0, 1):
+            raise ArchiveError(self._where(f"a sign byte of {sign}"))
+        value = int.from_bytes(raw[1:], "little")
+        return -value if sign else value
+
+    def _start_block(self, kind: int, dump_id: int) -> None:
+        if self._next >= len(self._expected):
+            raise ArchiveError(self._where("more data after its last block"))
+        expected = self._expected[self._next]
+        if dump_id != expected.dump_id:
+            raise ArchiveError(
+                self._where(f"block {dump_id} where its contents announce {expected.dump_id}")
+            )
+        if kind not in (BLK_DATA, BLK_BLOBS):
+            raise ArchiveError(self._where(f"a block of unknown type {kind}"))
+        self._entry, self._in_blob = expected, kind == BLK_BLOBS
+        self._chunks = self._lines = 0
+        self._tail = b""
+        self._state = "oid" if self._in_blob else "chunk"
+
+    def _end_block(self) -> None:
+        entry = self._entry
+        assert entry is not None
+        if entry.copy:
+            if self._tail != END_OF_COPY:
+                raise ArchiveError(f"the COPY data of {entry.table} ends without its end marker")
+            rows = self._lines - 3 if self._count_lines else self._chunks - 1
+            self.rows[entry.table] = self.rows.get(entry.table, 0) + rows
+        self._next += 1
+        self._entry = None
+        self._state = "block"
+
+    def _where(self, what: str) -> str:
+        return f"{what} (byte {self.read} of the dump)"
+
+    def finish(self) -> dict[str, int]:
+        """The rows per table, once the stream ended where a whole dump ends."""
+        if self._head is not None:
+            rest = self._parse_head(final=True)
+            assert rest is not None
+            self._blocks(rest)
+        if self._state != "block" or self._carry:
+            raise ArchiveError(self._where("it ends inside a data block"))
+        if self._next < len(self._expected):
+            missing = len(self._expected) - self._next
+            raise ArchiveError(self._where(f"it ends {missing} data block(s) early"))
+        return dict(sorted(self.rows.items()))
+
+
+class CheckingReader:
+    """``inner`` as it is, every byte fed to an ``ArchiveCheck`` on the way."""
+
+    def __init__(self, inner: Readable, check: ArchiveCheck) -> None:
+        self._inner, self.check = inner, check
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._inner.read(size)
+        if data:
+            self.check.feed(data)
+        return data
+
+    def close(self) -> None:
+        self._inner.close()

@@ -1,0 +1,99 @@
+"""The PostgreSQL dump's self-check (``sources/postgres/archive.py``) against real dumps of
+a throwaway server: it counts what pg_restore renders, and fails every damaged stream."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+
+import pytest
+
+from offsite.sources.postgres import CopyCounter
+from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError
+from tests.db.test_postgres import make_db
+from tests.servers import PG_PASSWORD, Postgres, pg_bin
+
+
+def _dump(pg: Postgres, database: str, *extra: str) -> bytes:
+    """What pg_dump writes to a pipe (not seekable, as offsite reads it)."""
+    argv = [pg_bin("pg_dump") or "pg_dump", "-Fc", *extra, "-d",
+            f"postgresql://{pg.user}@127.0.0.1:{pg.port}/{database}"]  # fmt: skip
+    done = subprocess.run(
+        " ".join(f"'{a}'" for a in argv) + " | cat", shell=True, check=True,
+        capture_output=True, env={"PGPASSWORD": PG_PASSWORD, "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    return done.stdout
+
+
+def _rendered_rows(pg: Postgres, dump: bytes) -> dict[str, int]:
+    """Rows per table as pg_restore renders them (the check this one replaced)."""
+    sql = subprocess.run([pg_bin("pg_restore") or "pg_restore", "--file=-"], input=dump,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    counter = CopyCounter()
+    counter.feed(sql)
+    return counter.rows
+
+
+def _check(data: bytes, piece: int) -> dict[str, int]:
+    check = ArchiveCheck()
+    for i in range(0, len(data), piece):
+        check.feed(data[i : i + piece])
+    return check.finish()
+
+
+@pytest.fixture(scope="module")
+def dumped(pg: Postgres) -> bytes:
+    database = make_db(pg, rows=3000)  # odd names, an empty table, a large object
+    pg.sql(database, "CREATE TABLE public.wide AS SELECT g, repeat('w', 70000) AS big "
+                     "FROM generate_series(1, 3) g;")  # rows longer than 64 KiB  # fmt: skip
+    return _dump(pg, database, "-Z0")
+
+
+@pytest.mark.parametrize("piece", [1, 5, 6, 7, 64, 4099, 1 << 20])
+def test_rows_are_what_pg_restore_renders_whatever_the_pieces(
+    pg: Postgres, dumped: bytes, piece: int
+) -> None:
+    rows = _check(dumped, piece)
+    assert rows == _rendered_rows(pg, dumped)
+    assert rows["Audit Log.order events"] == 3000 and rows["public.empty_table"] == 0
+    assert rows["public.wide"] == 3
+
+
+def test_every_cut_fails(dumped: bytes) -> None:
+    """A dump cut anywhere fails, at a block's edge too (pg_restore would pass some)."""
+    cuts = sorted({*random.Random(7).sample(range(1, len(dumped)), 300), len(dumped) - 1})
+    for cut in cuts:
+        with pytest.raises(ArchiveError):
+            _check(dumped[:cut], 4096)
+
+
+def test_appended_bytes_and_flipped_framing_fail(dumped: bytes) -> None:
+    with pytest.raises(ArchiveError, match=r"more data after its last block|ends inside"):
+        _check(dumped + b"\x01\x00\x00\x00\x00", 4096)
+    with pytest.raises(ArchiveError):
+        _check(dumped + b"x", 4096)
+    with pytest.raises(ArchiveError, match="does not start"):
+        _check(b"PGDMQ" + dumped[5:], 4096)
+    # a block's header changed: an unknown type, or a block the contents do not announce
+    first = _data_start(dumped)
+    for index, value in ((first, 7), (first + 2, 99)):
+        broken = bytearray(dumped)
+        broken[index] = value
+        with pytest.raises(ArchiveError):
+            _check(bytes(broken), 4096)
+
+
+def test_a_compressed_dump_is_refused_not_misread(pg: Postgres, dumped: bytes) -> None:
+    database = make_db(pg, rows=10)
+    with pytest.raises(ArchiveError, match="compressed"):
+        _check(_dump(pg, database), 4096)  # pg_dump's default: zlib
+
+
+def _data_start(dump: bytes) -> int:
+    """Where the first data block starts: the shortest prefix whose contents parse."""
+    for i in range(1, len(dump)):
+        probe = ArchiveCheck()
+        probe.feed(dump[:i])
+        if probe._head is None:
+            return i
+    raise AssertionError("no data block")
