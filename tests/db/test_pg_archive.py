@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,27 @@ def _data_start(dump: bytes) -> int:
         if probe._head is None:
             return i
     raise AssertionError("no data block")
+
+
+def test_offsets_make_a_pipe_dump_what_pg_dump_writes_to_a_file(
+    pg: Postgres, tmp_path: Path
+) -> None:
+    """restore --jobs stores each block's position in its staged copy: then it is, but for
+    the creation date, byte for byte the dump pg_dump writes to a seekable file."""
+    database = make_db(pg, rows=500)
+    piped = _dump(pg, database, "-Z0")
+    path = tmp_path / "file.pgdump"
+    subprocess.run([pg_bin("pg_dump") or "pg_dump", "-Fc", "-Z0", "-f", str(path), "-d",
+                    f"postgresql://{pg.user}@127.0.0.1:{pg.port}/{database}"],
+                   check=True, env={"PGPASSWORD": PG_PASSWORD})  # fmt: skip
+    seekable = path.read_bytes()
+    check = ArchiveCheck()
+    check.feed(piped)
+    check.finish()
+    patched = bytearray(piped)
+    for where, stored in check.offsets():
+        patched[where : where + len(stored)] = stored
+    assert len(patched) == len(seekable)
+    differ = [i for i in range(len(seekable)) if patched[i] != seekable[i]]
+    assert all(i < 80 for i in differ), differ[:20]  # the header's date and time only
+    assert [i for i in range(len(piped)) if piped[i] != seekable[i] and i >= 80]  # it did work

@@ -71,14 +71,16 @@ class _Cursor:
 
 
 class _Entry:
-    __slots__ = ("copy", "desc", "dump_id", "table")
+    __slots__ = ("copy", "desc", "dump_id", "flag_at", "table")
 
-    def __init__(self, dump_id: int, desc: str, table: str, copy: bool) -> None:
+    def __init__(self, dump_id: int, desc: str, table: str, copy: bool, flag_at: int) -> None:
         self.dump_id, self.desc, self.table, self.copy = dump_id, desc, table, copy
+        self.flag_at = flag_at  # where its data offset (flag byte, then offset) is stored
 
 
-def _contents(c: _Cursor) -> tuple[tuple[int, int], list[_Entry]]:
-    """The archive's version and the entries that announce a data block, in order."""
+def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
+    """The archive's version, its offset size and the entries that announce a data
+    block, in order."""
     if c.take(5) != MAGIC:
         raise ArchiveError("it does not start as a pg_dump custom-format archive")
     major, minor = c.byte(), c.byte()
@@ -124,14 +126,15 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], list[_Entry]]:
         c.str(), c.str()  # owner, "with oids"
         while c.str() is not None:  # dependencies, ended by a NULL
             pass
+        flag_at = c.pos
         flag = c.byte()
         c.take(offset_size)
         if flag not in (1, 2, 3):
             raise ArchiveError(f"entry {dump_id} has a data offset flag of {flag}")
         if had_data:
             table = f"{namespace}.{tag}" if desc == "TABLE DATA" else ""
-            with_data.append(_Entry(dump_id, desc, table, bool(table and copy)))
-    return version, with_data
+            with_data.append(_Entry(dump_id, desc, table, bool(table and copy), flag_at))
+    return version, offset_size, with_data
 
 
 class ArchiveCheck:
@@ -155,6 +158,10 @@ class ArchiveCheck:
         self._count_lines = False
         self._int = struct.Struct("<BI")
         self._int_size = 4
+        self._offset_size = 8
+        self._base = 0  # the stream offset of the piece ``_blocks`` reads
+        self._carry_at = 0  # the stream offset of the carried header's first byte
+        self._starts: list[int] = []  # each data block's stream offset, in order
         self.read = 0
 
     # -- the contents -------------------------------------------------------------------
@@ -166,7 +173,7 @@ class ArchiveCheck:
         self._tried = len(self._head)
         cursor = _Cursor(self._head)
         try:
-            version, self._expected = _contents(cursor)
+            version, self._offset_size, self._expected = _contents(cursor)
         except _NeedMore:
             if final:
                 raise ArchiveError(self._where("inside its table of contents")) from None
@@ -175,6 +182,7 @@ class ArchiveCheck:
         self._int = struct.Struct("<BI" if cursor.int_size == 4 else "<BQ")
         self._count_lines = version > ONE_CHUNK_A_ROW
         rest = bytes(self._head[cursor.pos :])
+        self._base = cursor.pos
         self._head = None
         return rest
 
@@ -187,12 +195,16 @@ class ArchiveCheck:
             if rest is None:
                 return
             data = rest
+        else:
+            self._base = self.read - len(data)
         self._blocks(data)
 
     def _header(self, data: bytes, pos: int, size: int) -> tuple[bytes, int] | None:
         """``size`` header bytes starting at ``pos`` (after any carried ones), or None
         when the chunk ends first (they are carried to the next one)."""
         need = size - len(self._carry)
+        if not self._carry:
+            self._carry_at = self._base + pos
         if len(data) - pos < need:
             self._carry += data[pos:]
             return None
@@ -235,6 +247,7 @@ class ArchiveCheck:
                 got = self._header(data, pos, 1 + hsize)
                 if got is None:
                     return
+                self._starts.append(self._carry_at)
                 header, pos = got
                 self._start_block(header[0], self._signed(header[1:]))
                 continue
@@ -314,6 +327,16 @@ class ArchiveCheck:
             missing = len(self._expected) - self._next
             raise ArchiveError(self._where(f"it ends {missing} data block(s) early"))
         return dict(sorted(self.rows.items()))
+
+    def offsets(self) -> list[tuple[int, bytes]]:
+        """After ``finish``: where each data block's offset is stored in the contents and
+        the bytes to store there (flag 2, "set", and the block's position). A dump written
+        to a pipe has none; ``pg_restore --jobs`` reading a file that lacks them scans it
+        from the start for every table, so a restore writes them into its staged copy."""
+        return [
+            (entry.flag_at, b"\x02" + start.to_bytes(self._offset_size, "little"))
+            for entry, start in zip(self._expected, self._starts)
+        ]
 
 
 class CheckingReader:

@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
@@ -217,12 +217,27 @@ class PgRestorer(Restorer):
             # from it in ``commit`` once its checksum is known to be right.
             fd, name = tempfile.mkstemp(prefix="offsite-restore-", suffix=".pgdump")
             self._staged = Path(name)
+            check = ArchiveCheck()
             with os.fdopen(fd, "wb") as out:
-                copy(stream, out.write)
+                copy(CheckingReader(stream, check), out.write)
+                self._set_offsets(check, out)
             return
         # One transaction: a failed restore leaves the database as empty as it was.
         argv = [*self._restore_argv(), "--single-transaction"]
         pipe_into(argv, self.conn.env, stream, self._fail, self.conn.secrets)
+
+    def _set_offsets(self, check: ArchiveCheck, out: BinaryIO) -> None:
+        """Store each data block's position in the staged dump's contents, as pg_dump does
+        writing to a file: pg_restore's workers then seek to their table's data instead of
+        each reading the dump from the start. A dump this offsite cannot read (a newer
+        pg_dump's) is staged as it is."""
+        try:
+            check.finish()
+        except ArchiveError:
+            return
+        for where, stored in check.offsets():
+            out.seek(where)
+            out.write(stored)
 
     def commit(self) -> None:
         if self._staged is None:
