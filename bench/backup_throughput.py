@@ -1,12 +1,13 @@
 """Backup throughput and peak memory: offsite against `tar | zstd | gpg`, same data, same run.
 
-    .venv/bin/python bench/backup_throughput.py [--size-gb 1.0] [--work DIR]
+    .venv/bin/python bench/backup_throughput.py [--size-gb 1.0] [--rounds 3] [--work DIR]
 
 Generates a folder of mixed data (about 40 % incompressible, 60 % text), then times
     baseline: tar -cf - | zstd -T0 -3 | gpg --symmetric --cipher-algo AES256 > file
     offsite:  offsite backup FOLDER --to DEST   (zstd level 3, same passphrase mode)
-and prints wall time, throughput, output size, and peak RSS: of the largest single
-process (wait4) and of the whole process tree (sampled from /proc every 20 ms).
+rounds alternating, and prints the median wall time, throughput, output size, and peak
+RSS: of the largest single process (wait4) and of the whole process tree (sampled from
+/proc every 20 ms).
 Machines are noisy: read the ratios, which come from one run on one machine.
 """
 
@@ -16,6 +17,7 @@ import argparse
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="offsite-bench-", dir=args.work))
     try:
@@ -71,14 +74,26 @@ def main() -> None:
             '--cipher-algo AES256 --compress-algo none -o "$2" 3<<<"$OFFSITE_PASSPHRASE"'
         )
         offsite = [sys.executable, "-m", "offsite", "backup", str(data), "--to", str(work / "dest")]
-        results = {}
         # Warm the page cache once so neither side pays for the first read.
         subprocess.run(["tar", "-cf", "/dev/null", "-C", str(data), "."], check=True)
-        for name, argv in (
-            ("tar|zstd|gpg", ["bash", "-c", script, "bash", str(data), str(baseline_out)]),
-            ("offsite", offsite),
-        ):
-            results[name] = measure(argv, env)
+        commands = {
+            "tar|zstd|gpg": ["bash", "-c", script, "bash", str(data), str(baseline_out)],
+            "offsite": offsite,
+        }
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, argv in commands.items():
+                baseline_out.unlink(missing_ok=True)
+                shutil.rmtree(work / "dest", ignore_errors=True)
+                runs[name].append(measure(argv, env))
+        results = {}
+        for name, rs in runs.items():
+            results[name] = {
+                "wall": statistics.median(r["wall"] for r in rs),
+                "peak_process_mb": max(r["peak_process_mb"] for r in rs),
+                "peak_tree_mb": max(r["peak_tree_mb"] for r in rs),
+            }
+            print(f"{name}: rounds " + " ".join(f"{r['wall']:.2f}" for r in rs))
         results["tar|zstd|gpg"]["out"] = baseline_out.stat().st_size
         results["offsite"]["out"] = sum(p.stat().st_size for p in (work / "dest").rglob("*.gpg"))
 

@@ -10,8 +10,9 @@ would have. Each round: the serial loop clones all of them; offsite backs them a
 into a folder (zstd, encrypted) with an empty mirror cache (full); a few repositories get
 a commit; offsite backs them up again from the cache (incremental). Goal: the
 incremental run at least 1.7x faster than the serial loop. ``--encrypt`` none compares
-like with like (git clone encrypts nothing); passphrase (the default) pays OpenPGP's
-passphrase stretching once per repository; recipient encrypts to a public key.
+like with like (git clone encrypts nothing); passphrase (the default) stretches the
+passphrase once per set (``key.gpg``; each repository's entry is encrypted with the set's
+data key); recipient encrypts to a public key.
 """
 
 from __future__ import annotations

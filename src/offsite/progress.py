@@ -13,8 +13,9 @@ from offsite.table import human_duration, human_size
 
 
 class Meter:
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, total: int | None = None) -> None:
         self.label = label
+        self.total = total  # bytes to read, when known (a restore's stored entry)
         self.read = 0
         self.written = 0
         self.started = time.monotonic()
@@ -29,9 +30,12 @@ class Meter:
     def line(self) -> str:
         elapsed = time.monotonic() - self.started
         rate = self.read / elapsed if elapsed > 0 else 0.0
+        read = human_size(self.read)
+        if self.total:
+            read += f" of {human_size(self.total)} ({100 * self.read // self.total}%)"
+        written = f", {human_size(self.written)} written" if self.written else ""
         return (
-            f"{self.label}: {human_size(self.read)} read, {human_size(self.written)} written, "
-            f"{human_size(rate)}/s, {human_duration(elapsed)}"
+            f"{self.label}: {read} read{written}, {human_size(rate)}/s, {human_duration(elapsed)}"
         )
 
 
@@ -49,8 +53,8 @@ class Progress:
         self.enabled = enabled
 
     @contextlib.contextmanager
-    def task(self, label: str) -> Iterator[Meter]:
-        meter = Meter(label)
+    def task(self, label: str, total: int | None = None) -> Iterator[Meter]:
+        meter = Meter(label, total)
         stop = threading.Event()
         ticker = threading.Thread(target=self._tick, args=(meter, stop), daemon=True)
         if self.enabled:

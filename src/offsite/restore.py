@@ -194,7 +194,7 @@ def _restore(
     ]
     done: list[Restored] = []
     for entry, target, restorer in restorers:
-        with progress.task(f"restore {entry.name}") as meter:
+        with progress.task(f"restore {entry.name}", entry.size) as meter:
             try:
                 key = verifier.entry_key(stored, entry)
 

@@ -32,3 +32,13 @@ def test_live_line_rewrites_in_place() -> None:
         time.sleep(0.2)
     text = out.getvalue()
     assert "\n" not in text and text.count("\r") >= 2
+
+
+def test_a_known_total_shows_how_far_and_nothing_written_is_left_out() -> None:
+    out = io.StringIO()
+    with Progress(stream=out, live=False, interval=0.05).task("restore db", 8 << 20) as m:
+        m.add_read(2 << 20)
+        time.sleep(0.12)
+    line = out.getvalue().splitlines()[0]
+    assert line.startswith("restore db: 2.0 MiB of 8.0 MiB (25%) read, ")
+    assert "written" not in line
