@@ -83,8 +83,10 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, argv in commands.items():
-                baseline_out.unlink(missing_ok=True)
-                shutil.rmtree(work / "dest", ignore_errors=True)
+                if name == "offsite":
+                    shutil.rmtree(work / "dest", ignore_errors=True)
+                else:
+                    baseline_out.unlink(missing_ok=True)
                 runs[name].append(measure(argv, env))
         results = {}
         for name, rs in runs.items():
