@@ -48,6 +48,9 @@ class BackupConfig:
     shard: tuple[int, int] | None = None  # (I, N): the I-th of N jobs of one plan
     jobs: int = 4  # sources prepared at once (repositories fetched in parallel)
     sign_key: str | None = None  # sign manifest.json with this key (manifest.json.sig)
+    # folders whose set ids this set must not take too: the job's GitHub Artifacts staging,
+    # where a set written elsewhere in the same second would otherwise be copied later
+    id_space: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -211,7 +214,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     skip = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
     with Encryptor(config.encryption) as encryptor:
         started = datetime.now(timezone.utc)
-        set_id = allocate_id(storages, started, config.shard)
+        spaces = [open_storage(url, config.storage) for url in config.id_space]
+        set_id = allocate_id([*storages, *spaces], started, config.shard)
         results: list[EntryResult] = []
         skipped: list[str] = []
         # the passphrase's stretch (~0.2 s of gpg) runs beside the dumps, not before them

@@ -22,7 +22,8 @@ from offsite.names import NAME
 from offsite.safetar import extract
 from tests.property.strategies import archives, mangled, manifests, valid_manifest
 
-SENTINEL = "/tmp/offsite-hypothesis-sentinel"  # a fixed path, for the archives to aim at
+# a fixed path for the archives to aim at; one per xdist worker, which run side by side
+SENTINEL = f"/tmp/offsite-hypothesis-sentinel-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 def _state(path: Path) -> list[tuple[str, int, int, bytes]]:

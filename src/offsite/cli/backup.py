@@ -274,9 +274,12 @@ def command(
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env)
     )
+    resolved = artifacts.resolve(destinations)
+    staging = artifacts.staging_dir()  # inside the actions: the job's artifacts folder
     config = BackupConfig(
         sources=sources,
-        destinations=artifacts.resolve(destinations),
+        destinations=resolved,
+        id_space=(staging,) if staging and staging not in resolved else (),
         encryption=encryption,
         compression=compress,
         level=level,
