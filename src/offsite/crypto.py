@@ -173,7 +173,10 @@ def _gpg_stream(
     if feeder is not None:
         feeder.start()
     assert proc.stderr is not None
-    stderr = proc.stderr.read(1 << 20).decode("utf-8", "replace")  # status lines, bounded
+    said = b""  # gpg's status lines: all read (it must never block on them), the last kept
+    while chunk := proc.stderr.read(1 << 16):
+        said = (said + chunk)[-(1 << 16) :]
+    stderr = said.decode("utf-8", "replace")
     with contextlib.suppress(OSError):
         proc.stderr.close()
     code = proc.wait()

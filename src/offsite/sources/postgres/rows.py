@@ -1,5 +1,6 @@
-"""Rows per table: counted in a dump's SQL (the COPY blocks ``pg_restore --file=-`` prints)
-and counted in a database, so a drill can hold the two against each other."""
+"""Rows per table: counted in a dump's SQL (the COPY blocks ``pg_restore --file=-`` prints,
+for a pg_dump newer than ``archive`` reads) and counted in a database, so a drill can hold
+the two against each other."""
 
 from __future__ import annotations
 
