@@ -34,6 +34,7 @@ from offsite.storage import Storage, open_storage
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
 from offsite.streams import CheckedReader, CountingReader, HashingReader, Readable
+from offsite.urls import local_path
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     skip = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
     with Encryptor(config.encryption) as encryptor:
         started = datetime.now(timezone.utc)
-        spaces = [open_storage(url, config.storage) for url in config.id_space]
-        set_id = allocate_id([*storages, *spaces], started, config.shard)
+        set_id = allocate_id([*storages, *_spaces(config)], started, config.shard)
         results: list[EntryResult] = []
         skipped: list[str] = []
         # the passphrase's stretch (~0.2 s of gpg) runs beside the dumps, not before them
@@ -260,6 +260,19 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         finally:
             wrapping.shutdown(wait=True)
     return BackupResult(manifest, config.destinations, tuple(results), tuple(skipped))
+
+
+def _spaces(config: BackupConfig) -> list[Storage]:
+    """The id spaces a set id is reserved in too, those that can take a reservation: a
+    staging folder that cannot be written is no reason to fail a backup elsewhere."""
+    usable = []
+    for url in config.id_space:
+        try:
+            Path(local_path(url)).expanduser().mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue
+        usable.append(open_storage(url, config.storage))
+    return usable
 
 
 def _remove_partial(storages: list[Storage], set_id: str) -> None:

@@ -124,12 +124,14 @@ def _gpg_stream(
     source: Readable,
     source_fd: int | None,
     dst: BinaryIO,
+    required: str | None = None,
 ) -> str | None:
     """Run ``gpg ARGS`` over a stream, straight between OS pipes: its stdin is ``source_fd``
     (an upstream stage's pipe) or, for any other reader, fed from a thread; its stdout is
     ``dst``'s own descriptor. No byte passes through Python when both ends are pipes, which
     python-gnupg's reader and writer threads would copy twice. The passphrase goes on a
-    pipe of its own (``--passphrase-fd``). None when gpg succeeded, else why not."""
+    pipe of its own (``--passphrase-fd``). None when gpg succeeded (and, with
+    ``required``, said that status line), else why not."""
     import threading
 
     secret_r = secret_w = -1
@@ -147,6 +149,10 @@ def _gpg_stream(
             argv, stdin=stdin, stdout=dst.fileno(), stderr=subprocess.PIPE,
             pass_fds=(secret_r,) if secret_r >= 0 else (),
         )  # fmt: skip
+    except BaseException:
+        if secret_w >= 0:
+            os.close(secret_w)
+        raise
     finally:
         if secret_r >= 0:
             os.close(secret_r)
@@ -184,7 +190,11 @@ def _gpg_stream(
         feeder.join()
     if failure:
         raise failure[0]
-    return None if code == 0 else _gpg_reason(_Outcome(stderr))
+    if code != 0:
+        return _gpg_reason(_Outcome(stderr))
+    if required and not re.search(rf"^\[GNUPG:\] {required}\b", stderr, re.M):
+        return f"gpg did not report {required}"
+    return None
 
 
 class Encryptor:
@@ -287,6 +297,87 @@ class Encryptor:
         return pipeline.stage("gpg-encrypt", run, src)
 
 
+_ESK_TAGS = (1, 3)  # a session key encrypted to a public key, or with a passphrase
+_ENCRYPTED_TAGS = (18, 20)  # integrity-protected encrypted data (SEIPD, AEAD)
+_PEEK = 1 << 16
+
+
+def _packet_header(data: bytes, pos: int) -> tuple[int, int, int] | None:
+    """(tag, body length or -1 when partial/indeterminate, header length) of the OpenPGP
+    packet at ``pos``; None when ``data`` ends inside its header."""
+    if pos >= len(data):
+        return None
+    first = data[pos]
+    if not first & 0x80:
+        raise ValueError("not an OpenPGP message")
+    if first & 0x40:  # new format
+        tag = first & 0x3F
+        if pos + 1 >= len(data):
+            return None
+        octet = data[pos + 1]
+        if octet < 192:
+            return tag, octet, 2
+        if octet < 224:
+            if pos + 2 >= len(data):
+                return None
+            return tag, ((octet - 192) << 8) + data[pos + 2] + 192, 3
+        if octet == 255:
+            if pos + 6 > len(data):
+                return None
+            return tag, int.from_bytes(data[pos + 2 : pos + 6], "big"), 6
+        return tag, -1, 2  # a partial body length
+    tag, kind = (first >> 2) & 0x0F, first & 0x03
+    if kind == 3:
+        return tag, -1, 1
+    size = (1, 2, 4)[kind]
+    if pos + 1 + size > len(data):
+        return None
+    return tag, int.from_bytes(data[pos + 1 : pos + 1 + size], "big"), 1 + size
+
+
+def encrypted_message(source: Readable) -> Readable:
+    """``source``, once its first packets show an encrypted OpenPGP message: one or more
+    encrypted session keys, then integrity-protected encrypted data. gpg prints a plain
+    literal packet (``gpg --store``) as if it had decrypted it, and a restore would apply
+    those bytes as they come; a planted entry must fail before gpg sees a byte of it.
+    Raises ValueError naming what it found instead."""
+    head = b""
+    pos, sessions = 0, 0
+    while True:
+        found = _packet_header(head, pos)
+        if found is None:
+            more = source.read(_PEEK)
+            if not more or len(head) > _PEEK:
+                raise ValueError("not an encrypted OpenPGP message (it ends, or starts oddly)")
+            head += more
+            continue
+        tag, length, header = found
+        if tag in _ESK_TAGS and length >= 0:
+            pos += header + length
+            sessions += 1
+            continue
+        if tag in _ENCRYPTED_TAGS and sessions:
+            break
+        raise ValueError(f"not an encrypted OpenPGP message (packet type {tag} first)")
+    return _Prefixed(head, source)
+
+
+class _Prefixed:
+    """``head`` first, then the rest of ``inner``."""
+
+    def __init__(self, head: bytes, inner: Readable) -> None:
+        self._head, self._inner = head, inner
+
+    def read(self, size: int = -1, /) -> bytes:
+        if self._head:
+            out, self._head = self._head, b""
+            return out
+        return self._inner.read(size)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 def unwrap_key(data: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:
     """The data key inside a set's ``key.gpg``: with the passphrase (in a throwaway home),
     or, for a set made for recipients, with a secret key of the user's keyring (where the
@@ -339,10 +430,14 @@ def decrypt(
     symmetric = encryption.mode in ("passphrase", SET_KEY)  # SET_KEY: passphrase is the data key
 
     def run(source: Readable, dst: BinaryIO) -> None:
+        try:
+            checked = encrypted_message(source)
+        except ValueError as exc:
+            raise DecryptionFailed(set_id, entry, exc) from None
         with contextlib.ExitStack() as stack:
             home = stack.enter_context(_throwaway_home()) if symmetric else None
             args = ["--decrypt", *(["--no-symkey-cache"] if symmetric else [])]
-            problem = _gpg_stream(args, home, passphrase, source, pipeline.fd_of(source), dst)
+            problem = _gpg_stream(args, home, passphrase, checked, None, dst, "DECRYPTION_OKAY")
             if problem:
                 raise DecryptionFailed(set_id, entry, problem)
 

@@ -18,6 +18,7 @@ from offsite.errors import (
     ManifestError,
     NoSets,
     OffsiteError,
+    OperationFailed,
     SetGone,
     SetNotFound,
 )
@@ -234,6 +235,7 @@ def choose(
 
 
 RESERVATION = ".offsite-set"  # the object whose create-if-absent reserves a set id
+MAX_TRIES = 1000  # suffixes tried for one second's set id
 
 
 def _reserve(storage: Storage, key: str, stamp: bytes) -> bool:
@@ -269,8 +271,13 @@ def allocate_id(
     base = set_id_for(moment)
     targets = list(storages)
     n, step = shard if shard else (1, 1)
+    tries = 0
     stamp = f"reserved by offsite at {moment.isoformat()}\n".encode()
     while True:
+        tries += 1
+        if tries > MAX_TRIES:  # one place named twice, or a store that answers nonsense
+            where = ", ".join(redact(s.url) for s in targets)
+            raise OperationFailed(f"no free set id after {MAX_TRIES} tries in {where}")
         candidate = base if n == 1 and not shard else f"{base}-{n}"
         reserved: list[Storage] = []
         for storage in targets:

@@ -301,3 +301,17 @@ def test_retention_counts_are_ascii_whole_numbers(cli, tmp_path: Path, tree: Pat
         config.write_text(f"retention: {{keep-daily: '{value}'}}\nsources: []\n")
         r = cli("prune", dest, "--config", config)
         assert r.code == 2 and "a whole number" in r.err, (value, r.err)
+
+
+def test_the_artifacts_folder_spelled_otherwise_is_still_the_destination(
+    cli, tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the actions a backup reserves its id in the artifacts folder too; when that
+    folder is the destination, written another way, it is reserved once, not looped on."""
+    dest = tmp_path / "artifacts"
+    monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", f"{dest}/")
+    r = cli("backup", tree, "--to", f"file://{dest}", "--no-encrypt", "--json")
+    assert r.code == 0, r.err
+    assert [p.name for p in dest.iterdir()] == [json.loads(r.out)["manifest"]["id"]]
+    monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", "/proc/no-such-folder")  # cannot be written
+    assert cli("backup", tree, "--to", tmp_path / "other", "--no-encrypt").code == 0

@@ -36,6 +36,7 @@ from offsite.shards import parse_shard
 from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_duration, human_size, render
+from offsite.urls import local_path, scheme_of
 
 
 def _encryption(
@@ -74,6 +75,15 @@ def _configured_encryption(spec: EncryptionSpec) -> EncryptionConfig:
         return EncryptionConfig("recipients", recipients=spec.recipients)
     variable = spec.passphrase_env or DEFAULT_PASSPHRASE_ENV
     return EncryptionConfig("passphrase", passphrase=read_passphrase(variable, required=True))
+
+
+def _among(folder: str, destinations: tuple[str, ...]) -> bool:
+    """Whether ``folder`` is one of the destinations, however it is spelled there."""
+    mine = Path(local_path(folder)).expanduser().resolve()
+    return any(
+        scheme_of(d) == "file" and Path(local_path(d)).expanduser().resolve() == mine
+        for d in destinations
+    )
 
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
@@ -279,7 +289,7 @@ def command(
     config = BackupConfig(
         sources=sources,
         destinations=resolved,
-        id_space=(staging,) if staging and staging not in resolved else (),
+        id_space=(staging,) if staging and not _among(staging, resolved) else (),
         encryption=encryption,
         compression=compress,
         level=level,

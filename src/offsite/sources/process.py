@@ -179,10 +179,15 @@ def pipe_into(
             stdin.write(chunk)
     except BrokenPipeError:
         pass  # the tool stopped reading: its exit status says why
+    except BaseException:
+        # the stream failed (a checksum, a decryption): the tool must not take what it
+        # has as the whole input and commit it, so it is stopped before it sees an end
+        tool.kill()
+        raise
     finally:
         with contextlib.suppress(OSError):
             stdin.close()
-        tool.wait(fail)
+    tool.wait(fail)
 
 
 class SideCheck:

@@ -29,7 +29,7 @@ OLDEST, NEWEST = (1, 12), (1, 16)  # pg_dump 11 … 17
 ONE_CHUNK_A_ROW = (1, 16)  # up to here a COPY row is one chunk; past it, lines are counted
 BLK_DATA, BLK_BLOBS = 1, 3
 END_OF_COPY = b"\\.\n\n\n"  # the end marker pg_dump writes after a table's COPY rows
-_TOC_RETRY = 1 << 16  # parse the contents again only once this much more has arrived
+MAX_CONTENTS = 256 << 20  # a table of contents larger than this is not a dump's
 
 
 class ArchiveError(Exception):
@@ -93,6 +93,8 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
     if c.int_size not in (4, 8):
         raise ArchiveError(f"an integer size of {c.int_size}")
     offset_size = c.byte()
+    if offset_size not in (4, 8):
+        raise ArchiveError(f"an offset size of {offset_size}")
     if c.byte() != 1:
         raise ArchiveError("it is not in the custom format")
     compression = c.byte() if version >= (1, 15) else c.int()
@@ -163,12 +165,16 @@ class ArchiveCheck:
         self._carry_at = 0  # the stream offset of the carried header's first byte
         self._starts: list[int] = []  # each data block's stream offset, in order
         self.read = 0
+        self.broken = False  # set by a reader that gave up on a dump it could not read
 
     # -- the contents -------------------------------------------------------------------
     def _parse_head(self, final: bool) -> bytes | None:
         """The bytes after the contents once they are parsed, else None."""
         assert self._head is not None
-        if not final and len(self._head) - self._tried < _TOC_RETRY and self._tried:
+        if len(self._head) > MAX_CONTENTS:
+            raise ArchiveError(f"its table of contents is larger than {MAX_CONTENTS >> 20} MiB")
+        # parsed again only once half as much again has come: linear, not quadratic
+        if not final and self._tried and len(self._head) < self._tried * 3 // 2:
             return None
         self._tried = len(self._head)
         cursor = _Cursor(self._head)
@@ -317,6 +323,8 @@ class ArchiveCheck:
 
     def finish(self) -> dict[str, int]:
         """The rows per table, once the stream ended where a whole dump ends."""
+        if self.broken:
+            raise ArchiveError("it was not read to its end")
         if self._head is not None:
             rest = self._parse_head(final=True)
             assert rest is not None

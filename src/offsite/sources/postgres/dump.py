@@ -219,7 +219,7 @@ class PgRestorer(Restorer):
             self._staged = Path(name)
             check = ArchiveCheck()
             with os.fdopen(fd, "wb") as out:
-                copy(CheckingReader(stream, check), out.write)
+                copy(_Offsets(stream, check), out.write)
                 self._set_offsets(check, out)
             return
         # One transaction: a failed restore leaves the database as empty as it was.
@@ -233,7 +233,7 @@ class PgRestorer(Restorer):
         pg_dump's) is staged as it is."""
         try:
             check.finish()
-        except ArchiveError:
+        except (ArchiveError, OverflowError):
             return
         for where, stored in check.offsets():
             out.seek(where)
@@ -278,3 +278,17 @@ class _Checked(CheckingReader):
             return super().read(size)
         except ArchiveError as exc:
             raise self._fail(f"self-check failed: {exc}") from None
+
+
+class _Offsets(CheckingReader):
+    """The staged dump's bytes through the archive reader, for their offsets only: a
+    dump it cannot read (a newer pg_dump's) is staged as it is, without them."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._inner.read(size)
+        if data and not self.check.broken:
+            try:
+                self.check.feed(data)
+            except ArchiveError:
+                self.check.broken = True
+        return data
