@@ -3,6 +3,7 @@ own install script into a fresh virtual environment), then a runner job per test
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -21,10 +22,14 @@ def action_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     venv = tmp_path_factory.mktemp("runner") / "offsite-venv"
     env = {**os.environ, "PATH": clean_path(), "OFFSITE_VENV": str(venv)}
     env.pop("GITHUB_PATH", None)
-    done = subprocess.run(
-        ["bash", str(ROOT / "actions" / "lib" / "install.sh")],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    # pip builds the checkout's wheel in its build/ folder: xdist workers take turns
+    lock = tmp_path_factory.getbasetemp().parent / "offsite-action-install.lock"
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = subprocess.run(
+            ["bash", str(ROOT / "actions" / "lib" / "install.sh")],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert (venv / "bin" / "offsite").exists()
     yield venv
