@@ -98,7 +98,12 @@ def _throwaway_home() -> Any:
 
 def _gpg_reason(result: Any) -> str:
     """The most telling line of what gpg said, without status noise."""
-    stderr = str(getattr(result, "stderr", "") or "")
+    said = str(getattr(result, "stderr", "") or "")
+    return _said(said) or str(getattr(result, "status", None) or "gpg failed")
+
+
+def _said(stderr: str) -> str:
+    """Why gpg failed, from what it wrote (status lines included); empty if it said nothing."""
     if "BAD_PASSPHRASE" in stderr or "Bad session key" in stderr:
         return "wrong passphrase"
     if "NO_SECKEY" in stderr:
@@ -106,15 +111,7 @@ def _gpg_reason(result: Any) -> str:
     if "DECRYPTION_FAILED" in stderr and "MISSING_PASSPHRASE" in stderr:
         return "a passphrase is needed"
     lines = [ln for ln in stderr.splitlines() if ln.startswith("gpg: ")]
-    return lines[-1][5:] if lines else str(getattr(result, "status", None) or "gpg failed")
-
-
-class _Outcome:
-    """What ``_gpg_reason`` reads: gpg's stderr, status lines included."""
-
-    def __init__(self, stderr: str) -> None:
-        self.stderr = stderr
-        self.status = None
+    return lines[-1][5:] if lines else ""
 
 
 def _gpg_stream(
@@ -191,7 +188,7 @@ def _gpg_stream(
     if failure:
         raise failure[0]
     if code != 0:
-        return _gpg_reason(_Outcome(stderr))
+        return _said(stderr) or "gpg failed"
     if required and not re.search(rf"^\[GNUPG:\] {required}\b", stderr, re.M):
         return f"gpg did not report {required}"
     return None

@@ -141,28 +141,3 @@ def test_two_entries_into_one_place_are_refused(cli, tmp_path: Path) -> None:
     r = cli("restore", tmp_path / "dest", "--into", tmp_path / "out")
     assert r.code == 2 and "would restore into the same place" in r.err
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("how", [["--store"], ["--store", "--compress-algo", "zlib"]])
-def test_a_plain_packet_in_place_of_an_entry_is_never_restored(
-    cli, tmp_path: Path, sqlite_db: Path, passphrase: str, how: list[str]
-) -> None:
-    """gpg --decrypt prints a literal packet (``gpg --store``) as if it had decrypted it:
-    an entry replaced by one fails before a byte of it reaches the target."""
-    import subprocess
-
-    dest = tmp_path / "dest"
-    assert cli("backup", "--name", f"db=sqlite:{sqlite_db}", "--to", dest).code == 0
-    (entry,) = only_set(dest).glob("db.*.gpg")
-    planted = subprocess.run(["zstd", "-q", "-c", str(sqlite_db)], capture_output=True,
-                             check=True).stdout  # fmt: skip
-    home = tmp_path / "gnupg"
-    home.mkdir(mode=0o700)
-    entry.write_bytes(subprocess.run(["gpg", "--homedir", str(home), "--batch", *how, "-o", "-"],
-                                     input=planted, capture_output=True, check=True).stdout)  # fmt: skip
-    target = tmp_path / "restored.db"
-    r = cli("restore", dest, "--entry", "db", "--into", target)
-    assert r.code == 1 and "checksum mismatch" in r.err, r.err  # the stored bytes' verdict
-    assert not target.exists()
-    r = cli("verify", dest, "--read-data")
-    assert r.code != 0

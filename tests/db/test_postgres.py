@@ -354,3 +354,33 @@ def test_requirements_covers_what_backup_covers(
     assert r.code == 0 and r.out.split() == ["postgresql-client-99"], r.err
     r = cli("requirements", "--config", config, "--shard", f"{3 - mine}/2")
     assert r.code == 0 and r.out.split() == [], r.err  # the other share needs no client
+
+
+@pytest.mark.parametrize("compress", ["none", "zlib"])
+def test_a_plain_packet_in_place_of_the_entry_never_reaches_the_database(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str, compress: str
+) -> None:
+    """gpg --decrypt prints a literal packet (``gpg --store``) as if it had decrypted it.
+    An entry replaced by a whole, valid dump packed that way must fail before pg_restore
+    reads a byte: streamed into an existing empty database, it would be committed before
+    the checksum's mismatch is known."""
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    (entry,) = dest.glob("*/*.pgdump.zst.gpg")
+    dumped = subprocess.run(
+        f"{pg_bin('pg_dump')} -Fc -Z0 -d '{pg.url(source_db)}' | zstd -q -c",
+        shell=True, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    entry.write_bytes(subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--store", "--compress-algo", compress,
+         "-o", "-"], input=dumped, capture_output=True, check=True,
+    ).stdout)  # fmt: skip
+    target = new_name()
+    pg.sql("postgres", f"CREATE DATABASE {target};")  # empty: no --force needed
+    r = cli("restore", dest, "--into", pg.url(target))
+    assert r.code != 0
+    tables = pg.sql(target, "SELECT count(*) FROM pg_tables WHERE schemaname <> 'pg_catalog' "
+                            "AND schemaname <> 'information_schema';")  # fmt: skip
+    assert tables == "0\n", "the planted dump reached the database"

@@ -7,7 +7,6 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
 from offsite import artifacts, gha
 from offsite.backup import BackupConfig, BackupResult, run_backup
@@ -15,6 +14,7 @@ from offsite.cli.options import (
     Lines,
     emit_json,
     extras_options,
+    given,
     json_option,
     option,
     passphrase_option,
@@ -47,10 +47,7 @@ def _encryption(
             raise BadInput("--no-encrypt and --recipient contradict each other")
         return EncryptionConfig("none")
     if recipients:
-        if ctx.get_parameter_source("passphrase_env") in (
-            ParameterSource.COMMANDLINE,
-            ParameterSource.ENVIRONMENT,
-        ):
+        if given(ctx, "passphrase_env"):
             raise BadInput("choose one of --passphrase-env and --recipient")
         return EncryptionConfig("recipients", recipients=recipients)
     return EncryptionConfig("passphrase", passphrase=read_passphrase(passphrase_env, required=True))
@@ -60,11 +57,10 @@ def _explicit(ctx: click.Context) -> set[str]:
     """The parameters given a value on the command line or by environment, which win over
     --config. A flag set false (``OFFSITE_NO_ENCRYPT=false``, as an action passes its
     default) chooses nothing."""
-    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     return {
         name
         for name, value in ctx.params.items()
-        if ctx.get_parameter_source(name) in given and value not in (False, None, ())
+        if given(ctx, name) and value not in (False, None, ())
     }
 
 

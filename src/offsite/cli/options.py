@@ -52,6 +52,14 @@ def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*decls, **kwargs)
 
 
+def given(ctx: click.Context, name: str) -> bool:
+    """Whether the user gave parameter ``name`` (command line or its OFFSITE_* variable),
+    rather than its default: what wins over a --config file."""
+    source = ctx.get_parameter_source(name)
+    return source in (click.core.ParameterSource.COMMANDLINE,
+                      click.core.ParameterSource.ENVIRONMENT)  # fmt: skip
+
+
 def _set_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     State.json = State.json or bool(value)
     return value

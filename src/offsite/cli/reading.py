@@ -12,7 +12,14 @@ from typing import Any, Callable, cast
 
 import click
 
-from offsite.cli.options import F, option, passphrase_option, read_passphrase, read_passphrase_file
+from offsite.cli.options import (
+    F,
+    given,
+    option,
+    passphrase_option,
+    read_passphrase,
+    read_passphrase_file,
+)
 from offsite.errors import BadInput
 
 
@@ -23,11 +30,7 @@ def _trust(kwargs: dict[str, Any], configured: str | None = None) -> Any:
 
     variable = kwargs.pop("passphrase_env")
     path = kwargs.pop("passphrase_file")
-    given = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
-    if (
-        configured
-        and click.get_current_context().get_parameter_source("passphrase_env") not in given
-    ):
+    if configured and not given(click.get_current_context(), "passphrase_env"):
         variable = configured
     return TrustConfig(
         passphrase=read_passphrase_file(path) if path else read_passphrase(variable),

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from offsite.errors import BadInput, TargetNotEmpty
+from offsite.errors import BadInput, SourceFailed, TargetNotEmpty
 from offsite.names import check_name, safe_name
 from offsite.pipeline import SUFFIX, Pipeline
 from offsite.streams import Readable, copy
@@ -232,6 +232,19 @@ class Source(Kind):
     @abc.abstractmethod
     def dump(self, pipeline: Pipeline, context: RunContext) -> AbstractContextManager[Dump]:
         """The raw dump. Its EOF raises if the dump failed, was empty or fails its self-check."""
+
+    @contextlib.contextmanager
+    def dump_prepared(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+        """``dump`` for a source whose ``prepare`` does the work (a repository, GitHub's
+        metadata): prepared now, its first entry, what it made released after."""
+        prepared = self.prepare(context)
+        try:
+            if not prepared.parts:
+                raise SourceFailed(self.name, f"nothing to back up: {prepared.absent}")
+            with prepared.parts[0].dump(pipeline) as dump:
+                yield dump
+        finally:
+            prepared.release()
 
 
 def make_parents(path: Path) -> list[Path]:

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -227,17 +228,9 @@ class GitSource(Source):
         }
         return target, stats
 
-    @contextlib.contextmanager
-    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
+    def dump(self, pipeline: Pipeline, context: RunContext) -> AbstractContextManager[Dump]:
         """The bundle, fetched now (``prepare`` does it ahead, in the backup's pool)."""
-        prepared = self.prepare(context)
-        try:
-            if prepared.absent:
-                raise self._fail(f"the repository is {prepared.absent}")
-            with prepared.parts[0].dump(pipeline) as dump:
-                yield dump
-        finally:
-            prepared.release()
+        return self.dump_prepared(pipeline, context)
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod

@@ -17,7 +17,6 @@ Layout (``tar -x`` gives a folder a person or a script can read)::
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -235,14 +234,8 @@ class GitHubMetadataSource(Source):
         part = Part(self.name, GitHubMetadataSource, lambda p: _tar(p, self.name, folder, stats))
         return Prepared(parts=(part,), made=(folder,))
 
-    @contextlib.contextmanager
-    def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
-        prepared = self.prepare(context)
-        try:
-            with prepared.parts[0].dump(pipeline) as dump:
-                yield dump
-        finally:
-            prepared.release()
+    def dump(self, pipeline: Pipeline, context: RunContext) -> AbstractContextManager[Dump]:
+        return self.dump_prepared(pipeline, context)
 
     # -- restoring: a folder of JSON (GitHub has no import for most of it) ---------------
     @classmethod

@@ -71,10 +71,10 @@ class _Cursor:
 
 
 class _Entry:
-    __slots__ = ("copy", "desc", "dump_id", "flag_at", "table")
+    __slots__ = ("copy", "dump_id", "flag_at", "table")
 
-    def __init__(self, dump_id: int, desc: str, table: str, copy: bool, flag_at: int) -> None:
-        self.dump_id, self.desc, self.table, self.copy = dump_id, desc, table, copy
+    def __init__(self, dump_id: int, table: str, copy: bool, flag_at: int) -> None:
+        self.dump_id, self.table, self.copy = dump_id, table, copy
         self.flag_at = flag_at  # where its data offset (flag byte, then offset) is stored
 
 
@@ -135,7 +135,7 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
             raise ArchiveError(f"entry {dump_id} has a data offset flag of {flag}")
         if had_data:
             table = f"{namespace}.{tag}" if desc == "TABLE DATA" else ""
-            with_data.append(_Entry(dump_id, desc, table, bool(table and copy), flag_at))
+            with_data.append(_Entry(dump_id, table, bool(table and copy), flag_at))
     return version, offset_size, with_data
 
 
@@ -165,7 +165,6 @@ class ArchiveCheck:
         self._carry_at = 0  # the stream offset of the carried header's first byte
         self._starts: list[int] = []  # each data block's stream offset, in order
         self.read = 0
-        self.broken = False  # set by a reader that gave up on a dump it could not read
 
     # -- the contents -------------------------------------------------------------------
     def _parse_head(self, final: bool) -> bytes | None:
@@ -323,8 +322,6 @@ class ArchiveCheck:
 
     def finish(self) -> dict[str, int]:
         """The rows per table, once the stream ended where a whole dump ends."""
-        if self.broken:
-            raise ArchiveError("it was not read to its end")
         if self._head is not None:
             rest = self._parse_head(final=True)
             assert rest is not None

@@ -113,17 +113,16 @@ class PostgresSource(Source):
         """The dump checked as it streams through this process (``archive``): every byte
         framed, rows counted, no second process rendering it as SQL."""
         check = ArchiveCheck()
-        rows: dict[str, int] = {}
 
         def finish() -> None:
             dump.wait(self._fail)
             try:
-                rows.update(check.finish())
+                check.finish()
             except ArchiveError as exc:
                 raise self._fail(f"self-check failed: {exc}") from None
 
         def stats() -> dict[str, Any]:
-            return {"rows": rows, "server_major": major}
+            return {"rows": dict(sorted(check.rows.items())), "server_major": major}
 
         try:
             yield Dump(CheckedReader(_Checked(dump.stdout, check, self._fail), finish), stats)
@@ -217,25 +216,28 @@ class PgRestorer(Restorer):
             # from it in ``commit`` once its checksum is known to be right.
             fd, name = tempfile.mkstemp(prefix="offsite-restore-", suffix=".pgdump")
             self._staged = Path(name)
-            check = ArchiveCheck()
+            reader = _Offsets(stream, ArchiveCheck())
             with os.fdopen(fd, "wb") as out:
-                copy(_Offsets(stream, check), out.write)
-                self._set_offsets(check, out)
+                copy(reader, out.write)
+                self._set_offsets(reader, out)
             return
         # One transaction: a failed restore leaves the database as empty as it was.
         argv = [*self._restore_argv(), "--single-transaction"]
         pipe_into(argv, self.conn.env, stream, self._fail, self.conn.secrets)
 
-    def _set_offsets(self, check: ArchiveCheck, out: BinaryIO) -> None:
+    def _set_offsets(self, reader: _Offsets, out: BinaryIO) -> None:
         """Store each data block's position in the staged dump's contents, as pg_dump does
         writing to a file: pg_restore's workers then seek to their table's data instead of
         each reading the dump from the start. A dump this offsite cannot read (a newer
         pg_dump's) is staged as it is."""
         try:
-            check.finish()
+            if reader.gave_up:
+                return
+            reader.check.finish()
+            offsets = reader.check.offsets()
         except (ArchiveError, OverflowError):
             return
-        for where, stored in check.offsets():
+        for where, stored in offsets:
             out.seek(where)
             out.write(stored)
 
@@ -284,11 +286,13 @@ class _Offsets(CheckingReader):
     """The staged dump's bytes through the archive reader, for their offsets only: a
     dump it cannot read (a newer pg_dump's) is staged as it is, without them."""
 
+    gave_up = False  # the dump stopped reading as an archive: it is staged without offsets
+
     def read(self, size: int = -1, /) -> bytes:
         data = self._inner.read(size)
-        if data and not self.check.broken:
+        if data and not self.gave_up:
             try:
                 self.check.feed(data)
             except ArchiveError:
-                self.check.broken = True
+                self.gave_up = True
         return data
