@@ -1,5 +1,5 @@
 """Throwaway PostgreSQL, MariaDB and Redis servers (one of each per session), fake tools,
-and a watcher of ``ps -ef`` for secrets."""
+and a watcher of ``ps`` (offsite's process tree) for secrets."""
 
 from __future__ import annotations
 
@@ -74,21 +74,47 @@ class Watched:
     leaks: list[str] = field(default_factory=list)
 
 
-def _command_lines() -> list[str]:
-    lines = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            with contextlib.suppress(OSError):
-                raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-                lines.append(raw.replace(b"\0", b" ").decode(errors="replace"))
-    return lines
+def _tree(root: int, parents: dict[int, int]) -> set[int]:
+    """``root`` and its descendants, from each process's parent."""
+    mine = {root}
+    grew = True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in mine} - mine
+        mine |= more
+        grew = bool(more)
+    return mine
+
+
+def _command_lines(root: int) -> list[str]:
+    """The command lines of ``root``'s process tree: what another test running beside
+    this one (an xdist worker's own servers) starts is not offsite's doing."""
+    parents: dict[int, int] = {}
+    lines: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+                raw = Path(f"/proc/{entry}/cmdline").read_bytes()
+                lines[int(entry)] = raw.replace(b"\0", b" ").decode(errors="replace")
+    return [lines[pid] for pid in _tree(root, parents) if pid in lines]
+
+
+def _ps(root: int) -> list[str]:
+    """``ps``'s own view of the same tree."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,args="], capture_output=True,
+                         text=True).stdout  # fmt: skip
+    rows = [line.split(None, 2) for line in out.splitlines() if line.strip()]
+    parents = {int(r[0]): int(r[1]) for r in rows if len(r) >= 2}
+    mine = _tree(root, parents)
+    return [r[2] for r in rows if len(r) == 3 and int(r[0]) in mine]
 
 
 def run_watching_ps(
     source: str, args: list[str], secret: str, tools: tuple[str, ...], env: dict[str, str]
 ) -> Watched:
     """Run ``offsite backup ARGS`` as a real process, SOURCE given the way the README says
-    a URL with a password should be (``OFFSITE_SOURCE``); sample ``ps -ef`` until it ends."""
+    a URL with a password should be (``OFFSITE_SOURCE``); sample ``ps`` until it ends."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "offsite", "backup", *args],
         env={**os.environ, **env, "OFFSITE_SOURCE": source},
@@ -106,14 +132,14 @@ def run_watching_ps(
                 leaks.append(line)
 
     def sample() -> None:
-        # ``ps -ef`` itself, and between two of its runs (each takes tens of
-        # milliseconds) the command lines it reads from /proc, so a short-lived tool
-        # is seen too.
+        # ``ps`` itself, and between two of its runs (each takes tens of milliseconds)
+        # the command lines it reads from /proc, so a short-lived tool is seen too;
+        # offsite's own process tree only.
         nonlocal samples
         while not stop.is_set():
-            look(subprocess.run(["ps", "-ef"], capture_output=True, text=True).stdout.splitlines())
+            look(_ps(proc.pid))
             for _ in range(20):
-                look(_command_lines())
+                look(_command_lines(proc.pid))
             samples += 1
 
     watcher = threading.Thread(target=sample)
