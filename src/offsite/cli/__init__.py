@@ -81,14 +81,51 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _nudged(signum: int, frame: object) -> None:
+    """SIGUSR2 from ``_Nudger``: nothing to do but wake the main thread."""
+
+
+class _Nudger:
+    """Python runs signal handlers in the main thread only, when it next runs bytecode. A
+    signal the kernel hands to another thread (a pipeline stage's) leaves the main thread
+    asleep in a read that may never end (a command that sleeps): SIGTERM would wait on it.
+    Signals also go to a wakeup pipe; this thread reads it and sends SIGUSR2 to the main
+    thread itself, whose read then returns and runs the pending handler."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._main = threading.main_thread().ident
+        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._previous_usr2 = signal.signal(signal.SIGUSR2, _nudged)
+        self._thread = threading.Thread(target=self._watch, name="offsite-signals", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while data := os.read(self._read, 64):
+            if any(n in (signal.SIGTERM, signal.SIGINT) for n in data):
+                assert self._main is not None
+                signal.pthread_kill(self._main, signal.SIGUSR2)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._previous_fd)
+        signal.signal(signal.SIGUSR2, self._previous_usr2)
+        os.close(self._write)  # the watcher reads the end and stops
+        self._thread.join()
+        os.close(self._read)
+
+
 def run(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
+    if not main_thread:
+        return _run(argv)
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    nudger = _Nudger()
     try:
         return _run(argv)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        nudger.close()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _run(argv: list[str] | None) -> int:
