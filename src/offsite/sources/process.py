@@ -171,12 +171,31 @@ def pipe_into(
     secrets: Sequence[str | None] = (),
 ) -> None:
     """Run a tool with ``stream`` on its standard input to the end, or ``fail(reason)``."""
+
+    def feed(stdin: IO[bytes]) -> None:
+        while chunk := stream.read(CHUNK):
+            stdin.write(chunk)
+
+    feed_tool(argv, env, feed, fail, secrets)
+
+
+def feed_tool(
+    argv: Sequence[str],
+    env: dict[str, str],
+    feed: Callable[[IO[bytes]], None],
+    fail: ErrorFactory,
+    secrets: Sequence[str | None] = (),
+    started: Callable[[Tool], None] | None = None,
+) -> None:
+    """Run a tool whose standard input ``feed`` writes, to the end, or ``fail(reason)``;
+    ``started`` sees the running tool (to kill it from another thread)."""
     tool = Tool(argv, env, secrets, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    if started is not None:
+        started(tool)
     stdin = tool.proc.stdin
     assert stdin is not None
     try:
-        while chunk := stream.read(CHUNK):
-            stdin.write(chunk)
+        feed(stdin)
     except BrokenPipeError:
         pass  # the tool stopped reading: its exit status says why
     except BaseException:

@@ -21,6 +21,7 @@ first and the data blocks after, in the contents' order.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from offsite.streams import Readable
 
@@ -70,6 +71,15 @@ class _Cursor:
         return None if length == -1 else self.take(length).decode("utf-8", "replace")
 
 
+class TocEntry(NamedTuple):
+    """One entry of the contents, as a restore schedules it."""
+
+    dump_id: int
+    desc: str  # TABLE, TABLE DATA, INDEX, CONSTRAINT, ...
+    section: int  # NONE, PRE_DATA, DATA, POST_DATA: 1 to 4
+    deps: tuple[int, ...]
+
+
 class _Entry:
     __slots__ = ("copy", "dump_id", "flag_at", "table")
 
@@ -78,9 +88,9 @@ class _Entry:
         self.flag_at = flag_at  # where its data offset (flag byte, then offset) is stored
 
 
-def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
-    """The archive's version, its offset size and the entries that announce a data
-    block, in order."""
+def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry], list[TocEntry]]:
+    """The archive's version, its offset size, the entries that announce a data block,
+    in order, and every entry."""
     if c.take(5) != MAGIC:
         raise ArchiveError("it does not start as a pg_dump custom-format archive")
     major, minor = c.byte(), c.byte()
@@ -108,6 +118,7 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
     if count < 0:
         raise ArchiveError(f"{count} entries in its contents")
     with_data: list[_Entry] = []
+    toc: list[TocEntry] = []
     seen: set[int] = set()
     for _ in range(count):
         dump_id, had_data = c.int(), c.int()
@@ -116,7 +127,7 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
         seen.add(dump_id)
         c.str(), c.str()  # tableoid, oid
         tag, desc = c.str() or "", c.str() or ""
-        c.int()  # section
+        section = c.int()
         c.str(), c.str()  # definition, drop statement
         copy = c.str()
         namespace = c.str() or ""
@@ -126,8 +137,10 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
         if version >= (1, 16):
             c.int()  # relkind
         c.str(), c.str()  # owner, "with oids"
-        while c.str() is not None:  # dependencies, ended by a NULL
-            pass
+        deps = []
+        while (dep := c.str()) is not None:  # dependencies, ended by a NULL
+            if dep.isdigit():
+                deps.append(int(dep))
         flag_at = c.pos
         flag = c.byte()
         c.take(offset_size)
@@ -136,7 +149,8 @@ def _contents(c: _Cursor) -> tuple[tuple[int, int], int, list[_Entry]]:
         if had_data:
             table = f"{namespace}.{tag}" if desc == "TABLE DATA" else ""
             with_data.append(_Entry(dump_id, table, bool(table and copy), flag_at))
-    return version, offset_size, with_data
+        toc.append(TocEntry(dump_id, desc, section, tuple(deps)))
+    return version, offset_size, with_data, toc
 
 
 class ArchiveCheck:
@@ -165,6 +179,8 @@ class ArchiveCheck:
         self._carry_at = 0  # the stream offset of the carried header's first byte
         self._starts: list[int] = []  # each data block's stream offset, in order
         self.read = 0
+        self.contents_end: int | None = None  # where the data blocks start, once known
+        self.toc: list[TocEntry] = []  # every entry of the contents, once parsed
 
     # -- the contents -------------------------------------------------------------------
     def _parse_head(self, final: bool) -> bytes | None:
@@ -178,7 +194,7 @@ class ArchiveCheck:
         self._tried = len(self._head)
         cursor = _Cursor(self._head)
         try:
-            version, self._offset_size, self._expected = _contents(cursor)
+            version, self._offset_size, self._expected, self.toc = _contents(cursor)
         except _NeedMore:
             if final:
                 raise ArchiveError(self._where("inside its table of contents")) from None
@@ -187,7 +203,7 @@ class ArchiveCheck:
         self._int = struct.Struct("<BI" if cursor.int_size == 4 else "<BQ")
         self._count_lines = version > ONE_CHUNK_A_ROW
         rest = bytes(self._head[cursor.pos :])
-        self._base = cursor.pos
+        self._base = self.contents_end = cursor.pos
         self._head = None
         return rest
 
@@ -252,9 +268,9 @@ class ArchiveCheck:
                 got = self._header(data, pos, 1 + hsize)
                 if got is None:
                     return
-                self._starts.append(self._carry_at)
                 header, pos = got
                 self._start_block(header[0], self._signed(header[1:]))
+                self._starts.append(self._carry_at)
                 continue
             got = self._header(data, pos, hsize)
             if got is None:
@@ -332,6 +348,13 @@ class ArchiveCheck:
             missing = len(self._expected) - self._next
             raise ArchiveError(self._where(f"it ends {missing} data block(s) early"))
         return dict(sorted(self.rows.items()))
+
+    def begun(self, since: int = 0) -> list[tuple[int, int]]:
+        """The data blocks whose header has passed, from the ``since``-th on: each one's
+        entry number and stream offset. A block ends where the next one begins, or where
+        the stream ends."""
+        starts = self._starts[since:]
+        return [(entry.dump_id, start) for entry, start in zip(self._expected[since:], starts)]
 
     def offsets(self) -> list[tuple[int, bytes]]:
         """After ``finish``: where each data block's offset is stored in the contents and

@@ -12,11 +12,8 @@ argv has none.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
@@ -33,9 +30,10 @@ from offsite.sources.base import (
 from offsite.sources.dburl import DbURL
 from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, CheckingReader
 from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
+from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
-from offsite.streams import CheckedReader, Readable, copy
+from offsite.streams import CheckedReader, Readable
 
 NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
 
@@ -172,7 +170,7 @@ class PgRestorer(Restorer):
         self._major = server_major(conn, self._fail_on("the server"), "postgres")
         self._exists = self._database_exists()
         self._created = False
-        self._staged: Path | None = None
+        self._staged: StagedRestore | None = None
         if self._exists:
             objects = conn.psql(USER_OBJECTS, self._fail).strip()
             if objects not in ("", "0") and not options.force:
@@ -212,49 +210,27 @@ class PgRestorer(Restorer):
             )
             self._created = True
         if self.options.jobs > 1:
-            # pg_restore --jobs needs a seekable file: stage the decoded dump, restore
-            # from it in ``commit`` once its checksum is known to be right.
-            fd, name = tempfile.mkstemp(prefix="offsite-restore-", suffix=".pgdump")
-            self._staged = Path(name)
-            reader = _Offsets(stream, ArchiveCheck())
-            with os.fdopen(fd, "wb") as out:
-                copy(reader, out.write)
-                self._set_offsets(reader, out)
+            # pg_restore --jobs reads a seekable file: the dump is staged, and into a new
+            # database restored as it arrives; the rest follows in ``commit``, once the
+            # entry's checksum matched.
+            self._staged = StagedRestore(
+                self._restore_argv(), self.conn.env, self.conn.secrets, self._fail,
+                self.options.jobs, early=self._created,
+            )  # fmt: skip
+            self._staged.write(stream)
             return
         # One transaction: a failed restore leaves the database as empty as it was.
         argv = [*self._restore_argv(), "--single-transaction"]
         pipe_into(argv, self.conn.env, stream, self._fail, self.conn.secrets)
 
-    def _set_offsets(self, reader: _Offsets, out: BinaryIO) -> None:
-        """Store each data block's position in the staged dump's contents, as pg_dump does
-        writing to a file: pg_restore's workers then seek to their table's data instead of
-        each reading the dump from the start. A dump this offsite cannot read (a newer
-        pg_dump's) is staged as it is."""
-        try:
-            if reader.gave_up:
-                return
-            reader.check.finish()
-            offsets = reader.check.offsets()
-        except (ArchiveError, OverflowError):
-            return
-        for where, stored in offsets:
-            out.seek(where)
-            out.write(stored)
-
     def commit(self) -> None:
-        if self._staged is None:
-            return
-        argv = [*self._restore_argv(), f"--jobs={self.options.jobs}", str(self._staged)]
-        try:
-            run_tool(argv, self.conn.env, self._fail, self.conn.secrets)
-        finally:
-            self._staged.unlink()
-            self._staged = None
+        if self._staged is not None:
+            staged, self._staged = self._staged, None
+            staged.finish()
 
     def discard(self) -> None:
         if self._staged is not None:
-            with contextlib.suppress(OSError):
-                self._staged.unlink()
+            self._staged.discard()
             self._staged = None
         if self._created:
             force = " WITH (FORCE)" if self._major >= 13 else ""
@@ -280,19 +256,3 @@ class _Checked(CheckingReader):
             return super().read(size)
         except ArchiveError as exc:
             raise self._fail(f"self-check failed: {exc}") from None
-
-
-class _Offsets(CheckingReader):
-    """The staged dump's bytes through the archive reader, for their offsets only: a
-    dump it cannot read (a newer pg_dump's) is staged as it is, without them."""
-
-    gave_up = False  # the dump stopped reading as an archive: it is staged without offsets
-
-    def read(self, size: int = -1, /) -> bytes:
-        data = self._inner.read(size)
-        if data and not self.gave_up:
-            try:
-                self.check.feed(data)
-            except ArchiveError:
-                self.gave_up = True
-        return data
