@@ -14,7 +14,7 @@ import click
 import pytest
 import yaml
 
-from offsite.cli import cli
+from offsite.cli import all_commands
 from tests.actions.harness import ROOT
 
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
@@ -124,7 +124,7 @@ def test_inputs_and_outputs_are_documented_and_kebab_case(path: Path) -> None:
 def _option_envvars() -> dict[str, str]:
     """OFFSITE_X → the command-line option it stands for, over every command."""
     found: dict[str, str] = {}
-    for command in cli.commands.values():
+    for command in all_commands().values():
         for param in command.params:
             if isinstance(param, click.Option) and param.envvar:
                 found[str(param.envvar)] = param.opts[-1] if param.opts else param.name

@@ -7,17 +7,17 @@ from pathlib import Path
 import click
 import pytest
 
-from offsite.cli import cli as group
+from offsite.cli import all_commands
 from offsite.cli.options import envvar_for
 from tests.conftest import only_set
 
-COMMANDS = sorted(group.commands)
+COMMANDS = sorted(all_commands())
 
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_option_has_its_variable_in_help(cli, name: str) -> None:
-    command = group.commands[name]
-    text = cli(name, "--help").out
+    command = all_commands()[name]
+    text = cli(*name.split(), "--help").out
     for param in command.params:
         if isinstance(param, click.Option) and param.name != "help":
             long = next(o for o in param.opts if o.startswith("--"))
