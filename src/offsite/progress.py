@@ -49,7 +49,7 @@ class Progress:
     ) -> None:
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty() if live is None else live
-        self.interval = interval if interval is not None else (0.25 if self.live else 5.0)
+        self.interval = interval if interval is not None else (1.0 if self.live else 5.0)
         self.enabled = enabled
 
     @contextlib.contextmanager
