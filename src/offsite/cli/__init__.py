@@ -33,7 +33,8 @@ class _Commands(click.Group):
     ``wal push`` runs once per WAL segment, and importing every command cost ~0.1 s."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(_COMMANDS)
+        # not ``list(...)``: importing offsite.cli.list makes ``list`` this package's module
+        return [*_COMMANDS]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in _COMMANDS:
