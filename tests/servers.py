@@ -69,7 +69,7 @@ def pg_bin(name: str) -> str | None:
 
 
 class Postgres:
-    def __init__(self) -> None:
+    def __init__(self, conf: dict[str, str] | None = None) -> None:
         initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
         if not initdb or not pg_ctl:
             raise FileNotFoundError("initdb/pg_ctl")
@@ -88,6 +88,9 @@ class Postgres:
             check=True, capture_output=True,
         )  # fmt: skip
         pwfile.unlink()
+        if conf:  # postgresql.conf settings, e.g. archiving's
+            with open(self.dir / "data" / "postgresql.conf", "a") as fh:
+                fh.writelines(f"{key} = '{value}'\n" for key, value in conf.items())
         self.start()
 
     def start(self) -> None:

@@ -49,6 +49,7 @@ class SourceSpec:
     groups: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     pg_globals: bool = False
+    physical: bool = False  # a PostgreSQL base backup (point-in-time recovery), not a dump
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,9 @@ class _Reader:
         raise self.fail(where, "expected true or false")
 
 
-_SOURCE_KEYS = ("name", "url", "path", "exec", "groups", "group", "exclude", "pg-globals")
+_SOURCE_KEYS = (
+    "name", "url", "path", "exec", "groups", "group", "exclude", "pg-globals", "physical",
+)  # fmt: skip
 _TOP_KEYS = (
     "sources",
     "destinations",
@@ -234,6 +237,7 @@ def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
         groups=groups,
         exclude=r.texts(d.get("exclude"), f"{where}.exclude"),
         pg_globals=r.flag(d["pg-globals"], f"{where}.pg-globals") if "pg-globals" in d else False,
+        physical=r.flag(d["physical"], f"{where}.physical") if "physical" in d else False,
     )
 
 

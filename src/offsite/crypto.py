@@ -295,6 +295,32 @@ class Encryptor:
         return pipeline.stage("gpg-encrypt", run, src)
 
 
+def seal(data: bytes, key: str) -> bytes:
+    """``data`` encrypted with a data key as an entry is (AES256, no stretching): the
+    whole of a small file (a WAL file), not a stream."""
+    with _throwaway_home() as home:
+        result = _gpg(home).encrypt(
+            data, None, symmetric=CIPHER, passphrase=key, armor=False,
+            extra_args=["--no-symkey-cache", "--compress-algo", "none", *ENTRY_S2K],
+        )  # fmt: skip
+    if not result.ok:
+        raise EncryptionFailed(_gpg_reason(result))
+    return bytes(result.data)
+
+
+def open_sealed(data: bytes, key: str) -> bytes:
+    """What ``seal`` encrypted; ValueError when ``data`` is not an encrypted message (a
+    plain packet gpg would print as if decrypted) or does not decrypt whole."""
+    import io
+
+    encrypted_message(io.BytesIO(data))
+    with _throwaway_home() as home:
+        result = _gpg(home).decrypt(data, passphrase=key, extra_args=["--no-symkey-cache"])
+    if not result.ok or "DECRYPTION_OKAY" not in str(result.stderr):
+        raise ValueError(f"it does not decrypt: {_gpg_reason(result)}")
+    return bytes(result.data)
+
+
 def unwrap_key(data: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:
     """The data key inside a set's ``key.gpg``: with the passphrase (in a throwaway home),
     or, for a set made for recipients, with a secret key of the user's keyring (where the

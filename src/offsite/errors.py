@@ -56,6 +56,14 @@ class NotAuthenticated(CheckFailed):
     """set {} does not prove it was made with your key: {} (--allow-unauthenticated accepts it)"""
 
 
+class WalMissing(CheckFailed):
+    """WAL file {} is not in the archive {}"""
+
+
+class WalConflict(CheckFailed):
+    """WAL file {} is already archived in {} with other content: refusing to overwrite it"""
+
+
 class NotEncrypted(CheckFailed):
     """set {} is not encrypted while a key is configured (--allow-unencrypted accepts it)"""
 
@@ -158,6 +166,10 @@ class StorageDenied(StorageError):
 
 class ObjectMissing(StorageError):
     """{}: no object {!r} there"""
+
+
+class WalCorrupt(OperationFailed):
+    """WAL file {} in {} is corrupt: {}"""
 
 
 class RestoreFailed(OperationFailed):

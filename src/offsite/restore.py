@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from offsite import gha
@@ -26,8 +26,16 @@ from offsite.errors import (
 )
 from offsite.manifest import Entry
 from offsite.pipeline import Pipeline, decompress
+from offsite.pitr import (
+    Target,
+    base_entry,
+    check_reachable,
+    choose_base,
+    ends_before,
+    stopped,
+)
 from offsite.progress import Progress
-from offsite.sets import StoredSet, select
+from offsite.sets import StoredSet, scan, select
 from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
@@ -165,6 +173,35 @@ def _staged(read: Callable[[Sink], None], restorer: Restorer) -> None:
         restorer.write(staged)
 
 
+def _point_in_time(
+    request: RestoreRequest, storage: Storage, verifier: Verifier, target: Target
+) -> tuple[StoredSet, Entry]:
+    """The set whose base backup a point-in-time target starts from, once the archive is
+    seen to reach the target: the one --id names, else the newest that ends before it."""
+    if request.set_id is not None:
+        stored = select(storage, request.set_id, verifier.check)
+        base = base_entry(stored, request.entry)
+        if base is None:
+            raise BadInput(f"set {stored.id} holds no base backup to recover to a point")
+        if not ends_before(base, target):
+            raise BadInput(
+                f"the base backup in set {stored.id} ends at {stopped(base)}, "
+                f"after {target.describe()}: leave out --id, or name an older set"
+            )
+    else:
+        stored = choose_base(scan(storage).sets, request.entry, target)
+        verifier.check(stored, True)
+        base = base_entry(stored, request.entry)
+        assert base is not None
+    folder = f"wal/{base.stats.get('system_id')}/"
+    newest = max(
+        (o.modified for o in storage.list(folder) if not o.key.endswith("/key.gpg")),
+        default=None,
+    )
+    check_reachable(newest, target)
+    return stored, base
+
+
 def run_restore(
     request: RestoreRequest, progress: Progress | None = None, after: AfterEach | None = None
 ) -> list[Restored]:
@@ -183,13 +220,18 @@ def _restore(
     progress: Progress,
     after: AfterEach | None,
 ) -> list[Restored]:
-    stored = select(storage, request.set_id, verifier.check)
+    point = Target(request.options.to_time, request.options.to_lsn)
+    if point.given:
+        stored, base = _point_in_time(request, storage, verifier, point)
+        request = replace(request, entry=base.name)
+    else:
+        stored = select(storage, request.set_id, verifier.check)
     plan = _targets(request, stored)
     # Check every target before restoring anything.
     for entry, target in plan:
         kind_class(entry.kind).check_target(target)
     restorers: list[tuple[Entry, str, Restorer]] = [
-        (entry, target, kind_class(entry.kind).restorer(target, request.options))
+        (entry, target, kind_class(entry.kind).restorer_for(target, request.options, entry.stats))
         for entry, target in plan
     ]
     done: list[Restored] = []

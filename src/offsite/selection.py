@@ -34,6 +34,8 @@ class Request:
     execs: tuple[tuple[str, str], ...] = ()  # --exec NAME=COMMAND
     excludes: tuple[str, ...] = ()  # --exclude, for every files source
     pg_globals: bool = False  # --pg-globals: every database's roles too
+    physical: bool = False  # --physical: PostgreSQL sources as base backups
+    with_wal: bool = False  # --with-wal: base backups that hold the WAL they need
     config: Config | None = None  # --config, not yet expanded
     only: tuple[str, ...] = ()  # --only GROUP or NAME of the file
     shard: tuple[int, int] | None = None  # --shard I/N of the units
@@ -88,8 +90,14 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
         if wanted:
             expanded = {s.name: s for s in request.config.expanded(env, wanted).sources}
             specs = tuple(expanded.get(s.name, s) for s in specs)
+    if request.with_wal and not (request.physical or any(s.physical for s in specs)):
+        raise BadInput("--with-wal goes with --physical")
     options = SourceOptions(
-        excludes=request.excludes, mirror_cache=request.mirror_cache, lfs=request.extras.lfs
+        excludes=request.excludes,
+        mirror_cache=request.mirror_cache,
+        lfs=request.extras.lfs,
+        physical=request.physical,
+        wal_included=request.with_wal,
     )
     plain = tuple(u for u in request.urls if not owner_of(u))
     sources = [from_url(url, None, options) for url in plain]
@@ -97,7 +105,11 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
     sources += [from_exec(name, command) for name, command in request.execs]
     for spec in specs:
         if spec.url:
-            own = replace(options, excludes=options.excludes + spec.exclude)
+            own = replace(
+                options,
+                excludes=options.excludes + spec.exclude,
+                physical=options.physical or spec.physical,
+            )
             source = from_url(spec.url, spec.name, own)
         else:
             source = from_exec(spec.name, spec.command or "")

@@ -46,6 +46,7 @@ class TrustConfig:
     trust_keys: tuple[str, ...] = ()  # fingerprints in the keyring, or key files
     allow_unauthenticated: bool = False
     allow_unencrypted: bool = False
+    passphrase_file: str | None = None  # where the passphrase came from, if a file
 
     @property
     def keyed(self) -> bool:

@@ -116,9 +116,9 @@ def test_a_future_dated_set_is_never_latest_nor_counted(cli, tmp_path: Path, rea
 def test_an_unknown_entry_kind_needs_a_newer_offsite(cli, tmp_path: Path, real: Path) -> None:
     real_set = only_set(real)
     manifest = real_set / "manifest.json"
-    manifest.write_text(_edited(real_set, entry={"kind": "pg-base"}))
+    manifest.write_text(_edited(real_set, entry={"kind": "oci-volume"}))
     r = cli("restore", real, "--into", tmp_path / "o")
-    assert r.code == 2 and "kind 'pg-base' needs a newer offsite" in r.err
+    assert r.code == 2 and "kind 'oci-volume' needs a newer offsite" in r.err
     assert not (tmp_path / "o").exists()
 
 

@@ -144,6 +144,18 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     is_flag=True,
     help="Also dump roles and tablespaces (pg_dumpall --globals-only) as NAME-globals.",
 )
+@option(
+    "--physical",
+    is_flag=True,
+    help="PostgreSQL: a base backup of the whole cluster (pg_basebackup) for point-in-time "
+    "recovery with `offsite wal`, instead of a dump of one database.",
+)
+@option(
+    "--with-wal",
+    is_flag=True,
+    help="With --physical: put the WAL the base backup needs inside it (self-contained, "
+    "no archive needed; restores to the end of the backup only).",
+)
 @option("--compress", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
 @passphrase_option
@@ -210,6 +222,8 @@ def command(
     execs: tuple[str, ...],
     excludes: tuple[str, ...],
     pg_globals: bool,
+    physical: bool,
+    with_wal: bool,
     compress: str,
     level: int | None,
     passphrase_env: str,
@@ -256,6 +270,8 @@ def command(
         execs=tuple(split_pairs(execs, "--exec")),
         excludes=excludes,
         pg_globals=pg_globals,
+        physical=physical,
+        with_wal=with_wal,
         config=file,
         only=only,
         shard=parse_shard(shard) if shard else None,

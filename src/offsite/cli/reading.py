@@ -37,6 +37,7 @@ def _trust(kwargs: dict[str, Any], configured: str | None = None) -> Any:
         trust_keys=tuple(kwargs.pop("trust_key")),
         allow_unauthenticated=kwargs.pop("allow_unauthenticated"),
         allow_unencrypted=kwargs.pop("allow_unencrypted"),
+        passphrase_file=path,
     )
 
 
@@ -200,13 +201,43 @@ def restore_options(f: F) -> F:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from offsite.pitr import parse_time
+
+        to_time = kwargs.pop("to_time")
+        to_lsn = kwargs.pop("to_lsn")
+        if to_time and to_lsn:
+            raise BadInput("choose one of --to-time and --to-lsn")
+        if to_lsn:
+            from offsite.pitr import lsn_value
+
+            lsn_value(to_lsn)
         options = RestoreOptions(
-            force=kwargs.pop("force"), jobs=kwargs.pop("jobs"), no_owner=kwargs.pop("no_owner")
+            force=kwargs.pop("force"),
+            jobs=kwargs.pop("jobs"),
+            no_owner=kwargs.pop("no_owner"),
+            to_time=parse_time(to_time) if to_time else None,
+            to_lsn=to_lsn,
+            program=kwargs.pop("server_offsite"),
         )
         return f(*args, options=options, **kwargs)
 
     decorated: Any = option("--no-owner", is_flag=True,
                             help="PostgreSQL: do not restore object owners.")(wrapper)  # fmt: skip
+    decorated = option(
+        "--to-time",
+        metavar="TIME",
+        help="A base backup: recover to this time (ISO 8601 with a zone, e.g. "
+        "2026-11-26T14:05:00Z) with the WAL archived beside it; default: the latest.",
+    )(decorated)
+    decorated = option(
+        "--to-lsn", metavar="LSN", help="A base backup: recover to this WAL position instead."
+    )(decorated)
+    decorated = option(
+        "--server-offsite",
+        metavar="PROGRAM",
+        help="A base backup: the offsite the recovered server runs as its restore_command, "
+        "where the server's user has another (default: this one, by absolute path).",
+    )(decorated)
     decorated = option(
         "--jobs",
         type=click.IntRange(min=1),

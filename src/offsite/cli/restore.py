@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import click
 
@@ -44,6 +44,7 @@ def command(
     (git+URL, github://OWNER/REPO) for a repository; for a set of several entries without
     --entry, a folder that gets one item per entry.
     """
+    options = replace(options, archive=dest, passphrase_file=trust.passphrase_file)
     request = RestoreRequest(
         source=dest,
         into=into,
@@ -62,4 +63,12 @@ def command(
     ]
     click.echo(f"restored set {done[0].set_id}")
     click.echo(render(("entry", "kind", "size", "time", "restored to"), rows, right=(2, 3)))
+    for r in done:
+        if r.kind == "pg-base":
+            click.echo(
+                f"{r.entry}: start a server of the same major version on it, as the user that "
+                f"owns it: pg_ctl -D {r.location} start; it recovers to "
+                f"{'the target' if options.to_time or options.to_lsn else 'the end of the archive'}"
+                " and then promotes"
+            )
     return 0

@@ -21,9 +21,10 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
@@ -39,6 +40,12 @@ class RestoreOptions:
     force: bool = False  # restore over a non-empty target
     jobs: int = 1  # parallel workers, where the engine has them (pg_restore --jobs)
     no_owner: bool = False  # PostgreSQL: do not set object owners (pg_restore --no-owner)
+    # point-in-time recovery of a base backup (SPEC §8): the target, none for the latest
+    to_time: datetime | None = None
+    to_lsn: str | None = None
+    archive: str | None = None  # the destination its WAL is fetched from
+    passphrase_file: str | None = None  # what restore_command reads the passphrase from
+    program: str | None = None  # the offsite restore_command runs (default: this one)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class SourceOptions:
     excludes: tuple[str, ...] = ()  # files: glob patterns never archived
     mirror_cache: Path | None = None  # repositories: mirrors kept here between runs
     lfs: bool = False  # repositories: their LFS objects too, as a second entry NAME-lfs
+    physical: bool = False  # PostgreSQL: a base backup of the cluster, not a dump
+    wal_included: bool = False  # ... with the WAL it needs inside (no archive to restore)
     optional: bool = False  # a repository that may not exist (a wiki): skipped, not failed
 
 
@@ -126,6 +135,13 @@ class Kind(abc.ABC):
     @abc.abstractmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
         """A restorer into ``target``; refuses a non-empty target without ``force``."""
+
+    @classmethod
+    def restorer_for(
+        cls, target: str, options: RestoreOptions, stats: Mapping[str, Any]
+    ) -> Restorer:
+        """``restorer``, for a kind that needs what the backup recorded of the entry."""
+        return cls.restorer(target, options)
 
     @classmethod
     def check_target(cls, target: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from offsite.errors import UnknownKind, UnknownScheme
+from offsite.errors import BadInput, UnknownKind, UnknownScheme
 from offsite.sources.base import Kind, Source, SourceOptions
 from offsite.sources.command import CommandSource
 from offsite.sources.files import FilesSource
@@ -11,7 +11,7 @@ from offsite.sources.git_lfs import GitLfsKind
 from offsite.sources.github_metadata import GitHubMetadataSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
-from offsite.sources.postgres import PgGlobalsSource, PostgresSource
+from offsite.sources.postgres import PgBaseSource, PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
 from offsite.urls import redact, scheme_of
@@ -34,6 +34,7 @@ _KINDS: tuple[type[Kind], ...] = (
     CommandSource,
     PostgresSource,
     PgGlobalsSource,
+    PgBaseSource,
     MysqlSource,
     RedisSource,
     MongoSource,
@@ -50,6 +51,10 @@ def from_url(url: str, name: str | None = None, options: SourceOptions | None = 
     cls = _BY_SCHEME.get(scheme)
     if cls is None and (scheme == "github" or scheme.startswith("git+")):
         cls = GitSource
+    if cls is PostgresSource and options is not None and options.physical:
+        cls = PgBaseSource
+    elif options is not None and options.physical:
+        raise BadInput(f"--physical is for a postgresql:// source, not {redact(url)}")
     if cls is None:
         known = ", ".join(sorted([*_BY_SCHEME, "git+<git URL>", "github"]))
         raise UnknownScheme("source", scheme, redact(url), known)

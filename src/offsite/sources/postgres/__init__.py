@@ -1,7 +1,9 @@
 """PostgreSQL, one concern a module: ``conn`` (reaching the server, finding client tools),
 ``rows`` (counting rows in a dump's SQL and in a database), ``dump`` (a database's
-``pg_dump``, checked as it streams, and its restore), ``globals`` (roles and tablespaces)."""
+``pg_dump``, checked as it streams, and its restore), ``globals`` (roles and tablespaces),
+``basebackup`` (the cluster's base backup for point-in-time recovery, and its restore)."""
 
+from offsite.sources.postgres.basebackup import PgBaseSource
 from offsite.sources.postgres.conn import Conn, server_major, tool
 from offsite.sources.postgres.dump import PgRestorer, PostgresSource
 from offsite.sources.postgres.globals import PgGlobalsSource
@@ -10,6 +12,7 @@ from offsite.sources.postgres.rows import CopyCounter, count_rows
 __all__ = [
     "Conn",
     "CopyCounter",
+    "PgBaseSource",
     "PgGlobalsSource",
     "PgRestorer",
     "PostgresSource",

@@ -21,7 +21,7 @@ first and the data blocks after, in the contents' order.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from offsite.streams import Readable
 
@@ -367,10 +367,14 @@ class ArchiveCheck:
         ]
 
 
-class CheckingReader:
-    """``inner`` as it is, every byte fed to an ``ArchiveCheck`` on the way."""
+class Feeds(Protocol):
+    def feed(self, data: bytes) -> None: ...
 
-    def __init__(self, inner: Readable, check: ArchiveCheck) -> None:
+
+class CheckingReader:
+    """``inner`` as it is, every byte fed to a check on the way."""
+
+    def __init__(self, inner: Readable, check: Feeds) -> None:
         self._inner, self.check = inner, check
 
     def read(self, size: int = -1, /) -> bytes:

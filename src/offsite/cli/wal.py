@@ -1,0 +1,143 @@
+"""offsite wal push %p --to DEST / offsite wal fetch %f %p --from DEST"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from offsite.cli.options import (
+    option,
+    passphrase_option,
+    read_passphrase,
+    read_passphrase_file,
+    read_storage_options,
+    storage_options,
+)
+from offsite.crypto import EncryptionConfig
+from offsite.errors import BadInput
+from offsite.storage.settings import StorageSettings
+
+
+@click.group("wal", short_help="Archive PostgreSQL's WAL: its archive_command and restore_command.")
+def command() -> None:
+    """Continuous archiving for point-in-time recovery. In postgresql.conf:
+
+    \b
+      archive_mode = on
+      archive_command = 'offsite wal push %p --to DEST --passphrase-file FILE'
+      archive_timeout = 60     # a quiet database still archives each minute
+
+    \b
+    and to recover, in the restored data directory (offsite restore writes it):
+      restore_command = 'offsite wal fetch %f %p --from DEST --passphrase-file FILE'
+    """
+
+
+def _key_cache(key_cache: Path | None, no_key_cache: bool) -> Path | None:
+    from offsite.wal.archiving import default_cache
+
+    if no_key_cache:
+        return None
+    return key_cache or default_cache()
+
+
+def _cluster_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = option(
+        "--system-id",
+        metavar="ID",
+        help="The cluster's system identifier (default: read from global/pg_control in the "
+        "current folder, which is the data directory when PostgreSQL runs the command).",
+    )(f)
+    f = option(
+        "--key-cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for the unwrapped archive key, a 0600 file (default: "
+        "~/.cache/offsite/keys), so a push does not stretch the passphrase.",
+    )(f)
+    f = option("--no-key-cache", is_flag=True, help="Unwrap the archive key on every call.")(f)
+    f = passphrase_option(f)
+    return option(
+        "--passphrase-file",
+        metavar="PATH",
+        help="A file that holds the passphrase (its first line), instead of --passphrase-env.",
+    )(f)
+
+
+def _passphrase(passphrase_env: str, passphrase_file: str | None) -> str | None:
+    if passphrase_file:
+        return read_passphrase_file(passphrase_file)
+    return read_passphrase(passphrase_env)
+
+
+@command.command("push", short_help="Archive one WAL file (archive_command).")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@option("--to", "destinations", multiple=True, required=True, metavar="DEST",
+        help="Destination URL (repeatable): the file is stored in each before exit 0.")  # fmt: skip
+@option("--no-encrypt", is_flag=True, help="Store the archive unencrypted.")
+@option("--recipient", "recipients", multiple=True, metavar="KEY",
+        help="Wrap the archive key to this OpenPGP key (repeatable).")  # fmt: skip
+@_cluster_options
+@storage_options
+def push(
+    path: Path,
+    destinations: tuple[str, ...],
+    no_encrypt: bool,
+    recipients: tuple[str, ...],
+    system_id: str | None,
+    key_cache: Path | None,
+    no_key_cache: bool,
+    passphrase_env: str,
+    passphrase_file: str | None,
+    storage: StorageSettings,
+) -> int:
+    """Store the WAL file PATH (PostgreSQL's %p) under wal/<system id>/ in every
+    destination, compressed and encrypted with the archive's key. Exit 0 once it is
+    stored everywhere, or was already stored with the same content; other content under
+    the same name is refused (exit 1): the archive is never overwritten."""
+    from offsite.wal.archiving import push as push_file
+
+    if no_encrypt:
+        if recipients:
+            raise BadInput("--no-encrypt and --recipient contradict each other")
+        encryption = EncryptionConfig("none")
+    elif recipients:
+        encryption = EncryptionConfig("recipients", recipients=recipients)
+    else:
+        passphrase = _passphrase(passphrase_env, passphrase_file)
+        if passphrase is None:
+            from offsite.errors import MissingPassphrase
+
+            raise MissingPassphrase(passphrase_env)
+        encryption = EncryptionConfig("passphrase", passphrase=passphrase)
+    cache = _key_cache(key_cache, no_key_cache)
+    push_file(path, destinations, storage, encryption, cache, system_id)
+    return 0
+
+
+@command.command("fetch", short_help="Bring back one archived WAL file (restore_command).")
+@click.argument("name")
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@option("--from", "source", required=True, metavar="DEST", help="Destination URL to read.")
+@_cluster_options
+@read_storage_options
+def fetch(
+    name: str,
+    target: Path,
+    source: str,
+    system_id: str | None,
+    key_cache: Path | None,
+    no_key_cache: bool,
+    passphrase_env: str,
+    passphrase_file: str | None,
+    storage: StorageSettings,
+) -> int:
+    """Write the archived WAL file NAME (PostgreSQL's %f) to TARGET (%p). Exit 1 when
+    the archive does not have it (recovery has reached the end of the archive), 3 when
+    it has it but the file is corrupt or does not decrypt: recovery must stop there."""
+    from offsite.wal.archiving import fetch as fetch_file
+
+    passphrase = _passphrase(passphrase_env, passphrase_file)
+    cache = _key_cache(key_cache, no_key_cache)
+    fetch_file(name, target, source, storage, passphrase, cache, system_id)
+    return 0

@@ -1,0 +1,236 @@
+"""The WAL archive in one destination: ``wal/<system identifier>/<file>.zst[.gpg]``.
+
+A stored file is a zstd skippable frame that records the plain file's SHA-256 and size
+(``zstd -d`` passes over it), then the file compressed, with zstd's own checksum. In an
+encrypted archive that whole is an OpenPGP message (AES256) whose passphrase is the
+archive's data key, ``key.gpg`` beside the files, wrapped like a set's (SPEC §2, §8). By
+hand, with standard tools:
+
+    gpg --decrypt wal/<id>/key.gpg > archive.key
+    gpg --batch --passphrase-file archive.key -d <file>.zst.gpg | zstd -d > <file>
+
+Stored bytes differ on every push (encryption), so a push whose name is taken compares
+the recorded plain SHA-256: the same content is success (PostgreSQL retries a push it
+did not see succeed), other content is refused. Nothing in the archive is overwritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor, open_sealed, seal, unwrap_key
+from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, WalCorrupt
+from offsite.storage.base import Storage
+from offsite.urls import redact
+
+PREFIX = "wal"
+SKIPPABLE = 0x184D2A50  # a zstd skippable frame's magic number
+TAG = b"offsite-wal 1\n"
+MAX_FILE = 1 << 30  # PostgreSQL's largest WAL segment
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def folder_of(system_id: str) -> str:
+    if not system_id.isdigit():
+        raise BadInput(f"{system_id!r} is not a PostgreSQL system identifier")
+    return f"{PREFIX}/{system_id}"
+
+
+def object_name(folder: str, name: str, encrypted: bool) -> str:
+    return f"{folder}/{name}.zst" + (".gpg" if encrypted else "")
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a stored file says of its plain content."""
+
+    sha256: str
+    size: int
+
+
+def pack(plain: bytes) -> bytes:
+    """The record frame, then ``plain`` compressed."""
+    import zstandard
+
+    record = (
+        TAG + json.dumps({"sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain)}).encode()
+    )
+    frame = struct.pack("<II", SKIPPABLE, len(record)) + record
+    return frame + zstandard.ZstdCompressor(level=3, write_checksum=True).compress(plain)
+
+
+def record_of(packed: bytes) -> tuple[Record, int]:
+    """The record a packed file starts with, and where its compressed content starts;
+    ValueError when there is none."""
+    if len(packed) < 8:
+        raise ValueError("it is too short")
+    magic, length = struct.unpack_from("<II", packed)
+    if magic != SKIPPABLE or length > 4096 or packed[8 : 8 + len(TAG)] != TAG:
+        raise ValueError("it does not start with offsite's record")
+    try:
+        fields = json.loads(packed[8 + len(TAG) : 8 + length])
+        sha256, size = fields["sha256"], fields["size"]
+    except (ValueError, KeyError, TypeError):
+        raise ValueError("its record does not parse") from None
+    if not (isinstance(sha256, str) and _SHA256.match(sha256)):
+        raise ValueError("its record has no SHA-256")
+    if not (isinstance(size, int) and 0 <= size <= MAX_FILE):
+        raise ValueError("its record has no size")
+    return Record(sha256, size), 8 + length
+
+
+def unpack(packed: bytes) -> bytes:
+    """The plain file, checked against its record; ValueError saying what is wrong."""
+    import zstandard
+
+    record, start = record_of(packed)
+    try:
+        plain = zstandard.ZstdDecompressor().decompress(packed[start:], max_output_size=record.size)
+    except zstandard.ZstdError as exc:
+        raise ValueError(f"it does not decompress ({exc})") from None
+    if len(plain) != record.size or hashlib.sha256(plain).hexdigest() != record.sha256:
+        raise ValueError("its content does not match its recorded SHA-256")
+    return plain
+
+
+def read_object(storage: Storage, key: str) -> bytes:
+    """A stored WAL file's bytes, at most what a packed 1 GiB segment could take."""
+    with storage.open(key) as fh:
+        data = fh.read(MAX_FILE + (64 << 20))
+        if fh.read(1):
+            raise ValueError("it is larger than any WAL file")
+    return bytes(data)
+
+
+class Archive:
+    """One destination's archive for one cluster (system identifier)."""
+
+    def __init__(self, storage: Storage, system_id: str, cache: Path | None) -> None:
+        self.storage = storage
+        self.folder = folder_of(system_id)
+        self.where = redact(storage.url)
+        self._cache = cache
+
+    # -- the archive's data key ----------------------------------------------------------
+    def _wrapped(self) -> bytes | None:
+        try:
+            with self.storage.open(f"{self.folder}/{KEY_FILE}") as fh:
+                return bytes(fh.read(1 << 16))
+        except ObjectMissing:
+            return None
+
+    def key_for_push(self, encryption: EncryptionConfig) -> str | None:
+        """The data key pushes encrypt with: the archive's own, or a new one stored
+        (create-if-absent) by the first push. None for an archive without encryption."""
+        wrapped = self._wrapped()
+        if wrapped is None:
+            if encryption.mode == "none":
+                return None
+            with Encryptor(encryption) as encryptor:
+                wrapped = encryptor.wrapped_key()
+                if self.storage.create(f"{self.folder}/{KEY_FILE}", wrapped):
+                    self._remember(wrapped, encryptor.data_key)
+                    return encryptor.data_key
+            wrapped = self._wrapped()  # another push created it first
+            if wrapped is None:
+                raise WalCorrupt(KEY_FILE, self.where, "it was created and is gone")
+        if encryption.mode == "none":
+            raise BadInput(
+                f"the WAL archive in {self.where} is encrypted: push with its key, not --no-encrypt"
+            )
+        return self._unwrap(wrapped, encryption.recipients, encryption.passphrase)
+
+    def _unwrap(self, wrapped: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:
+        cached = self._cached(wrapped)
+        if cached:
+            return cached
+        if passphrase is None and not recipients:
+            raise BadInput(
+                f"the WAL archive in {self.where} is encrypted: give its passphrase "
+                "(--passphrase-file or --passphrase-env)"
+            )
+        try:
+            key = unwrap_key(wrapped, recipients, passphrase)
+        except DecryptionFailed as exc:
+            raise WalCorrupt(KEY_FILE, self.where, exc.args[-1]) from None
+        self._remember(wrapped, key)
+        return key
+
+    def _cache_file(self, wrapped: bytes) -> Path | None:
+        if self._cache is None:
+            return None
+        return self._cache / f"wal-{hashlib.sha256(wrapped).hexdigest()[:32]}.key"
+
+    def _cached(self, wrapped: bytes) -> str | None:
+        path = self._cache_file(wrapped)
+        try:
+            if path is None or path.stat().st_mode & 0o077:
+                return None  # a key file others can read is not trusted to be ours
+            key = path.read_text().strip()
+        except OSError:
+            return None
+        return key if re.match(r"^[0-9a-f]{64}$", key) else None
+
+    def _remember(self, wrapped: bytes, key: str) -> None:
+        """The unwrapped key in a 0600 file, named by the ``key.gpg`` it came from."""
+        path = self._cache_file(wrapped)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temp = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(key + "\n")
+            os.replace(temp, path)
+        except OSError:
+            pass  # no cache: the next run unwraps again
+
+    # -- files ---------------------------------------------------------------------------
+    def push(self, name: str, packed: bytes, key: str | None) -> bool:
+        """Store a packed file under ``name``: True when stored now, False when the same
+        content was stored before; WalConflict when other content was."""
+        from offsite.errors import WalConflict
+
+        target = object_name(self.folder, name, key is not None)
+        if self.storage.create(target, seal(packed, key) if key else packed):
+            return True
+        mine, _ = record_of(packed)
+        try:
+            theirs, _ = record_of(self._plain_packed(target, key))
+        except ValueError as exc:
+            raise WalCorrupt(name, self.where, exc) from None
+        if theirs != mine:
+            raise WalConflict(name, self.where)
+        return False
+
+    def fetch(self, name: str, passphrase: str | None) -> bytes:
+        """The plain file; WalMissing when the archive does not have it, WalCorrupt when
+        what it has does not decrypt, decompress and match its record. With a passphrase
+        given, a file stored without encryption is refused: deleting ``key.gpg`` and
+        planting plain files must not get them replayed."""
+        from offsite.errors import WalMissing
+
+        wrapped = self._wrapped()
+        if wrapped is None and passphrase is not None:
+            if self.storage.stat(object_name(self.folder, name, False)) is not None:
+                raise WalCorrupt(name, self.where, "stored unencrypted while a key was given")
+            raise WalMissing(name, self.where)
+        key = None if wrapped is None else self._unwrap(wrapped, (), passphrase)
+        target = object_name(self.folder, name, key is not None)
+        try:
+            return unpack(self._plain_packed(target, key))
+        except ObjectMissing:
+            raise WalMissing(name, self.where) from None
+        except ValueError as exc:
+            raise WalCorrupt(name, self.where, exc) from None
+
+    def _plain_packed(self, target: str, key: str | None) -> bytes:
+        data = read_object(self.storage, target)
+        return open_sealed(data, key) if key else data

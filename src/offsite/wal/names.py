@@ -1,0 +1,52 @@
+"""What PostgreSQL archives: WAL segments, timeline histories, backup history files.
+
+A name that is none of these is refused before it can become a storage key or a path.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+from offsite.errors import BadInput
+
+_NAME = re.compile(r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")
+_SEGMENT = re.compile(r"^[0-9A-F]{24}$")
+XLP_LONG_HEADER = 0x0002
+_LONG_HEADER = struct.Struct("<HHIQI4xQII")  # magic, info, tli, pageaddr, rem_len, sysid, …
+
+
+def check_name(name: str) -> str:
+    """``name`` when PostgreSQL could have asked to archive it, else BadInput."""
+    if not _NAME.match(name):
+        raise BadInput(f"{name!r} is not the name of a WAL file, history file or backup file")
+    return name
+
+
+def is_segment(name: str) -> bool:
+    return bool(_SEGMENT.match(name))
+
+
+def timeline_of(name: str) -> int:
+    return int(name[:8], 16)
+
+
+def system_id_of_datadir(datadir: Path) -> str | None:
+    """The cluster's system identifier, from ``global/pg_control`` (its first field), or
+    None when ``datadir`` is not a data directory. PostgreSQL runs ``archive_command`` and
+    ``restore_command`` in its data directory."""
+    try:
+        with open(datadir / "global" / "pg_control", "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    return str(struct.unpack("<Q", head)[0]) if len(head) == 8 else None
+
+
+def system_id_of_segment(data: bytes) -> str | None:
+    """The system identifier in a segment's first page (its long header), if it has one."""
+    if len(data) < _LONG_HEADER.size:
+        return None
+    _, info, _, _, _, sysid, _, _ = _LONG_HEADER.unpack_from(data)
+    return str(sysid) if info & XLP_LONG_HEADER and sysid else None

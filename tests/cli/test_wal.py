@@ -1,0 +1,149 @@
+"""``wal push`` and ``wal fetch`` as PostgreSQL runs them: in a data directory, with the
+exit codes recovery depends on (SPEC §8). The data directory here is a stand-in with a
+``global/pg_control`` (its first field is the system identifier); tests/db/test_pitr.py
+runs them under a real server."""
+
+from __future__ import annotations
+
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SEGMENT = "000000010000000000000003"
+
+
+def datadir(root: Path, system_id: int) -> Path:
+    folder = root / f"data-{system_id}"
+    (folder / "global").mkdir(parents=True)
+    (folder / "pg_wal").mkdir()
+    (folder / "global" / "pg_control").write_bytes(struct.pack("<Q", system_id) + bytes(100))
+    return folder
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str) -> Path:
+    """A data directory as the current folder (PostgreSQL runs the commands there), with
+    one segment of WAL-like bytes in pg_wal/."""
+    folder = datadir(tmp_path, 7312345678901234567)
+    (folder / "pg_wal" / SEGMENT).write_bytes(os.urandom(4096) + b"wal record " * 100_000)
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return folder
+
+
+def push(cli, dest: Path, name: str = SEGMENT, *extra: str):  # type: ignore[no-untyped-def]
+    return cli("wal", "push", f"pg_wal/{name}", "--to", dest, *extra)
+
+
+def fetch(cli, dest: Path, name: str = SEGMENT, *extra: str):  # type: ignore[no-untyped-def]
+    return cli("wal", "fetch", name, "pg_wal/RECOVERYXLOG", "--from", dest, *extra)
+
+
+def test_pushed_then_fetched_byte_for_byte(cli, tmp_path: Path, cluster: Path) -> None:
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    stored = sorted(p.name for p in (dest / "wal" / "7312345678901234567").iterdir())
+    assert stored == [f"{SEGMENT}.zst.gpg", "key.gpg"]
+    r = fetch(cli, dest)
+    assert r.code == 0, r.err
+    assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() == (
+        cluster / "pg_wal" / SEGMENT
+    ).read_bytes()
+
+
+def test_the_archive_key_is_unwrapped_once_and_kept_in_a_private_file(
+    cli, tmp_path: Path, cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    (cached,) = (tmp_path / "cache" / "offsite" / "keys").iterdir()
+    assert oct(cached.stat().st_mode & 0o777) == "0o600"
+    monkeypatch.delenv("OFFSITE_PASSPHRASE")
+    assert fetch(cli, dest).code == 0  # the key kept on this host is enough
+    cached.chmod(0o644)  # a key file others can read is not taken as ours
+    r = fetch(cli, dest)
+    assert r.code == 2 and "give its passphrase" in r.err
+
+
+def test_the_same_file_again_is_success_other_content_is_refused(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    assert push(cli, dest).code == 0  # PostgreSQL retries what it did not see succeed
+    (cluster / "pg_wal" / SEGMENT).write_bytes(b"other content")
+    r = push(cli, dest)
+    assert r.code == 1 and "refusing to overwrite" in r.err
+    assert fetch(cli, dest).code == 0
+    assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() != b"other content"
+
+
+def test_fetch_tells_missing_from_corrupt(cli, tmp_path: Path, cluster: Path) -> None:
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    r = fetch(cli, dest, "000000010000000000000009")
+    assert r.code == 1 and "not in the archive" in r.err
+    stored = dest / "wal" / "7312345678901234567" / f"{SEGMENT}.zst.gpg"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    r = fetch(cli, dest)
+    assert r.code == 3 and "corrupt" in r.err
+    assert not (cluster / "pg_wal" / "RECOVERYXLOG").exists()
+
+
+def test_a_planted_file_is_never_replayed(cli, tmp_path: Path, cluster: Path) -> None:
+    """Someone who can write to the destination but has no key: a plain packet in place of
+    the encrypted file (gpg would print it as if decrypted), or the key deleted and plain
+    files put beside it."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / "7312345678901234567"
+    plain = subprocess.run(["zstd", "-q", "-c", f"pg_wal/{SEGMENT}"], capture_output=True,
+                           check=True).stdout  # fmt: skip
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    stored = subprocess.run(["gpg", "--homedir", str(home), "--batch", "--store", "-o", "-"],
+                            input=plain, capture_output=True, check=True).stdout  # fmt: skip
+    (folder / f"{SEGMENT}.zst.gpg").write_bytes(stored)
+    assert fetch(cli, dest).code == 3
+    (folder / "key.gpg").unlink()
+    (folder / f"{SEGMENT}.zst.gpg").unlink()
+    (folder / f"{SEGMENT}.zst").write_bytes(plain)
+    r = fetch(cli, dest)
+    assert r.code == 3 and "unencrypted" in r.err
+    assert not (cluster / "pg_wal" / "RECOVERYXLOG").exists()
+
+
+def test_two_clusters_never_mix(cli, tmp_path: Path, cluster: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    other = datadir(tmp_path, 42)
+    monkeypatch.chdir(other)
+    assert fetch(cli, dest).code == 1  # the other cluster's file is not this one's
+    (other / "pg_wal" / SEGMENT).write_bytes(b"the other cluster's wal")
+    assert push(cli, dest).code == 0
+    assert sorted(p.name for p in (dest / "wal").iterdir()) == ["42", "7312345678901234567"]
+
+
+def test_names_that_are_not_wal_files_are_refused(cli, tmp_path: Path, cluster: Path) -> None:
+    dest = tmp_path / "dest"
+    for name in ("../../etc/passwd", "pg_control", f"{SEGMENT}/../x", "00000001.history.x"):
+        r = cli("wal", "fetch", name, "pg_wal/RECOVERYXLOG", "--from", dest)
+        assert r.code == 2 and "not the name of a WAL file" in r.err, name
+    assert not (tmp_path / "dest").exists()
+
+
+def test_nothing_stored_is_readable_without_the_key(cli, tmp_path: Path, cluster: Path) -> None:
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    marker = b"wal record "
+    for path in (dest / "wal").rglob("*"):
+        if path.is_file():
+            assert marker not in path.read_bytes()
+            zstd = subprocess.run(["zstd", "-d", "-c"], input=path.read_bytes(),
+                                  capture_output=True)  # fmt: skip
+            assert marker not in zstd.stdout

@@ -1,0 +1,244 @@
+"""Point-in-time recovery against a real PostgreSQL whose archive_command is offsite's
+``wal push``: base backups, the archive's guarantees, and recovery to a time."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from offsite.sources.postgres.basebackup import BaseBackupCheck, TarError
+from tests.conftest import PASSPHRASE
+from tests.servers import PG_PASSWORD, Postgres, _as_user, _workdir, free_port, pg_bin
+
+OFFSITE = Path(sys.executable).with_name("offsite")
+
+
+def server_offsite(work: Path) -> str:
+    """The offsite the postgres user can run: this one, or, where this interpreter is out
+    of its reach (a root-only pyenv), a wrapper that runs the same code with the system's
+    Python of the same version."""
+    if subprocess.run([*_as_user("postgres"), sys.executable, "-c", "pass"],
+                      capture_output=True).returncode == 0:  # fmt: skip
+        return str(OFFSITE)
+    system = shutil.which("python3", path="/usr/bin")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    same = f"import sys; assert '%d.%d' % sys.version_info[:2] == '{version}'"
+    if system is None or subprocess.run([system, "-c", same], capture_output=True).returncode:
+        pytest.skip(f"the postgres user cannot run {sys.executable} nor a system Python {version}")
+    paths = ":".join(p for p in sys.path if p.endswith("site-packages") or p.endswith("/src"))
+    wrapper = work / "offsite"
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={paths} exec {system} -m offsite "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@dataclass
+class Archiving:
+    pg: Postgres
+    dest: Path  # the destination: sets and wal/
+    secret: Path  # the passphrase file, as a database host keeps it
+    work: Path
+    program: str  # the offsite the server's user runs
+
+
+def _own(path: Path) -> None:
+    """Give ``path`` (recursively) to the postgres user the servers run as."""
+    if os.geteuid() != 0:
+        return
+    entry = pwd.getpwnam("postgres")
+    for folder, dirs, files in os.walk(path):
+        for name in [folder, *(os.path.join(folder, n) for n in dirs + files)]:
+            os.chown(name, entry.pw_uid, entry.pw_gid)
+
+
+@pytest.fixture(scope="module")
+def archiving() -> Iterator[Archiving]:
+    """A server archiving every WAL file with ``offsite wal push`` into a folder."""
+    if not pg_bin("initdb") or not pg_bin("pg_basebackup"):
+        pytest.skip("PostgreSQL's server and pg_basebackup are not installed")
+    work = _workdir("offsite-pitr-", "postgres")
+    dest, keys = work / "dest", work / "keys"
+    dest.mkdir()
+    secret = work / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    secret.chmod(0o600)
+    program = server_offsite(work)
+    _own(work)
+    push = (f"{program} wal push %p --to {dest} --passphrase-file {secret} "
+            f"--key-cache {keys}")  # fmt: skip
+    pg = Postgres(conf={"archive_mode": "on", "archive_command": push, "wal_level": "replica"})
+    try:
+        yield Archiving(pg, dest, secret, work, program)
+    finally:
+        pg.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _archived_through(pg: Postgres, database: str) -> None:
+    """Switch to a new WAL file and wait until the one just closed is archived."""
+    closed = pg.sql(database, "SELECT pg_walfile_name(pg_switch_wal());").strip()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = pg.sql(database, "SELECT last_archived_wal, failed_count FROM pg_stat_archiver;")
+        last = row.strip().split("|")[0]
+        if last and last >= closed:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{closed} was not archived: {row}")
+
+
+def _server_time(pg: Postgres, database: str) -> str:
+    return pg.sql(
+        database,
+        """SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                          'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');""",
+    ).strip()
+
+
+class Recovered:
+    """A server started on a restored data directory, stopped and removed at the end."""
+
+    def __init__(self, datadir: Path) -> None:
+        _own(datadir)
+        self.datadir, self.port = datadir, free_port()
+        self.sockets = _workdir("offsite-pitr-sock-", "postgres")
+        opts = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
+                "-c archive_mode=off")  # fmt: skip
+        done = subprocess.run(
+            [*_as_user("postgres"), pg_bin("pg_ctl") or "pg_ctl", "-D", str(datadir), "-o", opts,
+             "-l", str(self.sockets / "log"), "-w", "-t", "120", "start"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        if done.returncode != 0:
+            log = self.sockets / "log"
+            said = log.read_text(errors="replace")[-3000:] if log.exists() else done.stderr
+            raise AssertionError(f"the recovered server did not start:\n{said}")
+
+    def sql(self, database: str, script: str) -> str:
+        done = subprocess.run(
+            [pg_bin("psql") or "psql", "-X", "-A", "-t", "-q", "-h", "127.0.0.1",
+             "-p", str(self.port), "-U", "offsite", "-d", database, "-c", script],
+            env={**os.environ, "PGPASSWORD": PG_PASSWORD}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def promoted(self) -> None:
+        deadline = time.monotonic() + 120
+        while self.sql("postgres", "SELECT pg_is_in_recovery();").strip() != "f":
+            if time.monotonic() > deadline:
+                raise AssertionError("recovery did not reach its target")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        subprocess.run(
+            [*_as_user("postgres"), pg_bin("pg_ctl") or "pg_ctl", "-D", str(self.datadir),
+             "-m", "immediate", "-w", "stop"], capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(self.sockets, ignore_errors=True)
+
+
+def test_recovers_every_row_before_the_time_and_none_after(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    pg, dest = archiving.pg, archiving.dest
+    pg.sql("postgres", "CREATE DATABASE shop;")
+    pg.sql("shop", "CREATE TABLE orders (id int, note text);"
+                   "INSERT INTO orders SELECT g, 'before the base backup' FROM generate_series(1, 100) g;")  # fmt: skip
+    r = cli("backup", pg.url("shop"), "--physical", "--to", dest)
+    assert r.code == 0, r.err
+    pg.sql("shop", "INSERT INTO orders SELECT g, 'before T' FROM generate_series(101, 200) g;")
+    time.sleep(1.1)
+    target = _server_time(pg, "shop")
+    time.sleep(1.1)
+    pg.sql("shop", "INSERT INTO orders SELECT g, 'after T' FROM generate_series(201, 300) g;")
+    _archived_through(pg, "shop")
+
+    datadir = archiving.work / "recovered"  # where the postgres user may go
+    r = cli("restore", dest, "--into", datadir, "--to-time", target,
+            "--passphrase-file", archiving.secret,
+            "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    assert "pg_ctl -D" in r.out
+    assert (datadir / "recovery.signal").exists()
+    assert oct(datadir.stat().st_mode & 0o777) == "0o700"
+    settings = (datadir / "postgresql.auto.conf").read_text()
+    assert "recovery_target_time" in settings and PASSPHRASE not in settings
+    server = Recovered(datadir)
+    try:
+        server.promoted()
+        counts = server.sql("shop", "SELECT note, count(*) FROM orders GROUP BY 1 ORDER BY 1;")
+        assert counts.splitlines() == ["before T|100", "before the base backup|100"]
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module")
+def base_tar(archiving: Archiving) -> bytes:
+    """A base backup as pg_basebackup writes it to standard output."""
+    argv = [pg_bin("pg_basebackup") or "pg_basebackup", "-D", "-", "-Ft", "-X", "none",
+            "--checkpoint=fast", "--manifest-checksums=SHA256", "-d",
+            archiving.pg.url("postgres", password=None)]  # fmt: skip
+    env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+    return subprocess.run(argv, env=env, capture_output=True, check=True).stdout
+
+
+def _checked(data: bytes, piece: int = 7777) -> dict[str, object]:
+    check = BaseBackupCheck()
+    for at in range(0, len(data), piece):
+        check.feed(data[at : at + piece])
+    return check.finish()
+
+
+def test_the_base_backup_check_reads_the_whole_tar(base_tar: bytes, archiving: Archiving) -> None:
+    stats = _checked(base_tar)
+    sysid = archiving.pg.sql("postgres", "SELECT system_identifier FROM pg_control_system();")
+    assert stats["system_id"] == int(sysid)
+    assert stats["timeline"] == 1 and stats["wal_included"] is False
+    assert 0 < stats["start_lsn"] <= stats["stop_lsn"]  # type: ignore[operator]
+    assert abs(stats["stop_time"] - time.time()) < 300  # type: ignore[operator]
+    assert _checked(base_tar, 512) == {**stats, "stop_time": _checked(base_tar, 512)["stop_time"]}
+
+
+@pytest.mark.parametrize("where", [0.1, 0.3, 0.5, 0.7, 0.9, 0.999])
+def test_any_flipped_byte_or_cut_fails_the_base_backup_check(base_tar: bytes, where: float) -> None:
+    at = int(len(base_tar) * where)
+    flipped = bytearray(base_tar)
+    flipped[at] ^= 0x20
+    with pytest.raises(TarError):
+        _checked(bytes(flipped))
+    with pytest.raises(TarError):
+        _checked(base_tar[:at])
+
+
+def test_a_member_the_manifest_does_not_list_fails_the_check(base_tar: bytes) -> None:
+    import io
+    import tarfile
+
+    extra = io.BytesIO()
+    with tarfile.open(fileobj=extra, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        info = tarfile.TarInfo("global/planted")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    member = extra.getvalue()[:1024]  # its header and data, without the end blocks
+    with pytest.raises(TarError, match="not in its manifest"):
+        _checked(member + base_tar)
+
+
+def test_a_role_without_replication_is_told_what_to_grant(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE ROLE clerk LOGIN PASSWORD 'clerk-pw';")
+    url = f"postgresql://clerk:clerk-pw@127.0.0.1:{pg.port}/postgres"
+    r = cli("backup", url, "--physical", "--to", tmp_path / "dest")
+    assert r.code == 2 and "ALTER ROLE clerk REPLICATION" in r.err
