@@ -22,6 +22,16 @@ from offsite.urls import local_path
 PARTIAL = ".partial-"
 
 
+def _sync_folder(folder: Path) -> None:
+    """A rename or link is durable once its folder is synced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @guarded
 class LocalStorage:
     def __init__(self, url: str) -> None:
@@ -50,6 +60,7 @@ class LocalStorage:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, path)
+            _sync_folder(path.parent)
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -58,18 +69,30 @@ class LocalStorage:
         return written
 
     def create(self, key: str, data: bytes) -> bool:
+        """Written whole to a partial file first, then linked to its name: ``link`` fails
+        when the name exists, so the object appears complete or not at all, even if this
+        process dies half way (a WAL push retried after a crash finds no half file)."""
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            temp = path.with_name(f".{path.name}{PARTIAL}{secrets.token_hex(4)}")
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise StorageError(self.url, exc.strerror or exc) from exc
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.link(temp, path)
         except FileExistsError:
             return False
         except OSError as exc:
             raise StorageError(self.url, exc.strerror or exc) from exc
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+        _sync_folder(path.parent)
         return True
 
     def open(self, key: str) -> BinaryIO:
