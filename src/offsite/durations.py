@@ -1,4 +1,4 @@
-"""Durations as users write them: 90m, 26h, 7d, 2w."""
+"""Durations as users write them: 90m, 26h, 7d, 2w; seconds (90s) for a WAL archive's age."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from offsite.errors import BadInput
 
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
 
 def parse_duration(text: str) -> timedelta:

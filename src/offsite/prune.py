@@ -20,6 +20,7 @@ from offsite.retention import Plan, Policy, plan
 from offsite.sets import Check, scan
 from offsite.storage import Storage
 from offsite.storage.base import HasUploads
+from offsite.wal.verify import prune_archives
 
 INCOMPLETE_GRACE = timedelta(days=1)
 
@@ -34,6 +35,7 @@ class PruneResult:
     # left alone, never counted: sets dated in the future, sets whose manifest is refused,
     # and (with a key) sets that do not prove they were made with it; "id: why" each
     untouched: list[str] = field(default_factory=list)
+    wal: list[str] = field(default_factory=list)  # WAL files no kept base backup needs
 
 
 def _delete_set(storage: Storage, prefix: str) -> None:
@@ -80,7 +82,10 @@ def run_prune(
     result = PruneResult(
         decided, stale, dry_run, uploads=[key for key, _, _ in uploads], untouched=untouched
     )
+    removed = {d.set_id for d in decided.remove}
+    kept = [s for s in found.sets if s.id not in removed]  # uncounted sets keep theirs too
     if dry_run:
+        result.wal.extend(prune_archives(storage, kept, dry_run=True))
         return result
     for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:
         try:
@@ -93,4 +98,8 @@ def run_prune(
             store.abort_upload(key, upload_id)
         except OffsiteError as exc:
             result.failures.append(f"interrupted upload of {key}: {exc.message()}")
+    try:
+        result.wal.extend(prune_archives(storage, kept, dry_run=False))
+    except OffsiteError as exc:
+        result.failures.append(f"WAL archive: {exc.message()}")
     return result

@@ -107,12 +107,13 @@ def _server_time(pg: Postgres, database: str) -> str:
 class Recovered:
     """A server started on a restored data directory, stopped and removed at the end."""
 
-    def __init__(self, datadir: Path) -> None:
+    def __init__(self, datadir: Path, archiving: bool = False) -> None:
         _own(datadir)
         self.datadir, self.port = datadir, free_port()
         self.sockets = _workdir("offsite-pitr-sock-", "postgres")
-        opts = (f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1 "
-                "-c archive_mode=off")  # fmt: skip
+        opts = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
+        if not archiving:  # else it archives as the server it came from did
+            opts += " -c archive_mode=off"
         done = subprocess.run(
             [*_as_user("postgres"), pg_bin("pg_ctl") or "pg_ctl", "-D", str(datadir), "-o", opts,
              "-l", str(self.sockets / "log"), "-w", "-t", "120", "start"],
@@ -242,3 +243,148 @@ def test_a_role_without_replication_is_told_what_to_grant(
     url = f"postgresql://clerk:clerk-pw@127.0.0.1:{pg.port}/postgres"
     r = cli("backup", url, "--physical", "--to", tmp_path / "dest")
     assert r.code == 2 and "ALTER ROLE clerk REPLICATION" in r.err
+
+
+def _base_backup(cli, archiving: Archiving, database: str) -> None:  # type: ignore[no-untyped-def]
+    r = cli("backup", archiving.pg.url(database), "--physical", "--to", archiving.dest)
+    assert r.code == 0, r.err
+
+
+def test_verify_wal_prune_and_monitor_read_the_archive(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE DATABASE ledger;")
+    pg.sql("ledger", "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000);")
+    _base_backup(cli, archiving, "ledger")
+    pg.sql("ledger", "INSERT INTO t SELECT generate_series(1, 1000);")
+    _archived_through(pg, "ledger")
+    _base_backup(cli, archiving, "ledger")
+    pg.sql("ledger", "INSERT INTO t SELECT generate_series(1, 1000);")
+    _archived_through(pg, "ledger")
+    # a copy of the destination: the server keeps archiving into the real one
+    copy = tmp_path / "copy"
+    shutil.copytree(archiving.dest, copy)
+    r = cli("verify", copy, "--wal", "--read-data")
+    assert r.code == 0, r.err
+    assert " ok" in r.out
+
+    r = cli("monitor", "--storage", copy, "--max-age", "1d", "--max-wal-age", "1h")
+    assert r.code == 0, r.out + r.err
+    time.sleep(2)
+    r = cli("monitor", "--storage", copy, "--max-age", "1d", "--max-wal-age", "1s")
+    assert r.code == 1 and "over --max-wal-age" in r.out + r.err
+
+    (archive,) = (copy / "wal").iterdir()
+    segments = sorted(p for p in archive.iterdir() if len(p.name.split(".")[0]) == 24)
+    before = len(segments)
+    r = cli("prune", copy, "--keep-last", "1")
+    assert r.code == 0, r.err
+    assert "WAL file(s) no kept base backup needs" in r.out
+    left = sorted(p for p in archive.iterdir() if len(p.name.split(".")[0]) == 24)
+    assert 0 < len(left) < before
+    assert cli("verify", copy, "--wal", "--read-data").code == 0  # the kept one still reaches
+
+    newest = left[-1]
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    newest.write_bytes(bytes(data))
+    r = cli("verify", copy, "--wal", "--read-data")
+    assert r.code == 1 and newest.name.split(".")[0] in r.err and "corrupt" in r.err
+    left[-2].unlink()
+    r = cli("verify", copy, "--wal")
+    assert r.code == 1 and f"WAL file {left[-2].name.split('.')[0]}" in r.err
+
+
+def test_archiving_stalled_then_back_loses_nothing(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """The destination unwritable for a while: archive_command fails, PostgreSQL keeps the
+    files and retries; once it is back, every file arrives and the chain is whole."""
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE DATABASE outage;")
+    pg.sql("outage", "CREATE TABLE t (x int);")
+    _base_backup(cli, archiving, "outage")
+    (archive,) = [p for p in (archiving.dest / "wal").iterdir() if p.is_dir()]
+    failed = pg.sql("outage", "SELECT failed_count FROM pg_stat_archiver;").strip()
+    archive.chmod(0o500)  # the server's user can no longer write there
+    try:
+        for _ in range(2):
+            pg.sql("outage", "INSERT INTO t SELECT generate_series(1, 1000);")
+            pg.sql("outage", "SELECT pg_switch_wal();")
+        deadline = time.monotonic() + 30
+        while pg.sql("outage", "SELECT failed_count FROM pg_stat_archiver;").strip() == failed:
+            assert time.monotonic() < deadline, "archive_command never failed"
+            time.sleep(0.2)
+    finally:
+        archive.chmod(0o755)
+    _archived_through(pg, "outage")
+    copy = tmp_path / "copy"
+    shutil.copytree(archiving.dest, copy)
+    r = cli("verify", copy, "--wal")
+    assert r.code == 0, r.err
+
+
+def test_recovery_follows_a_new_timeline(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """A point-in-time restore that was promoted and kept archiving into the same
+    destination (timeline 2); a later restore to a time on timeline 2 gets its rows."""
+    pg, dest = archiving.pg, archiving.dest
+    pg.sql("postgres", "CREATE DATABASE branch;")
+    pg.sql("branch", "CREATE TABLE t (note text); INSERT INTO t VALUES ('timeline 1');")
+    _base_backup(cli, archiving, "branch")
+    pg.sql("branch", "INSERT INTO t VALUES ('timeline 1, after the base');")
+    _archived_through(pg, "branch")
+    first = archiving.work / "first"
+    r = cli("restore", dest, "--into", first, "--passphrase-file", archiving.secret,
+            "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    promoted = Recovered(first, archiving=True)  # it archives into the same destination
+    try:
+        promoted.promoted()
+        promoted.sql("branch", "INSERT INTO t VALUES ('timeline 2');")
+        time.sleep(1.1)
+        target = promoted.sql(
+            "branch",
+            """SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',
+                                           'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');""",
+        ).strip()
+        time.sleep(1.1)
+        promoted.sql("branch", "INSERT INTO t VALUES ('timeline 2, after the target');")
+        closed = promoted.sql("branch", "SELECT pg_walfile_name(pg_switch_wal());").strip()
+        deadline = time.monotonic() + 60
+        while (
+            promoted.sql("branch", "SELECT last_archived_wal FROM pg_stat_archiver;").strip()
+            < closed
+        ):
+            assert time.monotonic() < deadline, "timeline 2 was not archived"
+            time.sleep(0.2)
+        assert closed.startswith("00000002")
+    finally:
+        promoted.close()
+    second = archiving.work / "second"
+    r = cli("restore", dest, "--into", second, "--to-time", target,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    server = Recovered(second)
+    try:
+        server.promoted()
+        rows = server.sql("branch", "SELECT note FROM t ORDER BY note;").splitlines()
+        assert rows == ["timeline 1", "timeline 1, after the base", "timeline 2"]
+    finally:
+        server.close()
+
+
+def test_targets_outside_what_is_kept_are_refused(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    _base_backup(cli, archiving, "postgres")
+    into = tmp_path / "never"
+    r = cli("restore", archiving.dest, "--into", into, "--to-time", "2001-01-01T00:00:00Z")
+    assert r.code == 2 and "before the oldest base backup" in r.err
+    r = cli("restore", archiving.dest, "--into", into, "--to-time", "2999-01-01T00:00:00Z")
+    assert r.code == 2 and "after the newest archived WAL" in r.err
+    r = cli("restore", archiving.dest, "--into", into, "--to-time", "2026-11-26 10:00")
+    assert r.code == 2 and "no time zone" in r.err
+    assert not into.exists()

@@ -94,7 +94,8 @@ def test_negative_count_is_refused() -> None:
         Policy(daily=-1)
 
 
-@pytest.mark.parametrize(("text", "delta"), [("90m", timedelta(minutes=90)), ("26h", timedelta(hours=26)),
+@pytest.mark.parametrize(("text", "delta"), [("90s", timedelta(seconds=90)),
+                                              ("90m", timedelta(minutes=90)), ("26h", timedelta(hours=26)),
                                               ("7d", timedelta(days=7)), ("2w", timedelta(weeks=2))])  # fmt: skip
 def test_durations(text: str, delta: timedelta) -> None:
     assert parse_duration(text) == delta

@@ -38,6 +38,12 @@ from offsite.trust import TrustConfig
 )
 @option("--max-age", required=True, help="Older than this is stale: 90m, 26h, 7d, 2w.")
 @option(
+    "--max-wal-age",
+    metavar="DURATION",
+    help="With --storage: unhealthy when a WAL archive's newest file is older (5m, 1h): "
+    "archiving has stalled. The RPO point-in-time recovery offers is this age.",
+)
+@option(
     "--min-size",
     type=int,
     default=1,
@@ -98,7 +104,8 @@ from offsite.trust import TrustConfig
 @json_option
 def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
-    storages: tuple[str, ...], max_age: str, min_size: int, max_failures: int,
+    storages: tuple[str, ...], max_age: str, max_wal_age: str | None, min_size: int,
+    max_failures: int,
     max_shrink: float, artifacts: bool, webhooks: tuple[str, ...], webhook_format: str,
     notify_on: str, state_file: Path, with_summary: bool, trust: TrustConfig, as_json: bool,
     storage: StorageSettings,
@@ -111,7 +118,12 @@ def command(
                       if not storages and os.environ.get("GITHUB_REPOSITORY") else ())  # fmt: skip
     config = MonitorConfig(
         thresholds=Thresholds(
-            parse_duration(max_age), max_failures, min_size, max_shrink, artifacts
+            parse_duration(max_age),
+            max_failures,
+            min_size,
+            max_shrink,
+            artifacts,
+            parse_duration(max_wal_age) if max_wal_age else None,
         ),
         repos=repos,
         workflow=workflow,

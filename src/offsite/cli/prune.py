@@ -99,6 +99,7 @@ def command(
                 "failures": result.failures,
                 "interrupted_uploads_aborted": result.uploads,
                 "untouched": result.untouched,
+                "wal_removed": result.wal,
             }
         )
     else:
@@ -120,6 +121,9 @@ def command(
                 else ""
             )
         )
+    if result.wal:
+        verb = "would remove" if dry_run else "removed"
+        click.echo(f"{verb} {len(result.wal)} WAL file(s) no kept base backup needs")
     for why in result.untouched:
         gha.warn(f"not counted nor removed: set {why}")
     for failure in result.failures:

@@ -53,6 +53,12 @@ def _seal(
     "--read-data-subset", metavar="N/T", help="Read the data of the N-th of T shares of entries."
 )
 @option(
+    "--wal",
+    is_flag=True,
+    help="Check the WAL archive instead: every kept base backup reaches the newest archived "
+    "WAL file (with --read-data: every file it needs decrypts and matches).",
+)
+@option(
     "--seal",
     is_flag=True,
     help="With --read-data: give older sets (no auth) whose every entry decrypted with the "
@@ -67,6 +73,7 @@ def command(
     read_data: bool,
     read_data_subset: str | None,
     seal: bool,
+    wal: bool,
     trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
@@ -85,6 +92,8 @@ def command(
     if seal and not (read_data and trust.passphrase):
         raise BadInput("--seal needs --read-data and the passphrase")
     opened = open_storage(dest, storage)
+    if wal:
+        return _verify_wal(opened, read_data, trust, as_json)
     with Verifier(opened, trust) as verifier:
         found = scan(opened) if every else None
         sets = found.sets if found else choose(opened, set_id, every, verifier.check)
@@ -115,4 +124,38 @@ def command(
             click.echo(f"offsite: {gha.printable(c.problem or '')}", err=True)
     bad = sum(not c.ok for c in checks)
     click.echo(f"{len(checks) - bad} of {len(checks)} entries ok in {len(sets)} set(s)")
+    return code
+
+
+def _verify_wal(opened: Storage, read_data: bool, trust: TrustConfig, as_json: bool) -> int:
+    """verify --wal: each archive the kept base backups use, named problem by problem."""
+    from offsite.wal.archiving import default_cache
+    from offsite.wal.verify import check_archives
+
+    with Verifier(opened, trust) as verifier:
+        sets = []
+        for stored in scan(opened).sets:
+            try:
+                verifier.check(stored, False)
+            except CheckFailed as exc:
+                gha.warn(f"not counted: set {stored.id}: {exc.message()}")
+                continue
+            sets.append(stored)
+    checks = check_archives(opened, sets, read_data, trust.passphrase, default_cache())
+    if not checks:
+        raise BadInput(f"no set in {opened.url} holds a base backup (offsite backup --physical)")
+    code = 0 if all(c.ok for c in checks) else CheckFailed.exit_code
+    if as_json:
+        emit_json({"ok": code == 0, "wal": [asdict(c) for c in checks]})
+        return code
+    rows = [
+        (c.system_id, str(c.files), c.newest or "-",
+         c.newest_stored.isoformat(timespec="seconds") if c.newest_stored else "-",
+         str(len(c.bases)), "ok" if c.ok else "FAILED")
+        for c in checks
+    ]  # fmt: skip
+    click.echo(render(("system id", "files", "newest", "stored", "base backups", "result"), rows))
+    for c in checks:
+        for problem in c.problems:
+            click.echo(f"offsite: {gha.printable(problem)}", err=True)
     return code

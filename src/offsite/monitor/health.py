@@ -21,6 +21,7 @@ class Thresholds:
     min_size: int = 1
     max_shrink: float = 50.0  # percent, against the previous successful backup
     artifacts: bool = True  # the workflow keeps its backups as GitHub artifacts
+    max_wal_age: timedelta | None = None  # a destination's WAL archives: newest file's age
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Observation:
     error: str | None = None  # could not be checked: why
     absent: bool = False  # the repository has no such workflow (or the token cannot see it)
     requests: int = 0
+    wal: dict[str, datetime] = field(default_factory=dict)  # WAL archive: newest file's time
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,22 @@ def _total(backups: list[Backup]) -> Backup:
                   any(b.expired for b in backups), first.run_id)  # fmt: skip
 
 
+def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
+    """Archiving that stalled: the RPO a WAL archive offers is its newest file's age. Each
+    archive (one per cluster) on its own, so a busy one cannot hide a stalled one."""
+    if t.max_wal_age is None:
+        return []
+    if not seen.wal:
+        return ["no WAL archived here (wal/): is archive_command set to offsite wal push?"]
+    limit = human_age(t.max_wal_age)
+    return [
+        f"the newest WAL archived for cluster {system_id} is {human_age(now - newest)} old, "
+        f"over --max-wal-age {limit}: archive_command may be failing"
+        for system_id, newest in sorted(seen.wal.items())
+        if now - newest > t.max_wal_age
+    ]
+
+
 def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if not seen.backups:
         return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
@@ -161,6 +179,7 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
         limit = human_age(t.max_age)
         reasons.append(f"newest set {latest.name} is {human_age(age)} old, over --max-age {limit}")
     reasons += _size_checks(latest, previous, t)
+    reasons += _wal_checks(seen, t, now)
     sizes = [b.size for b in reversed(seen.backups[:10])]
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons, latest.created,
                   age, seen.url, sizes)  # fmt: skip

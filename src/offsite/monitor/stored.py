@@ -33,4 +33,12 @@ def observe_storage(
         with Verifier(opened, trust) as verifier:
             current = [s for s in current if verifier.refusal(s) is None]
     seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
+    try:
+        for obj in opened.list("wal/"):
+            system_id = obj.key.split("/")[1] if obj.key.count("/") >= 2 else ""
+            if system_id.isdigit() and not obj.key.endswith("/key.gpg"):
+                newest = seen.wal.get(system_id)
+                seen.wal[system_id] = obj.modified if newest is None else max(newest, obj.modified)
+    except (OffsiteError, OSError) as exc:
+        seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
     return seen

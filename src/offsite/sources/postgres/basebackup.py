@@ -275,6 +275,9 @@ class PgBaseSource(Source):
             "--no-password",
             f"--dbname={self.conn.conninfo()}",
         ]
+        size = self.conn.psql(
+            "SELECT setting FROM pg_settings WHERE name = 'wal_segment_size';", self._fail
+        ).strip()
         backup = Tool(argv, self.conn.env, self.conn.secrets)
         check = BaseBackupCheck()
         stats: dict[str, Any] = {}
@@ -283,6 +286,8 @@ class PgBaseSource(Source):
             backup.wait(self._fail)
             try:
                 stats.update(check.finish(), server_major=major)
+                if size.isdigit():
+                    stats["wal_segment_size"] = int(size)
             except TarError as exc:
                 raise self._fail(f"self-check failed: {exc}") from None
 

@@ -1,0 +1,97 @@
+"""Which WAL files a base backup needs to reach the newest archived one, and which files
+no kept base backup needs: pure decisions over the archive's listing (names only).
+
+A segment's name is its timeline and number: ``TTTTTTTTXXXXXXXXYYYYYYYY``, the number being
+``X * (2^32 / segment size) + Y``. A timeline's ``.history`` file lists its ancestors and
+the position where each one ended (``parent<TAB>X/Y<TAB>reason``); recovery follows it:
+the old timeline's segments up to the switch, the new one's from there on.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from offsite.wal.names import is_segment
+
+DEFAULT_SEGMENT = 16 << 20
+
+
+def segment_name(timeline: int, number: int, size: int) -> str:
+    per = 0x100000000 // size
+    return f"{timeline:08X}{number // per:08X}{number % per:08X}"
+
+
+def segment_of(name: str, size: int) -> tuple[int, int]:
+    """(timeline, number) of a segment's name."""
+    per = 0x100000000 // size
+    return int(name[:8], 16), int(name[8:16], 16) * per + int(name[16:24], 16)
+
+
+def parse_history(text: str) -> dict[int, int]:
+    """A ``.history`` file: each ancestor timeline and the position it ended at."""
+    ends: dict[int, int] = {}
+    for line in text.splitlines():
+        found = re.match(r"^\s*(\d+)\s+([0-9A-Fa-f]+)/([0-9A-Fa-f]+)", line)
+        if found:
+            ends[int(found.group(1))] = (int(found.group(2), 16) << 32) | int(found.group(3), 16)
+    return ends
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What a base backup needs, read against the archive."""
+
+    newest: str | None  # the newest segment archived
+    needed: tuple[str, ...]  # every file from the base backup's start to the newest
+    missing: tuple[str, ...]  # those the archive lacks
+
+
+def reach(
+    stored: set[str],
+    timeline: int,
+    start_lsn: int,
+    histories: dict[int, dict[int, int]],
+    size: int = DEFAULT_SEGMENT,
+) -> Reach:
+    """The files a base backup (starting at ``start_lsn`` on ``timeline``) needs to reach
+    the newest segment in ``stored``, across the timelines ``histories`` (a timeline's
+    ancestors and where each ended) say lead there."""
+    segments = sorted(segment_of(n, size) for n in stored if is_segment(n))
+    if not segments:
+        return Reach(None, (), ())
+    newest_tli = max(t for t, _ in segments)
+    newest = max(n for t, n in segments if t == newest_tli)
+    path: list[tuple[int, int, int]] = []  # (timeline, first segment, last segment)
+    first = start_lsn // size
+    if newest_tli == timeline:
+        path.append((timeline, first, newest))
+    else:
+        ends = histories.get(newest_tli)
+        if ends is None or timeline not in ends:
+            name = f"{newest_tli:08X}.history"
+            return Reach(segment_name(newest_tli, newest, size), (name,), (name,))
+        chain = sorted(t for t in ends if t >= timeline)
+        for tli in chain:
+            switch = ends[tli]
+            path.append((tli, first, (switch - 1) // size))
+            first = switch // size
+        path.append((newest_tli, first, newest))
+    needed: list[str] = [f"{t:08X}.history" for t in range(timeline + 1, newest_tli + 1)
+                         if any(t == p[0] for p in path)]  # fmt: skip
+    for tli, low, high in path:
+        needed += [segment_name(tli, n, size) for n in range(low, high + 1)]
+    missing = tuple(n for n in needed if n not in stored)
+    return Reach(segment_name(newest_tli, newest, size), tuple(needed), missing)
+
+
+def removable(stored: set[str], oldest_start: int, size: int = DEFAULT_SEGMENT) -> list[str]:
+    """Files no kept base backup needs: segments (and their ``.partial`` and ``.backup``
+    files) before the segment the oldest kept base backup starts in. History files stay."""
+    first = oldest_start // size
+    gone = []
+    for name in stored:
+        base = name[:24]
+        if len(base) == 24 and is_segment(base) and segment_of(base, size)[1] < first:
+            gone.append(name)
+    return sorted(gone)

@@ -1,0 +1,140 @@
+"""``verify --wal`` and ``prune``'s share of the archive: what each kept base backup needs,
+read against the listing of ``wal/<system id>/`` (and, with --read-data, every byte)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from offsite.crypto import KEY_FILE
+from offsite.errors import OffsiteError
+from offsite.manifest import Entry
+from offsite.pitr import BASE_KIND
+from offsite.sets import StoredSet
+from offsite.storage.base import ObjectInfo, Storage
+from offsite.wal.archive import PREFIX, Archive
+from offsite.wal.chain import DEFAULT_SEGMENT, parse_history, reach, removable
+
+
+@dataclass(frozen=True)
+class Base:
+    """A kept base backup, as its entry's stats describe it."""
+
+    set_id: str
+    entry: str
+    system_id: str
+    timeline: int
+    start_lsn: int
+    segment_size: int
+
+    @classmethod
+    def of(cls, stored: StoredSet, entry: Entry) -> Base | None:
+        stats = entry.stats
+        values = [stats.get(k) for k in ("system_id", "timeline", "start_lsn")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return None
+        size = stats.get("wal_segment_size", DEFAULT_SEGMENT)
+        if not isinstance(size, int) or size < (1 << 20) or size & (size - 1):
+            size = DEFAULT_SEGMENT
+        system_id, timeline, start = (int(v) for v in values)  # type: ignore[arg-type]
+        return cls(stored.id, entry.name, str(system_id), timeline, start, size)
+
+
+def bases_of(sets: list[StoredSet]) -> list[Base]:
+    found = [Base.of(s, e) for s in sets for e in s.manifest.entries if e.kind == BASE_KIND]
+    return [b for b in found if b is not None]
+
+
+def listing(storage: Storage, system_id: str) -> dict[str, ObjectInfo]:
+    """The archive's files by WAL name (without ``.zst`` or ``.zst.gpg``)."""
+    files: dict[str, ObjectInfo] = {}
+    for obj in storage.list(f"{PREFIX}/{system_id}/"):
+        name = obj.key.rsplit("/", 1)[-1]
+        if name == KEY_FILE:
+            continue
+        files[name.split(".zst", 1)[0]] = obj
+    return files
+
+
+@dataclass
+class WalCheck:
+    system_id: str
+    files: int = 0
+    newest: str | None = None
+    newest_stored: datetime | None = None
+    bases: list[str] = field(default_factory=list)  # "set/entry" of each base checked
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_archives(
+    storage: Storage,
+    sets: list[StoredSet],
+    read_data: bool,
+    passphrase: str | None,
+    cache: Path | None,
+) -> list[WalCheck]:
+    """Each archive a kept base backup needs: every file from each base backup's start to
+    the newest archived one is there (and, with ``read_data``, decrypts and matches)."""
+    by_system: dict[str, list[Base]] = {}
+    for base in bases_of(sets):
+        by_system.setdefault(base.system_id, []).append(base)
+    checks = []
+    for system_id, bases in sorted(by_system.items()):
+        check = WalCheck(system_id)
+        checks.append(check)
+        files = listing(storage, system_id)
+        check.files = len(files)
+        archive = Archive(storage, system_id, cache)
+        histories: dict[int, dict[int, int]] = {}
+        for name in files:
+            if name.endswith(".history"):
+                try:
+                    text = archive.fetch(name, passphrase).decode("utf-8", "replace")
+                except OffsiteError as exc:
+                    check.problems.append(exc.message())
+                    continue
+                histories[int(name[:8], 16)] = parse_history(text)
+        needed: set[str] = set()
+        for base in bases:
+            found = reach(set(files), base.timeline, base.start_lsn, histories,
+                          base.segment_size)  # fmt: skip
+            check.bases.append(f"{base.set_id}/{base.entry}")
+            check.newest = found.newest
+            for name in found.missing:
+                check.problems.append(
+                    f"WAL file {name}, which the base backup in set {base.set_id} needs, "
+                    f"is missing from {PREFIX}/{system_id}/"
+                )
+            needed.update(found.needed)
+        if check.newest is not None and check.newest in files:
+            check.newest_stored = files[check.newest].modified
+        if read_data:
+            for name in sorted(needed & set(files)):
+                try:
+                    archive.fetch(name, passphrase)
+                except OffsiteError as exc:
+                    check.problems.append(exc.message())
+    return checks
+
+
+def prune_archives(storage: Storage, kept: list[StoredSet], dry_run: bool) -> list[str]:
+    """Remove, from each archive a kept base backup uses, the files older than the oldest
+    kept base backup's start; an archive no kept base backup uses is left whole (its base
+    backups may live in another destination). The names removed (or to remove)."""
+    oldest: dict[str, Base] = {}
+    for base in bases_of(kept):
+        if base.system_id not in oldest or base.start_lsn < oldest[base.system_id].start_lsn:
+            oldest[base.system_id] = base
+    gone = []
+    for system_id, base in sorted(oldest.items()):
+        files = listing(storage, system_id)
+        for name in removable(set(files), base.start_lsn, base.segment_size):
+            gone.append(f"{PREFIX}/{system_id}/{name}")
+            if not dry_run:
+                storage.delete(files[name].key)
+    return gone
