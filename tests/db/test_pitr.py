@@ -388,3 +388,30 @@ def test_targets_outside_what_is_kept_are_refused(
     r = cli("restore", archiving.dest, "--into", into, "--to-time", "2026-11-26 10:00")
     assert r.code == 2 and "no time zone" in r.err
     assert not into.exists()
+
+
+def test_a_corrupt_archived_file_stops_recovery(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """PostgreSQL ends recovery at the first file restore_command does not deliver, as if
+    the archive ended there: a corrupt file must stop it instead, never promote early."""
+    pg, dest = archiving.pg, archiving.dest
+    pg.sql("postgres", "CREATE DATABASE tampered;")
+    pg.sql("tampered", "CREATE TABLE t (x int);")
+    _base_backup(cli, archiving, "tampered")
+    pg.sql("tampered", "INSERT INTO t SELECT generate_series(1, 100);")
+    _archived_through(pg, "tampered")
+    copy = archiving.work / "tampered-copy"
+    shutil.copytree(dest, copy)
+    _own(copy)
+    datadir = archiving.work / "tampered-data"
+    r = cli("restore", copy, "--into", datadir, "--passphrase-file", archiving.secret,
+            "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    (archive,) = (copy / "wal").iterdir()
+    newest = sorted(p for p in archive.iterdir() if len(p.name.split(".")[0]) == 24)[-1]
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    newest.write_bytes(bytes(data))
+    with pytest.raises(AssertionError, match="corrupt"):
+        Recovered(datadir)

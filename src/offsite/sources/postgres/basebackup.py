@@ -342,9 +342,13 @@ class PgBaseRestorer(FolderRestorer):
                  "--system-id", self.system_id]  # fmt: skip
         if options.passphrase_file:
             fetch += ["--passphrase-file", str(Path(options.passphrase_file).resolve())]
+        # PostgreSQL takes any failure of restore_command as "not archived" and ends
+        # recovery there, unless the command died (status over 125): then it stops. Only
+        # "not there" (1) may end recovery; a corrupt file (3) or anything else stops it.
+        command = f"{shlex.join(fetch)} || {{ s=$?; [ $s -eq 1 ] && exit 1; exit 200; }}"
         lines = [
             "# written by offsite restore: point-in-time recovery from the WAL archive",
-            f"restore_command = {_conf_string(shlex.join(fetch))}",
+            f"restore_command = {_conf_string(command)}",
             "recovery_target_timeline = 'latest'",
         ]
         if options.to_time is not None:
