@@ -27,6 +27,7 @@ from offsite.errors import (
 from offsite.manifest import Entry
 from offsite.pipeline import Pipeline, decompress
 from offsite.pitr import (
+    BASE_KIND,
     Target,
     base_entry,
     check_reachable,
@@ -42,6 +43,7 @@ from offsite.storage.settings import StorageSettings
 from offsite.streams import HashingReader, Readable, copy
 from offsite.trust import TrustConfig, Verifier
 from offsite.urls import local_path
+from offsite.wal.archiving import default_cache
 
 Sink = Callable[[Readable], None]
 
@@ -173,6 +175,21 @@ def _staged(read: Callable[[Sink], None], restorer: Restorer) -> None:
         restorer.write(staged)
 
 
+def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> RestoreOptions:
+    """A base backup's options with the timeline it recovers into: the archive's newest
+    that branched from it after it began ('latest' could pick a branch taken before, and
+    recovery would fail)."""
+    if entry.kind != BASE_KIND:
+        return request.options
+    from offsite.wal.verify import Base, timeline_of_base
+
+    base = Base.of_entry(entry)
+    if base is None:
+        return request.options
+    timeline = timeline_of_base(storage, base, request.trust.passphrase, default_cache())
+    return replace(request.options, timeline=timeline)
+
+
 def _point_in_time(
     request: RestoreRequest, storage: Storage, verifier: Verifier, target: Target
 ) -> tuple[StoredSet, Entry]:
@@ -231,7 +248,13 @@ def _restore(
     for entry, target in plan:
         kind_class(entry.kind).check_target(target)
     restorers: list[tuple[Entry, str, Restorer]] = [
-        (entry, target, kind_class(entry.kind).restorer_for(target, request.options, entry.stats))
+        (
+            entry,
+            target,
+            kind_class(entry.kind).restorer_for(
+                target, _recovery(request, storage, entry), entry.stats
+            ),
+        )
         for entry, target in plan
     ]
     done: list[Restored] = []

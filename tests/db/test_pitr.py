@@ -83,15 +83,15 @@ def archiving() -> Iterator[Archiving]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _archived_through(pg: Postgres, database: str) -> None:
-    """Switch to a new WAL file and wait until the one just closed is archived."""
+def _archived_through(pg: Postgres, database: str) -> str:
+    """Switch to a new WAL file and wait until the one just closed is archived; its name."""
     closed = pg.sql(database, "SELECT pg_walfile_name(pg_switch_wal());").strip()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         row = pg.sql(database, "SELECT last_archived_wal, failed_count FROM pg_stat_archiver;")
         last = row.strip().split("|")[0]
         if last and last >= closed:
-            return
+            return closed
         time.sleep(0.2)
     raise AssertionError(f"{closed} was not archived: {row}")
 
@@ -261,7 +261,7 @@ def test_verify_wal_prune_and_monitor_read_the_archive(
     _archived_through(pg, "ledger")
     _base_backup(cli, archiving, "ledger")
     pg.sql("ledger", "INSERT INTO t SELECT generate_series(1, 1000);")
-    _archived_through(pg, "ledger")
+    closed = _archived_through(pg, "ledger")  # the newest base backup needs it
     # a copy of the destination: the server keeps archiving into the real one
     copy = tmp_path / "copy"
     shutil.copytree(archiving.dest, copy)
@@ -285,15 +285,20 @@ def test_verify_wal_prune_and_monitor_read_the_archive(
     assert 0 < len(left) < before
     assert cli("verify", copy, "--wal", "--read-data").code == 0  # the kept one still reaches
 
-    newest = left[-1]
-    data = bytearray(newest.read_bytes())
+    gap = copy.with_name("gap")  # a file in the middle of the chain gone
+    shutil.copytree(copy, gap)
+    first = left[0].name.split(".")[0]
+    assert first != closed
+    next(p for p in (gap / "wal").rglob(f"{first}.zst.gpg")).unlink()
+    r = cli("verify", gap, "--wal")
+    assert r.code == 1 and f"WAL file {first}, which the base backup" in r.err
+
+    needed = archive / f"{closed}.zst.gpg"
+    data = bytearray(needed.read_bytes())
     data[len(data) // 2] ^= 0x01
-    newest.write_bytes(bytes(data))
+    needed.write_bytes(bytes(data))
     r = cli("verify", copy, "--wal", "--read-data")
-    assert r.code == 1 and newest.name.split(".")[0] in r.err and "corrupt" in r.err
-    left[-2].unlink()
-    r = cli("verify", copy, "--wal")
-    assert r.code == 1 and f"WAL file {left[-2].name.split('.')[0]}" in r.err
+    assert r.code == 1 and closed in r.err and "corrupt" in r.err
 
 
 def test_archiving_stalled_then_back_loses_nothing(
@@ -400,7 +405,7 @@ def test_a_corrupt_archived_file_stops_recovery(
     pg.sql("tampered", "CREATE TABLE t (x int);")
     _base_backup(cli, archiving, "tampered")
     pg.sql("tampered", "INSERT INTO t SELECT generate_series(1, 100);")
-    _archived_through(pg, "tampered")
+    closed = _archived_through(pg, "tampered")  # the rows after the base backup are in it
     copy = archiving.work / "tampered-copy"
     shutil.copytree(dest, copy)
     _own(copy)
@@ -409,9 +414,9 @@ def test_a_corrupt_archived_file_stops_recovery(
             "--server-offsite", archiving.program)  # fmt: skip
     assert r.code == 0, r.err
     (archive,) = (copy / "wal").iterdir()
-    newest = sorted(p for p in archive.iterdir() if len(p.name.split(".")[0]) == 24)[-1]
-    data = bytearray(newest.read_bytes())
+    needed = archive / f"{closed}.zst.gpg"
+    data = bytearray(needed.read_bytes())
     data[len(data) // 2] ^= 0x01
-    newest.write_bytes(bytes(data))
+    needed.write_bytes(bytes(data))
     with pytest.raises(AssertionError, match="corrupt"):
         Recovered(datadir)

@@ -46,6 +46,7 @@ class RestoreOptions:
     archive: str | None = None  # the destination its WAL is fetched from
     passphrase_file: str | None = None  # what restore_command reads the passphrase from
     program: str | None = None  # the offsite restore_command runs (default: this one)
+    timeline: int | None = None  # the timeline to recover into (None: 'latest')
 
 
 @dataclass(frozen=True)

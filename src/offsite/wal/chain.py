@@ -38,6 +38,20 @@ def parse_history(text: str) -> dict[int, int]:
     return ends
 
 
+def timeline_for(
+    timeline: int, start_lsn: int, histories: dict[int, dict[int, int]], archived: set[int]
+) -> int:
+    """The newest timeline a base backup (starting at ``start_lsn`` on ``timeline``) can
+    recover into: its own, or one branched from it after that point. A timeline branched
+    off before the base backup began (a restore promoted from an earlier point) is
+    another history, and recovery into it fails; ``archived``: timelines with segments."""
+    best = timeline
+    for candidate, ends in histories.items():
+        if candidate in archived and candidate > best and ends.get(timeline, -1) >= start_lsn:
+            best = candidate
+    return best
+
+
 @dataclass(frozen=True)
 class Reach:
     """What a base backup needs, read against the archive."""
@@ -58,10 +72,11 @@ def reach(
     the newest segment in ``stored``, across the timelines ``histories`` (a timeline's
     ancestors and where each ended) say lead there."""
     segments = sorted(segment_of(n, size) for n in stored if is_segment(n))
-    if not segments:
+    newest_tli = timeline_for(timeline, start_lsn, histories, {t for t, _ in segments})
+    on_it = [n for t, n in segments if t == newest_tli]
+    if not on_it:
         return Reach(None, (), ())
-    newest_tli = max(t for t, _ in segments)
-    newest = max(n for t, n in segments if t == newest_tli)
+    newest = max(on_it)
     path: list[tuple[int, int, int]] = []  # (timeline, first segment, last segment)
     first = start_lsn // size
     if newest_tli == timeline:

@@ -14,7 +14,15 @@ from offsite.pitr import BASE_KIND
 from offsite.sets import StoredSet
 from offsite.storage.base import ObjectInfo, Storage
 from offsite.wal.archive import PREFIX, Archive
-from offsite.wal.chain import DEFAULT_SEGMENT, parse_history, reach, removable
+from offsite.wal.chain import (
+    DEFAULT_SEGMENT,
+    parse_history,
+    reach,
+    removable,
+    segment_of,
+    timeline_for,
+)
+from offsite.wal.names import is_segment
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,10 @@ class Base:
 
     @classmethod
     def of(cls, stored: StoredSet, entry: Entry) -> Base | None:
+        return cls.of_entry(entry, stored.id)
+
+    @classmethod
+    def of_entry(cls, entry: Entry, set_id: str = "") -> Base | None:
         stats = entry.stats
         values = [stats.get(k) for k in ("system_id", "timeline", "start_lsn")]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -38,7 +50,7 @@ class Base:
         if not isinstance(size, int) or size < (1 << 20) or size & (size - 1):
             size = DEFAULT_SEGMENT
         system_id, timeline, start = (int(v) for v in values)  # type: ignore[arg-type]
-        return cls(stored.id, entry.name, str(system_id), timeline, start, size)
+        return cls(set_id, entry.name, str(system_id), timeline, start, size)
 
 
 def bases_of(sets: list[StoredSet]) -> list[Base]:
@@ -55,6 +67,37 @@ def listing(storage: Storage, system_id: str) -> dict[str, ObjectInfo]:
             continue
         files[name.split(".zst", 1)[0]] = obj
     return files
+
+
+def histories_of(
+    archive: Archive, files: dict[str, ObjectInfo], passphrase: str | None
+) -> tuple[dict[int, dict[int, int]], list[str]]:
+    """Each timeline's history file, parsed; and the problems reading them."""
+    histories: dict[int, dict[int, int]] = {}
+    problems = []
+    for name in files:
+        if name.endswith(".history"):
+            try:
+                text = archive.fetch(name, passphrase).decode("utf-8", "replace")
+            except OffsiteError as exc:
+                problems.append(exc.message())
+                continue
+            histories[int(name[:8], 16)] = parse_history(text)
+    return histories, problems
+
+
+def timeline_of_base(
+    storage: Storage, base: Base, passphrase: str | None, cache: Path | None
+) -> int | None:
+    """The timeline ``base`` recovers into, read from the archive; None when the archive
+    shows no timeline but the base backup's own (then 'latest' is that one)."""
+    files = listing(storage, base.system_id)
+    if not any(name.endswith(".history") for name in files):
+        return None
+    archive = Archive(storage, base.system_id, cache)
+    histories, _ = histories_of(archive, files, passphrase)
+    archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
+    return timeline_for(base.timeline, base.start_lsn, histories, archived)
 
 
 @dataclass
@@ -90,15 +133,8 @@ def check_archives(
         files = listing(storage, system_id)
         check.files = len(files)
         archive = Archive(storage, system_id, cache)
-        histories: dict[int, dict[int, int]] = {}
-        for name in files:
-            if name.endswith(".history"):
-                try:
-                    text = archive.fetch(name, passphrase).decode("utf-8", "replace")
-                except OffsiteError as exc:
-                    check.problems.append(exc.message())
-                    continue
-                histories[int(name[:8], 16)] = parse_history(text)
+        histories, problems = histories_of(archive, files, passphrase)
+        check.problems += problems
         needed: set[str] = set()
         for base in bases:
             found = reach(set(files), base.timeline, base.start_lsn, histories,

@@ -349,7 +349,7 @@ class PgBaseRestorer(FolderRestorer):
         lines = [
             "# written by offsite restore: point-in-time recovery from the WAL archive",
             f"restore_command = {_conf_string(command)}",
-            "recovery_target_timeline = 'latest'",
+            f"recovery_target_timeline = '{options.timeline or 'latest'}'",
         ]
         if options.to_time is not None:
             when = options.to_time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
