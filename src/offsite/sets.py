@@ -138,7 +138,9 @@ def scan(storage: Storage) -> Scan:
     """Every set in the destination: a bad manifest makes its own set invalid, never the
     others unreadable."""
     _require(storage)
-    objects = list(storage.list())
+    # by prefix: set folders (ids are UTC times, 2000-2999), artifacts' ``backup-<id>``,
+    # and a downloaded set's own manifest; never ``wal/`` (SPEC §8) nor ``drills/``
+    objects = [obj for prefix in ("2", "backup-", MANIFEST_NAME) for obj in storage.list(prefix)]
     result = Scan()
     groups: dict[str, list[ObjectInfo]] = {}
     for obj in objects:

@@ -68,3 +68,26 @@ def test_shard_jobs_take_disjoint_ids_even_in_a_shared_destination(tmp_path: Pat
         "20240216T150000Z-6",
     ]
     assert [s.id for s in scan(shared).sets] == ids  # every one a complete set
+
+
+def test_finding_sets_never_walks_the_wal_archive(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """SPEC §8: a large archive must not slow list, restore or prune of sets."""
+    import offsite.storage.local as local
+
+    s = LocalStorage(str(tmp_path))
+    put_bytes(s, "20240101T000000Z/e.out", b"x")
+    put_bytes(s, "20240101T000000Z/manifest.json", _manifest("20240101T000000Z"))
+    for n in range(50):
+        put_bytes(s, f"wal/7312345678901234567/0000000100000000000000{n:02X}.zst", b"w")
+    put_bytes(s, "drills/20240101T000000Z/20240102T000000Z.json", b"{}")
+    walked: list[str] = []
+    real_walk = local.os.walk
+
+    def walk(top, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for dirpath, dirnames, filenames in real_walk(top, *args, **kwargs):
+            walked.append(Path(dirpath).relative_to(tmp_path).as_posix())
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr(local.os, "walk", walk)
+    assert [x.id for x in scan(s).sets] == ["20240101T000000Z"]
+    assert walked and not [w for w in walked if w.startswith(("wal", "drills"))], walked

@@ -19,6 +19,13 @@ from offsite.streams import Readable
 CHUNK = 1 << 20
 
 
+def may_hold(folder: str, prefix: str) -> bool:
+    """Whether the folder ``folder`` (a key prefix without its slash) can hold keys that
+    start with ``prefix``: a listing by prefix descends into no other (never into
+    ``wal/`` to list sets)."""
+    return (folder + "/").startswith(prefix) or prefix.startswith(folder + "/")
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str

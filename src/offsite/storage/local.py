@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from offsite.errors import StorageError
-from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.base import CHUNK, ObjectInfo, may_hold
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
@@ -104,7 +104,10 @@ class LocalStorage:
         if not start.is_dir():
             return
         for dirpath, dirnames, filenames in os.walk(start):
-            dirnames.sort()
+            here = Path(dirpath).relative_to(self.root).as_posix()
+            dirnames[:] = sorted(
+                d for d in dirnames if may_hold(d if here == "." else f"{here}/{d}", prefix)
+            )
             for name in sorted(filenames):
                 if PARTIAL in name:
                     continue

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any, BinaryIO, cast
 
 from offsite.errors import StorageError
-from offsite.storage.base import CHUNK, ObjectInfo
+from offsite.storage.base import CHUNK, ObjectInfo, may_hold
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import SftpSettings, StorageSettings
@@ -163,7 +163,9 @@ class SftpStorage:
     def open(self, key: str) -> BinaryIO:
         return cast(BinaryIO, _ResumingFile(self, key, self._path(key)))
 
-    def _walk(self, sftp: Any, folder: str, out: builtins.list[tuple[str, Any]]) -> None:
+    def _walk(
+        self, sftp: Any, folder: str, out: builtins.list[tuple[str, Any]], prefix: str = ""
+    ) -> None:
         try:
             entries = sftp.listdir_attr(folder)
         except FileNotFoundError:
@@ -171,7 +173,8 @@ class SftpStorage:
         for attr in sorted(entries, key=lambda a: a.filename):
             path = posixpath.join(folder, attr.filename)
             if statmode.S_ISDIR(attr.st_mode or 0):
-                self._walk(sftp, path, out)
+                if may_hold(self._key_of(path), prefix):
+                    self._walk(sftp, path, out, prefix)
             elif statmode.S_ISREG(attr.st_mode or 0):
                 out.append((path, attr))
 
@@ -183,7 +186,7 @@ class SftpStorage:
 
         def walk(sftp: Any) -> builtins.list[tuple[str, Any]]:
             out: builtins.list[tuple[str, Any]] = []
-            self._walk(sftp, start, out)
+            self._walk(sftp, start, out, prefix)
             return out
 
         return self.session.retrying(f"listing {start}", walk)
