@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -420,3 +421,37 @@ def test_a_corrupt_archived_file_stops_recovery(
     needed.write_bytes(bytes(data))
     with pytest.raises(AssertionError, match="corrupt"):
         Recovered(datadir)
+
+
+def test_a_drill_to_a_time_replays_checks_and_times_it(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    pg, dest = archiving.pg, archiving.dest
+    pg.sql("postgres", "CREATE DATABASE drilled;")
+    pg.sql("drilled", "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 10);")
+    _base_backup(cli, archiving, "drilled")
+    pg.sql("drilled", "INSERT INTO t SELECT generate_series(11, 30);")
+    time.sleep(1.1)
+    target = _server_time(pg, "drilled")
+    time.sleep(1.1)
+    pg.sql("drilled", "INSERT INTO t SELECT generate_series(31, 100);")
+    closed = _archived_through(pg, "drilled")
+    broken = archiving.work / "drill-broken"  # the same archive, the file T needs corrupt
+    shutil.copytree(dest, broken)
+    _own(broken)
+    needed = next((broken / "wal").iterdir()) / f"{closed}.zst.gpg"
+    needed.write_bytes(needed.read_bytes()[:-100])
+    scratch = archiving.work / "drill-scratch"
+    r = cli("drill", dest, "--into", scratch, "--to-time", target, "--json",
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.out + r.err
+    report = json.loads(r.out)
+    (entry,) = report["entries"]
+    assert entry["kind"] == "pg-base" and entry["ok"]
+    assert entry["recovery_seconds"] > 0 and report["restore_seconds"] >= entry["recovery_seconds"]
+    assert any(c.startswith("last replayed transaction at 20") for c in entry["checks"])
+    assert not scratch.exists()  # the throwaway server and its data are gone
+
+    r = cli("drill", broken, "--into", scratch, "--to-time", target,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 1 and "recovery did not reach its target" in r.err, r.out + r.err

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import click
 
@@ -44,6 +44,7 @@ def command(
     integrity_check, redis-check-rdb), and files and bytes for folders. Exit 1 on any
     mismatch.
     """
+    options = replace(options, archive=dest, passphrase_file=trust.passphrase_file)
     request = RestoreRequest(
         source=dest,
         into=into,

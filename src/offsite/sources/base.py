@@ -114,6 +114,7 @@ class Inspection:
     rows: dict[str, int] | None = None  # rows per table, counted in the target
     problems: list[str] = field(default_factory=list)  # integrity check findings
     checks: list[str] = field(default_factory=list)  # what was checked, for the report
+    recovery_seconds: float = 0.0  # part of the restore done while checking (WAL replay)
 
 
 class Kind(abc.ABC):
@@ -161,6 +162,11 @@ class Kind(abc.ABC):
     def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
         """Check a restored ``target`` for a drill: count rows, run the engine's check."""
         return Inspection()
+
+    @classmethod
+    def inspect_entry(cls, target: str, source: str, stats: dict[str, Any]) -> Inspection:
+        """``inspect``, for a kind that needs the entry's source (its redacted URL) too."""
+        return cls.inspect(target, stats)
 
     @classmethod
     @abc.abstractmethod

@@ -20,28 +20,34 @@ import json
 import os
 import re
 import shlex
+import shutil
 import struct
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from offsite.errors import BadInput, SourceFailed, TargetNotEmpty
+from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.pitr import lsn_value
 from offsite.sources.base import (
     Dump,
+    Inspection,
     RestoreOptions,
     Restorer,
     RunContext,
     Source,
     SourceOptions,
 )
+from offsite.sources.dburl import DbURL
 from offsite.sources.files import FolderRestorer
 from offsite.sources.postgres.archive import CheckingReader
 from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
+from offsite.sources.postgres.rows import count_rows
+from offsite.sources.postgres.scratch import ScratchServer
 from offsite.sources.process import Tool
 from offsite.streams import CheckedReader
 from offsite.urls import redact
@@ -261,6 +267,29 @@ class PgBaseSource(Source):
     def hint_tail(cls, name: str) -> str:
         return f"| (mkdir -m 700 -p {name} && tar -xf - -C {name})"
 
+    @classmethod
+    def inspect_entry(cls, target: str, source: str, stats: dict[str, Any]) -> Inspection:
+        """A drill: a throwaway server on the restored data directory replays the archive
+        to the target and promotes; then the rows of every table are counted, the last
+        replayed transaction's time read, and the server stopped and removed."""
+        datadir = Path(cls.local_target(target)).expanduser()
+        major = stats.get("server_major")
+        if not isinstance(major, int):
+            return Inspection(problems=["the base backup does not record its server version"])
+        role = DbURL.parse(source, "postgresql").user or "postgres"
+        server = ScratchServer(datadir, major, role)
+        started = time.monotonic()
+        try:
+            problem = server.start()
+            recovered = time.monotonic() - started
+            if problem is not None:
+                return Inspection(problems=[f"recovery did not reach its target: {problem}"],
+                                  recovery_seconds=recovered)  # fmt: skip
+            return _inspect_recovered(server, recovered)
+        finally:
+            server.close()
+            shutil.rmtree(datadir, ignore_errors=True)
+
     # -- dumping -------------------------------------------------------------------------
     @contextlib.contextmanager
     def dump(self, pipeline: Pipeline, context: RunContext) -> Iterator[Dump]:
@@ -295,6 +324,32 @@ class PgBaseSource(Source):
             yield Dump(CheckedReader(CheckingReader(backup.stdout, check), finish), lambda: stats)
         finally:
             backup.kill()
+
+
+def _inspect_recovered(server: ScratchServer, recovered: float) -> Inspection:
+    def fail(why: str) -> RestoreFailed:
+        return RestoreFailed("drill", why)
+
+    conn = server.conn()
+    last = conn.psql(
+        "SELECT coalesce(to_char(pg_last_xact_replay_timestamp() AT TIME ZONE 'UTC', "
+        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), 'none');",
+        fail,
+    ).strip()
+    databases = conn.psql(
+        "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1;",
+        fail,
+    ).split()
+    rows: dict[str, int] = {}
+    for database in databases:
+        counted = count_rows(server.conn(database), fail)
+        rows.update({f"{database}/{table}": n for table, n in counted.items()})
+    checks = [
+        f"recovered and promoted in {recovered:.1f} s",
+        f"last replayed transaction at {last}",
+        f"rows counted in {len(rows)} tables of {len(databases)} databases",
+    ]
+    return Inspection(rows=rows, checks=checks, recovery_seconds=recovered)
 
 
 def _conf_string(value: str) -> str:
