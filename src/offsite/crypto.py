@@ -295,17 +295,36 @@ class Encryptor:
         return pipeline.stage("gpg-encrypt", run, src)
 
 
+def _gpg_bytes(args: list[str], key: str, data: bytes) -> tuple[bytes, str, int]:
+    """gpg over a small message held in memory, the data key on a pipe of its own, in a
+    throwaway home: one process (python-gnupg would start two more, to learn gpg's
+    version). Its output, its status lines and its exit status."""
+    with _throwaway_home() as home:
+        secret_r, secret_w = os.pipe()
+        try:
+            os.write(secret_w, key.encode() + b"\n")
+        finally:
+            os.close(secret_w)
+        try:
+            done = subprocess.run(
+                [_gpg_binary(), "--batch", "--no-tty", "--status-fd", "2", "--homedir", home,
+                 "--pinentry-mode", "loopback", "--passphrase-fd", str(secret_r),
+                 "--no-symkey-cache", *args, "--output", "-"],
+                input=data, capture_output=True, pass_fds=(secret_r,), check=False,
+            )  # fmt: skip
+        finally:
+            os.close(secret_r)
+    return done.stdout, done.stderr.decode("utf-8", "replace"), done.returncode
+
+
 def seal(data: bytes, key: str) -> bytes:
     """``data`` encrypted with a data key as an entry is (AES256, no stretching): the
     whole of a small file (a WAL file), not a stream."""
-    with _throwaway_home() as home:
-        result = _gpg(home).encrypt(
-            data, None, symmetric=CIPHER, passphrase=key, armor=False,
-            extra_args=["--no-symkey-cache", "--compress-algo", "none", *ENTRY_S2K],
-        )  # fmt: skip
-    if not result.ok:
-        raise EncryptionFailed(_gpg_reason(result))
-    return bytes(result.data)
+    args = ["--symmetric", "--cipher-algo", CIPHER, "--compress-algo", "none", *ENTRY_S2K]
+    out, said, code = _gpg_bytes(args, key, data)
+    if code != 0:
+        raise EncryptionFailed(_said(said) or "gpg failed")
+    return out
 
 
 def open_sealed(data: bytes, key: str) -> bytes:
@@ -314,11 +333,10 @@ def open_sealed(data: bytes, key: str) -> bytes:
     import io
 
     encrypted_message(io.BytesIO(data))
-    with _throwaway_home() as home:
-        result = _gpg(home).decrypt(data, passphrase=key, extra_args=["--no-symkey-cache"])
-    if not result.ok or "DECRYPTION_OKAY" not in str(result.stderr):
-        raise ValueError(f"it does not decrypt: {_gpg_reason(result)}")
-    return bytes(result.data)
+    out, said, code = _gpg_bytes(["--decrypt"], key, data)
+    if code != 0 or not re.search(r"^\[GNUPG:\] DECRYPTION_OKAY\b", said, re.M):
+        raise ValueError(f"it does not decrypt: {_said(said) or 'gpg failed'}")
+    return out
 
 
 def unwrap_key(data: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:

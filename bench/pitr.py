@@ -1,0 +1,166 @@
+"""Continuous archiving: offsite's ``wal push`` against ``cp`` (the floor) and pgBackRest's
+``archive-push`` (the peer), on the same server and the same segments, in one run.
+
+    .venv/bin/python bench/pitr.py [--segments 20] [--seconds 30] [--clients 4]
+
+Needs Debian's ``pgbackrest`` (apt-get install pgbackrest). Starts a throwaway PostgreSQL
+server (tests/servers.py) and measures:
+- per segment: real WAL segments (pgbench's), each pushed by a new process as PostgreSQL
+  would: ``offsite wal push`` (zstd, passphrase-encrypted, key cached after the first) and
+  ``pgbackrest archive-push`` (zst, to a local repository), alternating, median of each;
+- pgbench (``--clients``, ``--seconds``) with ``archive_command`` set to cp, to offsite and
+  to pgBackRest, in turn: transactions per second, and the ``.ready`` files left behind
+  (WAL waiting for archive_command) when the run ends.
+Goals (issue 19): TPS with offsite >= 0.95x with cp; no backlog above 2; a push <= 1.5x
+pgBackRest's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from common import compile_offsite  # noqa: E402, F401  (offsite's modules compiled)
+from tests.db.test_pitr import _own, server_offsite  # noqa: E402
+from tests.servers import PG_PASSWORD, Postgres, _as_user, _workdir, pg_bin  # noqa: E402
+
+PASSPHRASE = "bench-passphrase"
+
+
+def _sql(pg: Postgres, sql: str) -> str:
+    return pg.sql("postgres", sql).strip()
+
+
+def _set_archive_command(pg: Postgres, command: str) -> None:
+    _sql(pg, f"ALTER SYSTEM SET archive_command = '{command.replace(chr(39), chr(39) * 2)}';")
+    _sql(pg, "SELECT pg_reload_conf();")
+    time.sleep(0.5)
+
+
+def _drain(pg: Postgres, data: Path, limit: float = 120) -> None:
+    """Wait until no WAL file waits for archiving."""
+    status = data / "pg_wal" / "archive_status"
+    deadline = time.monotonic() + limit
+    while any(p.suffix == ".ready" for p in status.iterdir()):
+        if time.monotonic() > deadline:
+            raise SystemExit("archiving did not catch up")
+        time.sleep(0.2)
+
+
+def _pgbench(pg: Postgres, clients: int, seconds: int) -> float:
+    env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+    done = subprocess.run(
+        [pg_bin("pgbench") or "pgbench", "-h", "127.0.0.1", "-p", str(pg.port), "-U", pg.user,
+         "-c", str(clients), "-j", "2", "-T", str(seconds), "-n", "bench"],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = re.search(r"tps = ([0-9.]+)", done.stdout)
+    assert found, done.stdout
+    return float(found.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--segments", type=int, default=20)
+    parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--clients", type=int, default=4)
+    args = parser.parse_args()
+    if not shutil.which("pgbackrest"):
+        raise SystemExit("pgbackrest is not installed: apt-get install pgbackrest")
+    work = _workdir("offsite-pitr-bench-", "postgres")
+    collected, dest, repo = work / "collected", work / "dest", work / "repo"
+    for folder in (collected, dest, repo, work / "keys", work / "log"):
+        folder.mkdir()
+    secret = work / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    secret.chmod(0o600)
+    program = server_offsite(work)
+    _own(work)
+    pg = Postgres(conf={"archive_mode": "on", "archive_command": f"cp %p {collected}/%f",
+                        "wal_level": "replica", "max_wal_size": "4GB"})  # fmt: skip
+    data = pg.dir / "data"
+    conf = work / "pgbackrest.conf"
+    conf.write_text(
+        f"[global]\nrepo1-path={repo}\ncompress-type=zst\nlog-path={work / 'log'}\n"
+        f"lock-path={work / 'log'}\nspool-path={work / 'log'}\n"
+        f"[bench]\npg1-path={data}\npg1-port={pg.port}\npg1-socket-path={pg.dir}\n"
+        f"pg1-user={pg.user}\n"
+    )
+    _own(work)
+    rest = [*_as_user("postgres"), "env", f"PGPASSWORD={PG_PASSWORD}", "pgbackrest",
+            f"--config={conf}", "--stanza=bench"]  # fmt: skip
+    push = (f"{program} wal push %p --to {dest} --passphrase-file {secret} "
+            f"--key-cache {work / 'keys'}")  # fmt: skip
+    try:
+        subprocess.run([*rest, "stanza-create"], check=True, capture_output=True)
+        _sql(pg, "CREATE DATABASE bench;")
+        env = {**os.environ, "PGPASSWORD": PG_PASSWORD}
+        subprocess.run([pg_bin("pgbench") or "pgbench", "-i", "-q", "-s", "20", "-h",
+                        "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "bench"],
+                       env=env, check=True, capture_output=True)  # fmt: skip
+        _sql(pg, "SELECT pg_switch_wal();")
+        _drain(pg, data)
+        segments = sorted(p for p in collected.iterdir() if re.fullmatch(r"[0-9A-F]{24}", p.name))
+        segments = segments[: args.segments]
+        print(f"{len(segments)} segments of pgbench -i -s 20 WAL")
+        as_pg = _as_user("postgres")
+        walls: dict[str, list[float]] = {"offsite wal push": [], "pgbackrest archive-push": []}
+        for n, seg in enumerate(segments):
+            staged = work / "push" / seg.name
+            staged.parent.mkdir(exist_ok=True)
+            shutil.copy(seg, staged)
+            _own(staged.parent)
+            for name in walls:
+                argv = (push.replace("%p", str(staged)).split() if name.startswith("offsite")
+                        else [*rest, "archive-push", str(staged)])  # fmt: skip
+                if name.startswith("offsite"):
+                    argv = [*as_pg, *argv]
+                started = time.perf_counter()
+                done = subprocess.run(argv, cwd=data, capture_output=True, text=True)
+                walls[name].append(time.perf_counter() - started)
+                if done.returncode != 0:
+                    raise SystemExit(f"{name} failed on segment {n}: {done.stderr[-500:]}")
+        for name, runs in walls.items():
+            print(f"{name:26} median {statistics.median(runs) * 1000:7.1f} ms, "
+                  f"first {runs[0] * 1000:7.1f} ms, max {max(runs) * 1000:7.1f} ms")  # fmt: skip
+        ratio = statistics.median(walls["offsite wal push"]) / statistics.median(
+            walls["pgbackrest archive-push"]
+        )
+        print(f"push: offsite / pgbackrest {ratio:.2f}x (goal <= 1.5x)")
+
+        commands = {
+            "cp": f"cp %p {collected}/%f",
+            "offsite": push,
+            "pgbackrest": f"pgbackrest --config={conf} --stanza=bench archive-push %p",
+        }
+        tps: dict[str, float] = {}
+        for name, command in commands.items():
+            _set_archive_command(pg, command)
+            tps[name] = _pgbench(pg, args.clients, args.seconds)
+            status = data / "pg_wal" / "archive_status"
+            ready = sum(p.suffix == ".ready" for p in status.iterdir())
+            failed = _sql(pg, "SELECT failed_count FROM pg_stat_archiver;")
+            print(
+                f"pgbench with {name:10} archiving: {tps[name]:8.1f} tps, "
+                f"{ready} .ready left at the end, archiver failures so far {failed}"
+            )
+            _drain(pg, data)
+        print(f"TPS offsite / cp: {tps['offsite'] / tps['cp']:.3f}x (goal >= 0.95x)")
+        print(f"TPS pgbackrest / cp: {tps['pgbackrest'] / tps['cp']:.3f}x")
+    finally:
+        pg.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
