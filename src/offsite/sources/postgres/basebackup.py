@@ -45,7 +45,7 @@ from offsite.sources.base import (
 from offsite.sources.dburl import DbURL
 from offsite.sources.files import FolderRestorer
 from offsite.sources.postgres.archive import CheckingReader
-from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
+from offsite.sources.postgres.conn import Conn, missing_client, server_major, tool
 from offsite.sources.postgres.rows import count_rows
 from offsite.sources.postgres.scratch import ScratchServer
 from offsite.sources.process import Tool
@@ -231,12 +231,7 @@ class PgBaseSource(Source):
         return SourceFailed(self.name, reason)
 
     def missing_packages(self) -> list[str]:
-        if not candidates("pg_basebackup"):
-            return ["postgresql-client"]
-        major = server_major(self.conn, self._fail)
-        if any((client_major(p) or 0) >= major for p in candidates("pg_basebackup")):
-            return []
-        return [f"postgresql-client-{major}"]
+        return missing_client(self.conn, self._fail, "pg_basebackup")
 
     def check(self) -> None:
         """A pg_basebackup as new as the server, and a role allowed to take a base backup."""

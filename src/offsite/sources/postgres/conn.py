@@ -122,6 +122,18 @@ def tool(name: str, server_major: int | None = None) -> str:
     )
 
 
+def missing_client(conn: Conn, fail: ErrorFactory, name: str) -> list[str]:
+    """``postgresql-client`` when there is no client at all; else, once the server
+    answers, ``postgresql-client-N`` when no ``name`` (pg_dump, pg_basebackup) is at least
+    as new as it."""
+    if not candidates("psql") or not candidates(name):
+        return ["postgresql-client"]
+    major = server_major(conn, fail)
+    if any((client_major(p) or 0) >= major for p in candidates(name)):
+        return []
+    return [f"postgresql-client-{major}"]
+
+
 def server_major(conn: Conn, fail: ErrorFactory, database: str | None = None) -> int:
     out = conn.psql("SHOW server_version_num;", fail, database).strip()
     try:

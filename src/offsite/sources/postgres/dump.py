@@ -29,7 +29,7 @@ from offsite.sources.base import (
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, CheckingReader
-from offsite.sources.postgres.conn import Conn, candidates, client_major, server_major, tool
+from offsite.sources.postgres.conn import Conn, client_major, missing_client, server_major, tool
 from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
@@ -60,14 +60,7 @@ class PostgresSource(Source):
         return SourceFailed(self.name, reason)
 
     def missing_packages(self) -> list[str]:
-        """``postgresql-client`` when there is no client at all; else, once the server
-        answers, ``postgresql-client-N`` when no pg_dump is at least as new as it."""
-        if not candidates("psql") or not candidates("pg_dump"):
-            return ["postgresql-client"]
-        major = server_major(self.conn, self._fail)
-        if any((client_major(p) or 0) >= major for p in candidates("pg_dump")):
-            return []
-        return [f"postgresql-client-{major}"]
+        return missing_client(self.conn, self._fail, "pg_dump")
 
     def check(self) -> None:
         """Reach the server and find a pg_dump at least as new (exit 2 otherwise)."""
