@@ -181,13 +181,15 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
     recovery would fail)."""
     if entry.kind != BASE_KIND:
         return request.options
+    from offsite.wal.archive import Archive
     from offsite.wal.verify import Base, timeline_of_base
 
     base = Base.of_entry(entry)
     if base is None:
         return request.options
     timeline = timeline_of_base(storage, base, request.trust.passphrase, default_cache())
-    return replace(request.options, timeline=timeline)
+    key = Archive(storage, base.system_id, None).key_hash()
+    return replace(request.options, timeline=timeline, archive_key=key or "")
 
 
 def _point_in_time(

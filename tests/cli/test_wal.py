@@ -5,6 +5,7 @@ runs them under a real server."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import subprocess
@@ -114,8 +115,31 @@ def test_a_planted_file_is_never_replayed(cli, tmp_path: Path, cluster: Path) ->
     (folder / f"{SEGMENT}.zst.gpg").unlink()
     (folder / f"{SEGMENT}.zst").write_bytes(plain)
     r = fetch(cli, dest)
-    assert r.code == 3 and "unencrypted" in r.err
+    assert r.code == 3 and "key.gpg is gone" in r.err
+    os.environ.pop("OFFSITE_PASSPHRASE")  # no passphrase, the key cached: still refused
+    assert fetch(cli, dest).code == 3
     assert not (cluster / "pg_wal" / "RECOVERYXLOG").exists()
+
+
+def test_a_stored_file_under_another_name_or_key_is_refused(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    """A valid encrypted file copied under the next segment's name would be replayed as
+    that segment; a key.gpg swapped for one the restore did not see would decrypt files
+    someone else made."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / "7312345678901234567"
+    nxt = "000000010000000000000004"
+    (folder / f"{nxt}.zst.gpg").write_bytes((folder / f"{SEGMENT}.zst.gpg").read_bytes())
+    r = fetch(cli, dest, nxt)
+    assert r.code == 3 and f"it is {SEGMENT}" in r.err
+    pinned = hashlib.sha256((folder / "key.gpg").read_bytes()).hexdigest()
+    assert fetch(cli, dest, SEGMENT, "--key-sha256", pinned).code == 0
+    r = fetch(cli, dest, SEGMENT, "--key-sha256", "0" * 64)
+    assert r.code == 3 and "not the one the restore saw" in r.err
+    r = fetch(cli, dest, SEGMENT, "--no-encrypt")
+    assert r.code == 3 and "unencrypted archive holds a key.gpg" in r.err
 
 
 def test_two_clusters_never_mix(cli, tmp_path: Path, cluster: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -208,7 +208,8 @@ def test_the_base_backup_check_reads_the_whole_tar(base_tar: bytes, archiving: A
     assert stats["timeline"] == 1 and stats["wal_included"] is False
     assert 0 < stats["start_lsn"] <= stats["stop_lsn"]  # type: ignore[operator]
     assert abs(stats["stop_time"] - time.time()) < 300  # type: ignore[operator]
-    assert _checked(base_tar, 512) == {**stats, "stop_time": _checked(base_tar, 512)["stop_time"]}
+    other = _checked(base_tar, 512)  # fed in other pieces: the same but for the clock
+    assert other == {**stats, "stop_time": other["stop_time"]}
 
 
 @pytest.mark.parametrize("where", [0.1, 0.3, 0.5, 0.7, 0.9, 0.999])

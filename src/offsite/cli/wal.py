@@ -119,12 +119,18 @@ def push(
 @click.argument("name")
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
 @option("--from", "source", required=True, metavar="DEST", help="Destination URL to read.")
+@option("--no-encrypt", is_flag=True,
+        help="The archive is unencrypted (else a file without its key is refused).")  # fmt: skip
+@option("--key-sha256", metavar="HEX",
+        help="Refuse an archive whose key.gpg has another SHA-256.")  # fmt: skip
 @_cluster_options
 @read_storage_options
 def fetch(
     name: str,
     target: Path,
     source: str,
+    no_encrypt: bool,
+    key_sha256: str | None,
     system_id: str | None,
     key_cache: Path | None,
     no_key_cache: bool,
@@ -139,5 +145,6 @@ def fetch(
 
     passphrase = _passphrase(passphrase_env, passphrase_file)
     cache = _key_cache(key_cache, no_key_cache)
-    fetch_file(name, target, source, storage, passphrase, cache, system_id)
+    fetch_file(name, target, source, storage, passphrase, cache, system_id, not no_encrypt,
+               key_sha256)  # fmt: skip
     return 0

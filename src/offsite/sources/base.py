@@ -47,6 +47,7 @@ class RestoreOptions:
     passphrase_file: str | None = None  # what restore_command reads the passphrase from
     program: str | None = None  # the offsite restore_command runs (default: this one)
     timeline: int | None = None  # the timeline to recover into (None: 'latest')
+    archive_key: str | None = None  # key.gpg's SHA-256 as the restore saw it ("": none)
 
 
 @dataclass(frozen=True)

@@ -48,19 +48,23 @@ def object_name(folder: str, name: str, encrypted: bool) -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """What a stored file says of its plain content."""
+    """What a stored file says of its plain content, and what it is."""
 
     sha256: str
     size: int
+    name: str
+    system_id: str
 
 
-def pack(plain: bytes) -> bytes:
-    """The record frame, then ``plain`` compressed."""
+def pack(plain: bytes, name: str, system_id: str) -> bytes:
+    """The record frame, then ``plain`` compressed. The record names the file and its
+    cluster, so a stored file copied under another name is refused when fetched."""
     import zstandard
 
-    record = (
-        TAG + json.dumps({"sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain)}).encode()
-    )
+    record = TAG + json.dumps(
+        {"sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain), "name": name,
+         "system_id": system_id}
+    ).encode()  # fmt: skip
     frame = struct.pack("<II", SKIPPABLE, len(record)) + record
     return frame + zstandard.ZstdCompressor(level=3, write_checksum=True).compress(plain)
 
@@ -76,22 +80,27 @@ def record_of(packed: bytes) -> tuple[Record, int]:
     try:
         fields = json.loads(packed[8 + len(TAG) : 8 + length])
         sha256, size = fields["sha256"], fields["size"]
+        name, system_id = str(fields["name"]), str(fields["system_id"])
     except (ValueError, KeyError, TypeError):
         raise ValueError("its record does not parse") from None
     if not (isinstance(sha256, str) and _SHA256.match(sha256)):
         raise ValueError("its record has no SHA-256")
     if not (isinstance(size, int) and 0 <= size <= MAX_FILE):
         raise ValueError("its record has no size")
-    return Record(sha256, size), 8 + length
+    return Record(sha256, size, name, system_id), 8 + length
 
 
-def unpack(packed: bytes) -> bytes:
-    """The plain file, checked against its record; ValueError saying what is wrong."""
+def unpack(packed: bytes, name: str, system_id: str) -> bytes:
+    """The plain file ``name`` of cluster ``system_id``, checked against its record;
+    ValueError saying what is wrong."""
     import zstandard
 
     record, start = record_of(packed)
-    try:
-        plain = zstandard.ZstdDecompressor().decompress(packed[start:], max_output_size=record.size)
+    if (record.name, record.system_id) != (name, system_id):
+        raise ValueError(f"it is {record.name} of cluster {record.system_id}, stored here")
+    reader = zstandard.ZstdDecompressor().stream_reader(packed[start:], read_across_frames=True)
+    try:  # a frame may claim any size: never more than the record's is read
+        plain = reader.read(record.size + 1)
     except zstandard.ZstdError as exc:
         raise ValueError(f"it does not decompress ({exc})") from None
     if len(plain) != record.size or hashlib.sha256(plain).hexdigest() != record.sha256:
@@ -113,11 +122,17 @@ class Archive:
 
     def __init__(self, storage: Storage, system_id: str, cache: Path | None) -> None:
         self.storage = storage
+        self.system_id = system_id
         self.folder = folder_of(system_id)
         self.where = redact(storage.url)
         self._cache = cache
 
     # -- the archive's data key ----------------------------------------------------------
+    def key_hash(self) -> str | None:
+        """The SHA-256 of the archive's ``key.gpg``; None for an archive without one."""
+        wrapped = self._wrapped()
+        return None if wrapped is None else hashlib.sha256(wrapped).hexdigest()
+
     def _wrapped(self) -> bytes | None:
         try:
             with self.storage.open(f"{self.folder}/{KEY_FILE}") as fh:
@@ -201,31 +216,39 @@ class Archive:
         target = object_name(self.folder, name, key is not None)
         if self.storage.create(target, seal(packed, key) if key else packed):
             return True
-        mine, _ = record_of(packed)
-        try:
-            theirs, _ = record_of(self._plain_packed(target, key))
+        mine = unpack(packed, name, self.system_id)
+        try:  # the whole stored file, not its record only: a planted body is not "the same"
+            theirs = unpack(self._plain_packed(target, key), name, self.system_id)
         except ValueError as exc:
             raise WalCorrupt(name, self.where, exc) from None
         if theirs != mine:
             raise WalConflict(name, self.where)
         return False
 
-    def fetch(self, name: str, passphrase: str | None) -> bytes:
+    def fetch(
+        self, name: str, passphrase: str | None, encrypted: bool = True, pinned: str | None = None
+    ) -> bytes:
         """The plain file; WalMissing when the archive does not have it, WalCorrupt when
-        what it has does not decrypt, decompress and match its record. With a passphrase
-        given, a file stored without encryption is refused: deleting ``key.gpg`` and
-        planting plain files must not get them replayed."""
+        what it has does not decrypt, decompress and match its record (its name and
+        cluster included). An archive is taken as encrypted unless ``encrypted`` is false:
+        deleting ``key.gpg`` and planting plain files must not get them replayed.
+        ``pinned``: the SHA-256 ``key.gpg`` must have (a restore writes the one it saw)."""
         from offsite.errors import WalMissing
 
         wrapped = self._wrapped()
-        if wrapped is None and passphrase is not None:
-            if self.storage.stat(object_name(self.folder, name, False)) is not None:
-                raise WalCorrupt(name, self.where, "stored unencrypted while a key was given")
+        if wrapped is None and encrypted:
+            for plain in (False, True):
+                if self.storage.stat(object_name(self.folder, name, plain)) is not None:
+                    raise WalCorrupt(name, self.where, f"the archive's {KEY_FILE} is gone")
             raise WalMissing(name, self.where)
+        if wrapped is not None and not encrypted:
+            raise WalCorrupt(name, self.where, f"an unencrypted archive holds a {KEY_FILE}")
+        if wrapped is not None and pinned and hashlib.sha256(wrapped).hexdigest() != pinned:
+            raise WalCorrupt(name, self.where, f"its {KEY_FILE} is not the one the restore saw")
         key = None if wrapped is None else self._unwrap(wrapped, (), passphrase)
         target = object_name(self.folder, name, key is not None)
         try:
-            return unpack(self._plain_packed(target, key))
+            return unpack(self._plain_packed(target, key), name, self.system_id)
         except ObjectMissing:
             raise WalMissing(name, self.where) from None
         except ValueError as exc:

@@ -57,7 +57,7 @@ def push(
     except OSError as exc:
         raise BadInput(f"cannot read {path}: {exc.strerror}") from None
     sysid = _system_id(system_id, plain)
-    packed = pack(plain)
+    packed = pack(plain, name, sysid)
     done = []
     for url in destinations:
         archive = Archive(open_storage(url, settings), sysid, cache)
@@ -73,11 +73,13 @@ def fetch(
     passphrase: str | None,
     cache: Path | None,
     system_id: str | None = None,
+    encrypted: bool = True,
+    pinned: str | None = None,
 ) -> None:
     """Write the archived WAL file ``name`` to ``target``."""
     check_name(name)
     archive = Archive(open_storage(source, settings), _system_id(system_id), cache)
-    plain = archive.fetch(name, passphrase)
+    plain = archive.fetch(name, passphrase, encrypted, pinned)
     temp = target.with_name(f".{target.name}.offsite-{os.getpid()}")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -19,13 +19,13 @@ _LONG_HEADER = struct.Struct("<HHIQI4xQII")  # magic, info, tli, pageaddr, rem_l
 
 def check_name(name: str) -> str:
     """``name`` when PostgreSQL could have asked to archive it, else BadInput."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise BadInput(f"{name!r} is not the name of a WAL file, history file or backup file")
     return name
 
 
 def is_segment(name: str) -> bool:
-    return bool(_SEGMENT.match(name))
+    return bool(_SEGMENT.fullmatch(name))
 
 
 def timeline_of(name: str) -> int:

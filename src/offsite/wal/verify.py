@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from offsite.crypto import KEY_FILE
-from offsite.errors import OffsiteError
+from offsite.errors import BadInput, OffsiteError
 from offsite.manifest import Entry
 from offsite.pitr import BASE_KIND
 from offsite.sets import StoredSet
@@ -75,10 +75,11 @@ def histories_of(
     """Each timeline's history file, parsed; and the problems reading them."""
     histories: dict[int, dict[int, int]] = {}
     problems = []
+    encrypted = archive.key_hash() is not None
     for name in files:
         if name.endswith(".history"):
             try:
-                text = archive.fetch(name, passphrase).decode("utf-8", "replace")
+                text = archive.fetch(name, passphrase, encrypted).decode("utf-8", "replace")
             except OffsiteError as exc:
                 problems.append(exc.message())
                 continue
@@ -95,7 +96,9 @@ def timeline_of_base(
     if not any(name.endswith(".history") for name in files):
         return None
     archive = Archive(storage, base.system_id, cache)
-    histories, _ = histories_of(archive, files, passphrase)
+    histories, problems = histories_of(archive, files, passphrase)
+    if problems:  # a timeline chosen without its history could be the wrong branch
+        raise BadInput(f"cannot choose the timeline to recover into: {problems[0]}")
     archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
     return timeline_for(base.timeline, base.start_lsn, histories, archived)
 
@@ -150,9 +153,10 @@ def check_archives(
         if check.newest is not None and check.newest in files:
             check.newest_stored = files[check.newest].modified
         if read_data:
+            encrypted = archive.key_hash() is not None
             for name in sorted(needed & set(files)):
                 try:
-                    archive.fetch(name, passphrase)
+                    archive.fetch(name, passphrase, encrypted)
                 except OffsiteError as exc:
                     check.problems.append(exc.message())
     return checks

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from offsite import gha
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
@@ -347,6 +348,12 @@ def _inspect_recovered(server: ScratchServer, recovered: float) -> Inspection:
     return Inspection(rows=rows, checks=checks, recovery_seconds=recovered)
 
 
+STALE_TARGETS = (
+    "recovery_target", "recovery_target_name", "recovery_target_xid", "recovery_target_time",
+    "recovery_target_lsn",
+)  # fmt: skip
+
+
 def _conf_string(value: str) -> str:
     """A postgresql.conf string: single quotes, doubled inside."""
     return "'" + value.replace("'", "''") + "'"
@@ -387,11 +394,20 @@ class PgBaseRestorer(FolderRestorer):
                 )
         elif "://" not in archive:
             archive = str(Path(archive).expanduser().resolve())
-        program = options.program or offsite_command()
-        fetch = [program, "wal", "fetch", "%f", "%p", "--from", archive,
-                 "--system-id", self.system_id]  # fmt: skip
+        fetch = [options.program or offsite_command(), "wal", "fetch", "%f", "%p", "--from",
+                 archive, "--system-id", self.system_id]  # fmt: skip
         if options.passphrase_file:
             fetch += ["--passphrase-file", str(Path(options.passphrase_file).resolve())]
+        if options.archive_key == "":
+            fetch.append("--no-encrypt")
+        elif options.archive_key:
+            fetch += ["--key-sha256", options.archive_key]
+            if not options.passphrase_file:
+                gha.warn("restore_command names no passphrase file: the server needs "
+                         "OFFSITE_PASSPHRASE in its environment, or --passphrase-file "
+                         "(readable by its user), or the archive key in its key cache")  # fmt: skip
+        # PostgreSQL replaces %-placeholders anywhere in the command: only %f and %p
+        fetch = [a if a in ("%f", "%p") else a.replace("%", "%%") for a in fetch]
         # PostgreSQL takes any failure of restore_command as "not archived" and ends
         # recovery there, unless the command died (status over 125): then it stops. Only
         # "not there" (1) may end recovery; a corrupt file (3) or anything else stops it.
@@ -400,6 +416,8 @@ class PgBaseRestorer(FolderRestorer):
             "# written by offsite restore: point-in-time recovery from the WAL archive",
             f"restore_command = {_conf_string(command)}",
             f"recovery_target_timeline = '{options.timeline or 'latest'}'",
+            # a target an earlier restore left in the backed-up server's settings goes
+            *(f"{name} = ''" for name in STALE_TARGETS),
         ]
         if options.to_time is not None:
             when = options.to_time.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f+00")
@@ -415,9 +433,16 @@ class PgBaseRestorer(FolderRestorer):
         assert staged is not None
         lines = self.recovery_settings()
         if lines:
-            with open(staged / "postgresql.auto.conf", "a", encoding="utf-8") as conf:
-                conf.write("\n" + "\n".join(lines) + "\n")
-            (staged / "recovery.signal").touch(mode=0o600)
+            # never through a symlink the archive put there (SPEC §7)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            try:
+                fd = os.open(staged / "postgresql.auto.conf", flags, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as conf:
+                    conf.write("\n" + "\n".join(lines) + "\n")
+                os.close(os.open(staged / "recovery.signal", flags, 0o600))
+            except OSError as exc:
+                raise BadInput(f"cannot write the recovery settings into {self.target}: "
+                               f"{exc.strerror} (a symlink in the backup?)") from None  # fmt: skip
         for stale in ("postmaster.pid", "postmaster.opts", "standby.signal"):
             with contextlib.suppress(FileNotFoundError):
                 (staged / stale).unlink()
