@@ -84,8 +84,9 @@ def run_prune(
     )
     removed = {d.set_id for d in decided.remove}
     kept = [s for s in found.sets if s.id not in removed]  # uncounted sets keep theirs too
+    trusted = [s for s in counted if s.id not in removed]
     if dry_run:
-        result.wal.extend(prune_archives(storage, kept, dry_run=True))
+        result.wal.extend(prune_archives(storage, kept, trusted, dry_run=True))
         return result
     for prefix in [by_id[d.set_id].prefix for d in decided.remove] + stale:
         try:
@@ -99,7 +100,7 @@ def run_prune(
         except OffsiteError as exc:
             result.failures.append(f"interrupted upload of {key}: {exc.message()}")
     try:
-        result.wal.extend(prune_archives(storage, kept, dry_run=False))
+        result.wal.extend(prune_archives(storage, kept, trusted, dry_run=False))
     except OffsiteError as exc:
         result.failures.append(f"WAL archive: {exc.message()}")
     return result

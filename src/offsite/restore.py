@@ -44,6 +44,7 @@ from offsite.streams import HashingReader, Readable, copy
 from offsite.trust import TrustConfig, Verifier
 from offsite.urls import local_path
 from offsite.wal.archiving import default_cache
+from offsite.wal.names import is_wal_name
 
 Sink = Callable[[Readable], None]
 
@@ -192,6 +193,11 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
     return replace(request.options, timeline=timeline, archive_key=key or "")
 
 
+def _wal_file(key: str) -> bool:
+    """Whether an archive's object is a WAL file offsite stored (not its key, not a stray)."""
+    return is_wal_name(key.rsplit("/", 1)[-1].split(".zst", 1)[0])
+
+
 def _point_in_time(
     request: RestoreRequest, storage: Storage, verifier: Verifier, target: Target
 ) -> tuple[StoredSet, Entry]:
@@ -208,15 +214,14 @@ def _point_in_time(
                 f"after {target.describe()}: leave out --id, or name an older set"
             )
     else:
-        stored = choose_base(scan(storage).sets, request.entry, target)
-        verifier.check(stored, True)
+        # only sets that are current and prove themselves: a planted one is passed over
+        usable = [s for s in scan(storage).current() if verifier.refusal(s) is None]
+        stored = choose_base(usable, request.entry, target)
+        verifier.check(stored, False)
         base = base_entry(stored, request.entry)
         assert base is not None
     folder = f"wal/{base.stats.get('system_id')}/"
-    newest = max(
-        (o.modified for o in storage.list(folder) if not o.key.endswith("/key.gpg")),
-        default=None,
-    )
+    newest = max((o.modified for o in storage.list(folder) if _wal_file(o.key)), default=None)
     check_reachable(newest, target)
     return stored, base
 

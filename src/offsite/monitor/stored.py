@@ -9,6 +9,7 @@ from offsite.sets import scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.trust import TrustConfig, Verifier
+from offsite.wal.names import is_wal_name
 
 
 def observe_storage(
@@ -36,7 +37,8 @@ def observe_storage(
     try:
         for obj in opened.list("wal/"):
             system_id = obj.key.split("/")[1] if obj.key.count("/") >= 2 else ""
-            if system_id.isdigit() and not obj.key.endswith("/key.gpg"):
+            name = obj.key.rsplit("/", 1)[-1].split(".zst", 1)[0]
+            if system_id.isdigit() and is_wal_name(name):
                 newest = seen.wal.get(system_id)
                 seen.wal[system_id] = obj.modified if newest is None else max(newest, obj.modified)
     except (OffsiteError, OSError) as exc:

@@ -39,15 +39,15 @@ def parse_history(text: str) -> dict[int, int]:
 
 
 def timeline_for(
-    timeline: int, start_lsn: int, histories: dict[int, dict[int, int]], archived: set[int]
+    timeline: int, consistent: int, histories: dict[int, dict[int, int]], archived: set[int]
 ) -> int:
-    """The newest timeline a base backup (starting at ``start_lsn`` on ``timeline``) can
-    recover into: its own, or one branched from it after that point. A timeline branched
-    off before the base backup began (a restore promoted from an earlier point) is
-    another history, and recovery into it fails; ``archived``: timelines with segments."""
+    """The newest timeline a base backup (consistent from ``consistent`` on ``timeline``,
+    its end) can recover into: its own, or one branched from it after that point. A
+    timeline branched off before (a restore promoted from an earlier point) is another
+    history, and recovery into it fails; ``archived``: timelines with segments."""
     best = timeline
     for candidate, ends in histories.items():
-        if candidate in archived and candidate > best and ends.get(timeline, -1) >= start_lsn:
+        if candidate in archived and candidate > best and ends.get(timeline, -1) >= consistent:
             best = candidate
     return best
 
@@ -67,13 +67,20 @@ def reach(
     start_lsn: int,
     histories: dict[int, dict[int, int]],
     size: int = DEFAULT_SEGMENT,
+    stop_lsn: int | None = None,
 ) -> Reach:
-    """The files a base backup (starting at ``start_lsn`` on ``timeline``) needs to reach
-    the newest segment in ``stored``, across the timelines ``histories`` (a timeline's
-    ancestors and where each ended) say lead there."""
+    """The files a base backup (from ``start_lsn`` to ``stop_lsn`` on ``timeline``) needs
+    to reach the newest segment in ``stored``, across the timelines ``histories`` (a
+    timeline's ancestors and where each ended) say lead there. The segments up to the
+    backup's own end are needed whatever the archive holds: without them it never becomes
+    consistent."""
     segments = sorted(segment_of(n, size) for n in stored if is_segment(n))
-    newest_tli = timeline_for(timeline, start_lsn, histories, {t for t, _ in segments})
+    consistent = max(start_lsn, stop_lsn or 0)
+    newest_tli = timeline_for(timeline, consistent, histories, {t for t, _ in segments})
+    own_end = consistent // size
     on_it = [n for t, n in segments if t == newest_tli]
+    if newest_tli == timeline:
+        on_it.append(own_end)
     if not on_it:
         return Reach(None, (), ())
     newest = max(on_it)
@@ -88,8 +95,10 @@ def reach(
             return Reach(segment_name(newest_tli, newest, size), (name,), (name,))
         chain = sorted(t for t in ends if t >= timeline)
         for tli in chain:
+            # the segment holding the switch is read from the new timeline (PostgreSQL
+            # copies it there), so the old one is needed up to the segment before
             switch = ends[tli]
-            path.append((tli, first, (switch - 1) // size))
+            path.append((tli, first, switch // size - 1))
             first = switch // size
         path.append((newest_tli, first, newest))
     needed: list[str] = [f"{t:08X}.history" for t in range(timeline + 1, newest_tli + 1)
@@ -97,16 +106,29 @@ def reach(
     for tli, low, high in path:
         needed += [segment_name(tli, n, size) for n in range(low, high + 1)]
     missing = tuple(n for n in needed if n not in stored)
-    return Reach(segment_name(newest_tli, newest, size), tuple(needed), missing)
+    archived = [n for t, n in segments if t == newest_tli]
+    shown = segment_name(newest_tli, max(archived), size) if archived else None
+    return Reach(shown, tuple(needed), missing)
 
 
-def removable(stored: set[str], oldest_start: int, size: int = DEFAULT_SEGMENT) -> list[str]:
+def valid_size(size: object) -> bool:
+    """A WAL segment size PostgreSQL allows: a power of two from 1 MiB to 1 GiB."""
+    return (isinstance(size, int) and not isinstance(size, bool) and (1 << 20) <= size <= (1 << 30)
+            and not size & (size - 1))  # fmt: skip
+
+
+def removable(stored: set[str], oldest_start: int, size: int) -> list[str]:
     """Files no kept base backup needs: segments (and their ``.partial`` and ``.backup``
-    files) before the segment the oldest kept base backup starts in. History files stay."""
-    first = oldest_start // size
+    files) that end at or before the position the oldest kept base backup starts at,
+    compared as positions in the WAL (``size``: the archive's true segment size). History
+    files stay."""
+    if not valid_size(size):
+        return []
     gone = []
     for name in stored:
         base = name[:24]
-        if len(base) == 24 and is_segment(base) and segment_of(base, size)[1] < first:
-            gone.append(name)
+        if len(base) == 24 and is_segment(base):
+            end = (segment_of(base, size)[1] + 1) * size  # the position after the segment
+            if end <= oldest_start:
+                gone.append(name)
     return sorted(gone)

@@ -24,6 +24,10 @@ def check_name(name: str) -> str:
     return name
 
 
+def is_wal_name(name: str) -> bool:
+    return bool(_NAME.fullmatch(name))
+
+
 def is_segment(name: str) -> bool:
     return bool(_SEGMENT.fullmatch(name))
 

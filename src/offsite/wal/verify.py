@@ -21,6 +21,7 @@ from offsite.wal.chain import (
     removable,
     segment_of,
     timeline_for,
+    valid_size,
 )
 from offsite.wal.names import is_segment
 
@@ -35,6 +36,8 @@ class Base:
     timeline: int
     start_lsn: int
     segment_size: int
+    stop_lsn: int
+    size_known: bool  # the backup recorded its cluster's segment size
 
     @classmethod
     def of(cls, stored: StoredSet, entry: Entry) -> Base | None:
@@ -46,11 +49,13 @@ class Base:
         values = [stats.get(k) for k in ("system_id", "timeline", "start_lsn")]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             return None
-        size = stats.get("wal_segment_size", DEFAULT_SEGMENT)
-        if not isinstance(size, int) or size < (1 << 20) or size & (size - 1):
-            size = DEFAULT_SEGMENT
+        size = stats.get("wal_segment_size")
+        known = valid_size(size)
         system_id, timeline, start = (int(v) for v in values)  # type: ignore[arg-type]
-        return cls(set_id, entry.name, str(system_id), timeline, start, size)
+        stop = stats.get("stop_lsn")
+        stop = stop if isinstance(stop, int) and not isinstance(stop, bool) else start
+        return cls(set_id, entry.name, str(system_id), timeline, start,
+                   int(size) if known else DEFAULT_SEGMENT, stop, known)  # type: ignore[arg-type]  # fmt: skip
 
 
 def bases_of(sets: list[StoredSet]) -> list[Base]:
@@ -100,7 +105,7 @@ def timeline_of_base(
     if problems:  # a timeline chosen without its history could be the wrong branch
         raise BadInput(f"cannot choose the timeline to recover into: {problems[0]}")
     archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
-    return timeline_for(base.timeline, base.start_lsn, histories, archived)
+    return timeline_for(base.timeline, base.stop_lsn, histories, archived)
 
 
 @dataclass
@@ -141,7 +146,7 @@ def check_archives(
         needed: set[str] = set()
         for base in bases:
             found = reach(set(files), base.timeline, base.start_lsn, histories,
-                          base.segment_size)  # fmt: skip
+                          base.segment_size, base.stop_lsn)  # fmt: skip
             check.bases.append(f"{base.set_id}/{base.entry}")
             check.newest = found.newest
             for name in found.missing:
@@ -162,18 +167,30 @@ def check_archives(
     return checks
 
 
-def prune_archives(storage: Storage, kept: list[StoredSet], dry_run: bool) -> list[str]:
-    """Remove, from each archive a kept base backup uses, the files older than the oldest
-    kept base backup's start; an archive no kept base backup uses is left whole (its base
-    backups may live in another destination). The names removed (or to remove)."""
-    oldest: dict[str, Base] = {}
+def prune_archives(
+    storage: Storage, kept: list[StoredSet], trusted: list[StoredSet], dry_run: bool
+) -> list[str]:
+    """Remove, from each archive, the files that end before the oldest kept base backup
+    (of any set kept, trusted or not) starts. The archive's segment size comes from the
+    kept base backups that prove they were made with the key (``trusted``), all alike; an
+    archive without one, or whose size they do not agree on, is left whole, as is one no
+    kept base backup uses (its base backups may live in another destination). The names
+    removed (or to remove)."""
+    oldest: dict[str, int] = {}
     for base in bases_of(kept):
-        if base.system_id not in oldest or base.start_lsn < oldest[base.system_id].start_lsn:
-            oldest[base.system_id] = base
+        oldest[base.system_id] = min(oldest.get(base.system_id, base.start_lsn), base.start_lsn)
+    sizes: dict[str, set[int | None]] = {}
+    for base in bases_of(trusted):
+        sizes.setdefault(base.system_id, set()).add(base.segment_size if base.size_known else None)
     gone = []
-    for system_id, base in sorted(oldest.items()):
+    for system_id, start in sorted(oldest.items()):
+        known = sizes.get(system_id, set())
+        if len(known) != 1 or None in known:
+            continue
+        (size,) = known
+        assert size is not None
         files = listing(storage, system_id)
-        for name in removable(set(files), base.start_lsn, base.segment_size):
+        for name in removable(set(files), start, size):
             gone.append(f"{PREFIX}/{system_id}/{name}")
             if not dry_run:
                 storage.delete(files[name].key)

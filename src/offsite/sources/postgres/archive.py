@@ -21,7 +21,7 @@ first and the data blocks after, in the contents' order.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 from offsite.streams import Readable
 
@@ -385,3 +385,24 @@ class CheckingReader:
 
     def close(self) -> None:
         self._inner.close()
+
+
+class SelfChecked(CheckingReader):
+    """A dump's bytes through its check: a break the check finds (an exception of
+    ``breaks``) fails the entry with ``fail``, one line, no traceback."""
+
+    def __init__(
+        self,
+        inner: Readable,
+        check: Feeds,
+        fail: Callable[[str], Exception],
+        breaks: tuple[type[Exception], ...] = (ArchiveError,),
+    ) -> None:
+        super().__init__(inner, check)
+        self._fail, self._breaks = fail, breaks
+
+    def read(self, size: int = -1, /) -> bytes:
+        try:
+            return super().read(size)
+        except self._breaks as exc:
+            raise self._fail(f"self-check failed: {exc}") from None

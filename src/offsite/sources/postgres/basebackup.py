@@ -45,7 +45,7 @@ from offsite.sources.base import (
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.files import FolderRestorer
-from offsite.sources.postgres.archive import CheckingReader
+from offsite.sources.postgres.archive import SelfChecked
 from offsite.sources.postgres.conn import Conn, missing_client, server_major, tool
 from offsite.sources.postgres.rows import count_rows
 from offsite.sources.postgres.scratch import ScratchServer
@@ -54,7 +54,9 @@ from offsite.streams import CheckedReader
 from offsite.urls import redact
 
 BLOCK = 512
-KEEP = {"backup_manifest": 64 << 20, "backup_label": 1 << 16, "global/pg_control": 16}
+# what is kept of a few members: the manifest whole (about 170 bytes a file, so 256 MiB is
+# 1.5 M files), the label, pg_control's head
+KEEP = {"backup_manifest": 256 << 20, "backup_label": 1 << 16, "global/pg_control": 16}
 
 
 class TarError(ValueError):
@@ -112,16 +114,17 @@ class BaseBackupCheck:
         if not header.strip(b"\0"):
             self._ended = True
             return
-        stored = header[148:156].strip(b"\0 ")
         computed = sum(header[:148]) + 8 * 32 + sum(header[156:])
-        if not stored or int(stored, 8) != computed:
+        if _octal(header[148:156]) != computed:
             raise TarError("a member header's checksum does not match")
-        name = header[:100].rstrip(b"\0").decode("utf-8", "replace")
-        prefix = header[345:500].rstrip(b"\0").decode("utf-8", "replace")
+        name = header[:100].rstrip(b"\0").decode("utf-8", "surrogateescape")
+        prefix = header[345:500].rstrip(b"\0").decode("utf-8", "surrogateescape")
         if prefix:
             name = f"{prefix}/{name}"
         kind = header[156:157]
-        size = int(header[124:136].strip(b"\0 ") or b"0", 8)
+        size = _octal(header[124:136])
+        if size < 0:
+            raise TarError(f"member {name!r} has no readable size")
         if kind in (b"0", b"\0"):
             self._member = name.removeprefix("./")
             self._remaining, self._size = size, size
@@ -141,13 +144,22 @@ class BaseBackupCheck:
         self._member, self._kept = None, None
 
     def finish(self) -> dict[str, Any]:
+        try:
+            return self._finish()
+        except (KeyError, TypeError, ValueError, AttributeError, BadInput) as exc:
+            if isinstance(exc, TarError):
+                raise
+            detail = exc.message() if isinstance(exc, BadInput) else repr(exc)
+            raise TarError(f"its backup_manifest is not PostgreSQL's: {detail}") from None
+
+    def _finish(self) -> dict[str, Any]:
         if self._remaining or self._buf or not self._ended:
             raise TarError("the archive ends early")
         raw = self.kept.get("backup_manifest")
         if raw is None:
             raise TarError("no backup_manifest at its end")
         manifest = _manifest(raw)
-        listed = {f["Path"]: f for f in manifest["Files"]}
+        listed = {_path_of(f): f for f in manifest["Files"]}
         for path, entry in listed.items():
             found = self.files.get(path)
             if found is None:
@@ -179,6 +191,23 @@ class BaseBackupCheck:
         if begun is not None:
             stats["start_time"] = begun
         return stats
+
+
+def _octal(field: bytes) -> int:
+    """A tar header's octal number; -1 when it is not one."""
+    text = field.strip(b"\0 ")
+    try:
+        return int(text, 8) if text else -1
+    except ValueError:
+        return -1
+
+
+def _path_of(entry: dict[str, Any]) -> str:
+    """A manifest file's path: ``Path``, or for a name that is not UTF-8 ``Encoded-Path``
+    (hex), as the tar's names are read (surrogate escapes for such bytes)."""
+    if "Path" in entry:
+        return str(entry["Path"])
+    return bytes.fromhex(str(entry["Encoded-Path"])).decode("utf-8", "surrogateescape")
 
 
 def _manifest(raw: bytes) -> dict[str, Any]:
@@ -317,7 +346,8 @@ class PgBaseSource(Source):
                 raise self._fail(f"self-check failed: {exc}") from None
 
         try:
-            yield Dump(CheckedReader(CheckingReader(backup.stdout, check), finish), lambda: stats)
+            checked = SelfChecked(backup.stdout, check, self._fail, (TarError,))
+            yield Dump(CheckedReader(checked, finish), lambda: stats)
         finally:
             backup.kill()
 

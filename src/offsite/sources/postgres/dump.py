@@ -28,7 +28,7 @@ from offsite.sources.base import (
     SourceOptions,
 )
 from offsite.sources.dburl import DbURL
-from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, CheckingReader
+from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, SelfChecked
 from offsite.sources.postgres.conn import Conn, client_major, missing_client, server_major, tool
 from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
@@ -116,7 +116,7 @@ class PostgresSource(Source):
             return {"rows": dict(sorted(check.rows.items())), "server_major": major}
 
         try:
-            yield Dump(CheckedReader(_Checked(dump.stdout, check, self._fail), finish), stats)
+            yield Dump(CheckedReader(SelfChecked(dump.stdout, check, self._fail), finish), stats)
         finally:
             dump.kill()
 
@@ -235,17 +235,3 @@ class PgRestorer(Restorer):
                     name=self.conn.database,
                 )
             self._created = False
-
-
-class _Checked(CheckingReader):
-    """The dump's bytes through the archive check; a break in them fails the entry."""
-
-    def __init__(self, inner: Readable, check: ArchiveCheck, fail: ErrorFactory) -> None:
-        super().__init__(inner, check)
-        self._fail = fail
-
-    def read(self, size: int = -1, /) -> bytes:
-        try:
-            return super().read(size)
-        except ArchiveError as exc:
-            raise self._fail(f"self-check failed: {exc}") from None
