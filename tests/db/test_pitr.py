@@ -456,3 +456,48 @@ def test_a_drill_to_a_time_replays_checks_and_times_it(
     r = cli("drill", broken, "--into", scratch, "--to-time", target,
             "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
     assert r.code == 1 and "recovery did not reach its target" in r.err, r.out + r.err
+
+
+def test_recovers_to_a_segment_switch_and_a_self_contained_backup_alone(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """T right after a WAL switch: the rows before it, none after. And a base backup with
+    its WAL inside (--with-wal) restores on its own to the end of the backup."""
+    pg, dest = archiving.pg, archiving.dest
+    pg.sql("postgres", "CREATE DATABASE switch;")
+    pg.sql("switch", "CREATE TABLE t (note text); INSERT INTO t VALUES ('base');")
+    _base_backup(cli, archiving, "switch")
+    alone_dest = archiving.work / "alone"  # a destination the server's user can read
+    r = cli("backup", pg.url("switch"), "--physical", "--with-wal", "--to", alone_dest)
+    assert r.code == 0, r.err
+    pg.sql("switch", "INSERT INTO t VALUES ('before the switch');")
+    _archived_through(pg, "switch")
+    time.sleep(1.1)
+    target = _server_time(pg, "switch")  # at the start of a new segment
+    time.sleep(1.1)
+    pg.sql("switch", "INSERT INTO t VALUES ('after the switch');")
+    _archived_through(pg, "switch")
+    datadir = archiving.work / "switch-data"
+    r = cli("restore", dest, "--into", datadir, "--to-time", target,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    server = Recovered(datadir)
+    try:
+        server.promoted()
+        rows = server.sql("switch", "SELECT note FROM t ORDER BY note;").splitlines()
+        assert rows == ["base", "before the switch"]
+    finally:
+        server.close()
+
+    alone = archiving.work / "alone-data"
+    _own(alone_dest)
+    r = cli("restore", alone_dest, "--into", alone,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    assert any((alone / "pg_wal").iterdir())  # the WAL the backup needs is inside it
+    server = Recovered(alone)
+    try:
+        server.promoted()
+        assert server.sql("switch", "SELECT note FROM t;").splitlines() == ["base"]
+    finally:
+        server.close()
