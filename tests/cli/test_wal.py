@@ -171,3 +171,25 @@ def test_nothing_stored_is_readable_without_the_key(cli, tmp_path: Path, cluster
             zstd = subprocess.run(["zstd", "-d", "-c"], input=path.read_bytes(),
                                   capture_output=True)  # fmt: skip
             assert marker not in zstd.stdout
+
+
+def test_an_archive_for_recipients_is_read_with_their_secret_key(
+    cli,
+    tmp_path: Path,
+    cluster: Path,
+    keyring,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The database host holds only the public key; the restoring host the secret one."""
+    dest = tmp_path / "dest"
+    monkeypatch.delenv("OFFSITE_PASSPHRASE")
+    r = push(cli, dest, SEGMENT, "--recipient", str(keyring.public_key_file), "--no-key-cache")
+    assert r.code == 0, r.err
+    r = fetch(cli, dest, SEGMENT, "--no-key-cache")
+    assert r.code == 2 and "secret key" in r.err  # no passphrase, no secret key here
+    monkeypatch.setenv("GNUPGHOME", str(keyring.home))
+    r = fetch(cli, dest, SEGMENT, "--no-key-cache")
+    assert r.code == 0, r.err
+    assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() == (
+        cluster / "pg_wal" / SEGMENT
+    ).read_bytes()

@@ -165,14 +165,16 @@ class Archive:
         cached = self._cached(wrapped)
         if cached:
             return cached
-        if passphrase is None and not recipients:
-            raise BadInput(
-                f"the WAL archive in {self.where} is encrypted: give its passphrase "
-                "(--passphrase-file or --passphrase-env)"
-            )
+        keyring = passphrase is None  # an archive wrapped to recipients: their secret key
         try:
-            key = unwrap_key(wrapped, recipients, passphrase)
+            key = unwrap_key(wrapped, recipients or (("keyring",) if keyring else ()), passphrase)
         except DecryptionFailed as exc:
+            if keyring:
+                raise BadInput(
+                    f"the WAL archive in {self.where} is encrypted: give its passphrase "
+                    "(--passphrase-file or --passphrase-env), or have a recipient's secret "
+                    "key in GNUPGHOME"
+                ) from None
             raise WalCorrupt(KEY_FILE, self.where, exc.args[-1]) from None
         self._remember(wrapped, key)
         return key
