@@ -69,6 +69,8 @@ def command(
                 f"{r.entry}: start a server of the same major version on it, as the user that "
                 f"owns it: pg_ctl -D {r.location} start; it recovers to "
                 f"{'the target' if options.to_time or options.to_lsn else 'the end of the archive'}"
-                " and then promotes"
+                " and then promotes. It keeps the archive_command it was backed up with: once"
+                " promoted it archives there on a new timeline; for a test, start it with"
+                " -o '-c archive_mode=off'"
             )
     return 0

@@ -276,6 +276,33 @@ class PgBaseSource(Source):
                 f"{user} may not take a base backup: ALTER ROLE {user} REPLICATION "
                 "(and let pg_hba.conf allow its 'replication' connections)"
             )
+        if not self.options.wal_included:
+            self._check_archiving()
+
+    def _check_archiving(self) -> None:
+        """A base backup without its WAL is only as good as the archive: refuse one the
+        server cannot archive for (pg_basebackup would wait for the archiver forever)."""
+        mode, failing, wal, when = (
+            self.conn.psql(
+                "SELECT current_setting('archive_mode'), "
+                "coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false), "
+                "coalesce(last_failed_wal, ''), coalesce(last_failed_time::text, '') "
+                "FROM pg_stat_archiver;",
+                self._fail,
+            )
+            .rstrip("\n")
+            .split("\x1f")
+        )  # fmt: skip  (not strip(): \x1f is whitespace to it)
+        if mode == "off":
+            raise BadInput(
+                "archive_mode is off on this server: a base backup needs its WAL archived "
+                "(archive_command = 'offsite wal push %p --to DEST'), or take it --with-wal"
+            )
+        if failing == "t":
+            raise BadInput(
+                f"archiving is failing on this server (it last failed on {wal} at {when}): "
+                "fix archive_command first, or take the base backup --with-wal"
+            )
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
