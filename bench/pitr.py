@@ -69,11 +69,81 @@ def _pgbench(pg: Postgres, clients: int, seconds: int) -> float:
     return float(found.group(1))
 
 
+def _restore_race(
+    pg: Postgres, work: Path, push: str, rest: list[str], secret: Path, program: str, scale: int
+) -> None:
+    """Base backups by both, as much WAL again, then each restores to the same time and a
+    server replays to it: wall time from the restore's start to the promoted server."""
+    from tests.db.test_pitr import Recovered, _server_time
+
+    dest = push.split(" --to ")[1].split()[0]
+    _set_archive_command(pg, f"{push} && {' '.join(rest[-3:])} archive-push %p")
+    env = {**os.environ, "PGPASSWORD": PG_PASSWORD, "OFFSITE_PASSPHRASE": PASSPHRASE}
+    _sql(pg, "DROP DATABASE IF EXISTS race;")
+    _sql(pg, "CREATE DATABASE race;")
+    subprocess.run([pg_bin("pgbench") or "pgbench", "-i", "-q", "-s", str(scale), "-h",
+                    "127.0.0.1", "-p", str(pg.port), "-U", pg.user, "race"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    size = _sql(pg, "SELECT pg_size_pretty(pg_database_size('race'));")
+    offsite = [sys.executable, "-m", "offsite"]
+    subprocess.run([*offsite, "backup", pg.url("race"), "--physical", "--to", dest],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    subprocess.run([*rest, "--type=full", "backup"], check=True, capture_output=True)
+    before = _sql(pg, "SELECT pg_current_wal_lsn();")
+    subprocess.run([pg_bin("pgbench") or "pgbench", "-h", "127.0.0.1", "-p", str(pg.port),
+                    "-U", pg.user, "-c", "4", "-j", "2", "-t", str(scale * 2500), "-n", "race"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    target = _server_time(pg, "race")
+    time.sleep(1.1)
+    # recovery knows it reached the time at the first commit after it
+    pg.sql("race", "CREATE TABLE after_target (x int); INSERT INTO after_target VALUES (1);")
+    _sql(pg, "SELECT pg_switch_wal();")
+    _drain(pg, pg.dir / "data", limit=600)
+    wal = _sql(pg, f"SELECT pg_size_pretty(pg_current_wal_lsn() - '{before}'::pg_lsn);")
+    print(f"restore to a time: database {size}, then {wal} of WAL")
+    walls = {}
+    for name in ("offsite", "pgbackrest"):
+        datadir = work / f"race-{name}"
+        started = time.perf_counter()
+        if name == "offsite":
+            subprocess.run([*offsite, "restore", dest, "--into", str(datadir), "--to-time",
+                            target, "--passphrase-file", str(secret), "--server-offsite",
+                            program], env=env, check=True, capture_output=True)  # fmt: skip
+        else:
+            datadir.mkdir(mode=0o700)
+            _own(datadir)
+            when = target.replace("T", " ").replace("Z", "+00")  # pgBackRest's form
+            done = subprocess.run([*rest, "--type=time", f"--target={when}",
+                                   "--target-action=promote", f"--pg1-path={datadir}",
+                                   "restore"], capture_output=True, text=True)  # fmt: skip
+            if done.returncode != 0:
+                raise SystemExit(f"pgbackrest restore failed: {done.stdout[-800:]}{done.stderr}")
+        server = Recovered(datadir)
+        try:
+            server.promoted()
+            walls[name] = time.perf_counter() - started
+        except AssertionError:
+            log = (server.sockets / "log").read_text(errors="replace")
+            raise SystemExit(f"{name}'s server did not recover:\n{log[-1500:]}") from None
+        finally:
+            server.close()
+    ratio = walls["offsite"] / walls["pgbackrest"]
+    print(f"restore + replay to the time: offsite {walls['offsite']:.1f} s, pgbackrest "
+          f"{walls['pgbackrest']:.1f} s: {ratio:.2f}x (goal <= 1.2x)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--segments", type=int, default=20)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument(
+        "--restore-scale",
+        type=int,
+        default=0,
+        help="also time a restore to a time: pgbench at this scale (60: ~1 GB), "
+        "then as much WAL again, offsite against pgBackRest",
+    )
     args = parser.parse_args()
     if not shutil.which("pgbackrest"):
         raise SystemExit("pgbackrest is not installed: apt-get install pgbackrest")
@@ -157,6 +227,8 @@ def main() -> None:
             _drain(pg, data)
         print(f"TPS offsite / cp: {tps['offsite'] / tps['cp']:.3f}x (goal >= 0.95x)")
         print(f"TPS pgbackrest / cp: {tps['pgbackrest'] / tps['cp']:.3f}x")
+        if args.restore_scale:
+            _restore_race(pg, work, push, rest, secret, program, args.restore_scale)
     finally:
         pg.close()
         shutil.rmtree(work, ignore_errors=True)
