@@ -167,8 +167,10 @@ def main() -> None:
         f"pg1-user={pg.user}\n"
     )
     _own(work)
-    rest = [*_as_user("postgres"), "env", f"PGPASSWORD={PG_PASSWORD}", "pgbackrest",
-            f"--config={conf}", "--stanza=bench"]  # fmt: skip
+    # pgBackRest reaches the server through libpq: the password by environment (runuser
+    # passes it on), never on a command line
+    os.environ["PGPASSWORD"] = PG_PASSWORD
+    rest = [*_as_user("postgres"), "pgbackrest", f"--config={conf}", "--stanza=bench"]
     push = (f"{program} wal push %p --to {dest} --passphrase-file {secret} "
             f"--key-cache {work / 'keys'}")  # fmt: skip
     try:

@@ -115,6 +115,17 @@ def _said(stderr: str) -> str:
     return lines[-1][5:] if lines else ""
 
 
+def _gpg_argv(home: str | None, secret_fd: int, args: list[str]) -> list[str]:
+    """gpg unattended, status lines on stderr, the passphrase (if any) from ``secret_fd``,
+    its output on stdout."""
+    argv = [_gpg_binary(), "--batch", "--no-tty", "--status-fd", "2"]
+    if home:
+        argv += ["--homedir", home]
+    if secret_fd >= 0:
+        argv += ["--pinentry-mode", "loopback", "--passphrase-fd", str(secret_fd)]
+    return [*argv, *args, "--output", "-"]
+
+
 def _gpg_stream(
     args: list[str],
     home: str | None,
@@ -133,13 +144,9 @@ def _gpg_stream(
     import threading
 
     secret_r = secret_w = -1
-    argv = [_gpg_binary(), "--batch", "--no-tty", "--status-fd", "2"]
-    if home:
-        argv += ["--homedir", home]
     if passphrase is not None:
         secret_r, secret_w = os.pipe()
-        argv += ["--pinentry-mode", "loopback", "--passphrase-fd", str(secret_r)]
-    argv += [*args, "--output", "-"]
+    argv = _gpg_argv(home, secret_r, args)
     dst.flush()
     stdin: Any = source_fd if source_fd is not None else subprocess.PIPE
     try:
@@ -307,9 +314,7 @@ def _gpg_bytes(args: list[str], key: str, data: bytes) -> tuple[bytes, str, int]
             os.close(secret_w)
         try:
             done = subprocess.run(
-                [_gpg_binary(), "--batch", "--no-tty", "--status-fd", "2", "--homedir", home,
-                 "--pinentry-mode", "loopback", "--passphrase-fd", str(secret_r),
-                 "--no-symkey-cache", *args, "--output", "-"],
+                _gpg_argv(home, secret_r, ["--no-symkey-cache", *args]),
                 input=data, capture_output=True, pass_fds=(secret_r,), check=False,
             )  # fmt: skip
         finally:

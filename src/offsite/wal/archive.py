@@ -126,6 +126,7 @@ class Archive:
         self.folder = folder_of(system_id)
         self.where = redact(storage.url)
         self._cache = cache
+        self._key_gpg: bytes | None = None  # key.gpg once read: it is never replaced
 
     # -- the archive's data key ----------------------------------------------------------
     def key_hash(self) -> str | None:
@@ -134,11 +135,15 @@ class Archive:
         return None if wrapped is None else hashlib.sha256(wrapped).hexdigest()
 
     def _wrapped(self) -> bytes | None:
-        try:
-            with self.storage.open(f"{self.folder}/{KEY_FILE}") as fh:
-                return bytes(fh.read(1 << 16))
-        except ObjectMissing:
-            return None
+        """``key.gpg``, read once per archive (verify --read-data fetches every file); an
+        absent one is asked again, as a concurrent first push may create it."""
+        if self._key_gpg is None:
+            try:
+                with self.storage.open(f"{self.folder}/{KEY_FILE}") as fh:
+                    self._key_gpg = bytes(fh.read(1 << 16))
+            except ObjectMissing:
+                return None
+        return self._key_gpg
 
     def key_for_push(self, encryption: EncryptionConfig) -> str | None:
         """The data key pushes encrypt with: the archive's own, or a new one stored

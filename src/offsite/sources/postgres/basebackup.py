@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from offsite import gha
-from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.errors import BadInput, RestoreFailed, TargetNotEmpty
 from offsite.names import safe_name
 from offsite.pipeline import Pipeline
 from offsite.pitr import lsn_value
@@ -40,13 +40,12 @@ from offsite.sources.base import (
     RestoreOptions,
     Restorer,
     RunContext,
-    Source,
-    SourceOptions,
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.files import FolderRestorer
 from offsite.sources.postgres.archive import SelfChecked
-from offsite.sources.postgres.conn import Conn, missing_client, server_major, tool
+from offsite.sources.postgres.conn import server_major, tool
+from offsite.sources.postgres.dump import ServerSource
 from offsite.sources.postgres.rows import count_rows
 from offsite.sources.postgres.scratch import ScratchServer
 from offsite.sources.process import Tool
@@ -238,30 +237,17 @@ def _label_time(text: str) -> int | None:
     return int(when.timestamp())
 
 
-class PgBaseSource(Source):
+class PgBaseSource(ServerSource):
     """``backup postgresql://… --physical``: the whole cluster, for point-in-time recovery."""
 
     kind = "pg-base"
     suffix = ".tar"
     target_suffix = ""  # a data directory
-
-    def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
-        super().__init__(name, url, options)
-        self.conn = Conn.parse(url)
+    client = "pg_basebackup"
 
     @classmethod
     def default_name(cls, url: str) -> str:
         return safe_name("pg-base", cls.kind)
-
-    @property
-    def display(self) -> str:
-        return self.conn.label
-
-    def _fail(self, reason: str) -> SourceFailed:
-        return SourceFailed(self.name, reason)
-
-    def missing_packages(self) -> list[str]:
-        return missing_client(self.conn, self._fail, "pg_basebackup")
 
     def check(self) -> None:
         """A pg_basebackup as new as the server, and a role allowed to take a base backup."""

@@ -38,19 +38,15 @@ from offsite.streams import CheckedReader, Readable
 NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
 
 
-class PostgresSource(Source):
-    kind = "postgresql"
-    suffix = ".pgdump"
-    target_schemes = ("postgresql", "postgres")
+class ServerSource(Source):
+    """What a PostgreSQL source has whatever it takes: the connection, its failures, and
+    the client package its tool (``client``) comes in."""
+
+    client: str
 
     def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
         super().__init__(name, url, options)
         self.conn = Conn.parse(url)
-
-    @classmethod
-    def default_name(cls, url: str) -> str:
-        database = DbURL.parse(url, "postgresql").database or "postgres"
-        return safe_name(database, cls.kind)
 
     @property
     def display(self) -> str:
@@ -60,7 +56,19 @@ class PostgresSource(Source):
         return SourceFailed(self.name, reason)
 
     def missing_packages(self) -> list[str]:
-        return missing_client(self.conn, self._fail, "pg_dump")
+        return missing_client(self.conn, self._fail, self.client)
+
+
+class PostgresSource(ServerSource):
+    kind = "postgresql"
+    suffix = ".pgdump"
+    target_schemes = ("postgresql", "postgres")
+    client = "pg_dump"
+
+    @classmethod
+    def default_name(cls, url: str) -> str:
+        database = DbURL.parse(url, "postgresql").database or "postgres"
+        return safe_name(database, cls.kind)
 
     def check(self) -> None:
         """Reach the server and find a pg_dump at least as new (exit 2 otherwise)."""
