@@ -1,3 +1,3 @@
-from offsite.cli import main
+from offsite.launch import main
 
 main()

@@ -87,7 +87,7 @@ def archiving() -> Iterator[Archiving]:
     program = server_offsite(work)
     _own(work)
     push = (f"{program} wal push %p --to {dest} --passphrase-file {secret} "
-            f"--key-cache {keys}")  # fmt: skip
+            f"--key-cache {keys} --async --spool {work / 'spool'}")  # fmt: skip
     pg = Postgres(conf={"archive_mode": "on", "archive_command": push, "wal_level": "replica"})
     try:
         yield Archiving(pg, dest, secret, work, program)
@@ -131,6 +131,7 @@ class Recovered:
             [*_as_user("postgres"), pg_bin("pg_ctl") or "pg_ctl", "-D", str(datadir), "-o", opts,
              "-l", str(self.sockets / "log"), "-w", "-t", "120", "start"],
             capture_output=True, text=True,
+            env={**os.environ, "OFFSITE_SPOOL": str(self.sockets / "spool")},
         )  # fmt: skip
         if done.returncode != 0:
             log = self.sockets / "log"

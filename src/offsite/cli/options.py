@@ -27,6 +27,7 @@ class State:
     verbose = False
     json = False
     healthy: bool | None = None  # a command's own verdict (monitor); else: it exited 0
+    argv: list[str] = []  # the command line as given (wal push --async keys its spool by it)
 
 
 def envvar_for(long_name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +19,9 @@ from offsite.crypto import EncryptionConfig
 from offsite.errors import BadInput
 from offsite.storage.settings import StorageSettings
 
+if TYPE_CHECKING:
+    from offsite.wal.spool import Spool
+
 
 @click.group("wal", short_help="Archive PostgreSQL's WAL: its archive_command and restore_command.")
 def command() -> None:
@@ -25,12 +29,15 @@ def command() -> None:
 
     \b
       archive_mode = on
-      archive_command = 'offsite wal push %p --to DEST --passphrase-file FILE'
+      archive_command = 'offsite wal push %p --to DEST --passphrase-file FILE --async'
       archive_timeout = 60     # a quiet database still archives each minute
 
     \b
     and to recover, in the restored data directory (offsite restore writes it):
-      restore_command = 'offsite wal fetch %f %p --from DEST --passphrase-file FILE'
+      restore_command = 'offsite wal fetch %f %p --from DEST --passphrase-file FILE --async'
+
+    With --async one process pushes (or fetches) ahead of PostgreSQL and each call only
+    confirms its file (or moves it into place): exit 0 still means stored everywhere.
     """
 
 
@@ -64,6 +71,41 @@ def _cluster_options(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
+def _async_options(f: click.decorators.FC) -> click.decorators.FC:
+    f = option("--ahead", is_flag=True, hidden=True, envvar=None)(f)  # the process ahead
+    f = option(
+        "--spool",
+        metavar="DIR",
+        envvar=None,
+        help="Folder for --async's state and files fetched ahead, the user's own, 0700 "
+        "(default: $OFFSITE_SPOOL, else ~/.cache/offsite/spool).",
+    )(f)
+    return option(
+        "--async",
+        "is_async",
+        is_flag=True,
+        envvar=None,
+        help="Push (or fetch) ahead in one background process; each call confirms its own "
+        "file. As fast as a copy when PostgreSQL waits on archiving or on recovery.",
+    )(f)
+
+
+def _spool(verb: str, is_async: bool) -> Spool | None:
+    """The spool of an --async call, keyed by its command line (as the program's own
+    quick answer keys it); None without --async or when that line is not one it reads."""
+    if not is_async:
+        return None
+    from offsite.cli.options import State
+    from offsite.wal.spool import locate
+
+    args = State.argv
+    for i in range(len(args) - 1):
+        if args[i : i + 2] == ["wal", verb]:
+            found = locate(verb, args[i + 2 :])
+            return found[0] if found else None
+    return None
+
+
 def _passphrase(passphrase_env: str, passphrase_file: str | None) -> str | None:
     if passphrase_file:
         return read_passphrase_file(passphrase_file)
@@ -78,6 +120,7 @@ def _passphrase(passphrase_env: str, passphrase_file: str | None) -> str | None:
 @option("--recipient", "recipients", multiple=True, metavar="KEY",
         help="Wrap the archive key to this OpenPGP key (repeatable).")  # fmt: skip
 @_cluster_options
+@_async_options
 @storage_options
 def push(
     path: Path,
@@ -89,13 +132,16 @@ def push(
     no_key_cache: bool,
     passphrase_env: str,
     passphrase_file: str | None,
+    is_async: bool,
+    spool: str | None,
+    ahead: bool,
     storage: StorageSettings,
 ) -> int:
     """Store the WAL file PATH (PostgreSQL's %p) under wal/<system id>/ in every
     destination, compressed and encrypted with the archive's key. Exit 0 once it is
     stored everywhere, or was already stored with the same content; other content under
     the same name is refused (exit 1): the archive is never overwritten."""
-    from offsite.wal.archiving import push as push_file
+    from offsite.wal.archiving import Pusher
 
     if no_encrypt:
         if recipients:
@@ -111,7 +157,20 @@ def push(
             raise MissingPassphrase(passphrase_env)
         encryption = EncryptionConfig("passphrase", passphrase=passphrase)
     cache = _key_cache(key_cache, no_key_cache)
-    push_file(path, destinations, storage, encryption, cache, system_id)
+
+    def pusher() -> Pusher:
+        return Pusher(destinations, storage, encryption, cache, system_id)
+
+    found = _spool("push", is_async)
+    if found is None:
+        pusher().push(path)
+    else:
+        from offsite.wal import ahead as pushing
+
+        if ahead:
+            pushing.push_ahead(pusher, found, path)
+        else:
+            pushing.push_call(pusher(), found, path)
     return 0
 
 
@@ -124,6 +183,7 @@ def push(
 @option("--key-sha256", metavar="HEX",
         help="Refuse an archive whose key.gpg has another SHA-256.")  # fmt: skip
 @_cluster_options
+@_async_options
 @read_storage_options
 def fetch(
     name: str,
@@ -136,15 +196,30 @@ def fetch(
     no_key_cache: bool,
     passphrase_env: str,
     passphrase_file: str | None,
+    is_async: bool,
+    spool: str | None,
+    ahead: bool,
     storage: StorageSettings,
 ) -> int:
     """Write the archived WAL file NAME (PostgreSQL's %f) to TARGET (%p). Exit 1 when
     the archive does not have it (recovery has reached the end of the archive), 3 when
     it has it but the file is corrupt or does not decrypt: recovery must stop there."""
-    from offsite.wal.archiving import fetch as fetch_file
+    from offsite.wal.archiving import Fetcher
 
     passphrase = _passphrase(passphrase_env, passphrase_file)
     cache = _key_cache(key_cache, no_key_cache)
-    fetch_file(name, target, source, storage, passphrase, cache, system_id, not no_encrypt,
-               key_sha256)  # fmt: skip
+
+    def fetcher() -> Fetcher:
+        return Fetcher(source, storage, passphrase, cache, system_id, not no_encrypt, key_sha256)
+
+    found = _spool("fetch", is_async)
+    if found is None:
+        fetcher().fetch(name, target)
+    else:
+        from offsite.wal import ahead as fetching
+
+        if ahead:
+            fetching.fetch_ahead(fetcher, found)
+        else:
+            fetching.fetch_call(fetcher, found, name, target)
     return 0

@@ -8,7 +8,9 @@ it into place, so recovery never reads half a file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +40,51 @@ def _system_id(given: str | None, data: bytes | None = None) -> str:
     return found
 
 
+class Pusher:
+    """Pushes WAL files to every destination, each archive's key unwrapped once."""
+
+    def __init__(
+        self,
+        destinations: Sequence[str],
+        settings: StorageSettings,
+        encryption: EncryptionConfig,
+        cache: Path | None,
+        system_id: str | None = None,
+    ) -> None:
+        self.destinations = destinations
+        self.settings = settings
+        self.encryption = encryption
+        self.cache = cache
+        self.system_id = system_id
+        self._archives: dict[tuple[str, str], tuple[Archive, str | None]] = {}
+
+    def _archive(self, url: str, sysid: str) -> tuple[Archive, str | None]:
+        if (url, sysid) not in self._archives:
+            archive = Archive(open_storage(url, self.settings), sysid, self.cache)
+            self._archives[url, sysid] = (archive, archive.key_for_push(self.encryption))
+        return self._archives[url, sysid]
+
+    def push(self, path: Path) -> tuple[str, int, list[bool]]:
+        """Archive the WAL file at ``path`` in every destination: its plain SHA-256, its
+        size, and for each destination True when stored now, False when the same content
+        was there already."""
+        name = check_name(path.name)
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE:
+                raise BadInput(f"{path} is larger than any WAL file")
+            plain = path.read_bytes()
+        except OSError as exc:
+            raise BadInput(f"cannot read {path}: {exc.strerror}") from None
+        sysid = _system_id(self.system_id, plain)
+        packed = pack(plain, name, sysid)
+        done = []
+        for url in self.destinations:
+            archive, key = self._archive(url, sysid)
+            done.append(archive.push(name, packed, key))
+        return hashlib.sha256(plain).hexdigest(), len(plain), done
+
+
 def push(
     path: Path,
     destinations: Sequence[str],
@@ -48,39 +95,39 @@ def push(
 ) -> list[bool]:
     """Archive the WAL file at ``path`` in every destination; for each, True when stored
     now, False when the same content was there already."""
-    name = check_name(path.name)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE:
-            raise BadInput(f"{path} is larger than any WAL file")
-        plain = path.read_bytes()
-    except OSError as exc:
-        raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-    sysid = _system_id(system_id, plain)
-    packed = pack(plain, name, sysid)
-    done = []
-    for url in destinations:
-        archive = Archive(open_storage(url, settings), sysid, cache)
-        done.append(archive.push(name, packed, archive.key_for_push(encryption)))
-    return done
+    return Pusher(destinations, settings, encryption, cache, system_id).push(path)[2]
 
 
-def fetch(
-    name: str,
-    target: Path,
-    source: str,
-    settings: StorageSettings,
-    passphrase: str | None,
-    cache: Path | None,
-    system_id: str | None = None,
-    encrypted: bool = True,
-    pinned: str | None = None,
-) -> None:
-    """Write the archived WAL file ``name`` to ``target``."""
-    check_name(name)
-    archive = Archive(open_storage(source, settings), _system_id(system_id), cache)
-    plain = archive.fetch(name, passphrase, encrypted, pinned)
-    temp = target.with_name(f".{target.name}.offsite-{os.getpid()}")
+class Fetcher:
+    """Fetches WAL files from one archive, its key unwrapped once."""
+
+    def __init__(
+        self,
+        source: str,
+        settings: StorageSettings,
+        passphrase: str | None,
+        cache: Path | None,
+        system_id: str | None = None,
+        encrypted: bool = True,
+        pinned: str | None = None,
+    ) -> None:
+        self.archive = Archive(open_storage(source, settings), _system_id(system_id), cache)
+        self.passphrase = passphrase
+        self.encrypted = encrypted
+        self.pinned = pinned
+
+    def fetch(self, name: str, target: Path) -> int:
+        """Write the archived WAL file ``name`` to ``target``, whole or not at all: its
+        size."""
+        check_name(name)
+        plain = self.archive.fetch(name, self.passphrase, self.encrypted, self.pinned)
+        write_file(plain, target)
+        return len(plain)
+
+
+def write_file(plain: bytes, target: Path) -> None:
+    """``plain`` at ``target``, synced, through a temporary name beside it."""
+    temp = target.with_name(f".{target.name}.offsite-{os.getpid()}-{threading.get_ident()}")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:

@@ -438,7 +438,7 @@ class PgBaseRestorer(FolderRestorer):
         elif "://" not in archive:
             archive = str(Path(archive).expanduser().resolve())
         fetch = [options.program or offsite_command(), "wal", "fetch", "%f", "%p", "--from",
-                 archive, "--system-id", self.system_id]  # fmt: skip
+                 archive, "--system-id", self.system_id, "--async"]  # fmt: skip
         if options.passphrase_file:
             fetch += ["--passphrase-file", str(Path(options.passphrase_file).resolve())]
         if options.archive_key == "":

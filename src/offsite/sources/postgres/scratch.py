@@ -68,6 +68,8 @@ class ScratchServer:
             [*self._as_user(), self.pg_ctl, "-D", str(self.datadir), "-o", options,
              "-l", str(self.log), "-w", "-t", "86400", "start"],
             capture_output=True, text=True, check=False,
+            # restore_command's files fetched ahead go with the server, not to a home
+            env={**os.environ, "OFFSITE_SPOOL": str(self.sockets / "spool")},
         )  # fmt: skip
         if done.returncode != 0:
             return self.why()

@@ -1,0 +1,155 @@
+"""``wal push --async`` and ``wal fetch --async`` (SPEC §8: pushing and fetching ahead):
+one background process does the work, each call confirms its own file or moves a file
+already there, and exit codes mean what they mean without ``--async``. The data directory
+is tests/cli/test_wal.py's stand-in; tests/db/test_pitr.py archives and recovers a real
+server this way."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from offsite.cli.wal import fetch as fetch_command
+from offsite.cli.wal import push as push_command
+from offsite.wal import spool as quick
+from tests.cli.test_wal import datadir
+
+SYSTEM_ID = "7312345678901234567"
+NAMES = [f"0000000100000000000000{n:02X}" for n in range(1, 6)]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str) -> Path:
+    """A data directory with five segments (of 1 MiB, the smallest size a cluster can
+    have) PostgreSQL has marked ready to archive."""
+    folder = datadir(tmp_path, int(SYSTEM_ID))
+    (folder / "pg_wal" / "archive_status").mkdir()
+    for i, name in enumerate(NAMES):
+        body = os.urandom(2048) + f"wal {i} ".encode() * 200_000
+        (folder / "pg_wal" / name).write_bytes(body[: 1 << 20])
+        (folder / "pg_wal" / "archive_status" / f"{name}.ready").touch()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return folder
+
+
+def _push_args(dest: Path, name: str) -> list[str]:
+    return ["wal", "push", f"pg_wal/{name}", "--to", str(dest), "--async"]
+
+
+def _fetch_args(dest: Path, name: str) -> list[str]:
+    return ["wal", "fetch", name, "pg_wal/RECOVERYXLOG", "--from", str(dest), "--async"]
+
+
+def _until(what: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not what():
+        assert time.monotonic() < deadline, "the process ahead did not get there"
+        time.sleep(0.05)
+
+
+def _spool(verb: str, args: list[str]) -> quick.Spool:
+    found = quick.locate(verb, args[2:])
+    assert found is not None
+    return found[0]
+
+
+def test_the_quick_answer_reads_the_options_as_click_does() -> None:
+    """A value option read as a flag would take the next argument for the path."""
+    options = {
+        (opt, param.is_flag)  # type: ignore[attr-defined]
+        for command in (push_command, fetch_command)
+        for param in command.params
+        if param.param_type_name == "option"
+        for opt in param.opts
+    }
+    assert {name for name, flag in options if flag} == quick.FLAGS
+    assert {name for name, flag in options if not flag} == quick.VALUES
+    assert quick.parse(["pg_wal/X", "--to", "--async"]) is None  # click's error, not ours
+    assert quick.parse(["pg_wal/X", "--unknown", "v"]) is None
+    assert quick.parse(["--to=/d", "--async", "--", "-x"]) == (["-x"], {"--to": ["/d"],
+                                                                      "--async": [""]})  # fmt: skip
+
+
+def test_pushing_ahead_stores_every_ready_file_and_confirms_only_what_is_stored(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    dest = tmp_path / "dest"
+    r = cli(*_push_args(dest, NAMES[0]))
+    assert r.code == 0, r.err
+    archive = dest / "wal" / SYSTEM_ID
+    assert (archive / f"{NAMES[0]}.zst.gpg").exists()  # exit 0: durable
+    # the process ahead pushes what PostgreSQL has ready, before it is asked
+    _until(lambda: all((archive / f"{n}.zst.gpg").exists() for n in NAMES))
+    spool = _spool("push", _push_args(dest, NAMES[1]))
+    assert oct(Path(spool.folder).stat().st_mode & 0o777) == "0o700"
+    _until(lambda: spool.record(NAMES[1]) is not None)
+    assert quick.answer(_push_args(dest, NAMES[1])) == 0  # answered without click
+    # the same name with other content is not confirmed by the record of the first
+    (cluster / "pg_wal" / NAMES[2]).write_bytes(b"other content")
+    assert quick.answer(_push_args(dest, NAMES[2])) is None
+    r = cli(*_push_args(dest, NAMES[2]))
+    assert r.code == 1 and "refusing to overwrite" in r.err
+    # another configuration (one more destination) has a spool of its own
+    assert quick.answer([*_push_args(dest, NAMES[1]), "--to", str(tmp_path / "more")]) is None
+
+
+def test_a_spool_others_can_write_is_not_trusted(cli, tmp_path: Path, cluster: Path) -> None:
+    """Its records say "durable": one planted by another user would lose WAL."""
+    dest = tmp_path / "dest"
+    args = _push_args(dest, NAMES[0])
+    spool = _spool("push", args)
+    Path(spool.folder).mkdir(parents=True, mode=0o700)
+    sha256, size = quick.file_sha256(str(cluster / "pg_wal" / NAMES[0]))
+    spool.write_record(NAMES[0], sha256, size)  # as if it were stored
+    os.chmod(spool.folder, 0o770)
+    assert quick.answer(args) is None
+    r = cli(*args)
+    assert r.code == 0, r.err
+    assert (dest / "wal" / SYSTEM_ID / f"{NAMES[0]}.zst.gpg").exists()
+
+
+def test_a_failing_destination_fails_the_call_as_without_async(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    dest = tmp_path / "dest"
+    dest.write_text("a file where the destination folder should be")
+    r = cli(*_push_args(dest, NAMES[0]))
+    plain = cli("wal", "push", f"pg_wal/{NAMES[0]}", "--to", str(dest))
+    assert r.code == plain.code != 0
+    assert r.err.splitlines()[-1] == plain.err.splitlines()[-1]
+
+
+def test_fetching_ahead_hands_over_checked_segments_and_tells_missing_from_corrupt(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    dest = tmp_path / "dest"
+    for name in NAMES[:4]:
+        assert cli("wal", "push", f"pg_wal/{name}", "--to", str(dest)).code == 0
+    stored = dest / "wal" / SYSTEM_ID / f"{NAMES[3]}.zst.gpg"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    stored.write_bytes(bytes(data))
+    target = cluster / "pg_wal" / "RECOVERYXLOG"
+
+    r = cli(*_fetch_args(dest, NAMES[0]))
+    assert r.code == 0, r.err
+    assert target.read_bytes() == (cluster / "pg_wal" / NAMES[0]).read_bytes()
+    spool = _spool("fetch", _fetch_args(dest, NAMES[1]))
+    _until(lambda: os.path.exists(spool.path(NAMES[2])))  # fetched ahead
+    for name in NAMES[1:3]:
+        assert quick.answer(_fetch_args(dest, name)) == 0  # moved into place
+        assert target.read_bytes() == (cluster / "pg_wal" / name).read_bytes()
+    # the corrupt one is never handed over: the call fetches it and stops recovery
+    assert not os.path.exists(spool.path(NAMES[3]))
+    assert quick.answer(_fetch_args(dest, NAMES[3])) is None
+    target.unlink()
+    r = cli(*_fetch_args(dest, NAMES[3]))
+    assert r.code == 3 and "corrupt" in r.err
+    assert not target.exists()
+    r = cli(*_fetch_args(dest, NAMES[4]))
+    assert r.code == 1 and "not in the archive" in r.err
