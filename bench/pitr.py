@@ -136,7 +136,12 @@ def _restore_race(
 
 
 def _push_each(
-    name: str, segments: list[Path], work: Path, data: Path, push: str, rest: list[str],
+    name: str,
+    segments: list[Path],
+    work: Path,
+    data: Path,
+    push: str,
+    rest: list[str],
     as_pg: list[str],
 ) -> tuple[list[float], float]:
     """Each segment archived by a new process, in order, as PostgreSQL's archiver does
@@ -231,8 +236,8 @@ def main() -> None:
             walls["pgbackrest archive-push"][0]
         )
         print(f"push: offsite / pgbackrest {ratio:.2f}x (goal <= 1.5x)")
-        print("all segments: offsite / pgbackrest "
-              f"{walls['offsite wal push'][1] / walls['pgbackrest archive-push'][1]:.2f}x")  # fmt: skip
+        total = walls["offsite wal push"][1] / walls["pgbackrest archive-push"][1]
+        print(f"all segments: offsite / pgbackrest {total:.2f}x")
 
         commands = {
             "cp": f"cp %p {collected}/%f",

@@ -19,7 +19,7 @@ def test_every_option_has_its_variable_in_help(cli, name: str) -> None:
     command = all_commands()[name]
     text = cli(*name.split(), "--help").out
     for param in command.params:
-        if isinstance(param, click.Option) and param.name != "help":
+        if isinstance(param, click.Option) and param.name != "help" and not param.hidden:
             long = next(o for o in param.opts if o.startswith("--"))
             assert param.envvar == envvar_for(long), long
             assert envvar_for(long) in text, f"{name} --help does not name {envvar_for(long)}"

@@ -149,14 +149,11 @@ def run(argv: list[str] | None = None) -> int:
 
 def _run(argv: list[str] | None) -> int:
     State.verbose = False
-    State.argv = list(sys.argv[1:] if argv is None else argv)
+    # a copy (not ``list()``: this package's ``list`` is the list command's module)
+    State.argv = [*(sys.argv[1:] if argv is None else argv)]
     # known before parsing, so that a usage error too gives the record and the outputs
-    State.json = "--json" in State.argv or os.environ.get(envvar_for("--json"), "").lower() in (
-        "1",
-        "true",
-        "yes",
-        "on",
-    )
+    by_env = os.environ.get(envvar_for("--json"), "").lower() in ("1", "true", "yes", "on")
+    State.json = "--json" in State.argv or by_env
     State.healthy = None
     code = _command(argv)
     if State.json or State.healthy is not None:  # the step outputs ``report`` (emit_json)

@@ -76,7 +76,6 @@ def _async_options(f: click.decorators.FC) -> click.decorators.FC:
     f = option(
         "--spool",
         metavar="DIR",
-        envvar=None,
         help="Folder for --async's state and files fetched ahead, the user's own, 0700 "
         "(default: $OFFSITE_SPOOL, else ~/.cache/offsite/spool).",
     )(f)
@@ -84,7 +83,6 @@ def _async_options(f: click.decorators.FC) -> click.decorators.FC:
         "--async",
         "is_async",
         is_flag=True,
-        envvar=None,
         help="Push (or fetch) ahead in one background process; each call confirms its own "
         "file. As fast as a copy when PostgreSQL waits on archiving or on recovery.",
     )(f)

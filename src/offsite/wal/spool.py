@@ -39,6 +39,7 @@ VALUES = frozenset({
     "--artifacts-branch",
 })  # fmt: skip
 _HEX = frozenset("0123456789ABCDEF")
+TRUE = ("1", "true", "t", "yes", "y", "on")  # click's true for a flag's variable
 LOCK = "lock"
 WANT = "want"  # fetch: the segment the server asked for last, and its size
 LOG = "ahead.log"
@@ -216,7 +217,7 @@ def locate(verb: str, args: list[str], cwd: str | None = None) -> tuple[Spool, l
     if parsed is None:
         return None
     positional, options = parsed
-    if "--async" not in options:
+    if "--async" not in options and os.environ.get("OFFSITE_ASYNC", "").lower() not in TRUE:
         return None
     base = options.get("--spool", [""])[-1] or default_base()
     here = os.path.realpath(cwd or os.getcwd())
