@@ -75,27 +75,30 @@ def test_the_quick_answer_reads_the_options_as_click_does() -> None:
                                                                       "--async": [""]})  # fmt: skip
 
 
-def test_pushing_ahead_stores_every_ready_file_and_confirms_only_what_is_stored(
+def test_pushing_ahead_stores_every_ready_file_everywhere_and_confirms_only_that(
     cli, tmp_path: Path, cluster: Path
 ) -> None:
-    dest = tmp_path / "dest"
-    r = cli(*_push_args(dest, NAMES[0]))
+    dest, second = tmp_path / "dest", tmp_path / "second"
+    args = lambda name: [*_push_args(dest, name), "--to", str(second)]  # noqa: E731
+    r = cli(*args(NAMES[0]))
     assert r.code == 0, r.err
-    archive = dest / "wal" / SYSTEM_ID
-    assert (archive / f"{NAMES[0]}.zst.gpg").exists()  # exit 0: durable
-    # the process ahead pushes what PostgreSQL has ready, before it is asked
-    _until(lambda: all((archive / f"{n}.zst.gpg").exists() for n in NAMES))
-    spool = _spool("push", _push_args(dest, NAMES[1]))
+    archives = [dest / "wal" / SYSTEM_ID, second / "wal" / SYSTEM_ID]
+    assert all((a / f"{NAMES[0]}.zst.gpg").exists() for a in archives)  # exit 0: durable
+    # the process ahead pushes what PostgreSQL has ready, before it is asked, everywhere
+    _until(lambda: all((a / f"{n}.zst.gpg").exists() for a in archives for n in NAMES))
+    spool = _spool("push", args(NAMES[1]))
     assert oct(Path(spool.folder).stat().st_mode & 0o777) == "0o700"
     _until(lambda: spool.record(NAMES[1]) is not None)
-    assert quick.answer(_push_args(dest, NAMES[1])) == 0  # answered without click
+    assert quick.answer(args(NAMES[1])) == 0  # answered without click
     # the same name with other content is not confirmed by the record of the first
     (cluster / "pg_wal" / NAMES[2]).write_bytes(b"other content")
-    assert quick.answer(_push_args(dest, NAMES[2])) is None
-    r = cli(*_push_args(dest, NAMES[2]))
+    assert quick.answer(args(NAMES[2])) is None
+    started = time.monotonic()
+    r = cli(*args(NAMES[2]))
     assert r.code == 1 and "refusing to overwrite" in r.err
-    # another configuration (one more destination) has a spool of its own
-    assert quick.answer([*_push_args(dest, NAMES[1]), "--to", str(tmp_path / "more")]) is None
+    assert time.monotonic() - started < 10  # pushed (and refused) at once, not waited for
+    # another configuration (one destination fewer) has a spool of its own
+    assert quick.answer(_push_args(dest, NAMES[1])) is None
 
 
 def test_a_spool_others_can_write_is_not_trusted(cli, tmp_path: Path, cluster: Path) -> None:
@@ -145,6 +148,7 @@ def test_fetching_ahead_hands_over_checked_segments_and_tells_missing_from_corru
         assert quick.answer(_fetch_args(dest, name)) == 0  # moved into place
         assert target.read_bytes() == (cluster / "pg_wal" / name).read_bytes()
     # the corrupt one is never handed over: the call fetches it and stops recovery
+    _until(lambda: os.path.exists(spool.path(NAMES[3] + quick.FAILED)))  # it was tried
     assert not os.path.exists(spool.path(NAMES[3]))
     assert quick.answer(_fetch_args(dest, NAMES[3])) is None
     target.unlink()
@@ -153,3 +157,38 @@ def test_fetching_ahead_hands_over_checked_segments_and_tells_missing_from_corru
     assert not target.exists()
     r = cli(*_fetch_args(dest, NAMES[4]))
     assert r.code == 1 and "not in the archive" in r.err
+    r = cli(*_fetch_args(dest, NAMES[4]), "--not-there-exit", "99")  # as restore writes it
+    assert r.code == 99 and "not in the archive" in r.err
+
+
+def test_a_new_cluster_at_the_same_path_never_gets_the_old_ones_spool(
+    tmp_path: Path, cluster: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restore, wiped, and another cluster restored at the same path with the same
+    restore_command: the first one's segments must never reach the second."""
+    args = _fetch_args(tmp_path / "dest", NAMES[0])[2:]
+    first = quick.locate("fetch", args)
+    control = cluster / "global" / "pg_control"
+    control.write_bytes((123).to_bytes(8, "little") + bytes(100))
+    second = quick.locate("fetch", args)
+    assert first and second and first[0].folder != second[0].folder
+    # and the secret's value never goes into a spool's name
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", "another")
+    assert quick.locate("fetch", args)[0].folder == second[0].folder  # type: ignore[index]
+
+
+def test_the_last_segment_of_a_promoted_timeline_is_pushed_ahead_too(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    partial = f"{NAMES[4]}.partial"
+    (cluster / "pg_wal" / NAMES[4]).rename(cluster / "pg_wal" / partial)
+    (cluster / "pg_wal" / "archive_status" / f"{NAMES[4]}.ready").rename(
+        cluster / "pg_wal" / "archive_status" / f"{partial}.ready"
+    )
+    dest = tmp_path / "dest"
+    started = time.monotonic()
+    for name in [*NAMES[:4], partial]:
+        r = cli(*_push_args(dest, name))
+        assert r.code == 0, r.err
+    assert time.monotonic() - started < 30  # no call waited for the process ahead in vain
+    assert (dest / "wal" / SYSTEM_ID / f"{partial}.zst.gpg").exists()

@@ -49,7 +49,8 @@ def server_offsite(work: Path) -> str:
         shutil.copytree(source, lib / source.name, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(gnupg.__file__ or "", lib)
     wrapper = work / "offsite"
-    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={lib} exec {system} -m offsite "$@"\n')
+    # -P: never import from the current folder (the data directory PostgreSQL runs it in)
+    wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={lib} exec {system} -P -m offsite "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,8 +34,10 @@ def command() -> None:
       archive_timeout = 60     # a quiet database still archives each minute
 
     \b
-    and to recover, in the restored data directory (offsite restore writes it):
-      restore_command = 'offsite wal fetch %f %p --from DEST --passphrase-file FILE --async'
+    and to recover, in the restored data directory (offsite restore writes it; anything
+    but "not there" must stop recovery, never end it):
+      restore_command = 'offsite wal fetch %f %p --from DEST --passphrase-file FILE
+        --async --not-there-exit 99 || { s=$?; [ $s -eq 99 ] && exit 1; exit 200; }'
 
     With --async one process pushes (or fetches) ahead of PostgreSQL and each call only
     confirms its file (or moves it into place): exit 0 still means stored everywhere.
@@ -162,13 +165,14 @@ def push(
     found = _spool("push", is_async)
     if found is None:
         pusher().push(path)
-    else:
-        from offsite.wal import ahead as pushing
+    elif ahead:
+        from offsite.wal.ahead import push_ahead
 
-        if ahead:
-            pushing.push_ahead(pusher, found, path)
-        else:
-            pushing.push_call(pusher(), found, path)
+        return _ahead(lambda: push_ahead(pusher, found, path))
+    else:
+        from offsite.wal.ahead import push_call
+
+        push_call(pusher(), found, path)
     return 0
 
 
@@ -180,6 +184,16 @@ def push(
         help="The archive is unencrypted (else a file without its key is refused).")  # fmt: skip
 @option("--key-sha256", metavar="HEX",
         help="Refuse an archive whose key.gpg has another SHA-256.")  # fmt: skip
+@option(
+    "--not-there-exit",
+    type=click.IntRange(1, 125),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="The exit code for a file the archive does not have (recovery's end). offsite "
+    "restore writes 99 and maps it to 1, so that nothing else (offsite not starting at "
+    "all) can read as the end of the archive.",
+)
 @_cluster_options
 @_async_options
 @read_storage_options
@@ -189,6 +203,7 @@ def fetch(
     source: str,
     no_encrypt: bool,
     key_sha256: str | None,
+    not_there_exit: int,
     system_id: str | None,
     key_cache: Path | None,
     no_key_cache: bool,
@@ -210,14 +225,37 @@ def fetch(
     def fetcher() -> Fetcher:
         return Fetcher(source, storage, passphrase, cache, system_id, not no_encrypt, key_sha256)
 
-    found = _spool("fetch", is_async)
-    if found is None:
-        fetcher().fetch(name, target)
-    else:
-        from offsite.wal import ahead as fetching
+    from offsite.errors import WalMissing
 
-        if ahead:
-            fetching.fetch_ahead(fetcher, found)
+    found = _spool("fetch", is_async)
+    try:
+        if found is None:
+            fetcher().fetch(name, target)
+        elif ahead:
+            from offsite.wal.ahead import fetch_ahead
+
+            return _ahead(lambda: fetch_ahead(fetcher, found))
         else:
-            fetching.fetch_call(fetcher, found, name, target)
+            from offsite.wal.ahead import fetch_call
+
+            fetch_call(fetcher, found, name, target)
+    except WalMissing as exc:
+        if not_there_exit == exc.exit_code:
+            raise
+        from offsite.cli import report
+
+        return report(exc.message(), not_there_exit)
+    return 0
+
+
+def _ahead(work: Callable[[], None]) -> int:
+    """The process ahead exits 0 whatever happens (what went wrong goes to its log): a
+    postmaster running as PID 1, which inherits it, takes any other status of a child as
+    a crashed backend and restarts every session."""
+    import traceback
+
+    try:
+        work()
+    except Exception:
+        traceback.print_exc()
     return 0

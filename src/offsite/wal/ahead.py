@@ -25,7 +25,16 @@ from pathlib import Path
 
 from offsite.errors import OffsiteError, WalMissing
 from offsite.wal.archiving import Fetcher, Pusher
-from offsite.wal.spool import LOCK, WANT, Spool, is_segment, is_wal_file, pushed, take
+from offsite.wal.spool import (
+    FAILED,
+    LOCK,
+    WANT,
+    Spool,
+    is_segment,
+    is_wal_file,
+    pushed,
+    take,
+)
 
 JOBS = 2  # files pushed or fetched at once
 WAIT = 300.0  # seconds a push call waits for the process ahead before pushing itself
@@ -39,17 +48,37 @@ RETRY_MISSING = 1.0  # seconds before asking the archive again for a file it lac
 
 @contextlib.contextmanager
 def _locked(spool: Spool) -> Iterator[bool]:
-    """The spool's lock, held for the process ahead's life; False when another has it."""
+    """The spool's lock, held for the process ahead's life; False when another has it (a
+    call testing whether one runs holds it an instant: asked again for a second)."""
     fd = os.open(spool.path(LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        for _ in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                time.sleep(0.05)
+        else:
             yield False
             return
         yield True
     finally:
         os.close(fd)
+
+
+class _Here:
+    """The data directory the process ahead started in: it stops once that is gone or
+    replaced (a new cluster restored at the same path has a spool of its own)."""
+
+    def __init__(self) -> None:
+        self.first = os.stat(".")
+
+    def same(self) -> bool:
+        try:
+            now = os.stat(os.getcwd())
+        except OSError:
+            return False
+        return (now.st_dev, now.st_ino) == (self.first.st_dev, self.first.st_ino)
 
 
 def _per_thread(make: Callable[[], Pusher | Fetcher]) -> Callable[[], Pusher | Fetcher]:
@@ -67,11 +96,15 @@ def _per_thread(make: Callable[[], Pusher | Fetcher]) -> Callable[[], Pusher | F
 # -- push ----------------------------------------------------------------------------------
 def push_call(pusher: Pusher, spool: Spool, path: Path) -> None:
     """A ``wal push --async`` call the spool could not answer at once: start the process
-    ahead, wait for its record of ``path``; push the file here if it cannot."""
-    if spool.usable(create=True):
+    ahead, wait for its record of ``path``; push the file here if it cannot. It cannot for
+    a file PostgreSQL has not marked ready (pushed by hand), nor for one whose record says
+    other content: those are pushed here at once."""
+    ready = path.absolute().parent / "archive_status" / f"{path.name}.ready"
+    if spool.usable(create=True) and is_wal_file(path.name) and ready.exists():
         if pushed(spool, str(path)):
             return
-        if spool.pop_error(path.name) is None and _wait_pushed(spool, path):
+        known = spool.record(path.name) is not None
+        if not known and spool.pop_error(path.name) is None and _wait_pushed(spool, path):
             return
     pusher.push(path)  # the process ahead could not: this call does, and says why not
 
@@ -113,6 +146,7 @@ def push_ahead(make: Callable[[], Pusher], spool: Spool, path: Path) -> None:
     wal_dir = path.absolute().parent
     if not spool.usable(create=True):
         return
+    here = _Here()
     with _locked(spool) as mine:
         if not mine:
             return
@@ -130,7 +164,7 @@ def push_ahead(make: Callable[[], Pusher], spool: Spool, path: Path) -> None:
 
         idle = time.monotonic()
         with ThreadPoolExecutor(JOBS) as pool:
-            while os.path.isdir(spool.folder):
+            while os.path.isdir(spool.folder) and here.same():
                 ready = ready_files(wal_dir)
                 _tidy(spool, set(ready))
                 todo = [n for n in ready if spool.record(n) is None]
@@ -166,9 +200,11 @@ def fetch_call(fetcher: Callable[[], Fetcher], spool: Spool, name: str, target: 
     if size is None:
         size = fetcher().fetch(name, target)
     if usable and is_segment(name):
-        spool.want(name, size)
-        if not spool.running():
-            spool.start()
+        # the file is in place: nothing here may turn that into a failure
+        with contextlib.suppress(OSError):
+            spool.want(name, size)
+            if not spool.running():
+                spool.start()
 
 
 def following(name: str, size: int, count: int) -> list[str]:
@@ -192,6 +228,7 @@ def fetch_ahead(make: Callable[[], Fetcher], spool: Spool) -> None:
     when the server has asked nothing for a while."""
     if not spool.usable(create=True):
         return
+    here = _Here()
     with _locked(spool) as mine:
         if not mine:
             return
@@ -208,11 +245,13 @@ def fetch_ahead(make: Callable[[], Fetcher], spool: Spool) -> None:
                 missing[name] = time.monotonic()
             except OffsiteError:
                 failed.add(name)  # the call fetches it itself, and says what is wrong
+                with contextlib.suppress(OSError):
+                    spool.mark_failed(name)
 
         with ThreadPoolExecutor(JOBS) as pool:
             while True:
                 wanted = spool.wanted()  # None too when the spool is gone
-                if wanted is None or time.time() - wanted[2] > IDLE_FETCH:
+                if wanted is None or time.time() - wanted[2] > IDLE_FETCH or not here.same():
                     _empty(spool)
                     return
                 name, size, _ = wanted
@@ -235,14 +274,19 @@ def _drop_others(spool: Spool, keep: set[str]) -> None:
     or to another timeline)."""
     with contextlib.suppress(OSError):
         for entry in os.listdir(spool.folder):
-            if is_segment(entry) and entry not in keep:
+            if _spooled(entry) and entry.split(".")[0] not in keep:
                 with contextlib.suppress(OSError):
                     os.unlink(spool.path(entry))
+
+
+def _spooled(entry: str) -> bool:
+    """A segment fetched ahead, or the mark of one found corrupt."""
+    return is_segment(entry) or (entry.endswith(FAILED) and is_segment(entry[: -len(FAILED)]))
 
 
 def _empty(spool: Spool) -> None:
     with contextlib.suppress(OSError):
         for entry in os.listdir(spool.folder):
-            if is_segment(entry) or entry == WANT or entry.startswith("."):
+            if _spooled(entry) or entry == WANT or entry.startswith("."):
                 with contextlib.suppress(OSError):
                     os.unlink(spool.path(entry))

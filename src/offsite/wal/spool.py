@@ -13,10 +13,12 @@ last asked for into the spool; a call whose file is there moves it into place. A
 else (the first file, a history file, a file not there or corrupt) goes the whole way,
 which tells "not there" (1) from "corrupt" (3) as a plain fetch does.
 
-A spool belongs to one data directory and one set of options (the command line and the
-``OFFSITE_*`` environment): change either and the calls start a new one. It holds plain
-WAL and the records that say "durable", so it is used only when it is the user's own,
-mode 0700, never through a symlink. This module imports nothing but the standard library's
+A spool belongs to one cluster in one data directory (its system identifier, the folder's
+device and inode) and one set of options (the command line, the ``OFFSITE_*`` variables and
+those that choose where storage is): change any and the calls start a new one. A secret's
+value never goes into its name. It holds plain WAL and the records that say "durable", so
+it is used only when it is the user's own, mode 0700, never through a symlink, in a folder
+others cannot swap it out of. This module imports nothing but the standard library's
 lightest modules: a call answered here costs an interpreter's start and a hash.
 """
 
@@ -36,13 +38,25 @@ VALUES = frozenset({
     "--to", "--from", "--recipient", "--key-sha256", "--passphrase-file", "--passphrase-env",
     "--key-cache", "--system-id", "--spool", "--s3-endpoint-url", "--s3-region", "--s3-sse",
     "--s3-kms-key-id", "--s3-storage-class", "--s3-object-lock-mode", "--s3-object-lock-days",
-    "--artifacts-branch",
+    "--artifacts-branch", "--not-there-exit",
 })  # fmt: skip
+# variables that choose where storage is, besides offsite's own
+STORAGE_VARIABLES = (
+    "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+    "STORAGE_EMULATOR_HOST", "AZURE_STORAGE_ACCOUNT",
+)  # fmt: skip
+SECRET_WORDS = ("PASSPHRASE", "PASSWORD", "SECRET", "TOKEN", "ACCESS_KEY")
 _HEX = frozenset("0123456789ABCDEF")
 TRUE = ("1", "true", "t", "yes", "y", "on")  # click's true for a flag's variable
 LOCK = "lock"
 WANT = "want"  # fetch: the segment the server asked for last, and its size
 LOG = "ahead.log"
+FAILED = ".failed"  # fetch: a file the process ahead found corrupt (the call says why)
+# the process ahead runs in the data directory: never import from there (``python -m``
+# would put it first on sys.path, and a restored data directory comes from a backup)
+LAUNCH = ("import os, sys\n"
+          "if sys.path and sys.path[0] in ('', os.getcwd()): del sys.path[0]\n"
+          "from offsite.launch import main; main()")  # fmt: skip
 
 
 def default_base() -> str:
@@ -62,6 +76,8 @@ def is_wal_file(name: str) -> bool:
     if is_segment(name):
         return True
     head, _, tail = name.partition(".")
+    if tail == "partial":  # the last segment of a timeline a promotion ended
+        return is_segment(head)
     if tail == "history":
         return len(head) == 8 and set(head) <= _HEX
     if tail.endswith(".backup") and is_segment(head):
@@ -124,10 +140,13 @@ class Spool:
                 return False
         try:
             st = os.lstat(self.folder)
+            parent = os.stat(os.path.dirname(self.folder))
         except OSError:
             return False
-        return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid()
-                and not st.st_mode & 0o077)  # fmt: skip
+        mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+        # a folder others may write to could have ours renamed away and another put in
+        swappable = parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX
+        return mine and parent.st_uid in (0, os.geteuid()) and not swappable
 
     # -- push: the records of what is durable ------------------------------------------
     def record(self, name: str) -> tuple[str, int] | None:
@@ -154,6 +173,9 @@ class Spool:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(temp, self.path(name))
+
+    def mark_failed(self, name: str) -> None:
+        self._write(name + FAILED, b"")
 
     def pop_error(self, name: str) -> str | None:
         """The background process's failure on ``name``, taken (the next call retries)."""
@@ -190,8 +212,10 @@ class Spool:
             return False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             return True
+        except OSError:
+            return False  # no locks on this file system: never wait on a process ahead
         finally:
             os.close(fd)
         return False
@@ -199,7 +223,7 @@ class Spool:
     def start(self) -> None:
         """Start the process ahead (it exits at once when one already runs), in a session
         of its own, its output in ``ahead.log``."""
-        argv = [sys.executable, "-m", "offsite", "wal", self.verb, *self.args, "--ahead"]
+        argv = [sys.executable, "-c", LAUNCH, "wal", self.verb, *self.args, "--ahead"]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, self.path(LOG), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
@@ -222,10 +246,33 @@ def locate(verb: str, args: list[str], cwd: str | None = None) -> tuple[Spool, l
     base = options.get("--spool", [""])[-1] or default_base()
     here = os.path.realpath(cwd or os.getcwd())
     keyed = sorted((n, v) for n, values in options.items() if n != "--ahead" for v in values)
-    env = sorted((k, v) for k, v in os.environ.items() if k.startswith("OFFSITE_"))
-    digest = hashlib.sha256(repr((verb, here, keyed, env)).encode()).hexdigest()
-    folder = os.path.join(os.path.abspath(base), f"{verb}-{digest[:24]}")
+    digest = hashlib.sha256(repr((verb, here, cluster(here), keyed, _environment())).encode())
+    folder = os.path.join(os.path.abspath(base), f"{verb}-{digest.hexdigest()[:24]}")
     return Spool(verb, [a for a in args if a != "--ahead"], folder), positional
+
+
+def cluster(folder: str) -> tuple[int, int, bytes]:
+    """The data directory's device and inode, and its cluster's system identifier (the
+    first 8 bytes of ``global/pg_control``): a new cluster restored at the same path has
+    a spool of its own, never the old one's segments."""
+    try:
+        st = os.stat(folder)
+        with open(os.path.join(folder, "global", "pg_control"), "rb") as fh:
+            system_id = fh.read(8)
+    except OSError:
+        return (0, 0, b"")
+    return (st.st_dev, st.st_ino, system_id)
+
+
+def _environment() -> list[tuple[str, str]]:
+    """What of the environment keys a spool: offsite's variables and where storage is; of
+    a secret, its name only (the spool's name must not let anyone test a guess of it)."""
+    found = []
+    for name, value in os.environ.items():
+        if name.startswith("OFFSITE_") or name in STORAGE_VARIABLES:
+            secret = any(word in name for word in SECRET_WORDS)
+            found.append((name, "" if secret else value))
+    return sorted(found)
 
 
 def file_sha256(path: str) -> tuple[str, int]:

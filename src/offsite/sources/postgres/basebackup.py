@@ -397,6 +397,9 @@ STALE_TARGETS = (
 )  # fmt: skip
 
 
+NOT_THERE = 99  # wal fetch's exit for "not in the archive", in the restore_command written
+
+
 def _conf_string(value: str) -> str:
     """A postgresql.conf string: single quotes, doubled inside."""
     return "'" + value.replace("'", "''") + "'"
@@ -453,8 +456,12 @@ class PgBaseRestorer(FolderRestorer):
         fetch = [a if a in ("%f", "%p") else a.replace("%", "%%") for a in fetch]
         # PostgreSQL takes any failure of restore_command as "not archived" and ends
         # recovery there, unless the command died (status over 125): then it stops. Only
-        # "not there" (1) may end recovery; a corrupt file (3) or anything else stops it.
-        command = f"{shlex.join(fetch)} || {{ s=$?; [ $s -eq 1 ] && exit 1; exit 200; }}"
+        # "not there" may end recovery, and it is asked as 99, so that nothing else (a
+        # shell's 1, an interpreter that cannot find offsite) can pass for it; a corrupt
+        # file (3) or anything else stops recovery.
+        fetch += ["--not-there-exit", str(NOT_THERE)]
+        command = (f"{shlex.join(fetch)} || {{ s=$?; [ $s -eq {NOT_THERE} ] && exit 1; "
+                   "exit 200; }")  # fmt: skip
         lines = [
             "# written by offsite restore: point-in-time recovery from the WAL archive",
             f"restore_command = {_conf_string(command)}",
