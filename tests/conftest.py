@@ -172,7 +172,8 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def only_set(dest: Path) -> Path:
-    sets = [p for p in dest.iterdir() if p.is_dir()]
+    """The one set folder (beside it: drill records and a WAL archive, SPEC §8, §9)."""
+    sets = [p for p in dest.iterdir() if p.is_dir() and p.name not in ("drills", "wal")]
     assert len(sets) == 1, sets
     return sets[0]
 

@@ -83,6 +83,7 @@ class FakeRun:
     event: str = "schedule"
     branch: str = "main"
     fork: bool = False  # a run of a fork's pull request (its head repository is the fork)
+    started: datetime | None = None  # run_started_at (default: when it finished)
 
     @property
     def status(self) -> str:
@@ -133,6 +134,7 @@ class FakeGitHub:
     metadata: dict[str, FakeMetadata] = field(default_factory=dict)  # full name → metadata
     metadata_page: int = 100  # items per page of the metadata lists
     lost_assets: set[str] = field(default_factory=set)  # asset names storage answers 404 for
+    may_write: bool = True  # the token has actions: write (re-enabling a workflow)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -149,6 +151,9 @@ class FakeGitHub:
 
             def do_DELETE(self) -> None:
                 fake._handle(self, "DELETE")
+
+            def do_PUT(self) -> None:
+                fake._handle(self, "PUT")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -176,10 +181,14 @@ class FakeGitHub:
     def run(
         self, flow: FakeWorkflow, conclusion: str | None, finished: datetime,
         backup_size: int | None = None, expired: bool = False, fork: bool = False,
+        seconds: float | None = None,
     ) -> FakeRun:  # fmt: skip
-        """A run of ``flow``; with ``backup_size``, it uploaded a backup-* artifact."""
+        """A run of ``flow``; with ``backup_size``, it uploaded a backup-* artifact; with
+        ``seconds``, it ran that long."""
         number = len(flow.runs) + 1
-        run = FakeRun(flow.id * 10_000 + number, number, conclusion, finished, fork=fork)
+        started = finished - timedelta(seconds=seconds) if seconds is not None else None
+        run = FakeRun(flow.id * 10_000 + number, number, conclusion, finished, fork=fork,
+                      started=started)  # fmt: skip
         flow.runs.append(run)
         if backup_size is not None:
             self.add(f"backup-{finished.strftime('%Y%m%dT%H%M%SZ')}", b"\0" * backup_size,
@@ -266,6 +275,17 @@ class FakeGitHub:
                               {"Retry-After": "1"})  # fmt: skip
         if method == "GET" and self._workflows(h, parts.path, query):
             return None
+        enable = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/enable", parts.path)
+        if method == "PUT" and enable:  # 204, no body; the workflow is active again
+            flow = next((f for f in self.workflows if f.repo == enable.group(1)
+                         and enable.group(2) in (f.file, str(f.id))), None)  # fmt: skip
+            if flow is None:
+                return self._json(h, 404, NOT_FOUND)
+            if not self.may_write:
+                return self._json(h, 403, {"message": "Resource not accessible by integration",
+                                           "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
+            flow.state = "active"
+            return self._empty(h, 204)
         if method == "GET" and self._metadata(h, parts.path, query):
             return None
         whole = re.fullmatch(r"/repos/([^/]+)/([^/]+)", parts.path)
@@ -512,7 +532,8 @@ class FakeGitHub:
         body.update(id=run.id, run_number=run.number, status=run.status,
                     conclusion=run.conclusion, event=run.event, head_branch=run.branch,
                     workflow_id=flow.id, path=f".github/workflows/{flow.file}@{run.branch}",
-                    created_at=when, updated_at=when, run_started_at=when, url=base,
+                    created_at=(run.started or run.finished).strftime(STAMP), updated_at=when,
+                    run_started_at=(run.started or run.finished).strftime(STAMP), url=base,
                     html_url=f"https://github.com/{flow.repo}/actions/runs/{run.id}",
                     artifacts_url=f"{base}/artifacts", jobs_url=f"{base}/jobs",
                     workflow_url=f"{self.url}/repos/{flow.repo}/actions/workflows/{flow.id}")  # fmt: skip

@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,20 @@ RETENTION_KEYS = (
 
 
 @dataclass(frozen=True)
+class Objectives:
+    """A recovery point and a recovery time objective (``objectives: {rpo: 1h, rto: 30m}``)."""
+
+    rpo: timedelta | None = None
+    rto: timedelta | None = None
+
+    def stricter(self, other: Objectives) -> Objectives:
+        def least(a: timedelta | None, b: timedelta | None) -> timedelta | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        return Objectives(least(self.rpo, other.rpo), least(self.rto, other.rto))
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     url: str | None = None  # a source URL or path
@@ -50,6 +65,7 @@ class SourceSpec:
     exclude: tuple[str, ...] = ()
     pg_globals: bool = False
     physical: bool = False  # a PostgreSQL base backup (point-in-time recovery), not a dump
+    objectives: Objectives = Objectives()
 
 
 @dataclass(frozen=True)
@@ -69,10 +85,26 @@ class Config:
     level: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
     retention: dict[str, str] = field(default_factory=dict)
+    objectives: Objectives = Objectives()  # the file's, for every source
+    group_objectives: dict[str, Objectives] = field(default_factory=dict)
 
     @property
     def groups(self) -> tuple[str, ...]:
         return tuple(sorted({g for s in self.sources for g in s.groups}))
+
+    def objectives_of(self, source: SourceSpec) -> Objectives:
+        """The strictest of the source's own, its groups' and the file's."""
+        found = self.objectives.stricter(source.objectives)
+        for group in source.groups:
+            found = found.stricter(self.group_objectives.get(group, Objectives()))
+        return found
+
+    def strictest(self) -> Objectives:
+        """What a destination holding every source must meet (the monitor's view)."""
+        found = self.objectives
+        for source in self.sources:
+            found = found.stricter(self.objectives_of(source))
+        return found
 
     def expanded(self, env: Mapping[str, str], only: tuple[str, ...] = ()) -> Config:
         """The configuration with the sources ``only`` selects, every value expanded."""
@@ -201,6 +233,7 @@ class _Reader:
 
 _SOURCE_KEYS = (
     "name", "url", "path", "exec", "groups", "group", "exclude", "pg-globals", "physical",
+    "objectives",
 )  # fmt: skip
 _TOP_KEYS = (
     "sources",
@@ -210,7 +243,23 @@ _TOP_KEYS = (
     "level",
     "labels",
     "retention",
+    "objectives",
+    "group-objectives",
 )
+
+
+def _objectives(r: _Reader, raw: Any, where: str) -> Objectives:
+    from offsite.durations import parse_duration
+
+    d = r.mapping(raw or {}, where, ("rpo", "rto"))
+    found = {}
+    for key in ("rpo", "rto"):
+        if d.get(key) is not None:
+            try:
+                found[key] = parse_duration(r.text(d[key], f"{where}.{key}"))
+            except BadInput as exc:
+                raise r.fail(f"{where}.{key}", exc.message()) from None
+    return Objectives(**found)
 
 
 def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
@@ -238,6 +287,7 @@ def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
         exclude=r.texts(d.get("exclude"), f"{where}.exclude"),
         pg_globals=r.flag(d["pg-globals"], f"{where}.pg-globals") if "pg-globals" in d else False,
         physical=r.flag(d["physical"], f"{where}.physical") if "physical" in d else False,
+        objectives=_objectives(r, d.get("objectives"), f"{where}.objectives"),
     )
 
 
@@ -281,6 +331,8 @@ def parse(text: str, path: str) -> Config:
         raise r.fail("sources", f"two sources are named {twice[0]!r}")
     labels = r.mapping(d.get("labels") or {}, "labels", tuple(d.get("labels") or {}))
     retention = r.mapping(d.get("retention") or {}, "retention", RETENTION_KEYS)
+    raw_groups = d.get("group-objectives") or {}
+    by_group = r.mapping(raw_groups, "group-objectives", tuple(raw_groups))
     return Config(
         path=path,
         sources=sources,
@@ -290,6 +342,11 @@ def parse(text: str, path: str) -> Config:
         level=r.integer(d["level"], "level") if "level" in d else None,
         labels={str(k): r.text(v, f"labels.{k}") for k, v in labels.items()},
         retention={k: r.text(v, f"retention.{k}") for k, v in retention.items()},
+        objectives=_objectives(r, d.get("objectives"), "objectives"),
+        group_objectives={
+            str(group): _objectives(r, value, f"group-objectives.{group}")
+            for group, value in by_group.items()
+        },
     )
 
 

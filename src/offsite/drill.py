@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
 
+from offsite.errors import BadInput, OffsiteError
 from offsite.manifest import Entry
 from offsite.progress import Progress
 from offsite.restore import Restored, RestoreRequest, run_restore
 from offsite.sources import kind_class
+from offsite.storage.settings import StorageSettings
+from offsite.trust import TrustConfig
 
 
 def compare_rows(expected: dict[str, int], found: dict[str, int]) -> list[str]:
@@ -94,3 +99,39 @@ def run_drill(request: RestoreRequest, progress: Progress | None = None) -> Dril
     )
     seconds = time.monotonic() - started - sum(d.check_seconds for d in drilled)
     return DrillReport(done[0].set_id, tuple(drilled), seconds)
+
+
+def record(
+    report: DrillReport, into: str, dest: str, settings: StorageSettings, trust: TrustConfig,
+    now: datetime | None = None,
+) -> str:  # fmt: skip
+    """Store the drill's record in the destination it drilled from (SPEC §9), sealed with
+    the set's data key when it has one and the key is at hand; its key."""
+    from offsite.crypto import SET_KEY
+    from offsite.drill_records import STAMP, DrillRecord
+    from offsite.sets import scan
+    from offsite.storage import open_storage
+    from offsite.trust import Verifier
+
+    storage = open_storage(dest, settings)
+    stored = next((s for s in scan(storage).sets if s.id == report.set_id), None)
+    data_key = None
+    if stored is not None and any(e.encryption.mode == SET_KEY for e in stored.manifest.entries):
+        try:
+            with Verifier(storage, trust) as verifier:
+                data_key = verifier.data_key(stored)
+        except OffsiteError:
+            data_key = None  # recorded unverified: the monitor says so
+    scheme = urlsplit(into).scheme if "://" in into else "folder"
+    entries = [
+        {"entry": e.entry, "kind": e.kind, "restore_seconds": round(e.restore_seconds, 3),
+         "tables": e.tables, "checks": e.checks, "ok": e.ok}
+        for e in report.entries
+    ]  # fmt: skip
+    made = DrillRecord(
+        report.set_id, (now or datetime.now(timezone.utc)).strftime(STAMP), report.ok,
+        round(report.seconds, 3), scheme, entries,
+    ).sealed(data_key)  # fmt: skip
+    if not storage.create(made.key, made.to_json()):
+        raise BadInput(f"a drill record {made.key} is there already: drill again in a second")
+    return made.key

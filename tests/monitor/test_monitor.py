@@ -54,7 +54,7 @@ def test_fresh(cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path) -> None:
         ("never", "no successful run"),
         ("disabled", "the workflow is disabled_inactivity"),
         ("expired", "has expired"),
-        ("shrunk", "shrank by 90%"),
+        ("shrunk", "10% of the median of the 1 before it"),
         ("no-artifact", "stored no backup-* artifact"),
         ("tiny", "under --min-size"),
     ],
@@ -264,7 +264,7 @@ def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> No
         (["--max-age", "1d", "--repo", "no-slash"], "OWNER/REPO"),
         (["--max-age", "1d"], "nothing to check"),
         (["--max-age", "1d", "--repo", "o/r", "--webhook", "ftp://x"], "not an http(s) address"),
-        (["--max-age", "1d", "--repo", "o/r", "--max-shrink", "150"], "--max-shrink 0 to 100"),
+        (["--max-age", "1d", "--repo", "o/r", "--max-shrink", "150"], "--min-ratio 0 to 1"),
     ],
 )
 def test_bad_input_is_exit_2(cli, github: FakeGitHub, args: list[str], says: str) -> None:

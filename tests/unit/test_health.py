@@ -113,7 +113,7 @@ CASES = [
         workflow([run(3, 1), run(2, 25)], [art(3, 40), art(2, 100)]),
         DAY,
         UNHEALTHY,
-        ["shrank by 60%", "100 → 40"],
+        ["40 bytes, 40% of the median of the 1 before it (100 bytes; --min-ratio 0.5)"],
     ),
     (
         "shrank within the limit",

@@ -122,6 +122,20 @@ def _summary(result: BackupResult) -> str:
     )
 
 
+def _push_metrics(gateway: str, result: BackupResult) -> None:
+    import time
+
+    from offsite.monitor.metrics import push_run
+
+    problem = push_run(gateway, "offsite_backup", result.destinations, {
+        "offsite_last_success_timestamp_seconds": time.time(),
+        "offsite_backup_size_bytes": float(result.manifest.size),
+        "offsite_backup_duration_seconds": result.seconds,
+    })  # fmt: skip
+    if problem:
+        gha.warn(problem)
+
+
 def _ping(url: str | None, event: str, body: str = "") -> None:
     if url:
         problem = ping(url, event, body)
@@ -211,6 +225,12 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     default=None,
     help="Dead man's switch (healthchecks.io style): pinged at URL/start, URL, URL/fail.",
 )
+@option(
+    "--pushgateway",
+    metavar="URL",
+    help="Push this backup's metrics (time, size, duration per destination) to a "
+    "Prometheus Pushgateway.",
+)
 @storage_options
 @json_option
 @click.pass_context
@@ -239,6 +259,7 @@ def command(
     choice: RepoChoice,
     extras: RepoExtras,
     ping_url: str | None,
+    pushgateway: str | None,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -323,6 +344,8 @@ def command(
         _ping(ping_url, "fail", "interrupted")
         raise
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
+    if pushgateway:
+        _push_metrics(pushgateway, result)
     artifacts.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, replace
 
 import click
@@ -10,7 +11,8 @@ from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import Which, reading_options, restore_options, which_options
 from offsite.config import Config
-from offsite.drill import DrillReport, run_drill
+from offsite.drill import DrillReport, record, run_drill
+from offsite.errors import OffsiteError
 from offsite.progress import Progress
 from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
@@ -23,6 +25,10 @@ from offsite.trust import TrustConfig
 @reading_options
 @which_options("Drill")
 @option("--into", required=True, metavar="SCRATCH_TARGET", help="A scratch target to restore into.")
+@option("--no-record", is_flag=True,
+        help="Do not store the drill's result in DEST/drills/ (the monitor reads it).")  # fmt: skip
+@option("--pushgateway", metavar="URL",
+        help="Push the drill's metrics (RTO, time, result) to a Pushgateway.")  # fmt: skip
 @restore_options
 @read_storage_options
 @json_option
@@ -32,6 +38,8 @@ def command(
     which: Which,
     into: str,
     entry: str | None,
+    no_record: bool,
+    pushgateway: str | None,
     options: RestoreOptions,
     trust: TrustConfig,
     as_json: bool,
@@ -56,6 +64,22 @@ def command(
     )
     report = run_drill(request, Progress(enabled=not as_json))
     code = 0 if report.ok else 1
+    recorded = None
+    if not no_record:
+        try:
+            recorded = record(report, into, dest, storage, trust)
+        except OffsiteError as exc:  # the drill itself stands: its record is the monitor's
+            gha.warn(f"the drill's record was not stored: {exc.message()}")
+    if pushgateway:
+        from offsite.monitor.metrics import push_run
+
+        problem = push_run(pushgateway, "offsite_drill", (dest,), {
+            "offsite_drill_rto_seconds": report.seconds,
+            "offsite_drill_timestamp_seconds": time.time(),
+            "offsite_drill_success": float(report.ok),
+        })  # fmt: skip
+        if problem:
+            gha.warn(problem)
     gha.append_summary(_markdown(report))
     if as_json:
         emit_json(
@@ -63,6 +87,7 @@ def command(
                 "ok": report.ok,
                 "set_id": report.set_id,
                 "restore_seconds": round(report.seconds, 3),
+                "record": recorded,
                 "entries": [asdict(e) | {"ok": e.ok} for e in report.entries],
             }
         )
@@ -82,6 +107,8 @@ def command(
             click.echo(f"offsite: drill mismatch in {e.entry}: {line}", err=True)
     verdict = "passed" if report.ok else "FAILED"
     click.echo(f"drill {verdict}; measured restore time (RTO): {human_duration(report.seconds)}")
+    if recorded:
+        click.echo(f"recorded as {recorded}")
     return code
 
 

@@ -10,13 +10,34 @@ import click
 from offsite import gha
 from offsite.cli.options import State, emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import trust_options
+from offsite.config import Objectives
 from offsite.durations import parse_duration
+from offsite.errors import BadInput
 from offsite.monitor import alerts, notify, summary
 from offsite.monitor.health import HEALTHY, Thresholds, human_age
 from offsite.monitor.run import MonitorConfig, run_monitor
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
 from offsite.trust import TrustConfig
+
+
+def _configured(
+    path: str, repos: tuple[str, ...], storages: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...], Objectives]:
+    """A --config file's targets (unless named on the command line) and objectives: its
+    destinations, ``github-artifacts`` standing for this repository's workflow."""
+    from offsite.artifacts import ARTIFACTS
+    from offsite.config import load
+
+    config = load(path).settings(os.environ)
+    if not repos and not storages:
+        storages = tuple(d for d in config.destinations if d != ARTIFACTS)
+        if ARTIFACTS in config.destinations:
+            if not os.environ.get("GITHUB_REPOSITORY"):
+                raise BadInput(f"{path}: github-artifacts is checked as $GITHUB_REPOSITORY's "
+                               "workflow: set it, or give --repo")  # fmt: skip
+            repos = (os.environ["GITHUB_REPOSITORY"],)
+    return repos, storages, config.strictest()
 
 
 @click.command("monitor", short_help="Check that backups are fresh; alert when they are not.")
@@ -36,7 +57,32 @@ from offsite.trust import TrustConfig
     multiple=True,
     help="A destination whose newest complete set to check (repeatable).",
 )
-@option("--max-age", required=True, help="Older than this is stale: 90m, 26h, 7d, 2w.")
+@option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="A configuration file (offsite.yml): its destinations are checked (github-artifacts "
+    "as this repository's workflow), its objectives are the RPO and RTO.",
+)
+@option("--max-age", help="Older than this is stale: 90m, 26h, 7d, 2w (default: the RPO).")
+@option(
+    "--rpo",
+    metavar="DURATION",
+    help="Unhealthy when the largest gap between successful backups (or sets, or archived "
+    "WAL) in the window is longer, the open gap to now included.",
+)
+@option(
+    "--rto",
+    metavar="DURATION",
+    help="With --storage: unhealthy when the newest drill's measured restore time is longer.",
+)
+@option(
+    "--max-drill-age",
+    metavar="DURATION",
+    help="With --storage: unhealthy when the newest drill recorded (drills/) is older.",
+)
+@option("--window", default="7d", show_default=True, metavar="DURATION",
+        help="How far back the gaps are looked for.")  # fmt: skip
 @option(
     "--max-wal-age",
     metavar="DURATION",
@@ -58,12 +104,32 @@ from offsite.trust import TrustConfig
     help="Failed runs tolerated since the last success.",
 )
 @option(
+    "--min-ratio",
+    type=float,
+    help="Unhealthy when the newest backup's size, or its run's duration, is under this "
+    "fraction of the median of the --baseline before it  [default: 0.5]",
+)
+@option(
     "--max-shrink",
     type=float,
-    default=50.0,
-    show_default=True,
-    help="Unhealthy when a backup is this many percent smaller than the one before.",
+    help="The same check in percent: --max-shrink 50 is --min-ratio 0.5.",
 )
+@option("--baseline", type=int, default=5, show_default=True, metavar="N",
+        help="Successful backups the median is taken over.")  # fmt: skip
+@option(
+    "--reenable-disabled",
+    is_flag=True,
+    help="Re-enable a backup workflow GitHub disabled for inactivity (needs actions: write); "
+    "the alert says it did.",
+)
+@option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the check as Prometheus metrics (node_exporter's textfile collector).",
+)
+@option("--pushgateway", metavar="URL", help="Push the check's metrics to a Pushgateway.")
+@option("--html", type=click.Path(dir_okay=False, path_type=Path),
+        help="Write a self-contained status page (one HTML file).")  # fmt: skip
 @option(
     "--artifacts/--no-artifacts",
     default=True,
@@ -104,27 +170,50 @@ from offsite.trust import TrustConfig
 @json_option
 def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
-    storages: tuple[str, ...], max_age: str, max_wal_age: str | None, min_size: int,
-    max_failures: int,
-    max_shrink: float, artifacts: bool, webhooks: tuple[str, ...], webhook_format: str,
+    storages: tuple[str, ...], config_path: str | None, max_age: str | None, rpo: str | None,
+    rto: str | None, max_drill_age: str | None, window: str, max_wal_age: str | None,
+    min_size: int, max_failures: int, min_ratio: float | None, max_shrink: float | None,
+    baseline: int, reenable_disabled: bool, metrics_file: Path | None, pushgateway: str | None,
+    html: Path | None, artifacts: bool, webhooks: tuple[str, ...], webhook_format: str,
     notify_on: str, state_file: Path, with_summary: bool, trust: TrustConfig, as_json: bool,
     storage: StorageSettings,
 ) -> int:  # fmt: skip
-    """Check that backups are fresh: workflow runs, their artifacts, and destinations.
+    """Check that backups are fresh and meet their objectives: workflow runs, their
+    artifacts, destinations (sets, WAL archives, drill records).
 
     Exit 0 healthy, 1 unhealthy, 2 bad input, 3 could not check.
     """
+    objectives = Objectives()
+    if config_path:
+        repos, storages, objectives = _configured(config_path, repos, storages)
     repos = repos or ((os.environ["GITHUB_REPOSITORY"],)
                       if not storages and os.environ.get("GITHUB_REPOSITORY") else ())  # fmt: skip
+    rpo_limit = parse_duration(rpo) if rpo else objectives.rpo
+    rto_limit = parse_duration(rto) if rto else objectives.rto
+    if max_age is None and rpo_limit is None:
+        raise BadInput("give --max-age (or --rpo, or a --config file with objectives)")
+    if min_ratio is not None and max_shrink is not None:
+        raise BadInput("--min-ratio and --max-shrink are the same check: give one")
+    ratio = min_ratio if min_ratio is not None else (
+        0.5 if max_shrink is None else 1 - max_shrink / 100)  # fmt: skip
     config = MonitorConfig(
         thresholds=Thresholds(
-            parse_duration(max_age),
+            parse_duration(max_age) if max_age else rpo_limit,  # type: ignore[arg-type]
             max_failures,
             min_size,
-            max_shrink,
+            ratio,
             artifacts,
             parse_duration(max_wal_age) if max_wal_age else None,
+            rpo=rpo_limit,
+            rto=rto_limit,
+            max_drill_age=parse_duration(max_drill_age) if max_drill_age else None,
+            window=parse_duration(window),
+            baseline=baseline,
         ),
+        reenable=reenable_disabled,
+        metrics_file=metrics_file,
+        pushgateway=pushgateway,
+        html=html,
         repos=repos,
         workflow=workflow,
         branch=branch,
@@ -161,6 +250,8 @@ def command(
     for d in result.deliveries:
         if not d.ok:
             gha.problem(f"webhook {alerts.shown(d.url)} failed: {d.detail}")
+    for problem in result.problems:
+        gha.problem(problem)
     for h in report:
         if h.status != HEALTHY:
             gha.error(f"{h.target}: {h.status}: {h.reason}")

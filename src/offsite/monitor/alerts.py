@@ -149,6 +149,16 @@ def plain(alerts: list[Health]) -> dict[str, Any]:
                 "last_success": h.last_success.isoformat() if h.last_success else None,
                 "age_seconds": int(h.age.total_seconds()) if h.age is not None else None,
                 "url": h.url, "failures": h.failures, "sizes": h.sizes,
+                "largest_gap": None if h.gap is None else {
+                    "seconds": int(h.gap.length.total_seconds()),
+                    "from": h.gap.start.isoformat(),
+                    "to": None if h.gap.open else h.gap.end.isoformat(),
+                },
+                "drill": None if h.drill is None else {
+                    "set_id": h.drill.set_id, "at": h.drill.when.isoformat(),
+                    "rto_seconds": h.drill.rto_seconds, "ok": h.drill.ok,
+                    "verified": h.drill.verified,
+                },
             }
             for h in alerts
         ],

@@ -2,11 +2,13 @@
 
 Three requests per repository when all is well: the workflow (its ``state``), one page
 of its runs (newest first, 100 of them), and one page of the repository's artifacts
-(each names its run). More only when they do not reach back far enough: further run
-pages until two successful runs are seen (the newest and the one before, for the size
-trend), or the newest successful run's own artifacts. Repositories are checked
-concurrently. Token from ``GITHUB_TOKEN`` (or ``GH_TOKEN``); ``GITHUB_API_URL`` for
-GitHub Enterprise Server.
+(each names its run). The gaps the RPO is judged on come from the same runs. More only
+when they do not reach back far enough: further run pages until they cover the window
+and the successful runs the median is taken over (at most ten pages; the report says
+when the window is still not covered), or the newest successful run's own artifacts.
+``--reenable-disabled`` adds one (a PUT) for a workflow GitHub disabled for inactivity.
+Repositories are checked concurrently. Token from ``GITHUB_TOKEN`` (or ``GH_TOKEN``);
+``GITHUB_API_URL`` for GitHub Enterprise Server.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import concurrent.futures
 import fnmatch
 import threading
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from offsite import github_env
@@ -28,7 +31,11 @@ WORKERS = 8
 
 
 class GitHubReader:
-    def __init__(self, token: str | None = None, api_url: str | None = None) -> None:
+    def __init__(
+        self, token: str | None = None, api_url: str | None = None,
+        window: timedelta = timedelta(days=7), reenable: bool = False, baseline: int = 5,
+    ) -> None:  # fmt: skip
+        self.window, self.reenable, self.baseline = window, reenable, baseline
         token = token or github_env.api_token()
         if not token:
             raise BadInput("the monitor reads GitHub's API: set GITHUB_TOKEN")
@@ -94,6 +101,8 @@ class GitHubReader:
             if isinstance(exc, UnknownObjectException):
                 seen.absent = True
                 seen.error = f"workflow {workflow} not found in {repo} (or the token cannot see it)"
+            elif isinstance(exc, OffsiteError):
+                seen.error = exc.message()
             else:
                 seen.error = reason(exc)
         seen.requests = self._spent()
@@ -106,6 +115,19 @@ class GitHubReader:
         flow = r.get_workflow(workflow)
         seen.workflow_state = flow.state
         seen.url = flow.html_url
+        if flow.state == "disabled_inactivity" and self.reenable:
+            from github import GithubException
+
+            try:
+                enabled = flow.enable()  # needs actions: write
+            except GithubException as exc:
+                enabled, why = False, reason(exc)
+            else:
+                why = "GitHub did not answer 204"
+            if not enabled:
+                raise BadInput(f"could not re-enable {workflow} in {repo} ({why}): does the "
+                               "token have actions: write?")  # fmt: skip
+            seen.workflow_state, seen.reenabled = "active", True
         filters: dict[str, Any] = {}
         if branch:
             filters["branch"] = branch
@@ -113,17 +135,23 @@ class GitHubReader:
             filters["event"] = event
         listing = flow.get_runs(**filters)
         raw = []
+        since = datetime.now(timezone.utc) - self.window
         for page in range(MAX_RUN_PAGES):
             chunk = listing.get_page(page)
             raw += chunk
-            successes = sum(1 for x in raw if x.conclusion == "success")
-            if len(chunk) < PER_PAGE or successes >= 2:
+            if len(chunk) < PER_PAGE:
                 break
+            # enough for the gaps in the window and the median before the newest success
+            successes = sum(1 for x in raw if x.conclusion == "success")
+            if successes > self.baseline and raw[-1].updated_at <= since:
+                break
+        else:
+            seen.history_short = True
         # A fork's pull request can run the workflow too: only the repository's own runs,
         # and only the artifacts they uploaded, count (SPEC §7, as gh-artifacts:// reads).
         raw = [x for x in raw if x.head_repository.id == x.repository.id]
-        seen.runs = [Run(x.id, x.run_number, x.status, x.conclusion, x.updated_at, x.html_url)
-                     for x in raw]  # fmt: skip
+        seen.runs = [Run(x.id, x.run_number, x.status, x.conclusion, x.updated_at, x.html_url,
+                         x.run_started_at) for x in raw]  # fmt: skip
         success = next((x for x in raw if x.conclusion == "success"), None)
         if success is None:
             return

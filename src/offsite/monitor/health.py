@@ -1,12 +1,21 @@
 """Is a backup healthy? Pure decisions over what was observed: no I/O here.
 
 A target is a workflow of a repository (its runs and their ``backup-*`` artifacts) or
-a destination (its complete sets). ``assess`` turns what was seen into a ``Health``:
-healthy, unhealthy with every reason, or unknown when it could not be checked.
+a destination (its complete sets, its WAL archive, its drill records). ``assess`` turns
+what was seen into a ``Health``: healthy, unhealthy with every reason, or unknown when
+it could not be checked.
+
+Objectives (issue 20, SPEC §9): the RPO is judged on the largest gap between
+consecutive successful backups inside a window, the open gap to now included, so a
+history with a dropped night fails even when the newest backup is fresh; the RTO on the
+newest drill's measured restore time and age; and the newest backup's size (and a run's
+duration) against the median of the ones before it, so a dump that failed quietly and
+left a few bytes is caught.
 """
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,9 +28,14 @@ class Thresholds:
     max_age: timedelta
     max_failures: int = 0  # failed runs tolerated since the last success
     min_size: int = 1
-    max_shrink: float = 50.0  # percent, against the previous successful backup
+    min_ratio: float = 0.5  # the newest size (and duration) against the median before it
     artifacts: bool = True  # the workflow keeps its backups as GitHub artifacts
     max_wal_age: timedelta | None = None  # a destination's WAL archives: newest file's age
+    rpo: timedelta | None = None  # the largest gap between backups allowed in the window
+    rto: timedelta | None = None  # the newest drill's restore time allowed
+    max_drill_age: timedelta | None = None
+    window: timedelta = timedelta(days=7)
+    baseline: int = 5  # successful backups before the newest that make the median
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,13 @@ class Run:
     conclusion: str | None  # success, failure, cancelled, …
     finished: datetime  # updated_at: when it completed
     url: str
+    started: datetime | None = None  # run_started_at: its duration is finished - started
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished < self.started:
+            return None
+        return (self.finished - self.started).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -55,7 +76,56 @@ class Observation:
     error: str | None = None  # could not be checked: why
     absent: bool = False  # the repository has no such workflow (or the token cannot see it)
     requests: int = 0
-    wal: dict[str, datetime] = field(default_factory=dict)  # WAL archive: newest file's time
+    wal: dict[str, list[datetime]] = field(default_factory=dict)  # per cluster: files' times
+    drills: list[Drill] = field(default_factory=list)  # newest first
+    reenabled: bool = False  # the monitor re-enabled the workflow GitHub had disabled
+    history_short: bool = False  # the runs read do not reach back over the whole window
+
+
+@dataclass(frozen=True)
+class Drill:
+    """A drill's record (SPEC §9): when, of which set, its measured restore time."""
+
+    set_id: str
+    when: datetime
+    rto_seconds: float
+    ok: bool
+    verified: bool  # its auth holds with the key given; else it is labelled unverified
+    name: str = ""  # its key in the destination
+
+
+@dataclass(frozen=True)
+class Gap:
+    """The largest time between consecutive successful backups (or archived WAL files)
+    inside the window; ``end`` is "now" when the newest backup is its start."""
+
+    start: datetime
+    end: datetime
+    open: bool  # no backup since ``start``
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+def largest_gap(times: list[datetime], now: datetime, window: timedelta) -> Gap | None:
+    """Over consecutive ``times`` whose later one falls inside the window, and the open
+    gap from the newest to ``now``. None without any time."""
+    if not times:
+        return None
+    ordered = sorted(times)
+    since = now - window
+    gaps = [Gap(a, b, False) for a, b in zip(ordered, ordered[1:], strict=False) if b > since]
+    gaps.append(Gap(ordered[-1], max(now, ordered[-1]), True))
+    return max(gaps, key=lambda g: g.length)
+
+
+def below_median(newest: float, before: list[float], ratio: float) -> float | None:
+    """The median of ``before`` when ``newest`` is under ``ratio`` of it, else None."""
+    if not before or ratio <= 0:
+        return None
+    median = statistics.median(before)
+    return median if median > 0 and newest < ratio * median else None
 
 
 @dataclass(frozen=True)
@@ -68,6 +138,13 @@ class Health:
     url: str
     sizes: list[int]  # of the recent successful backups, oldest first
     failures: int = 0
+    gap: Gap | None = None  # the largest in the window: the RPO achieved
+    drill: Drill | None = None  # the newest drill recorded
+    history: list[tuple[datetime, int]] = field(default_factory=list)  # (time, size), oldest first
+    duration: float | None = None  # the newest successful run's, in seconds
+    size: int | None = None  # the newest backup's
+    wal_newest: dict[str, datetime] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # said, not judged (a re-enabled workflow)
 
     @property
     def reason(self) -> str:
@@ -83,17 +160,73 @@ def human_age(age: timedelta) -> str:
     return f"{minutes // (24 * 60)}d"
 
 
-def _size_checks(latest: Backup, previous: Backup | None, t: Thresholds) -> list[str]:
+def human_seconds(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else human_age(timedelta(seconds=seconds))
+
+
+def _size_checks(latest: Backup, before: list[Backup], t: Thresholds) -> list[str]:
+    """``before``: the successful backups before ``latest``, newest first."""
     reasons = []
     if latest.size < t.min_size:
         reasons.append(f"{latest.name} is {latest.size} bytes, under --min-size {t.min_size}")
-    if previous is not None and previous.size > 0:
-        drop = 100.0 * (previous.size - latest.size) / previous.size
-        if drop > t.max_shrink:
-            reasons.append(
-                f"{latest.name} shrank by {drop:.0f}% ({previous.size} → {latest.size} bytes; "
-                f"--max-shrink {t.max_shrink:g}%)"
-            )
+    sizes = [float(b.size) for b in before[: t.baseline]]
+    median = below_median(latest.size, sizes, t.min_ratio)
+    if median is not None:
+        reasons.append(
+            f"{latest.name} is {latest.size} bytes, {100 * latest.size / median:.0f}% of the "
+            f"median of the {len(sizes)} before it ({median:.0f} bytes; --min-ratio "
+            f"{t.min_ratio:g}): too small"
+        )
+    return reasons
+
+
+def _duration_checks(last: Run, before: list[Run], t: Thresholds) -> list[str]:
+    seconds = last.seconds
+    if seconds is None:
+        return []
+    durations = [s for s in (r.seconds for r in before[: t.baseline]) if s is not None]
+    median = below_median(seconds, durations, t.min_ratio)
+    if median is None:
+        return []
+    return [
+        f"run #{last.number} took {human_seconds(seconds)}, under --min-ratio {t.min_ratio:g} "
+        f"of the median {human_seconds(median)} of the {len(durations)} before it: too fast"
+    ]
+
+
+def _rpo_checks(gap: Gap | None, t: Thresholds, what: str, short: bool) -> list[str]:
+    if t.rpo is None or gap is None or gap.length <= t.rpo:
+        return []
+    stamp = "%Y-%m-%d %H:%M"
+    until = "now" if gap.open else gap.end.strftime(stamp)
+    where = "" if not short else " (the history read does not cover the whole window)"
+    return [
+        f"{what}: a gap of {human_age(gap.length)} from {gap.start.strftime(stamp)} to "
+        f"{until} UTC in the last {human_age(t.window)}, over the RPO "
+        f"{human_age(t.rpo)}{where}"
+    ]
+
+
+def _drill_checks(drills: list[Drill], t: Thresholds, now: datetime) -> list[str]:
+    if t.max_drill_age is None and t.rto is None:
+        return []
+    if not drills:
+        return ["no restore drill recorded (drills/): the RTO is not proven"]
+    newest = drills[0]
+    reasons = []
+    label = "" if newest.verified else " (unverified record)"
+    if not newest.ok:
+        reasons.append(f"the newest drill, of set {newest.set_id}, failed{label}")
+    if t.max_drill_age is not None and now - newest.when > t.max_drill_age:
+        reasons.append(
+            f"the newest drill is {human_age(now - newest.when)} old, over "
+            f"--max-drill-age {human_age(t.max_drill_age)}{label}"
+        )
+    if t.rto is not None and newest.rto_seconds > t.rto.total_seconds():
+        reasons.append(
+            f"the newest drill restored in {human_seconds(newest.rto_seconds)}, over the RTO "
+            f"{human_seconds(t.rto.total_seconds())}{label}"
+        )
     return reasons
 
 
@@ -103,7 +236,10 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if seen.workflow_state is None:
         return _assess_storage(seen, t, now)
     reasons: list[str] = []
-    if seen.workflow_state != "active":
+    notes: list[str] = []
+    if seen.reenabled:
+        notes.append("GitHub had disabled the workflow for inactivity: the monitor re-enabled it")
+    elif seen.workflow_state != "active":
         reasons.append(f"the workflow is {seen.workflow_state}: its schedule does not run")
     done = [r for r in seen.runs if r.status == "completed"]
     streak = 0
@@ -121,7 +257,12 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
         reasons.append("no successful run")
     elif age is not None and age > t.max_age:
         reasons.append(f"last success {human_age(age)} ago, over --max-age {human_age(t.max_age)}")
+    gap = largest_gap([r.finished for r in successes], now, t.window)
+    reasons += _rpo_checks(gap, t, "successful runs", seen.history_short)
+    if last is not None:
+        reasons += _duration_checks(last, successes[1:], t)
     sizes: list[int] = []
+    history: list[tuple[datetime, int]] = []
     if last is not None and t.artifacts:
         by_run: dict[int, list[Backup]] = {}
         for b in seen.backups:
@@ -134,13 +275,15 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
             latest = _total(mine)
             if any(b.expired for b in mine):
                 reasons.append(f"{latest.name} of run #{last.number} has expired")
-            earlier = [by_run[r.id] for r in successes[1:] if r.id in by_run]
-            previous = _total(earlier[0]) if earlier else None
-            reasons += _size_checks(latest, previous, t)
-            sizes = [_total(b).size for b in reversed([mine, *earlier])]
+            earlier = [(r, _total(by_run[r.id])) for r in successes[1:] if r.id in by_run]
+            reasons += _size_checks(latest, [b for _, b in earlier], t)
+            history = [(r.finished, b.size) for r, b in reversed([(last, latest), *earlier])]
+            sizes = [size for _, size in history][-10:]
     url = last.url if last else (seen.runs[0].url if seen.runs else seen.url)
-    return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons,
-                  last.finished if last else None, age, url, sizes, streak)  # fmt: skip
+    return Health(seen.target, UNHEALTHY if reasons or notes else HEALTHY, reasons + notes,
+                  last.finished if last else None, age, url, sizes, streak, gap,
+                  history=history, duration=last.seconds if last else None,
+                  size=history[-1][1] if history else None, notes=notes)  # fmt: skip
 
 
 def _total(backups: list[Backup]) -> Backup:
@@ -152,34 +295,46 @@ def _total(backups: list[Backup]) -> Backup:
 
 
 def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
-    """Archiving that stalled: the RPO a WAL archive offers is its newest file's age. Each
-    archive (one per cluster) on its own, so a busy one cannot hide a stalled one."""
-    if t.max_wal_age is None:
+    """Archiving that stalled: the RPO a WAL archive offers is its newest file's age, and
+    with an RPO, its largest gap in the window. Each archive (one per cluster) on its own,
+    so a busy one cannot hide a stalled one."""
+    if t.max_wal_age is None and (t.rpo is None or not seen.wal):
         return []
     if not seen.wal:
         return ["no WAL archived here (wal/): is archive_command set to offsite wal push?"]
-    limit = human_age(t.max_wal_age)
-    return [
-        f"the newest WAL archived for cluster {system_id} is {human_age(now - newest)} old, "
-        f"over --max-wal-age {limit}: archive_command may be failing"
-        for system_id, newest in sorted(seen.wal.items())
-        if now - newest > t.max_wal_age
-    ]
+    reasons = []
+    for system_id, times in sorted(seen.wal.items()):
+        newest = max(times)
+        if t.max_wal_age is not None and now - newest > t.max_wal_age:
+            reasons.append(
+                f"the newest WAL archived for cluster {system_id} is "
+                f"{human_age(now - newest)} old, over --max-wal-age {human_age(t.max_wal_age)}: "
+                "archive_command may be failing"
+            )
+        gap = largest_gap(times, now, t.window)
+        reasons += _rpo_checks(gap, t, f"WAL archived for cluster {system_id}", False)
+    return reasons
 
 
 def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
+    drill = seen.drills[0] if seen.drills else None
+    wal_newest = {system_id: max(times) for system_id, times in seen.wal.items() if times}
     if not seen.backups:
         return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
-                      seen.url, [])  # fmt: skip
+                      seen.url, [], drill=drill, wal_newest=wal_newest)  # fmt: skip
     latest = seen.backups[0]
-    previous = seen.backups[1] if len(seen.backups) > 1 else None
     age = now - latest.created
     reasons = []
     if age > t.max_age:
         limit = human_age(t.max_age)
         reasons.append(f"newest set {latest.name} is {human_age(age)} old, over --max-age {limit}")
-    reasons += _size_checks(latest, previous, t)
+    reasons += _size_checks(latest, seen.backups[1:], t)
+    gap = largest_gap([b.created for b in seen.backups], now, t.window)
+    reasons += _rpo_checks(gap, t, "complete sets", False)
     reasons += _wal_checks(seen, t, now)
-    sizes = [b.size for b in reversed(seen.backups[:10])]
+    reasons += _drill_checks(seen.drills, t, now)
+    history = [(b.created, b.size) for b in reversed(seen.backups[:30])]
+    sizes = [size for _, size in history][-10:]
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons, latest.created,
-                  age, seen.url, sizes)  # fmt: skip
+                  age, seen.url, sizes, gap=gap, drill=drill, history=history,
+                  size=latest.size, wal_newest=wal_newest)  # fmt: skip

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from offsite.errors import BadInput
+from offsite.errors import BadInput, OffsiteError
 from offsite.monitor import alerts, notify
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, Observation, Thresholds, assess
 from offsite.storage.settings import StorageSettings
@@ -35,11 +35,17 @@ class MonitorConfig:
     state_file: Path = Path(".offsite-monitor-state.json")
     storage: StorageSettings = field(default_factory=StorageSettings)
     trust: TrustConfig = field(default_factory=TrustConfig)
+    reenable: bool = False  # re-enable a workflow GitHub disabled for inactivity
+    metrics_file: Path | None = None
+    pushgateway: str | None = None
+    html: Path | None = None
 
     def check(self) -> None:
         t = self.thresholds
-        if t.min_size < 0 or t.max_failures < 0 or not 0 <= t.max_shrink <= 100:
-            raise BadInput("--min-size and --max-failures are at least 0, --max-shrink 0 to 100")
+        if t.min_size < 0 or t.max_failures < 0 or not 0 <= t.min_ratio <= 1:
+            raise BadInput("--min-size and --max-failures are at least 0, --min-ratio 0 to 1")
+        if t.window.total_seconds() <= 0 or t.baseline < 1:
+            raise BadInput("--window is longer than 0 and --baseline at least 1")
         for url in self.webhooks:
             if urlsplit(url).scheme not in ("http", "https"):
                 raise BadInput(f"--webhook {alerts.shown(url)} is not an http(s) address")
@@ -53,6 +59,7 @@ class MonitorResult:
     alerted: tuple[Health, ...]
     deliveries: tuple[alerts.Delivery, ...]
     requests: int  # GitHub API requests the check made
+    problems: tuple[str, ...] = ()  # metrics that could not be delivered
 
     @property
     def healthy(self) -> bool:
@@ -67,7 +74,7 @@ class MonitorResult:
             return EXIT_UNHEALTHY
         if any(h.status == UNKNOWN for h in self.report):
             return EXIT_COULD_NOT_CHECK
-        if any(not d.ok for d in self.deliveries):
+        if any(not d.ok for d in self.deliveries) or self.problems:
             return EXIT_COULD_NOT_CHECK
         return EXIT_HEALTHY
 
@@ -79,7 +86,7 @@ def observe(config: MonitorConfig) -> tuple[list[Observation], int]:
     if config.repos:
         from offsite.monitor.github import GitHubReader
 
-        reader = GitHubReader()
+        reader = GitHubReader(window=config.thresholds.window, reenable=config.reenable)
         named, matched = reader.expand(list(config.repos))
         seen_all = reader.observe_all(named + matched, config.workflow, config.branch,
                                       config.event)  # fmt: skip
@@ -111,4 +118,31 @@ def run_monitor(config: MonitorConfig, now: datetime | None = None) -> MonitorRe
             deliveries.append(alerts.send(url, body))
     if keep_state:
         notify.save_state(config.state_file, report, previous)
-    return MonitorResult(tuple(report), tuple(chosen), tuple(deliveries), requests)
+    problems = publish(config, report, requests, moment)
+    return MonitorResult(tuple(report), tuple(chosen), tuple(deliveries), requests,
+                         tuple(problems))  # fmt: skip
+
+
+def publish(config: MonitorConfig, report: list[Health], requests: int, now: datetime) -> list[str]:
+    """The check as metrics (a file, a Pushgateway) and as a status page; what could not
+    be delivered (a Pushgateway down is like a webhook down: exit 3, the report stands)."""
+    problems = []
+    if config.metrics_file or config.pushgateway:
+        from offsite.monitor import metrics
+
+        text = metrics.exposition(metrics.samples(report, config.thresholds, requests, now))
+        if config.metrics_file:
+            metrics.write_file(config.metrics_file, text)
+        if config.pushgateway:
+            try:
+                metrics.push(config.pushgateway, "offsite_monitor", {}, text)
+            except OffsiteError as exc:
+                problems.append(exc.message())
+    if config.html:
+        from offsite.monitor import page
+
+        try:
+            config.html.write_text(page.render(report, config.thresholds, now))
+        except OSError as exc:
+            raise BadInput(f"cannot write {config.html}: {exc.strerror}") from None
+    return problems

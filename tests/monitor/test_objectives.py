@@ -1,0 +1,147 @@
+"""The monitor's objectives (issue 20) against the fake GitHub and real destinations: the
+RPO on the largest gap, the RTO on real drill records, the newest run against the
+median, a workflow GitHub disabled, re-enabled."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from offsite import drill_records
+from offsite.sets import scan
+from offsite.storage import open_storage
+from offsite.storage.settings import StorageSettings
+from offsite.trust import TrustConfig, Verifier
+from tests.fakegithub import FakeGitHub
+from tests.monitor.conftest import Hooks
+from tests.monitor.test_monitor import MB, REPO, ago
+
+NIGHT = timedelta(days=1)
+
+
+def history(github: FakeGitHub, nights: int, dropped: tuple[int, ...] = (), size: int = 3 * MB,
+            newest_size: int | None = None, newest_seconds: float = 600) -> None:  # fmt: skip
+    """A nightly workflow, the newest run 2 hours ago; ``dropped`` nights (0: the newest)
+    have no run at all, as when GitHub's cron skips one."""
+    flow = github.workflow(REPO)
+    for n in range(nights - 1, -1, -1):
+        if n in dropped:
+            continue
+        github.run(flow, "success", ago(hours=2) - n * NIGHT,
+                   backup_size=newest_size if n == 0 and newest_size else size,
+                   seconds=newest_seconds if n == 0 else 600)  # fmt: skip
+
+
+def monitor(cli, tmp_path: Path, *extra: object):  # type: ignore[no-untyped-def]
+    r = cli("monitor", "--json", "--state-file", tmp_path / "state.json", *extra)
+    return r, json.loads(r.out) if r.out.strip() else None
+
+
+def test_a_steady_history_meets_an_rpo_that_a_dropped_night_does_not(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    history(github, 10)
+    r, report = monitor(cli, tmp_path, "--repo", REPO, "--rpo", "26h")
+    assert r.code == 0, r.err
+    assert report["targets"][0]["largest_gap"]["seconds"] <= 26 * 3600
+    assert report["api_requests"] <= 3  # the gaps come from the same page of runs
+
+
+def test_one_dropped_night_breaks_the_rpo_though_the_newest_run_is_fresh(
+    cli, github: FakeGitHub, tmp_path: Path, hooks: Hooks
+) -> None:
+    history(github, 10, dropped=(4,))
+    r, report = monitor(cli, tmp_path, "--repo", REPO, "--rpo", "26h",
+                        "--webhook", hooks.url + "/json")  # fmt: skip
+    assert r.code == 1
+    (target,) = report["targets"]
+    assert target["age_seconds"] < 3 * 3600  # fresh by --max-age's measure
+    assert target["largest_gap"]["seconds"] == 2 * 86400
+    assert any("a gap of 2d from" in why and "over the RPO 26h" in why for why in target["reasons"])
+    assert "a gap of 2d" in json.dumps(hooks.received)  # the alert names the gap
+    assert report["api_requests"] <= 3
+
+
+def test_a_run_ten_times_smaller_than_its_median_is_unhealthy(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    history(github, 7, size=10 * MB, newest_size=MB, newest_seconds=20)
+    r, report = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h")
+    assert r.code == 1
+    reasons = " ".join(report["targets"][0]["reasons"])
+    assert "10% of the median of the 5 before it" in reasons and "too small" in reasons
+    assert "took 20s" in reasons and "too fast" in reasons
+
+
+def test_a_workflow_github_disabled_is_re_enabled_and_the_alert_says_so(
+    cli, github: FakeGitHub, tmp_path: Path, hooks: Hooks
+) -> None:
+    history(github, 3)
+    github.workflows[0].state = "disabled_inactivity"
+    r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h")
+    assert r.code == 1 and "the workflow is disabled_inactivity" in r.out
+    assert github.workflows[0].state == "disabled_inactivity"  # not without the option
+    r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h",
+                   "--reenable-disabled", "--webhook", hooks.url + "/json")  # fmt: skip
+    assert github.workflows[0].state == "active"
+    assert any(line.startswith("PUT ") and line.endswith("/enable") for line in github.log)
+    said = json.dumps(hooks.received)
+    assert "the monitor re-enabled it" in said
+    github.workflows[0].state = "disabled_inactivity"
+    github.may_write = False  # a token without actions: write
+    r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h", "--reenable-disabled")
+    assert r.code == 3 and "actions: write" in r.out, r.out
+
+
+def _seal_record(dest: Path, passphrase: str, rto: float, when: datetime, ok: bool = True) -> str:
+    """A record as ``drill`` writes it, dated ``when`` (a drill run that long ago)."""
+    storage = open_storage(str(dest), StorageSettings())
+    (stored,) = scan(storage).sets
+    with Verifier(storage, TrustConfig(passphrase=passphrase)) as verifier:
+        key = verifier.data_key(stored)
+    record = drill_records.DrillRecord(stored.id, when.strftime(drill_records.STAMP), ok, rto,
+                                       "folder").sealed(key)  # fmt: skip
+    assert storage.create(record.key, record.to_json())
+    return record.key
+
+
+def test_drills_prove_the_rto_or_do_not(cli, tree: Path, tmp_path: Path, passphrase: str) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    args = ("--storage", dest, "--max-age", "1d", "--max-drill-age", "31d", "--rto", "2h")
+    r, report = monitor(cli, tmp_path, *args)
+    assert r.code == 1 and "no restore drill recorded" in r.out
+
+    # a real drill records its result in the destination, sealed with the set's key
+    r = cli("drill", dest, "--into", tmp_path / "scratch")
+    assert r.code == 0, r.err
+    (recorded,) = (dest / "drills").rglob("*.json")
+    assert json.loads(recorded.read_text())["auth"]["alg"] == "HMAC-SHA256"
+    r, report = monitor(cli, tmp_path, *args)
+    assert r.code == 0, r.out
+    drill = report["targets"][0]["drill"]
+    assert drill["verified"] and drill["ok"] and drill["rto_seconds"] < 60
+
+    # a drill older than allowed
+    recorded.unlink()
+    _seal_record(dest, passphrase, 60, datetime.now(timezone.utc) - timedelta(days=40))
+    r, report = monitor(cli, tmp_path, *args)
+    assert r.code == 1 and "the newest drill is 40d old" in r.out
+
+    # an RTO above the objective
+    _seal_record(dest, passphrase, 3 * 3600, datetime.now(timezone.utc) - timedelta(hours=1))
+    r, report = monitor(cli, tmp_path, *args)
+    assert r.code == 1 and "restored in 3h, over the RTO 2h" in r.out
+
+    # a record someone planted (no auth, a fine RTO) does not count with the key at hand
+    planted = drill_records.DrillRecord(
+        scan(open_storage(str(dest), StorageSettings())).sets[0].id,
+        datetime.now(timezone.utc).strftime(drill_records.STAMP),
+        True,
+        5.0,
+        "folder",
+    )
+    (dest / planted.key).write_bytes(planted.to_json())
+    r, report = monitor(cli, tmp_path, *args)
+    assert r.code == 1 and "restored in 3h" in r.out

@@ -1,0 +1,162 @@
+"""The monitor's objectives over hand-made observations (issue 20): the RPO judged on the
+largest gap in a window, the RTO on the newest drill, "too small, too fast" against the
+median; their configuration; the metrics text; the drill record's seal; the status page's
+escaping."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from offsite import drill_records
+from offsite.config import parse
+from offsite.errors import BadInput
+from offsite.monitor import metrics, page
+from offsite.monitor.health import (
+    HEALTHY,
+    UNHEALTHY,
+    Backup,
+    Drill,
+    Observation,
+    Run,
+    Thresholds,
+    assess,
+    largest_gap,
+)
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+
+
+def nightly(days: int, skip: tuple[int, ...] = ()) -> list[Run]:
+    """A successful run each night at 02:00 for ``days`` nights, newest first."""
+    first = NOW.replace(hour=2)
+    return [Run(n, n, "completed", "success", first - timedelta(days=n), f"https://x/runs/{n}",
+                first - timedelta(days=n, minutes=10))
+            for n in range(days) if n not in skip]  # fmt: skip
+
+
+def flow(runs: list[Run]) -> Observation:
+    return Observation("o/r backup.yml", workflow_state="active", runs=runs)
+
+
+RPO = Thresholds(max_age=26 * H, artifacts=False, rpo=26 * H)
+
+
+def test_a_steady_history_meets_the_rpo_that_a_dropped_night_does_not() -> None:
+    assert assess(flow(nightly(10)), RPO, NOW).status == HEALTHY
+    dropped = assess(flow(nightly(10, skip=(3,))), RPO, NOW)
+    assert dropped.status == UNHEALTHY
+    # the newest run is fresh: only the gap tells
+    assert dropped.age is not None and dropped.age < 26 * H
+    assert "a gap of 2d from 2026-11-22 02:00 to 2026-11-24 02:00 UTC" in dropped.reason
+    assert "over the RPO 26h" in dropped.reason
+    # a hole older than the window is history, not the present RPO
+    old_hole = assess(flow(nightly(10, skip=(8,))), RPO, NOW)
+    assert old_hole.status == HEALTHY
+
+
+def test_the_open_gap_to_now_counts() -> None:
+    gap = largest_gap([NOW - 50 * H, NOW - 30 * H], NOW, timedelta(days=7))
+    assert gap is not None and gap.open and gap.length == 30 * H
+    assert largest_gap([], NOW, timedelta(days=7)) is None
+
+
+def test_too_small_and_too_fast_against_the_median() -> None:
+    runs = [Run(n, n, "completed", "success", NOW - n * 24 * H, f"u{n}",
+                NOW - n * 24 * H - (timedelta(seconds=30) if n == 0 else 10 * timedelta(minutes=1)))
+            for n in range(6)]  # fmt: skip
+    sizes = [Backup(f"backup-{n}", 100 if n == 0 else 1000, NOW - n * 24 * H, run_id=n)
+             for n in range(6)]  # fmt: skip
+    seen = Observation("o/r backup.yml", workflow_state="active", runs=runs, backups=sizes)
+    health = assess(seen, Thresholds(max_age=26 * H), NOW)
+    assert health.status == UNHEALTHY
+    assert "backup-0 is 100 bytes, 10% of the median of the 5 before it" in health.reason
+    assert "run #0 took 30s, under --min-ratio 0.5 of the median 10m" in health.reason
+    relaxed = assess(seen, Thresholds(max_age=26 * H, min_ratio=0.05), NOW)
+    assert relaxed.status == HEALTHY, relaxed.reasons
+
+
+def store(drills: list[Drill]) -> Observation:
+    return Observation("s3://b", url="s3://b", backups=[Backup("20261126T100000Z", 10, NOW - H)],
+                       drills=drills)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("drills", "thresholds", "words"),
+    [
+        ([], Thresholds(26 * H, max_drill_age=31 * 24 * H), "no restore drill recorded"),
+        ([Drill("x", NOW - 40 * 24 * H, 60, True, True)],
+         Thresholds(26 * H, max_drill_age=31 * 24 * H), "the newest drill is 40d old"),
+        ([Drill("x", NOW - 24 * H, 3 * 3600, True, True)],
+         Thresholds(26 * H, rto=2 * H), "restored in 3h, over the RTO 2h"),
+        ([Drill("x", NOW - 24 * H, 60, False, False)],
+         Thresholds(26 * H, rto=2 * H), "failed (unverified record)"),
+    ],
+)  # fmt: skip
+def test_the_rto_is_judged_on_the_newest_drill(
+    drills: list[Drill], thresholds: Thresholds, words: str
+) -> None:
+    health = assess(store(drills), thresholds, NOW)
+    assert health.status == UNHEALTHY and words in health.reason
+    fine = assess(store([Drill("x", NOW - 24 * H, 60, True, True)]), thresholds, NOW)
+    assert fine.status == HEALTHY, fine.reasons
+
+
+def test_objectives_by_source_group_and_file_the_strictest_wins() -> None:
+    config = parse(
+        """
+objectives: {rpo: 24h, rto: 4h}
+group-objectives: {critical: {rpo: 15m}}
+sources:
+  - {name: shop, url: "postgresql://db/shop", groups: [critical]}
+  - {name: files, path: /srv, objectives: {rto: 30m}}
+""",
+        "offsite.yml",
+    )
+    shop, files = config.sources
+    assert config.objectives_of(shop).rpo == timedelta(minutes=15)
+    assert config.objectives_of(shop).rto == 4 * H
+    assert config.objectives_of(files).rto == timedelta(minutes=30)
+    assert config.strictest().rpo == timedelta(minutes=15)
+    assert config.strictest().rto == timedelta(minutes=30)
+    with pytest.raises(BadInput, match=r"objectives\.rpo"):
+        parse("sources: []\nobjectives: {rpo: soon}\n", "offsite.yml")
+
+
+def test_the_metrics_text_passes_promtool_and_escapes_labels() -> None:
+    health = assess(flow(nightly(10)), RPO, NOW)
+    odd = assess(Observation('o/r "x"\\y\nz.yml', workflow_state="active", runs=nightly(2)),
+                 RPO, NOW)  # fmt: skip
+    text = metrics.exposition(metrics.samples([health, odd], RPO, 3, NOW))
+    assert 'offsite_target_healthy{repository="o/r",workflow="backup.yml"} 1' in text
+    assert 'workflow="\\"x\\"\\\\y\\nz.yml"' in text
+    assert "offsite_rpo_objective_seconds" in text
+    promtool = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                              capture_output=True)  # fmt: skip
+    assert promtool.returncode == 0, promtool.stderr
+
+
+def test_a_drill_record_holds_only_with_its_key_and_its_own_name() -> None:
+    key = "ab" * 32
+    record = drill_records.DrillRecord("20261126T100000Z", "20261126T110000Z", True, 12.5,
+                                       "postgresql").sealed(key)  # fmt: skip
+    again = drill_records.parse(record.to_json(), record.key)
+    assert again.holds(key) and not again.holds("cd" * 32)
+    edited = record.to_json().replace(b"12.5", b"1.5")
+    assert not drill_records.parse(edited, record.key).holds(key)
+    with pytest.raises(ValueError, match="it says"):  # copied under another set or time
+        drill_records.parse(record.to_json(), "drills/20261120T100000Z/20261126T110000Z.json")
+    names = drill_records.names([record.key, "drills/x/y.json", "drills/20261126T100000Z/"
+                                 "20261127T000000Z.json"])  # fmt: skip
+    assert [n[2] for n in names] == ["20261127T000000Z", "20261126T110000Z"]
+
+
+def test_the_status_page_escapes_what_github_and_destinations_name() -> None:
+    evil = Observation('o/<script>alert(1)</script> backup.yml', workflow_state="active",
+                       url="javascript:alert(1)", runs=nightly(3))  # fmt: skip
+    html = page.render([assess(evil, RPO, NOW)], RPO, NOW)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "javascript:" not in html.replace("https://x/runs", "")
