@@ -1,6 +1,7 @@
 # Sourced by scripts/demo and scripts/test: installs what offsite needs on a fresh machine.
 # System tools (gpg, zstd, sqlite3; for the tests, with OFFSITE_TEST_SERVERS=1, the
-# PostgreSQL, MariaDB, Redis and OpenSSH servers, and git-lfs) come from the distribution's packages; Python
+# PostgreSQL, MariaDB, Redis and OpenSSH servers, git-lfs, Prometheus, its Pushgateway and
+# Chromium) come from the distribution's packages; Python
 # packages go into .venv beside the checkout, reinstalled when pyproject.toml changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +24,11 @@ if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ]; then
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)  # the SFTP tests' server
   command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
   command -v git-lfs >/dev/null 2>&1 || missing+=(git-lfs)  # repositories with LFS objects
+  # the monitor's metrics (promtool, a Pushgateway, a Prometheus scraping it) and its
+  # status page, seen as a person sees it (headless Chromium)
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

@@ -145,3 +145,24 @@ def test_drills_prove_the_rto_or_do_not(cli, tree: Path, tmp_path: Path, passphr
     (dest / planted.key).write_bytes(planted.to_json())
     r, report = monitor(cli, tmp_path, *args)
     assert r.code == 1 and "restored in 3h" in r.out
+
+
+def test_a_config_file_gives_the_destinations_and_the_strictest_objectives(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    config = tmp_path / "offsite.yml"
+    config.write_text(
+        f"destinations: [{dest}]\nobjectives: {{rpo: 24h}}\n"
+        "group-objectives: {files: {rto: 30m}}\n"
+        f"sources:\n  - {{name: files, path: {tree}, groups: [files]}}\n"
+    )
+    r, report = monitor(cli, tmp_path, "--config", config)  # no --max-age: the RPO bounds it
+    assert r.code == 1, r.err
+    (target,) = report["targets"]
+    assert target["target"] == str(dest)
+    assert target["reasons"] == ["no restore drill recorded (drills/): the RTO is not proven"]
+    assert cli("drill", dest, "--into", tmp_path / "scratch").code == 0
+    r, report = monitor(cli, tmp_path, "--config", config)
+    assert r.code == 0, r.out

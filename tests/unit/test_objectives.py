@@ -160,3 +160,15 @@ def test_the_status_page_escapes_what_github_and_destinations_name() -> None:
     html = page.render([assess(evil, RPO, NOW)], RPO, NOW)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "javascript:" not in html.replace("https://x/runs", "")
+
+
+def test_a_wal_archive_that_stalled_for_a_while_misses_the_rpo() -> None:
+    minutes = [NOW - timedelta(minutes=m) for m in range(0, 600, 5) if not 100 <= m < 190]
+    seen = store([])
+    seen.wal = {"7312": minutes}
+    t = Thresholds(26 * H, rpo=timedelta(minutes=60))
+    health = assess(seen, t, NOW)
+    assert health.status == UNHEALTHY
+    assert "WAL archived for cluster 7312: a gap of 95m" in health.reason
+    seen.wal = {"7312": [NOW - timedelta(minutes=m) for m in range(0, 600, 5)]}
+    assert assess(seen, t, NOW).status == HEALTHY
