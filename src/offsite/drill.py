@@ -107,7 +107,9 @@ def record(
 ) -> str:  # fmt: skip
     """Store the drill's record in the destination it drilled from (SPEC §9), sealed with
     the set's data key when it has one and the key is at hand; its key."""
-    from offsite.crypto import SET_KEY
+    import base64
+
+    from offsite.crypto import KEY_FILE, SET_KEY
     from offsite.drill_records import STAMP, DrillRecord
     from offsite.sets import scan
     from offsite.storage import open_storage
@@ -115,11 +117,13 @@ def record(
 
     storage = open_storage(dest, settings)
     stored = next((s for s in scan(storage).sets if s.id == report.set_id), None)
-    data_key = None
+    data_key, wrapped = None, b""
     if stored is not None and any(e.encryption.mode == SET_KEY for e in stored.manifest.entries):
         try:
             with Verifier(storage, trust) as verifier:
                 data_key = verifier.data_key(stored)
+            with storage.open(stored.key(KEY_FILE)) as fh:
+                wrapped = fh.read(1 << 16)
         except OffsiteError:
             data_key = None  # recorded unverified: the monitor says so
     scheme = urlsplit(into).scheme if "://" in into else "folder"
@@ -131,6 +135,7 @@ def record(
     made = DrillRecord(
         report.set_id, (now or datetime.now(timezone.utc)).strftime(STAMP), report.ok,
         round(report.seconds, 3), scheme, entries,
+        base64.b64encode(wrapped).decode() if data_key else "",
     ).sealed(data_key)  # fmt: skip
     if not storage.create(made.key, made.to_json()):
         raise BadInput(f"a drill record {made.key} is there already: drill again in a second")

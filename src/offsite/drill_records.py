@@ -2,10 +2,13 @@
 measured, for the monitor to judge the RTO by.
 
 A record carries an ``auth`` like a manifest's: an HMAC-SHA256 of its canonical JSON,
-keyed from the drilled set's data key (``auth.py``'s HKDF, another label). The monitor
-trusts a record it can verify with the key it is given; the others it labels
-unverified, and with a key given it leaves them out, as it leaves out planted sets.
-Records are created, never overwritten (create-if-absent).
+keyed from the drilled set's data key (``auth.py``'s HKDF, another label), and a copy of
+the set's ``key.gpg``, so it still proves itself once retention has pruned the set. The
+monitor trusts a record it can verify with the passphrase it is given (only the
+passphrase can open that ``key.gpg``: a set made for recipients has a key anyone can
+wrap, so its drills stay unverified); the others it labels unverified, and with the
+passphrase given it leaves them out, as it leaves out planted sets. Records are created,
+never overwritten (create-if-absent).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class DrillRecord:
     rto_seconds: float  # the measured restore time, replay included
     into: str  # the kind of scratch target: postgresql, mysql, sqlite, redis, folder, …
     entries: list[dict[str, Any]] = field(default_factory=list)  # name, kind, seconds, checks
+    key_gpg: str = ""  # the drilled set's key.gpg, base64: what the auth is keyed from
     auth: dict[str, str] | None = None
 
     @property
@@ -82,7 +86,10 @@ def parse(data: bytes, key: str) -> DrillRecord:
     set or time than its key does."""
     if len(data) > MAX_RECORD:
         raise ValueError("it is too large")
-    fields = json.loads(data)
+    try:
+        fields = json.loads(data)
+    except (ValueError, RecursionError):  # a nesting deep enough to exhaust the parser
+        raise ValueError("it is not JSON") from None
     if not isinstance(fields, dict):
         raise ValueError("it is not an object")
     try:
@@ -93,6 +100,7 @@ def parse(data: bytes, key: str) -> DrillRecord:
             rto_seconds=float(fields["rto_seconds"]),
             into=str(fields.get("into", "")),
             entries=list(fields.get("entries") or []),
+            key_gpg=str(fields.get("key_gpg") or ""),
             auth=fields.get("auth") if isinstance(fields.get("auth"), dict) else None,
         )
     except (KeyError, TypeError, ValueError):

@@ -90,6 +90,15 @@ class Prometheus:
                 return list(found)
             time.sleep(0.5)
 
+    def answers(self, expr: str) -> bool:
+        """Whether Prometheus takes the query (parses it, knows its functions)."""
+        url = f"{self.url}/api/v1/query?query={urllib.parse.quote(expr)}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return bool(json.load(answer)["status"] == "success")
+        except OSError:
+            return False
+
     def close(self) -> None:
         for proc in self.procs:
             proc.terminate()
@@ -117,8 +126,9 @@ def test_monitor_backup_and_drill_push_what_prometheus_then_scrapes(
     assert cli("backup", tree, "--to", dest, "--pushgateway", prometheus.gateway).code == 0
     r = cli("drill", dest, "--into", tmp_path / "scratch", "--pushgateway", prometheus.gateway)
     assert r.code == 0, r.err
-    r = cli("monitor", "--repo", REPO, "--storage", dest, "--max-age", "26h",
-            "--pushgateway", prometheus.gateway, "--state-file", tmp_path / "s")  # fmt: skip
+    r = cli("monitor", "--repo", REPO, "--storage", dest, "--max-age", "26h", "--rpo", "26h",
+            "--rto", "1h", "--pushgateway", prometheus.gateway,
+            "--state-file", tmp_path / "s")  # fmt: skip
     assert r.code == 0, r.out + r.err
 
     (series,) = prometheus.query(
@@ -132,6 +142,12 @@ def test_monitor_backup_and_drill_push_what_prometheus_then_scrapes(
     (rto,) = prometheus.query('offsite_drill_rto_seconds{job="offsite_drill"}')
     assert 0 < float(rto["value"][1]) < 120
     assert prometheus.query("offsite_target_healthy == 0", timeout=2) == []
+    # every query of the dashboard is one Prometheus takes, and most have data already
+    board = json.loads((ROOT / "dashboards" / "offsite-grafana.json").read_text())
+    exprs = [t["expr"] for panel in board["panels"] for t in panel["targets"]]
+    assert all(prometheus.answers(e) for e in exprs)
+    with_data = [e for e in exprs if prometheus.query(e, timeout=1)]
+    assert len(with_data) == len(exprs) - 1, with_data  # no WAL archived here
 
 
 def test_a_pushgateway_that_is_down_is_exit_3_and_the_report_stands(
@@ -142,7 +158,7 @@ def test_a_pushgateway_that_is_down_is_exit_3_and_the_report_stands(
     r = cli("monitor", "--repo", REPO, "--max-age", "26h", "--pushgateway", down,
             "--state-file", tmp_path / "s")  # fmt: skip
     assert r.code == 3
-    assert "healthy" in r.out and "cannot reach the Pushgateway" in r.err
+    assert "healthy" in r.out.split() and "cannot reach the Pushgateway" in r.err
 
 
 def test_every_dashboard_panel_asks_for_metrics_offsite_emits() -> None:

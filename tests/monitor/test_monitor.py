@@ -264,7 +264,7 @@ def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> No
         (["--max-age", "1d", "--repo", "no-slash"], "OWNER/REPO"),
         (["--max-age", "1d"], "nothing to check"),
         (["--max-age", "1d", "--repo", "o/r", "--webhook", "ftp://x"], "not an http(s) address"),
-        (["--max-age", "1d", "--repo", "o/r", "--max-shrink", "150"], "--min-ratio 0 to 1"),
+        (["--max-age", "1d", "--repo", "o/r", "--max-shrink", "150"], "--max-shrink is 0 to 100"),
     ],
 )
 def test_bad_input_is_exit_2(cli, github: FakeGitHub, args: list[str], says: str) -> None:

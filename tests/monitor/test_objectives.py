@@ -4,6 +4,7 @@ median, a workflow GitHub disabled, re-enabled."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -100,8 +101,9 @@ def _seal_record(dest: Path, passphrase: str, rto: float, when: datetime, ok: bo
     (stored,) = scan(storage).sets
     with Verifier(storage, TrustConfig(passphrase=passphrase)) as verifier:
         key = verifier.data_key(stored)
+    wrapped = base64.b64encode((dest / stored.id / "key.gpg").read_bytes()).decode()
     record = drill_records.DrillRecord(stored.id, when.strftime(drill_records.STAMP), ok, rto,
-                                       "folder").sealed(key)  # fmt: skip
+                                       "folder", [], wrapped).sealed(key)  # fmt: skip
     assert storage.create(record.key, record.to_json())
     return record.key
 
@@ -166,3 +168,78 @@ def test_a_config_file_gives_the_destinations_and_the_strictest_objectives(
     assert cli("drill", dest, "--into", tmp_path / "scratch").code == 0
     r, report = monitor(cli, tmp_path, "--config", config)
     assert r.code == 0, r.out
+
+
+def test_a_drill_still_counts_once_retention_pruned_its_set(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    assert cli("drill", dest, "--into", tmp_path / "scratch").code == 0
+    assert cli("backup", tree, "--to", dest).code == 0
+    assert cli("prune", dest, "--keep-last", "1").code == 0  # the drilled set is gone
+    r, report = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d",
+                        "--max-drill-age", "31d")  # fmt: skip
+    assert r.code == 0, r.out
+    assert report["targets"][0]["drill"]["verified"]
+
+
+def test_without_the_passphrase_a_planted_record_shows_as_unverified(
+    cli, tree: Path, tmp_path: Path, passphrase: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    set_id = scan(open_storage(str(dest), StorageSettings())).sets[0].id
+    planted = drill_records.DrillRecord(
+        set_id, datetime.now(timezone.utc).strftime(drill_records.STAMP), True, 1.0, "folder"
+    )
+    (dest / "drills" / set_id).mkdir(parents=True)
+    (dest / planted.key).write_bytes(planted.to_json())
+    # and one that would exhaust a JSON parser: passed over, never the monitor's end
+    (dest / "drills" / set_id / "20200101T000000Z.json").write_text("[" * 200_000)
+    monkeypatch.delenv("OFFSITE_PASSPHRASE")
+    prom = tmp_path / "offsite.prom"
+    r, report = monitor(cli, tmp_path, "--storage", dest, "--storage", dest, "--max-age", "1d",
+                        "--rto", "1h", "--metrics-file", prom)  # fmt: skip
+    assert r.code == 0, r.out
+    (target,) = report["targets"]  # one destination named twice is one target
+    assert target["drill"]["verified"] is False
+    assert any("unverified" in why for why in target["reasons"])
+    assert f'offsite_drill_verified{{destination="{dest}"}} 0' in prom.read_text()
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", passphrase)
+    r, report = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--rto", "1h")
+    assert r.code == 1 and "no restore drill recorded" in r.out
+
+
+def test_runs_are_read_back_to_the_success_that_opens_the_window(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A hole at the window's start, behind a page of hourly successes."""
+    flow = github.workflow(REPO)
+    github.run(flow, "success", ago(days=10), seconds=60)  # the last success before a hole
+    for k in range(6):  # failures in the hole, older than the window
+        github.run(flow, "failure", ago(days=7, hours=k + 1), seconds=60)
+    for h in range(99, 0, -1):  # the newest page: hourly successes for four days
+        github.run(flow, "success", ago(hours=h), seconds=60)
+    r, report = monitor(cli, tmp_path, "--repo", REPO, "--rpo", "26h", "--max-age", "30d",
+                        "--no-artifacts")  # fmt: skip
+    assert r.code == 1, r.out
+    assert report["targets"][0]["largest_gap"]["seconds"] > 5 * 86400
+    assert report["api_requests"] == 3  # the workflow and two pages of runs
+
+
+def test_drill_objectives_without_a_destination_are_bad_input(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "1d", "--rto", "1h")
+    assert r.code == 2 and "--storage" in r.err
+
+
+def test_the_status_page_goes_where_it_is_asked_even_into_a_new_folder(
+    cli, github: FakeGitHub, tmp_path: Path
+) -> None:
+    history(github, 3)
+    page = tmp_path / "status" / "index.html"
+    r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h", "--html", page)
+    assert r.code == 0, r.err
+    assert "octo-org/app backup.yml" in page.read_text()

@@ -156,19 +156,36 @@ def test_a_drill_record_holds_only_with_its_key_and_its_own_name() -> None:
 
 def test_the_status_page_escapes_what_github_and_destinations_name() -> None:
     evil = Observation('o/<script>alert(1)</script> backup.yml', workflow_state="active",
-                       url="javascript:alert(1)", runs=nightly(3))  # fmt: skip
-    html = page.render([assess(evil, RPO, NOW)], RPO, NOW)
+                       url="javascript:alert(1)", kind="workflow")  # fmt: skip
+    health = assess(evil, RPO, NOW)
+    assert health.url == "javascript:alert(1)"  # no run: the workflow's own address is shown
+    html = page.render([health], RPO, NOW)
     assert "<script>" not in html and "&lt;script&gt;" in html
-    assert "javascript:" not in html.replace("https://x/runs", "")
+    assert "javascript:" not in html and "<a " not in html
 
 
 def test_a_wal_archive_that_stalled_for_a_while_misses_the_rpo() -> None:
     minutes = [NOW - timedelta(minutes=m) for m in range(0, 600, 5) if not 100 <= m < 190]
     seen = store([])
-    seen.wal = {"7312": minutes}
+    seen.backups = [Backup("20261126T100000Z", 10, NOW - 3 * H)]  # a base backup a day
+    seen.pitr = {"7312"}
+    seen.wal = {"7312": minutes, "9999": [NOW - 30 * 24 * H]}  # an old cluster: not judged
     t = Thresholds(26 * H, rpo=timedelta(minutes=60))
     health = assess(seen, t, NOW)
     assert health.status == UNHEALTHY
     assert "WAL archived for cluster 7312: a gap of 95m" in health.reason
-    seen.wal = {"7312": [NOW - timedelta(minutes=m) for m in range(0, 600, 5)]}
-    assert assess(seen, t, NOW).status == HEALTHY
+    seen.wal["7312"] = [NOW - timedelta(minutes=m) for m in range(0, 600, 5)]
+    # the WAL gives the RPO of a destination with point-in-time recovery, not the sets'
+    # (base backups') schedule, and a cluster no kept base backup needs is not judged
+    healthy = assess(seen, t, NOW)
+    assert healthy.status == HEALTHY, healthy.reasons
+    assert healthy.gap is not None and healthy.gap.length == timedelta(minutes=5)
+
+
+def test_lengths_compared_with_a_limit_are_never_rounded_down() -> None:
+    from offsite.monitor.health import human_span
+
+    assert human_span(26 * H + timedelta(minutes=1)) == "26h 1m"
+    assert human_span(timedelta(minutes=95)) == "95m"
+    assert human_span(timedelta(days=2, hours=3)) == "2d 3h"
+    assert human_span(timedelta(days=2)) == "2d"

@@ -122,16 +122,18 @@ def _summary(result: BackupResult) -> str:
     )
 
 
-def _push_metrics(gateway: str, result: BackupResult) -> None:
+def _push_metrics(gateway: str, result: BackupResult, shard: tuple[int, int] | None) -> None:
     import time
 
     from offsite.monitor.metrics import push_run
 
+    # the shards of one plan into one destination are groups of their own
+    grouping = {"shard": f"{shard[0]}/{shard[1]}"} if shard else None
     problem = push_run(gateway, "offsite_backup", result.destinations, {
         "offsite_last_success_timestamp_seconds": time.time(),
         "offsite_backup_size_bytes": float(result.manifest.size),
         "offsite_backup_duration_seconds": result.seconds,
-    })  # fmt: skip
+    }, grouping)  # fmt: skip
     if problem:
         gha.warn(problem)
 
@@ -345,7 +347,7 @@ def command(
         raise
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
     if pushgateway:
-        _push_metrics(pushgateway, result)
+        _push_metrics(pushgateway, result, request.shard)
     artifacts.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),

@@ -194,6 +194,8 @@ def command(
         raise BadInput("give --max-age (or --rpo, or a --config file with objectives)")
     if min_ratio is not None and max_shrink is not None:
         raise BadInput("--min-ratio and --max-shrink are the same check: give one")
+    if max_shrink is not None and not 0 <= max_shrink <= 100:
+        raise BadInput("--max-shrink is 0 to 100 (percent)")
     ratio = min_ratio if min_ratio is not None else (
         0.5 if max_shrink is None else 1 - max_shrink / 100)  # fmt: skip
     config = MonitorConfig(

@@ -34,8 +34,10 @@ class GitHubReader:
     def __init__(
         self, token: str | None = None, api_url: str | None = None,
         window: timedelta = timedelta(days=7), reenable: bool = False, baseline: int = 5,
+        artifacts: bool = True,
     ) -> None:  # fmt: skip
         self.window, self.reenable, self.baseline = window, reenable, baseline
+        self.artifacts = artifacts  # read them (--no-artifacts: the workflow stores elsewhere)
         token = token or github_env.api_token()
         if not token:
             raise BadInput("the monitor reads GitHub's API: set GITHUB_TOKEN")
@@ -91,7 +93,7 @@ class GitHubReader:
     def observe(
         self, repo: str, workflow: str, branch: str | None, event: str | None
     ) -> Observation:
-        seen = Observation(f"{repo} {workflow}")
+        seen = Observation(f"{repo} {workflow}", kind="workflow")
         self._spent()
         try:
             self._read(seen, repo, workflow, branch, event)
@@ -140,10 +142,11 @@ class GitHubReader:
             chunk = listing.get_page(page)
             raw += chunk
             if len(chunk) < PER_PAGE:
-                break
-            # enough for the gaps in the window and the median before the newest success
-            successes = sum(1 for x in raw if x.conclusion == "success")
-            if successes > self.baseline and raw[-1].updated_at <= since:
+                break  # the whole history
+            # enough: the success that opens the window (the first gap starts there) and
+            # the successes the median is taken over
+            successes = [x for x in raw if x.conclusion == "success"]
+            if len(successes) > self.baseline and successes[-1].updated_at <= since:
                 break
         else:
             seen.history_short = True
@@ -153,7 +156,7 @@ class GitHubReader:
         seen.runs = [Run(x.id, x.run_number, x.status, x.conclusion, x.updated_at, x.html_url,
                          x.run_started_at) for x in raw]  # fmt: skip
         success = next((x for x in raw if x.conclusion == "success"), None)
-        if success is None:
+        if success is None or not self.artifacts:
             return
         repository_id = success.repository.id
 

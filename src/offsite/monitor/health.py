@@ -70,6 +70,7 @@ class Backup:
 class Observation:
     target: str
     url: str = ""
+    kind: str = "destination"  # or "workflow": a repository's backup workflow
     workflow_state: str | None = None  # None for a destination
     runs: list[Run] = field(default_factory=list)  # newest first
     backups: list[Backup] = field(default_factory=list)  # newest first
@@ -80,6 +81,7 @@ class Observation:
     drills: list[Drill] = field(default_factory=list)  # newest first
     reenabled: bool = False  # the monitor re-enabled the workflow GitHub had disabled
     history_short: bool = False  # the runs read do not reach back over the whole window
+    pitr: set[str] = field(default_factory=set)  # clusters whose base backups are kept here
 
 
 @dataclass(frozen=True)
@@ -144,7 +146,8 @@ class Health:
     duration: float | None = None  # the newest successful run's, in seconds
     size: int | None = None  # the newest backup's
     wal_newest: dict[str, datetime] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # said, not judged (a re-enabled workflow)
+    notes: list[str] = field(default_factory=list)  # said beside the verdict
+    kind: str = "destination"  # or "workflow"
 
     @property
     def reason(self) -> str:
@@ -161,7 +164,18 @@ def human_age(age: timedelta) -> str:
 
 
 def human_seconds(seconds: float) -> str:
-    return f"{seconds:.0f}s" if seconds < 120 else human_age(timedelta(seconds=seconds))
+    return f"{seconds:.0f}s" if seconds < 120 else human_span(timedelta(seconds=seconds))
+
+
+def human_span(span: timedelta) -> str:
+    """A length of time to the minute, two units at most: 95m, 26h 1m, 2d 3h. Where it
+    is compared with a limit, "26h" must not stand for 26 hours and a minute."""
+    minutes = int(span.total_seconds() // 60)
+    if minutes < 120:
+        return f"{minutes}m"
+    big, small, unit, sub = ((minutes // 60, minutes % 60, "h", "m") if minutes < 48 * 60
+                             else (minutes // 1440, minutes % 1440 // 60, "d", "h"))  # fmt: skip
+    return f"{big}{unit} {small}{sub}" if small else f"{big}{unit}"
 
 
 def _size_checks(latest: Backup, before: list[Backup], t: Thresholds) -> list[str]:
@@ -201,9 +215,9 @@ def _rpo_checks(gap: Gap | None, t: Thresholds, what: str, short: bool) -> list[
     until = "now" if gap.open else gap.end.strftime(stamp)
     where = "" if not short else " (the history read does not cover the whole window)"
     return [
-        f"{what}: a gap of {human_age(gap.length)} from {gap.start.strftime(stamp)} to "
-        f"{until} UTC in the last {human_age(t.window)}, over the RPO "
-        f"{human_age(t.rpo)}{where}"
+        f"{what}: a gap of {human_span(gap.length)} from {gap.start.strftime(stamp)} to "
+        f"{until} UTC in the last {human_span(t.window)}, over the RPO "
+        f"{human_span(t.rpo)}{where}"
     ]
 
 
@@ -219,8 +233,8 @@ def _drill_checks(drills: list[Drill], t: Thresholds, now: datetime) -> list[str
         reasons.append(f"the newest drill, of set {newest.set_id}, failed{label}")
     if t.max_drill_age is not None and now - newest.when > t.max_drill_age:
         reasons.append(
-            f"the newest drill is {human_age(now - newest.when)} old, over "
-            f"--max-drill-age {human_age(t.max_drill_age)}{label}"
+            f"the newest drill is {human_span(now - newest.when)} old, over "
+            f"--max-drill-age {human_span(t.max_drill_age)}{label}"
         )
     if t.rto is not None and newest.rto_seconds > t.rto.total_seconds():
         reasons.append(
@@ -232,7 +246,8 @@ def _drill_checks(drills: list[Drill], t: Thresholds, now: datetime) -> list[str
 
 def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if seen.error is not None:
-        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, [])
+        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, [],
+                      kind=seen.kind)  # fmt: skip
     if seen.workflow_state is None:
         return _assess_storage(seen, t, now)
     reasons: list[str] = []
@@ -253,12 +268,13 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
         reasons.append(f"{streak} failed run(s) in a row since the last success")
     last = successes[0] if successes else None
     age = now - last.finished if last else None
+    gap = largest_gap([r.finished for r in successes], now, t.window)
+    rpo = _rpo_checks(gap, t, "successful runs", seen.history_short)
     if last is None:
         reasons.append("no successful run")
-    elif age is not None and age > t.max_age:
+    elif age is not None and age > t.max_age and not (rpo and t.max_age == t.rpo):
         reasons.append(f"last success {human_age(age)} ago, over --max-age {human_age(t.max_age)}")
-    gap = largest_gap([r.finished for r in successes], now, t.window)
-    reasons += _rpo_checks(gap, t, "successful runs", seen.history_short)
+    reasons += rpo
     if last is not None:
         reasons += _duration_checks(last, successes[1:], t)
     sizes: list[int] = []
@@ -283,7 +299,8 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     return Health(seen.target, UNHEALTHY if reasons or notes else HEALTHY, reasons + notes,
                   last.finished if last else None, age, url, sizes, streak, gap,
                   history=history, duration=last.seconds if last else None,
-                  size=history[-1][1] if history else None, notes=notes)  # fmt: skip
+                  size=history[-1][1] if history else None, notes=notes,
+                  kind="workflow")  # fmt: skip
 
 
 def _total(backups: list[Backup]) -> Backup:
@@ -303,7 +320,8 @@ def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
     if not seen.wal:
         return ["no WAL archived here (wal/): is archive_command set to offsite wal push?"]
     reasons = []
-    for system_id, times in sorted(seen.wal.items()):
+    judged = {c: times for c, times in seen.wal.items() if c in seen.pitr} or seen.wal
+    for system_id, times in sorted(judged.items()):
         newest = max(times)
         if t.max_wal_age is not None and now - newest > t.max_wal_age:
             reasons.append(
@@ -325,16 +343,25 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     latest = seen.backups[0]
     age = now - latest.created
     reasons = []
-    if age > t.max_age:
+    gap = largest_gap([b.created for b in seen.backups], now, t.window)
+    # point-in-time recovery: the RPO is the WAL archive's (sets are base backups, weekly)
+    continuous = bool(seen.pitr & set(seen.wal))
+    rpo = [] if continuous else _rpo_checks(gap, t, "complete sets", False)
+    if age > t.max_age and not (rpo and t.max_age == t.rpo):
         limit = human_age(t.max_age)
         reasons.append(f"newest set {latest.name} is {human_age(age)} old, over --max-age {limit}")
+    reasons += rpo
     reasons += _size_checks(latest, seen.backups[1:], t)
-    gap = largest_gap([b.created for b in seen.backups], now, t.window)
-    reasons += _rpo_checks(gap, t, "complete sets", False)
     reasons += _wal_checks(seen, t, now)
     reasons += _drill_checks(seen.drills, t, now)
+    if continuous:
+        wal = [largest_gap(ts, now, t.window) for c, ts in seen.wal.items() if c in seen.pitr]
+        gap = max((g for g in wal if g is not None), key=lambda g: g.length, default=gap)
+    notes = []
+    if drill is not None and not drill.verified:
+        notes.append("the newest drill record is unverified: give the passphrase to prove it")
     history = [(b.created, b.size) for b in reversed(seen.backups[:30])]
     sizes = [size for _, size in history][-10:]
-    return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons, latest.created,
-                  age, seen.url, sizes, gap=gap, drill=drill, history=history,
-                  size=latest.size, wal_newest=wal_newest)  # fmt: skip
+    return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons + notes,
+                  latest.created, age, seen.url, sizes, gap=gap, drill=drill, history=history,
+                  size=latest.size, wal_newest=wal_newest, notes=notes)  # fmt: skip

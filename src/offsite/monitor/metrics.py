@@ -36,6 +36,8 @@ GAUGES = {
     "offsite_drill_rto_seconds": "The newest drill's measured restore time.",
     "offsite_drill_timestamp_seconds": "When the newest drill ran.",
     "offsite_drill_success": "1 when the newest drill passed its checks, else 0.",
+    "offsite_drill_verified": "1 when the newest drill's record proved it was made with the "
+    "set's key, else 0 (unverified).",
     "offsite_wal_last_archived_timestamp_seconds": "When the newest WAL file was archived.",
     "offsite_monitor_api_requests": "GitHub API requests the monitor's check made.",
     "offsite_monitor_timestamp_seconds": "When the monitor checked.",
@@ -44,12 +46,20 @@ NAMES = frozenset(GAUGES)
 Sample = tuple[str, dict[str, str], float]
 
 
-def labels_of(target: str, url: str = "") -> dict[str, str]:
-    """A workflow target is "OWNER/REPO FILE"; anything else is a destination."""
-    repo, _, flow = target.partition(" ")
-    if flow and "/" in repo and "://" not in repo:
+def labels_of(h: Health) -> dict[str, str]:
+    """A workflow's target is "OWNER/REPO FILE"; a destination's is its URL."""
+    if h.kind == "workflow":
+        repo, _, flow = h.target.partition(" ")
         return {"repository": repo, "workflow": flow}
-    return {"destination": redact(url or target)}
+    return {"destination": redact(h.target)}
+
+
+def instance() -> str:
+    """Whose metrics a Pushgateway group holds: the repository in Actions, else the host
+    (two monitors, or two backups into one destination, never replace each other's)."""
+    import socket
+
+    return os.environ.get("GITHUB_REPOSITORY") or socket.gethostname()
 
 
 def _stamp(moment: datetime | None) -> float | None:
@@ -59,7 +69,7 @@ def _stamp(moment: datetime | None) -> float | None:
 def samples(report: Sequence[Health], t: Thresholds, requests: int, now: datetime) -> list[Sample]:
     out: list[Sample] = []
     for h in report:
-        labels = labels_of(h.target)
+        labels = labels_of(h)
         out.append(("offsite_target_checked", labels, float(h.status != UNKNOWN)))
         out.append(("offsite_target_healthy", labels, float(h.status == HEALTHY)))
         values: dict[str, float | None] = {
@@ -74,6 +84,7 @@ def samples(report: Sequence[Health], t: Thresholds, requests: int, now: datetim
             values["offsite_drill_rto_seconds"] = h.drill.rto_seconds
             values["offsite_drill_timestamp_seconds"] = _stamp(h.drill.when)
             values["offsite_drill_success"] = float(h.drill.ok)
+            values["offsite_drill_verified"] = float(h.drill.verified)
         out += [(name, labels, value) for name, value in values.items() if value is not None]
         for system_id, newest in sorted(h.wal_newest.items()):
             out.append(("offsite_wal_last_archived_timestamp_seconds",
@@ -84,14 +95,15 @@ def samples(report: Sequence[Health], t: Thresholds, requests: int, now: datetim
 
 
 def push_run(
-    gateway: str, job: str, destinations: Sequence[str], values: dict[str, float]
-) -> str | None:
-    """A backup's or a drill's own metrics, one group per destination (``job`` and
-    ``destination``: the next run replaces them); what went wrong, or None. A run that
-    worked is not failed by its metrics: the caller warns."""
+    gateway: str, job: str, destinations: Sequence[str], values: dict[str, float],
+    grouping: dict[str, str] | None = None,
+) -> str | None:  # fmt: skip
+    """A backup's or a drill's own metrics, one group per destination (``job``,
+    ``destination``, ``instance`` and ``grouping``: the next such run replaces them); what
+    went wrong, or None. A run that worked is not failed by its metrics: the caller warns."""
     try:
         for dest in destinations:
-            labels = {"destination": redact(dest)}
+            labels = {"destination": redact(dest), "instance": instance(), **(grouping or {})}
             text = exposition((name, labels, value) for name, value in values.items())
             push(gateway, job, labels, text)
     except OffsiteError as exc:

@@ -46,6 +46,9 @@ class MonitorConfig:
             raise BadInput("--min-size and --max-failures are at least 0, --min-ratio 0 to 1")
         if t.window.total_seconds() <= 0 or t.baseline < 1:
             raise BadInput("--window is longer than 0 and --baseline at least 1")
+        if (t.rto or t.max_drill_age) and not self.storages:
+            raise BadInput("--rto and --max-drill-age judge drills recorded in a destination: "
+                           "give --storage DEST (where the drills run from)")  # fmt: skip
         for url in self.webhooks:
             if urlsplit(url).scheme not in ("http", "https"):
                 raise BadInput(f"--webhook {alerts.shown(url)} is not an http(s) address")
@@ -86,8 +89,10 @@ def observe(config: MonitorConfig) -> tuple[list[Observation], int]:
     if config.repos:
         from offsite.monitor.github import GitHubReader
 
-        reader = GitHubReader(window=config.thresholds.window, reenable=config.reenable)
-        named, matched = reader.expand(list(config.repos))
+        t = config.thresholds
+        reader = GitHubReader(window=t.window, reenable=config.reenable, baseline=t.baseline,
+                              artifacts=t.artifacts)  # fmt: skip
+        named, matched = reader.expand(list(dict.fromkeys(config.repos)))
         seen_all = reader.observe_all(named + matched, config.workflow, config.branch,
                                       config.event)  # fmt: skip
         requests = sum(seen.requests for seen in seen_all)
@@ -97,8 +102,9 @@ def observe(config: MonitorConfig) -> tuple[list[Observation], int]:
     if config.storages:
         from offsite.monitor.stored import observe_storage
 
-        observations += [
-            observe_storage(dest, config.storage, config.trust) for dest in config.storages
+        observations += [  # each once: one target, one series of metrics
+            observe_storage(dest, config.storage, config.trust)
+            for dest in dict.fromkeys(config.storages)
         ]
     return observations, requests
 
@@ -135,14 +141,16 @@ def publish(config: MonitorConfig, report: list[Health], requests: int, now: dat
             metrics.write_file(config.metrics_file, text)
         if config.pushgateway:
             try:
-                metrics.push(config.pushgateway, "offsite_monitor", {}, text)
+                metrics.push(config.pushgateway, "offsite_monitor",
+                             {"instance": metrics.instance()}, text)  # fmt: skip
             except OffsiteError as exc:
                 problems.append(exc.message())
     if config.html:
-        from offsite.monitor import page
+        from offsite.monitor import metrics, page
 
         try:
-            config.html.write_text(page.render(report, config.thresholds, now))
+            config.html.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise BadInput(f"cannot write {config.html}: {exc.strerror}") from None
+        metrics.write_file(config.html, page.render(report, config.thresholds, now))
     return problems

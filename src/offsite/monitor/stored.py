@@ -3,13 +3,15 @@ times of its archived WAL files; its drill records (SPEC §9), newest first."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timedelta, timezone
 
 from offsite import drill_records
+from offsite.crypto import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.manifest import set_time
 from offsite.monitor.health import Backup, Drill, Observation
-from offsite.sets import Scan, StoredSet, scan
+from offsite.sets import scan
 from offsite.storage import open_storage
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
@@ -39,54 +41,58 @@ def observe_storage(
         with Verifier(opened, trust) as verifier:
             current = [s for s in current if verifier.refusal(s) is None]
     seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
+    # the clusters whose base backups are kept: their WAL archives give the RPO
+    seen.pitr = {str(e.stats.get("system_id")) for s in current for e in s.manifest.entries
+                 if e.kind == "pg-base" and e.stats.get("system_id")}  # fmt: skip
     try:
         for obj in opened.list("wal/"):
             system_id = obj.key.split("/")[1] if obj.key.count("/") >= 2 else ""
             name = obj.key.rsplit("/", 1)[-1].split(".zst", 1)[0]
             if system_id.isdigit() and is_wal_name(name):
                 seen.wal.setdefault(system_id, []).append(obj.modified)
-        seen.drills = _drills(opened, found, trust)
+        seen.drills = _drills(opened, trust)
     except (OffsiteError, OSError) as exc:
         seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
     return seen
 
 
-READ_RECORDS = 5  # records read, newest first, until one counts
+READ_RECORDS = 10  # records read, newest first, until one counts
 
 
-def _drills(storage: Storage, found: Scan, trust: TrustConfig | None) -> list[Drill]:
+def _drills(storage: Storage, trust: TrustConfig | None) -> list[Drill]:
     """The newest drill record that counts: one listing of ``drills/``, then the newest
-    records read until one verifies (with a key given, one that does not is left out, as
-    a planted set is; without a key, the newest is taken and labelled unverified)."""
-    keyed = trust is not None and trust.keyed
-    soon = datetime.now(timezone.utc) + timedelta(minutes=5)
-    sets = {s.id: s for s in found.sets}
-    listed = drill_records.names([o.key for o in storage.list(drill_records.PREFIX)])
-    for key, set_id, _ in listed[:READ_RECORDS]:
+    records (none dated in the future) read until one does. With the passphrase at hand
+    a record counts when it proves itself (its auth, keyed from the data key its copy of
+    the set's ``key.gpg`` opens to), as a set must; without it, the newest is taken and
+    labelled unverified. One that cannot be read or parsed is passed over."""
+    passphrase = trust.passphrase if trust is not None else None
+    soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime(drill_records.STAMP)
+    listed = [o for o in storage.list(drill_records.PREFIX) if o.size <= drill_records.MAX_RECORD]
+    named = drill_records.names([o.key for o in listed])
+    keys: dict[str, str | None] = {}
+    for key, set_id, _ in [n for n in named if n[2] <= soon][:READ_RECORDS]:
         try:
             with storage.open(key) as fh:
                 record = drill_records.parse(fh.read(drill_records.MAX_RECORD + 1), key)
         except (OffsiteError, ValueError):
             continue
-        if record.moment > soon:
-            continue  # dated in the future: planted, or a clock gone wrong
-        verified = keyed and _holds(storage, record, sets.get(set_id), trust)
-        if keyed and not verified:
+        verified = passphrase is not None and _holds(record, passphrase, keys)
+        if passphrase is not None and not verified:
             continue
         return [Drill(set_id, record.moment, record.rto_seconds, record.ok, verified, key)]
     return []
 
 
-def _holds(
-    storage: Storage, record: drill_records.DrillRecord, stored: StoredSet | None,
-    trust: TrustConfig | None,
-) -> bool:  # fmt: skip
-    """Whether the record's auth holds with the drilled set's data key (a set pruned
-    since cannot vouch for its drills)."""
-    if stored is None or trust is None:
+def _holds(record: drill_records.DrillRecord, passphrase: str, keys: dict[str, str | None]) -> bool:
+    """Whether the record's auth holds with the data key its ``key.gpg`` opens to with the
+    passphrase (a key.gpg is opened once per check)."""
+    if not record.key_gpg:
         return False
-    try:
-        with Verifier(storage, trust) as verifier:
-            return record.holds(verifier.data_key(stored))
-    except OffsiteError:
-        return False
+    if record.key_gpg not in keys:
+        try:
+            wrapped = base64.b64decode(record.key_gpg, validate=True)
+            keys[record.key_gpg] = unwrap_key(wrapped, (), passphrase)
+        except (ValueError, OffsiteError):
+            keys[record.key_gpg] = None
+    key = keys[record.key_gpg]
+    return key is not None and record.holds(key)
