@@ -94,9 +94,13 @@ def report(message: str, code: int) -> int:
     return code
 
 
+_HANDLED = threading.Event()  # the main thread has run the SIGTERM handler
+
+
 def _terminated(signum: int, frame: object) -> None:
     """SIGTERM (a cancelled Actions job, ``kill``) ends a run as Ctrl-C does: through the
     same cleanup (uploads aborted, partial files, work folders and gpg agents removed)."""
+    _HANDLED.set()
     raise KeyboardInterrupt
 
 
@@ -117,16 +121,27 @@ class _Nudger:
         self._main = threading.main_thread().ident
         self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
         self._previous_usr2 = signal.signal(signal.SIGUSR2, _nudged)
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="offsite-signals", daemon=True)
         self._thread.start()
 
     def _watch(self) -> None:
         while data := os.read(self._read, 64):
-            if any(n in (signal.SIGTERM, signal.SIGINT) for n in data):
-                assert self._main is not None
-                signal.pthread_kill(self._main, signal.SIGUSR2)
+            if signal.SIGINT in data:
+                self._nudge()
+            elif signal.SIGTERM in data:
+                # a nudge that lands just before the main thread enters its read is lost
+                # (the handler's flag is set, the read then blocks): nudge until it ran
+                while not _HANDLED.is_set() and not self._closed.is_set():
+                    self._nudge()
+                    self._closed.wait(0.2)
+
+    def _nudge(self) -> None:
+        assert self._main is not None
+        signal.pthread_kill(self._main, signal.SIGUSR2)
 
     def close(self) -> None:
+        self._closed.set()
         signal.set_wakeup_fd(self._previous_fd)
         signal.signal(signal.SIGUSR2, self._previous_usr2)
         os.close(self._write)  # the watcher reads the end and stops
@@ -138,6 +153,7 @@ def run(argv: list[str] | None = None) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     if not main_thread:
         return _run(argv)
+    _HANDLED.clear()
     previous = signal.signal(signal.SIGTERM, _terminated)
     nudger = _Nudger()
     try:
