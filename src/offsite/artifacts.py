@@ -18,10 +18,41 @@ from offsite.manifest import Manifest
 from offsite.table import human_size
 
 ARTIFACTS = "github-artifacts"
+PREFIX = "backup-"
 
 
 def staging_dir(env: Mapping[str, str] | None = None) -> str | None:
     return (os.environ if env is None else env).get("OFFSITE_ARTIFACTS_DIR") or None
+
+
+# what actions/upload-artifact refuses in a name, and what a name must start with to be
+# seen at all by restore, prune and monitor (they read backup-* artifacts only)
+_REFUSED = set('"<>|*?:\\/\r\n')
+
+
+def check_name(name: str) -> str:
+    """``name`` when an artifact may carry it and offsite will find it again."""
+    if not name.startswith(PREFIX) or len(name) == len(PREFIX):
+        raise BadInput(f"artifact-name {name!r} must start with {PREFIX!r}: restore, prune and "
+                       "the monitor read backup-* artifacts only")  # fmt: skip
+    if _REFUSED & set(name):
+        raise BadInput(f"artifact-name {name!r}: upload-artifact refuses any of \" : < > | * ? "
+                       "\\ / and line breaks in a name")  # fmt: skip
+    return name
+
+
+def public_repository(env: Mapping[str, str] | None = None) -> bool:
+    """Whether the workflow runs in a public repository (its event says so): anyone signed
+    in to GitHub can download that repository's artifacts."""
+    import json
+
+    path = (os.environ if env is None else env).get("GITHUB_EVENT_PATH")
+    try:
+        with open(path or "", encoding="utf-8") as fh:
+            repository = json.load(fh).get("repository") or {}
+    except (OSError, ValueError, AttributeError):
+        return False
+    return repository.get("visibility") == "public" or repository.get("private") is False
 
 
 def resolve(destinations: tuple[str, ...], env: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -35,6 +66,9 @@ def resolve(destinations: tuple[str, ...], env: Mapping[str, str] | None = None)
                     "github-artifacts is written by the offsite actions (they upload the set "
                     "with actions/upload-artifact); outside them, back up to a folder"
                 )
+            chosen = (os.environ if env is None else env).get("OFFSITE_ARTIFACT_NAME")
+            if chosen:
+                check_name(chosen)  # before the backup runs, not after
             value = folder
         if value not in out:
             out.append(value)
@@ -75,7 +109,14 @@ def publish(manifest: Manifest, destinations: tuple[str, ...], other_summary: st
         name = artifact_name(manifest.id)
         gha.set_output("artifact-path", str(staged))
         gha.set_output("artifact-name", name)
-        gha.append_summary(summary(manifest, name))
+        # the summary waits for the upload: the action's next steps upload the set, then
+        # add this to the job's summary with what GitHub says it stored
+        pending = staged.parent.parent / f"{name}.summary.md"
+        try:
+            pending.write_text(summary(manifest, name))
+            gha.set_output("artifact-summary", str(pending))
+        except OSError:
+            pass
     elif other_summary:
         gha.append_summary(other_summary)
 

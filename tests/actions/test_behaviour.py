@@ -3,6 +3,7 @@ rotten backup, a stale one that the monitor action reports once, not every hour.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -131,7 +132,15 @@ def test_backup_by_config_and_backup_type(job, tmp_path: Path) -> None:
         assert done.outcome == "success", done.log
         manifest = json.loads(Path(done.outputs["manifest"]).read_text())
         assert [e["name"] for e in manifest["entries"]] == entries
-        assert (runner.artifacts / f"{done.outputs['artifact-name']}.zip").exists()
+        zipped = runner.artifacts / f"{done.outputs['artifact-name']}.zip"
+        assert zipped.exists()
+        # the artifact's id, address and digest are outputs, and the summary says what
+        # was uploaded once it was
+        digest = "sha256:" + hashlib.sha256(zipped.read_bytes()).hexdigest()
+        assert done.outputs["artifact-digest"] == digest and done.outputs["artifact-id"]
+        assert f"→ GitHub Artifacts `{done.outputs['artifact-name']}`" in done.summary
+        assert f"Uploaded as artifact `{done.outputs['artifact-name']}`" in done.summary
+        assert digest in done.summary
 
 
 def test_monitor_alerts_once_across_runs_and_keeps_the_webhook_secret(job, tmp_path: Path) -> None:

@@ -233,6 +233,12 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     help="Push this backup's metrics (time, size, duration per destination) to a "
     "Prometheus Pushgateway.",
 )
+@option(
+    "--allow-public-unencrypted",
+    is_flag=True,
+    help="Store unencrypted sets as GitHub Artifacts of a public repository, which anyone "
+    "signed in to GitHub can download (refused without it).",
+)
 @storage_options
 @json_option
 @click.pass_context
@@ -262,6 +268,7 @@ def command(
     extras: RepoExtras,
     ping_url: str | None,
     pushgateway: str | None,
+    allow_public_unencrypted: bool,
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
@@ -319,6 +326,13 @@ def command(
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env)
     )
+    if (encryption.mode == "none" and any(d.strip() == artifacts.ARTIFACTS for d in destinations)
+            and not allow_public_unencrypted and artifacts.public_repository()):  # fmt: skip
+        raise BadInput(
+            "this repository is public: anyone signed in to GitHub can download its "
+            "artifacts. Encrypt (OFFSITE_PASSPHRASE or --recipient), or allow it with "
+            "--allow-public-unencrypted"
+        )
     resolved = artifacts.resolve(destinations)
     staging = artifacts.staging_dir()  # inside the actions: the job's artifacts folder
     config = BackupConfig(

@@ -1,0 +1,54 @@
+"""What a backup to GitHub Artifacts refuses before it runs (issue 21): a name restore,
+prune and the monitor would never find again, one upload-artifact refuses, and an
+unencrypted set in a public repository, whose artifacts anyone signed in can download."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Inside the actions: the folder the next step uploads."""
+    staging = tmp_path / "offsite-artifacts"
+    monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", str(staging))
+    return staging
+
+
+def _event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **repository: object) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"repository": {"full_name": "o/r", **repository}}))
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [("nightly-db", "must start with 'backup-'"), ("backup-a:b", "refuses"),
+     ("backup-", "must start with")],
+)  # fmt: skip
+def test_an_artifact_name_offsite_could_not_find_again_is_refused_before_the_backup(
+    cli, tree: Path, job: Path, monkeypatch: pytest.MonkeyPatch, name: str, says: str
+) -> None:
+    monkeypatch.setenv("OFFSITE_ARTIFACT_NAME", name)
+    r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt")
+    assert r.code == 2 and says in r.err
+    assert not job.exists() or list(job.iterdir()) == []  # nothing was backed up
+    monkeypatch.setenv("OFFSITE_ARTIFACT_NAME", "backup-nightly-db")
+    assert cli("backup", tree, "--to", "github-artifacts", "--no-encrypt").code == 0
+
+
+def test_unencrypted_artifacts_of_a_public_repository_are_refused_unless_allowed(
+    cli, tree: Path, job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str
+) -> None:
+    _event(tmp_path, monkeypatch, private=False, visibility="public")
+    r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt")
+    assert r.code == 2 and "this repository is public" in r.err
+    assert cli("backup", tree, "--to", "github-artifacts").code == 0  # encrypted: fine
+    r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt",
+            "--allow-public-unencrypted")  # fmt: skip
+    assert r.code == 0, r.err
+    _event(tmp_path, monkeypatch, private=True, visibility="private")
+    assert cli("backup", tree, "--to", "github-artifacts", "--no-encrypt").code == 0
