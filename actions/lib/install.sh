@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs offsite from this action's own checkout into a virtual environment, once per
-# job (skipped when the same checkout is installed already), and the Debian packages the
-# job needs: gnupg, and for database sources the client tools `offsite requirements`
-# names (for PostgreSQL the client matching the server's major version, from
-# apt.postgresql.org when Ubuntu's archive lacks it). Puts `offsite` on PATH for the
-# following steps.
+# job (and, with the actions' cache, once per lock: a restored environment is reused),
+# and the Debian packages the job needs: gnupg, and for database sources the client tools
+# `offsite requirements` names (for PostgreSQL the client matching the server's major
+# version, from apt.postgresql.org when Ubuntu's archive lacks it).
+# Reproducible: the dependencies come from actions/lib/requirements*.txt, every one
+# pinned and checked against its hashes (pip --require-hashes; scripts/lock refreshes
+# them); offsite itself is this checkout's source, on the environment's path. Only
+# `offsite` is put on the job's PATH (a folder holding that one program), never the
+# environment's python, pip or the dependencies' scripts.
 # Environment: OFFSITE_SOURCE, OFFSITE_CONFIG, OFFSITE_ONLY (what will be backed up),
-# OFFSITE_DESTINATIONS (to choose the extras: gs:// → gcs, az:// → azure, sftp:// → sftp).
+# OFFSITE_DESTINATIONS (to choose the extras: gs:// → gcs, az:// → azure, sftp:// → sftp),
+# OFFSITE_PYTHON (the interpreter to build the environment with; setup-python's).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -17,31 +22,37 @@ destinations="${OFFSITE_DESTINATIONS:-}"
 if [ -n "${OFFSITE_CONFIG:-}" ] && [ -f "$OFFSITE_CONFIG" ]; then
   destinations+=" $(cat "$OFFSITE_CONFIG")"
 fi
-extras=()
-case "$destinations" in *gs://*) extras+=(gcs) ;; esac
-case "$destinations" in *az://*) extras+=(azure) ;; esac
-case "$destinations" in *sftp://*) extras+=(sftp) ;; esac
-spec="$root"
-if [ "${#extras[@]}" -gt 0 ]; then
-  spec="$root[$(IFS=,; echo "${extras[*]}")]"
-fi
+lock="$root/actions/lib/requirements.txt"
+case "$destinations" in
+  *gs://* | *az://* | *sftp://*) lock="$root/actions/lib/requirements-all.txt" ;;
+esac
 
-# The stamp names the checkout's code and the extras: another checkout (another ref of
-# offsite in the same job) or a new extra installs again; a later step with the same does not.
+# The stamp names the lock installed: another lock (new dependencies, or the storage
+# extras) installs again; the same one, in a later step or from the cache, does not.
 stamp="$venv/.offsite-stamp"
-want="$(cd "$root" && find pyproject.toml src -type f -name '*.py' -o -name pyproject.toml \
-  | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-16) ${extras[*]:-}"
-if [ -x "$venv/bin/offsite" ] && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
-  echo "offsite $("$venv/bin/offsite" --version | awk '{print $NF}') already installed in $venv"
+want="$(sha256sum "$lock" | cut -c1-16)"
+if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
+  echo "offsite's dependencies already installed in $venv ($(basename "$lock"))"
 else
-  echo "::group::Installing offsite from $root"
+  echo "::group::Installing offsite's dependencies from $(basename "$lock")"
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$spec"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
+    --require-hashes -r "$lock"
   echo "$want" >> "$stamp"
   echo "::endgroup::"
 fi
-export PATH="$venv/bin:$PATH"
-[ -z "${GITHUB_PATH:-}" ] || echo "$venv/bin" >> "$GITHUB_PATH"
+# offsite: this checkout's source on the environment's path, and its program (both
+# written on every run: a cached environment may come from another checkout)
+site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+echo "$root/src" > "$site/offsite-checkout.pth"
+printf '#!%s\nfrom offsite.launch import main\nmain()\n' "$venv/bin/python" > "$venv/bin/offsite"
+chmod +x "$venv/bin/offsite"
+bin="${RUNNER_TEMP:-/tmp}/offsite-bin"
+mkdir -p "$bin"
+ln -sfn "$venv/bin/offsite" "$bin/offsite"
+echo "offsite $("$bin/offsite" --version | awk '{print $NF}') from $root"
+export PATH="$bin:$PATH"
+[ -z "${GITHUB_PATH:-}" ] || echo "$bin" >> "$GITHUB_PATH"
 
 apt_install() {
   local sudo=""

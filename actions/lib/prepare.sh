@@ -2,7 +2,8 @@
 # First step of every offsite action: mask the secrets it was given, before anything
 # prints, and check the runner. Arguments: names of environment variables holding
 # secrets (a value, or URLs one per line whose passwords are masked too).
-# Output: python=true when the runner's python3 is 3.9 or newer.
+# Outputs: python=true when the runner's python3 is 3.9 or newer; venv-key, the cache key
+# of offsite's environment.
 set -euo pipefail
 
 for name in "$@"; do
@@ -29,8 +30,15 @@ if [ "${RUNNER_OS:-Linux}" != "Linux" ]; then
 fi
 
 python_ok=false
+version=3.12  # what setup-python installs when the runner has no python3 new enough
 if command -v python3 >/dev/null 2>&1 \
   && python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
   python_ok=true
+  version="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 fi
 echo "python=$python_ok" >> "${GITHUB_OUTPUT:-/dev/null}"
+# the actions' cache key for offsite's environment: the locks, the OS, the Python
+lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+locks="$(cat "$lib"/requirements*.txt | sha256sum | cut -c1-16)"
+echo "venv-key=offsite-venv-${RUNNER_OS:-Linux}-${ImageOS:-linux}-py$version-$locks" \
+  >> "${GITHUB_OUTPUT:-/dev/null}"

@@ -45,8 +45,9 @@ def test_the_spec_names_every_action_and_template() -> None:
 
 @pytest.mark.parametrize(
     ("schema", "files"),
-    [("vendor.github-actions", ACTIONS), ("vendor.github-workflows", TEMPLATES)],
-)
+    [("vendor.github-actions", ACTIONS), ("vendor.github-workflows", TEMPLATES),
+     ("vendor.dependabot", [ROOT / ".github" / "dependabot.yml"])],
+)  # fmt: skip
 def test_schemastore_schemas_validate(schema: str, files: list[Path]) -> None:
     checker = Path(sys.executable).with_name("check-jsonschema")
     done = subprocess.run(
