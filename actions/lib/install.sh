@@ -54,42 +54,6 @@ echo "offsite $("$bin/offsite" --version | awk '{print $NF}') from $root"
 export PATH="$bin:$PATH"
 [ -z "${GITHUB_PATH:-}" ] || echo "$bin" >> "$GITHUB_PATH"
 
-apt_install() {
-  local sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "::error::offsite needs $* and this runner has no apt-get: install them first"
-    exit 2
-  fi
-  echo "::group::Installing $* with apt-get"
-  $sudo apt-get update -qq
-  local pgdg=false
-  for package in "$@"; do
-    case "$package" in
-      postgresql-client-*)
-        apt-cache show "$package" >/dev/null 2>&1 || pgdg=true ;;
-    esac
-  done
-  if [ "$pgdg" = true ]; then
-    # Ubuntu's archive carries one PostgreSQL major; the others come from PGDG.
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql-common >/dev/null
-    $sudo /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y >/dev/null
-  fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-  echo "::endgroup::"
-}
-
-# Two rounds: with no PostgreSQL client at all, the first installs one to ask the server
-# its version with, the second the client matching it.
-for round in 1 2; do
-  listed="$(offsite requirements)"  # reads OFFSITE_SOURCE, OFFSITE_CONFIG, OFFSITE_ONLY
-  mapfile -t packages <<< "$listed"
-  [ -n "$listed" ] || packages=()
-  [ "${#packages[@]}" -gt 0 ] || break
-  if [ "$round" = 2 ] && [ "${packages[*]}" = "${previous:-}" ]; then
-    echo "::error::offsite still lacks ${packages[*]} after installing them"
-    exit 2
-  fi
-  apt_install "${packages[@]}"
-  previous="${packages[*]}"
-done
+# shellcheck source=actions/lib/apt.sh
+source "$root/actions/lib/apt.sh"
+install_requirements  # reads OFFSITE_SOURCE, OFFSITE_CONFIG, OFFSITE_ONLY

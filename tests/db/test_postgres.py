@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import batch_gnupg_home
+from tests.conftest import batch_gnupg_home, only_set
 from tests.db.conftest import manifest_of, run_watching_ps
 from tests.servers import PG_PASSWORD, Postgres, pg_bin
 
@@ -430,6 +430,28 @@ def test_requirements_covers_what_backup_covers(
     assert r.code == 0 and r.out.split() == ["postgresql-client-99"], r.err
     r = cli("requirements", "--config", config, "--shard", f"{3 - mine}/2")
     assert r.code == 0 and r.out.split() == [], r.err  # the other share needs no client
+
+
+def test_requirements_of_a_restore_name_the_client_of_the_server_the_dump_came_from(
+    cli, pg: Postgres, source_db: str, tmp_path: Path
+) -> None:
+    """The actions install it before restore and drill: a dump of a newer server than the
+    runner's client does not restore (issue 21)."""
+    dest = tmp_path / "dest"
+    assert cli("backup", "--name", f"shop={pg.url(source_db)}", "--to", dest,
+               "--no-encrypt").code == 0  # fmt: skip
+    r = cli("requirements", "--restore", dest)
+    assert r.code == 0 and r.out.split() == [], r.err  # this machine's pg_restore will do
+    manifest = only_set(dest) / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["entries"][0]["stats"]["server_major"] = 99  # as if a PostgreSQL 99 made it
+    manifest.write_text(json.dumps(data))
+    r = cli("requirements", "--restore", dest, "--entry", "shop")
+    assert r.code == 0 and r.out.split() == ["postgresql-client-99"], r.err
+    r = cli("requirements", "--restore", dest, "--entry", "other")
+    assert r.code == 0 and r.out.split() == []
+    r = cli("requirements", "--restore", dest, "--id", "20000101T000000Z")
+    assert r.code == 2 and "no set 20000101T000000Z" in r.err
 
 
 @pytest.mark.parametrize("compress", ["none", "zlib"])

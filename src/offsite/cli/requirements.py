@@ -6,13 +6,14 @@ import shutil
 
 import click
 
-from offsite.cli.options import Lines, extras_options, option, split_pairs
+from offsite.cli.options import Lines, extras_options, option, read_storage_options, split_pairs
 from offsite.config import load
 from offsite.github_repos import owner_of
 from offsite.selection import Request, select
 from offsite.shards import parse_shard
 from offsite.sources.git_lfs import lfs_available
 from offsite.sources.repo_extras import RepoExtras
+from offsite.storage.settings import StorageSettings
 
 
 def _tools() -> list[str]:
@@ -27,6 +28,12 @@ def _tools() -> list[str]:
 @option("--config", "config_path", metavar="FILE", help="The sources of this configuration file.")
 @option("--only", multiple=True, metavar="GROUP", help="With --config: only this group's sources.")
 @option("--shard", metavar="I/N", help="With --config: only the I-th of N shares of its sources.")
+@option("--restore", "restore_from", metavar="DEST",
+        help="What restoring (or drilling) a set of DEST needs instead: the client of the "
+        "server each entry came from (pg_restore 17 for a PostgreSQL 17 dump).")  # fmt: skip
+@option("--id", "set_id", metavar="ID", help="With --restore: that set, not the newest.")
+@option("--entry", metavar="NAME", help="With --restore: only that entry.")
+@read_storage_options
 @extras_options
 def command(
     urls: tuple[str, ...],
@@ -36,6 +43,10 @@ def command(
     config_path: str | None,
     only: tuple[str, ...],
     shard: str | None,
+    restore_from: str | None,
+    set_id: str | None,
+    entry: str | None,
+    storage: StorageSettings,
     extras: RepoExtras,
 ) -> int:
     """Print the Debian packages this machine lacks to back up SOURCE..., one per line.
@@ -46,6 +57,10 @@ def command(
     (postgresql-client-16). The offsite actions install what it prints on Ubuntu runners;
     nothing printed means nothing is missing.
     """
+    if restore_from:
+        for package in _tools() + _restoring(restore_from, set_id, entry, storage):
+            click.echo(package)
+        return 0
     owners = [u for u in urls if owner_of(u)]  # their repositories need git, listed or not
     config = load(config_path) if config_path else None
     request = Request(
@@ -69,3 +84,30 @@ def command(
     for package in packages:
         click.echo(package)
     return 0
+
+
+def _restoring(
+    dest: str, set_id: str | None, entry: str | None, storage: StorageSettings
+) -> list[str]:
+    """The packages the entries of DEST's set (the newest, or ``set_id``) need to restore.
+    Only names are read from the manifest (a package name per kind and server major), so
+    an unauthenticated one can at worst ask for a Debian package offsite names itself."""
+    from offsite.errors import BadInput, OffsiteError
+    from offsite.sets import scan
+    from offsite.sources import kind_class
+    from offsite.storage import open_storage
+
+    found = scan(open_storage(dest, storage))
+    sets = [s for s in found.current() if set_id in (None, s.id)]
+    if not sets:
+        raise BadInput(f"no set {set_id} in {dest}" if set_id else f"no complete set in {dest}")
+    packages: list[str] = []
+    for stored in sets[-1:]:
+        for e in stored.manifest.entries:
+            if entry in (None, e.name):
+                try:
+                    needed = kind_class(e.kind).restore_packages(e.stats)
+                except OffsiteError:  # a kind this offsite does not know: restore says so
+                    needed = []
+                packages += [p for p in needed if p not in packages]
+    return packages

@@ -147,6 +147,12 @@ class Kind(abc.ABC):
         return cls.restorer(target, options)
 
     @classmethod
+    def restore_packages(cls, stats: Mapping[str, Any]) -> list[str]:
+        """The Debian packages this machine lacks to restore (and drill) an entry of this
+        kind that recorded ``stats`` (``offsite requirements --restore``)."""
+        return []
+
+    @classmethod
     def check_target(cls, target: str) -> None:
         """Refuse, before anything is created, a target of another kind: a database URL
         for a file entry must not become a relative path (nor show its password)."""

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +171,10 @@ class MysqlSource(Source):
 
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
+
+    @classmethod
+    def restore_packages(cls, stats: Mapping[str, Any]) -> list[str]:
+        return [] if shutil.which("mariadb") or shutil.which("mysql") else ["mariadb-client"]
 
     def missing_packages(self) -> list[str]:
         found = shutil.which("mariadb-dump") or shutil.which("mysqldump")

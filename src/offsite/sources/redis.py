@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,10 @@ class RedisSource(Source):
     @property
     def _env(self) -> dict[str, str]:
         return {"REDISCLI_AUTH": self.parsed.password} if self.parsed.password else {}
+
+    @classmethod
+    def restore_packages(cls, stats: Mapping[str, Any]) -> list[str]:
+        return [] if shutil.which("redis-check-rdb") else [PACKAGE]  # what a drill checks with
 
     def missing_packages(self) -> list[str]:
         needed = ("redis-cli", "redis-check-rdb")

@@ -12,7 +12,7 @@ argv has none.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
@@ -29,7 +29,14 @@ from offsite.sources.base import (
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, SelfChecked
-from offsite.sources.postgres.conn import Conn, client_major, missing_client, server_major, tool
+from offsite.sources.postgres.conn import (
+    Conn,
+    candidates,
+    client_major,
+    missing_client,
+    server_major,
+    tool,
+)
 from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
@@ -61,6 +68,18 @@ class ServerSource(Source):
 
 class PostgresSource(ServerSource):
     kind = "postgresql"
+
+    @classmethod
+    def restore_packages(cls, stats: Mapping[str, Any]) -> list[str]:
+        """pg_restore at least as new as the server the dump came from (a dump of
+        PostgreSQL 17 does not restore with pg_restore 16)."""
+        major = stats.get("server_major")
+        clients = candidates("pg_restore")
+        if not isinstance(major, int) or isinstance(major, bool) or not 9 <= major < 100:
+            return [] if clients else ["postgresql-client"]
+        if any((client_major(p) or 0) >= major for p in clients):
+            return []
+        return [f"postgresql-client-{major}"]
     suffix = ".pgdump"
     target_schemes = ("postgresql", "postgres")
     client = "pg_dump"
