@@ -3,7 +3,10 @@
 ``put`` stages blocks of 8 MiB and commits the block list only at the end: until then
 no blob exists, and blocks never committed are discarded by Azure within a week.
 Credentials from the environment: ``AZURE_STORAGE_CONNECTION_STRING``, or
-``AZURE_STORAGE_ACCOUNT`` with ``AZURE_STORAGE_KEY`` or ``AZURE_STORAGE_SAS_TOKEN``.
+``AZURE_STORAGE_ACCOUNT`` with ``AZURE_STORAGE_KEY`` or ``AZURE_STORAGE_SAS_TOKEN``, or
+``AZURE_STORAGE_ACCOUNT`` alone: then azure-identity's ``DefaultAzureCredential`` (workload
+identity from ``azure/login`` with OIDC in Actions, a managed identity, ``az login``), so no
+secret has to be stored anywhere.
 """
 
 from __future__ import annotations
@@ -84,12 +87,15 @@ class AzureStorage:
             )
         elif env.get("AZURE_STORAGE_ACCOUNT"):
             account = env["AZURE_STORAGE_ACCOUNT"]
-            credential = env.get("AZURE_STORAGE_KEY") or env.get("AZURE_STORAGE_SAS_TOKEN")
-            if not credential:
-                raise BadInput(f"{url}: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN")
+            credential: Any = env.get("AZURE_STORAGE_KEY") or env.get("AZURE_STORAGE_SAS_TOKEN")
             endpoint = env.get("AZURE_STORAGE_BLOB_ENDPOINT") or (
                 f"https://{account}.blob.core.windows.net"
             )
+            if not credential:
+                if not endpoint.startswith("https://"):
+                    raise BadInput(f"{url}: signing in (no AZURE_STORAGE_KEY nor SAS token) "
+                                   f"needs an https endpoint, not {endpoint}")  # fmt: skip
+                credential = _identity(url)
             service = BlobServiceClient(endpoint, credential=credential, **options)
         else:
             raise BadInput(
@@ -106,6 +112,12 @@ class AzureStorage:
         if status in (401, 403):
             return StorageError(
                 self.url, f"access denied ({code or status}): check the Azure credentials"
+            )
+        if type(exc).__name__ in ("ClientAuthenticationError", "CredentialUnavailableError"):
+            return StorageError(
+                self.url,
+                "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign "
+                "in (azure/login with OIDC in Actions, a managed identity, az login)",
             )
         return StorageError(self.url, str(exc).splitlines()[0])
 
@@ -174,6 +186,33 @@ class AzureStorage:
             self._guard(lambda: blob.delete_blob())
         except FileNotFoundError:
             return
+
+
+def _identity(url: str) -> Any:
+    """Short-lived credentials (workload identity, managed identity, the Azure CLI's): the
+    first that works of azure-identity's chain, which refreshes its token as it expires."""
+    try:
+        from azure.identity import DefaultAzureCredential
+    except ImportError:
+        raise BadInput(
+            f"{url}: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or install "
+            "azure-identity (offsite[azure]) for workload identity"
+        ) from None
+    import logging
+
+    from azure.core.exceptions import ClientAuthenticationError
+
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # one line, below, not ten
+    credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
+    try:  # asked once, now: the storage client would retry a missing sign-in for minutes
+        credential.get_token("https://storage.azure.com/.default")
+    except ClientAuthenticationError:
+        raise StorageError(
+            url,
+            "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in "
+            "(azure/login with OIDC in Actions, a managed identity, az login)",
+        ) from None
+    return credential
 
 
 @register("az")

@@ -80,6 +80,7 @@ class PostgresSource(ServerSource):
         if any((client_major(p) or 0) >= major for p in clients):
             return []
         return [f"postgresql-client-{major}"]
+
     suffix = ".pgdump"
     target_schemes = ("postgresql", "postgres")
     client = "pg_dump"
