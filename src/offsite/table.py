@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from offsite.gha import printable  # what a manifest says is an attacker's text
 
@@ -38,3 +38,14 @@ def render(
         ).rstrip()
 
     return "\n".join([fmt(cells[0])] + [fmt(r) for r in cells[1:]])
+
+
+def markdown(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table (a step summary's); a ``|`` or line break in a cell cannot break it."""
+
+    def cell(value: str) -> str:
+        return printable(str(value)).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, headers)) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in rows]
+    return "\n".join(lines)

@@ -18,8 +18,9 @@ from offsite.prune import run_prune
 from offsite.retention import Policy
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.table import render
+from offsite.table import markdown, render
 from offsite.trust import TrustConfig, Verifier
+from offsite.urls import redact
 
 
 def _keep(period: str, what: str) -> Callable[[F], F]:
@@ -87,6 +88,11 @@ def command(
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:  # with a key, only sets that prove it count
         result = run_prune(opened, policy, dry_run, check=verifier.check)
+    verb = "would remove" if dry_run else "removed"
+    table = [(d.set_id, ", ".join(d.reasons) if d.keep else verb) for d in result.plan.decisions]
+    title = (f"### offsite prune `{redact(dest)}`{' (dry run)' if dry_run else ''}: "
+             f"{len(result.plan.keep)} kept, {verb} {len(result.plan.remove)}")  # fmt: skip
+    gha.append_summary(title + "\n\n" + markdown(("set", "decision"), table))
     if as_json:
         emit_json(
             {
@@ -110,7 +116,6 @@ def command(
             (p.rstrip("/"), "remove (incomplete, older than a day)") for p in result.incomplete
         ]
         click.echo(render(("set", "kept because" if rows else ""), rows))
-        verb = "would remove" if dry_run else "removed"
         click.echo(
             f"{len(result.plan.keep)} kept, {verb} {len(result.plan.remove)} "
             f"and {len(result.incomplete)} incomplete"

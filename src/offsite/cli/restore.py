@@ -6,6 +6,7 @@ from dataclasses import asdict, replace
 
 import click
 
+from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import Which, reading_options, restore_options, which_options
 from offsite.config import Config
@@ -13,8 +14,11 @@ from offsite.progress import Progress
 from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
-from offsite.table import human_duration, human_size, render
+from offsite.table import human_duration, human_size, markdown, render
 from offsite.trust import TrustConfig
+from offsite.urls import redact
+
+RESTORED = ("entry", "kind", "size", "time", "restored to")
 
 
 @click.command("restore", short_help="Restore a set, or one entry, into a target.")
@@ -55,6 +59,10 @@ def command(
         storage=storage,
     )
     done = run_restore(request, Progress(enabled=not as_json))
+    table = [(r.entry, r.kind, human_size(r.size), human_duration(r.seconds), redact(r.location))
+             for r in done]  # fmt: skip
+    title = f"### offsite restore of set `{done[0].set_id}` from `{redact(dest)}`"
+    gha.append_summary(title + "\n\n" + markdown(RESTORED, table))
     if as_json:
         emit_json({"restored": [asdict(r) for r in done]})
         return 0
@@ -62,7 +70,7 @@ def command(
         (r.entry, r.kind, human_size(r.size), human_duration(r.seconds), r.location) for r in done
     ]
     click.echo(f"restored set {done[0].set_id}")
-    click.echo(render(("entry", "kind", "size", "time", "restored to"), rows, right=(2, 3)))
+    click.echo(render(RESTORED, rows, right=(2, 3)))
     for r in done:
         if r.kind == "pg-base":
             click.echo(

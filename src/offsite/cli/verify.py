@@ -15,9 +15,10 @@ from offsite.progress import Progress
 from offsite.sets import StoredSet, choose, scan
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.table import render
+from offsite.table import markdown, render
 from offsite.trust import TrustConfig, Verifier, older
 from offsite.trust import seal as seal_set
+from offsite.urls import redact
 from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 
 
@@ -108,6 +109,11 @@ def command(
     if found:  # a manifest offsite refuses is a failed check of its set, named
         checks += [EntryCheck.of_set(i.id, i.reason) for i in found.invalid]
     code = exit_code(checks)
+    bad = sum(not c.ok for c in checks)
+    table = [(c.set_id, c.entry, "data" if c.read_data else "size",
+              "ok" if c.ok else f"FAILED: {c.problem or ''}") for c in checks]  # fmt: skip
+    title = f"### offsite verify `{redact(opened.url)}`: {len(checks) - bad} of {len(checks)} ok"
+    gha.append_summary(title + "\n\n" + markdown(("set", "entry", "checked", "result"), table))
     if as_json:
         emit_json({"ok": code == 0, "checks": [asdict(c) for c in checks]})
         return code
@@ -122,7 +128,6 @@ def command(
     for c in checks:
         if not c.ok:
             click.echo(f"offsite: {gha.printable(c.problem or '')}", err=True)
-    bad = sum(not c.ok for c in checks)
     click.echo(f"{len(checks) - bad} of {len(checks)} entries ok in {len(sets)} set(s)")
     return code
 
