@@ -3,23 +3,25 @@
 # github-artifacts with RUN_ID: that run's backup-* artifacts, fetched with
 # `gh run download` (the documented restore path); without RUN_ID: the repository's
 # artifacts read in place (gh-artifacts://OWNER/REPO, Range requests).
+# OFFSITE_REPOSITORY: another repository's artifacts (OWNER/REPO; the token must read it).
 # Sets OFFSITE_FROM_RESOLVED.
 from="${OFFSITE_FROM:-github-artifacts}"
 from="${from#"${from%%[![:space:]]*}"}"
 from="${from%"${from##*[![:space:]]}"}"
+repository="${OFFSITE_REPOSITORY:-$GITHUB_REPOSITORY}"
 if [ "$from" = github-artifacts ]; then
   if [ -n "${RUN_ID:-}" ]; then
     dir="$RUNNER_TEMP/offsite-download-$RUN_ID"
     rm -rf "$dir"
     if [ -n "${OFFSITE_ID:-}" ] || [ -n "${ARTIFACT_NAME:-}" ]; then
-      gh run download "$RUN_ID" --repo "$GITHUB_REPOSITORY" \
+      gh run download "$RUN_ID" --repo "$repository" \
         --name "${ARTIFACT_NAME:-backup-$OFFSITE_ID}" --dir "$dir"
     else
-      gh run download "$RUN_ID" --repo "$GITHUB_REPOSITORY" --pattern 'backup-*' --dir "$dir"
+      gh run download "$RUN_ID" --repo "$repository" --pattern 'backup-*' --dir "$dir"
     fi
     from="$dir"
   else
-    from="gh-artifacts://$GITHUB_REPOSITORY"
+    from="gh-artifacts://$repository"
   fi
 fi
 export OFFSITE_FROM_RESOLVED="$from"

@@ -5,6 +5,7 @@ secrets never printed, never in an output and never in the summary."""
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -91,6 +92,17 @@ def test_sqlite_and_folder_backup_to_artifacts_then_restore(job, tmp_path: Path)
     )  # fmt: skip
     assert again.outcome == "success", again.log
     assert tree_content(tmp_path / "files-back") == tree_content(files)
+
+    # another repository's run (its artifacts, read with a token that can): there, not here
+    other = {"run-id": runner.run_id, "id": files_id, "repository": "octo-org/other",
+             "into": str(tmp_path / "files-other"), "passphrase": PASSPHRASE}  # fmt: skip
+    missing = runner.run("actions/restore", other)
+    assert missing.outcome == "failure" and "no valid artifacts" in missing.log
+    theirs = runner.artifacts.parent / "octo-org__other" / runner.run_id
+    shutil.copytree(runner.artifacts, theirs)
+    found = runner.run("actions/restore", other)
+    assert found.outcome == "success", found.log
+    assert tree_content(tmp_path / "files-other") == tree_content(files)
 
 
 def test_postgres_through_the_root_action(job, tmp_path: Path, pg: Postgres) -> None:
