@@ -260,8 +260,40 @@ def _upload_artifact(job: Job, w: dict[str, str]) -> dict[str, str]:
         for path in files:
             zf.write(path, path.relative_to(source).as_posix())
     digest = "sha256:" + hashlib.sha256(target.read_bytes()).hexdigest()
+    target.with_name(target.name + ".digest").write_text(digest)  # what the service records
     return {"artifact-id": str(abs(hash(w["name"])) % 10**9), "artifact-url": "https://x",
             "artifact-digest": digest}  # fmt: skip
+
+
+def _download_artifact(job: Job, w: dict[str, str]) -> dict[str, str]:
+    """actions/download-artifact v8: a run's artifacts (of this repository or another) by
+    name or pattern, each checked against the digest recorded at upload (digest-mismatch:
+    error fails the step), unzipped into path (by pattern: a folder each)."""
+    import fnmatch
+
+    store = job.artifacts.parent
+    repository = w.get("repository") or job.repository
+    if repository != job.repository:
+        store = store / repository.replace("/", "__")
+    zips = sorted((store / w["run-id"]).glob("*.zip"))
+    if w.get("name"):
+        zips = [z for z in zips if z.stem == w["name"]]
+    elif w.get("pattern"):
+        zips = [z for z in zips if fnmatch.fnmatch(z.stem, w["pattern"])]
+    if not zips:
+        wanted = w.get("name") or w.get("pattern")
+        raise HarnessStepFailed(f"Unable to download artifact(s): Artifact not found: {wanted}")
+    path = Path(w["path"])
+    for zipped in zips:
+        recorded = zipped.with_name(zipped.name + ".digest").read_text()
+        actual = "sha256:" + hashlib.sha256(zipped.read_bytes()).hexdigest()
+        if recorded != actual and w.get("digest-mismatch", "error") == "error":
+            raise HarnessStepFailed(f"Digest validation failed for artifact(s): {zipped.stem}")
+        target = path if w.get("name") else path / zipped.stem
+        target.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(zipped) as zf:
+            zf.extractall(target)
+    return {"download-path": str(path)}
 
 
 def _cache_restore(job: Job, w: dict[str, str]) -> dict[str, str]:
@@ -289,6 +321,7 @@ def _setup_python(job: Job, w: dict[str, str]) -> dict[str, str]:
 def default_handlers() -> dict[str, Handler]:
     return {
         "actions/upload-artifact": _upload_artifact,
+        "actions/download-artifact": _download_artifact,
         "actions/cache/restore": _cache_restore,
         "actions/cache/save": _cache_save,
         "actions/setup-python": _setup_python,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from tests.actions.harness import Result, gh_run_download
@@ -97,12 +98,21 @@ def test_sqlite_and_folder_backup_to_artifacts_then_restore(job, tmp_path: Path)
     other = {"run-id": runner.run_id, "id": files_id, "repository": "octo-org/other",
              "into": str(tmp_path / "files-other"), "passphrase": PASSPHRASE}  # fmt: skip
     missing = runner.run("actions/restore", other)
-    assert missing.outcome == "failure" and "no valid artifacts" in missing.log
+    assert missing.outcome == "failure" and "Artifact not found" in missing.log
     theirs = runner.artifacts.parent / "octo-org__other" / runner.run_id
     shutil.copytree(runner.artifacts, theirs)
     found = runner.run("actions/restore", other)
     assert found.outcome == "success", found.log
     assert tree_content(tmp_path / "files-other") == tree_content(files)
+
+    # an artifact that is not what was uploaded (its digest differs) is never read
+    (zipped,) = theirs.glob(f"backup-{files_id}.zip")
+    with zipfile.ZipFile(zipped, "a") as zf:
+        zf.writestr("planted.txt", "not what was uploaded")
+    shutil.rmtree(tmp_path / "files-other")
+    tampered = runner.run("actions/restore", other)
+    assert tampered.outcome == "failure" and "Digest validation failed" in tampered.log
+    assert not (tmp_path / "files-other").exists()
 
 
 def test_postgres_through_the_root_action(job, tmp_path: Path, pg: Postgres) -> None:
