@@ -10,7 +10,6 @@
 # `offsite` is put on the job's PATH (a folder holding that one program), never the
 # environment's python, pip or the dependencies' scripts.
 # Environment: OFFSITE_SOURCE, OFFSITE_CONFIG, OFFSITE_ONLY (what will be backed up),
-# OFFSITE_DESTINATIONS (to choose the extras: gs:// → gcs, az:// → azure, sftp:// → sftp),
 # OFFSITE_PYTHON (the interpreter to build the environment with; setup-python's).
 set -euo pipefail
 
@@ -18,24 +17,20 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${OFFSITE_VENV:-${RUNNER_TEMP:-/tmp}/offsite-venv}"
 python="${OFFSITE_PYTHON:-python3}"
 
-destinations="${OFFSITE_DESTINATIONS:-}"
-if [ -n "${OFFSITE_CONFIG:-}" ] && [ -f "$OFFSITE_CONFIG" ]; then
-  destinations+=" $(cat "$OFFSITE_CONFIG")"
-fi
-lock="$root/actions/lib/requirements.txt"
-case "$destinations" in
-  *gs://* | *az://* | *sftp://*) lock="$root/actions/lib/requirements-all.txt" ;;
-esac
+lock="$root/actions/lib/requirements.txt"  # with the storage extras: one for every action
 
-# The stamp names the lock installed: another lock (new dependencies, or the storage
-# extras) installs again; the same one, in a later step or from the cache, does not.
+# The stamp names the lock installed and the interpreter it was built with: another lock,
+# or an interpreter that moved (a runner image's or setup-python's new patch release,
+# under a cached environment whose python is a link to the old one), installs afresh.
 stamp="$venv/.offsite-stamp"
-want="$(sha256sum "$lock" | cut -c1-16)"
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
-  echo "offsite's dependencies already installed in $venv ($(basename "$lock"))"
+interpreter="$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable), sys.version.split()[0])')"
+want="$(sha256sum "$lock" | cut -c1-16) $interpreter"
+if "$venv/bin/python" -c '' 2>/dev/null && [ -f "$stamp" ] && grep -qxF "$want" "$stamp"; then
+  echo "offsite's dependencies already installed in $venv"
 else
   echo "::group::Installing offsite's dependencies from $(basename "$lock")"
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  rm -rf "$venv"  # whatever was there (another lock, a dangling interpreter) goes
+  "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
     --require-hashes -r "$lock"
   echo "$want" >> "$stamp"

@@ -31,14 +31,15 @@ fi
 
 python_ok=false
 version=3.12  # what setup-python installs when the runner has no python3 new enough
+# (its patch release may move under a cached environment: install.sh's stamp sees that)
 if command -v python3 >/dev/null 2>&1 \
   && python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 9))' 2>/dev/null; then
   python_ok=true
-  version="$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  version="$(python3 -c 'import sys; print(sys.version.split()[0])')"
 fi
 echo "python=$python_ok" >> "${GITHUB_OUTPUT:-/dev/null}"
 # the actions' cache key for offsite's environment: the locks, the OS, the Python
 lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 locks="$(cat "$lib"/requirements*.txt | sha256sum | cut -c1-16)"
-echo "venv-key=offsite-venv-${RUNNER_OS:-Linux}-${ImageOS:-linux}-py$version-$locks" \
+echo "venv-key=offsite-venv-${RUNNER_OS:-Linux}-${RUNNER_ARCH:-X64}-${ImageOS:-linux}-py$version-$locks" \
   >> "${GITHUB_OUTPUT:-/dev/null}"

@@ -4,6 +4,7 @@ against its hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -81,3 +82,19 @@ def test_a_lock_whose_hash_does_not_match_installs_nothing(tmp_path: Path) -> No
     assert done.returncode != 0
     assert "HASH" in (done.stdout + done.stderr).upper()
     assert not (tmp_path / "runner" / "offsite-bin").exists()
+
+
+@pytest.mark.slow
+def test_a_cached_environment_whose_python_moved_is_built_afresh(tmp_path: Path) -> None:
+    """The actions' cache restores the environment of an earlier run; its python links
+    to the interpreter of then, which a runner image's (or setup-python's) new patch
+    release has moved away: it is rebuilt, never a failed backup from then on."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to("/opt/hostedtoolcache/Python/3.12.7/x64/bin/python3")
+    lock_hash = hashlib.sha256(LOCK.read_bytes()).hexdigest()[:16]
+    (venv / ".offsite-stamp").write_text(f"{lock_hash} /opt/gone/python3 3.12.7\n")
+    done = _install(ROOT, tmp_path / "runner", venv)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Installing offsite's dependencies" in done.stdout
+    assert (venv / "bin" / "python").resolve().exists()

