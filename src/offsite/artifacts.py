@@ -30,12 +30,18 @@ def staging_dir(env: Mapping[str, str] | None = None) -> str | None:
 _REFUSED = set('"<>|*?:\\/\r\n')
 
 
+ID = "{id}"  # where a custom artifact name carries the set's id
+
+
 def check_name(name: str) -> str:
-    """``name`` when an artifact may carry it and offsite will find it again."""
-    if not name.startswith(PREFIX) or len(name) == len(PREFIX):
-        raise BadInput(f"artifact-name {name!r} must start with {PREFIX!r}: restore, prune and "
-                       "the monitor read backup-* artifacts only")  # fmt: skip
-    if _REFUSED & set(name):
+    """``name`` (a custom artifact name) when upload-artifact takes it and offsite finds
+    the set again: ``backup-{id}`` and whatever follows (``backup-{id}-db``), since
+    restore, prune and the monitor read backup-* artifacts and find a set by its id."""
+    if not name.startswith(PREFIX + ID):
+        raise BadInput(f"artifact-name {name!r}: write it as {PREFIX}{ID}… (e.g. "
+                       f"{PREFIX}{ID}-db): restore and prune find a set by the id in its "
+                       "artifact's name")  # fmt: skip
+    if _REFUSED & set(name.replace(ID, "")):
         raise BadInput(f"artifact-name {name!r}: upload-artifact refuses any of \" : < > | * ? "
                        "\\ / and line breaks in a name")  # fmt: skip
     return name
@@ -85,7 +91,8 @@ def staged_folder(folders: list[Path], env: Mapping[str, str] | None = None) -> 
 
 
 def artifact_name(set_id: str, env: Mapping[str, str] | None = None) -> str:
-    return (os.environ if env is None else env).get("OFFSITE_ARTIFACT_NAME") or f"backup-{set_id}"
+    custom = (os.environ if env is None else env).get("OFFSITE_ARTIFACT_NAME")
+    return check_name(custom).replace(ID, set_id) if custom else f"{PREFIX}{set_id}"
 
 
 def publish(manifest: Manifest, destinations: tuple[str, ...], other_summary: str = "") -> None:

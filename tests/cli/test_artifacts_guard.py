@@ -26,8 +26,8 @@ def _event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **repository: object
 
 @pytest.mark.parametrize(
     ("name", "says"),
-    [("nightly-db", "must start with 'backup-'"), ("backup-a:b", "refuses"),
-     ("backup-", "must start with")],
+    [("nightly-db", "write it as backup-{id}"), ("backup-nightly-db", "write it as"),
+     ("backup-{id}-a:b", "refuses"), ("backup-", "write it as")],
 )  # fmt: skip
 def test_an_artifact_name_offsite_could_not_find_again_is_refused_before_the_backup(
     cli, tree: Path, job: Path, monkeypatch: pytest.MonkeyPatch, name: str, says: str
@@ -36,8 +36,27 @@ def test_an_artifact_name_offsite_could_not_find_again_is_refused_before_the_bac
     r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt")
     assert r.code == 2 and says in r.err
     assert not job.exists() or list(job.iterdir()) == []  # nothing was backed up
-    monkeypatch.setenv("OFFSITE_ARTIFACT_NAME", "backup-nightly-db")
-    assert cli("backup", tree, "--to", "github-artifacts", "--no-encrypt").code == 0
+    monkeypatch.setenv("OFFSITE_ARTIFACT_NAME", "backup-{id}-nightly-db")
+    r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt", "--json")
+    assert r.code == 0, r.err
+    set_id = json.loads(r.out)["manifest"]["id"]
+    from offsite.artifacts import artifact_name
+    from offsite.storage.gh_artifacts import parse_artifacts
+
+    name = artifact_name(set_id)
+    assert name == f"backup-{set_id}-nightly-db"  # what the action uploads it as
+    page = {
+        "artifacts": [
+            {
+                "id": 1,
+                "name": name,
+                "archive_download_url": "https://x",
+                "workflow_run": {"head_repository_id": 7, "head_branch": "main"},
+            }
+        ]
+    }
+    (listed,) = parse_artifacts(page, 7, "main")
+    assert listed.set_id == set_id  # the set restore and prune find in the repository's list
 
 
 def test_unencrypted_artifacts_of_a_public_repository_are_refused_unless_allowed(

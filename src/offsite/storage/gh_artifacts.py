@@ -37,6 +37,7 @@ PREFIX = "backup-"
 BLOCK = 1 << 20
 TIMEOUT = 60
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+_NAMED = re.compile(r"^backup-([0-9]{8}T[0-9]{6}Z(?:-[0-9]+)?)(?:-|$)")
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,12 @@ def parse_artifacts(page: dict[str, Any], repository_id: int, branch: str | None
         if not own_run(a.get("workflow_run"), repository_id, branch):
             continue
         if name.startswith(PREFIX) and len(name) > len(PREFIX):
+            # backup-<set-id>, or a custom backup-<set-id>-… (artifact-name backup-{id}-…)
+            named = _NAMED.match(name)
             found.append(
                 Artifact(
                     id=int(a["id"]),
-                    set_id=name[len(PREFIX) :],
+                    set_id=named.group(1) if named else name[len(PREFIX) :],
                     size=int(a.get("size_in_bytes") or 0),
                     created=_time(a.get("created_at")),
                     expired=bool(a.get("expired")),
