@@ -81,6 +81,18 @@ class _Here:
         return (now.st_dev, now.st_ino) == (self.first.st_dev, self.first.st_ino)
 
 
+@contextlib.contextmanager
+def _alone(spool: Spool) -> Iterator[_Here | None]:
+    """A process ahead's start: the spool usable, the data directory it serves noted, the
+    lock held for its life; None when it may not run (another one does)."""
+    if not spool.usable(create=True):
+        yield None
+        return
+    here = _Here()
+    with _locked(spool) as mine:
+        yield here if mine else None
+
+
 def _per_thread(make: Callable[[], Pusher | Fetcher]) -> Callable[[], Pusher | Fetcher]:
     """One pusher or fetcher per thread: not every backend's client may be shared."""
     local = threading.local()
@@ -144,11 +156,8 @@ def push_ahead(make: Callable[[], Pusher], spool: Spool, path: Path) -> None:
     ``pg_wal`` and record each once stored everywhere; exit when none has come for a
     while, or at the first failure (recorded for the call waiting on that file)."""
     wal_dir = path.absolute().parent
-    if not spool.usable(create=True):
-        return
-    here = _Here()
-    with _locked(spool) as mine:
-        if not mine:
+    with _alone(spool) as here:
+        if here is None:
             return
         pusher = _per_thread(make)
 
@@ -226,11 +235,8 @@ def fetch_ahead(make: Callable[[], Fetcher], spool: Spool) -> None:
     """The process ahead of ``wal fetch --async``: keep the segments after the one the
     server asked for last in the spool, fetched and checked; exit (and empty the spool)
     when the server has asked nothing for a while."""
-    if not spool.usable(create=True):
-        return
-    here = _Here()
-    with _locked(spool) as mine:
-        if not mine:
+    with _alone(spool) as here:
+        if here is None:
             return
         fetcher = _per_thread(make)
         missing: dict[str, float] = {}
