@@ -87,7 +87,8 @@ def test_a_corrupt_lfs_object_on_the_server_fails_the_backup(cli, tmp_path: Path
     repo = make_repo(tmp_path / "remotes", "app", lfs=BIG)
     oid = hashlib.sha256(BIG["data.bin"]).hexdigest()
     stored = repo / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-    stored.write_bytes(b"X" + stored.read_bytes()[1:])
+    data = stored.read_bytes()  # its first byte flipped (an "X" put there is no change
+    stored.write_bytes(bytes([data[0] ^ 0xFF]) + data[1:])  # when the random data has one)
     r = cli("backup", f"git+file://{repo}", "--to", tmp_path / "sets", "--no-encrypt",
             "--include-lfs")  # fmt: skip
     assert r.code == 3, (r.out, r.err)
