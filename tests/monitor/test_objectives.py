@@ -243,3 +243,16 @@ def test_the_status_page_goes_where_it_is_asked_even_into_a_new_folder(
     r, _ = monitor(cli, tmp_path, "--repo", REPO, "--max-age", "26h", "--html", page)
     assert r.code == 0, r.err
     assert "octo-org/app backup.yml" in page.read_text()
+
+
+def test_a_destinations_password_reaches_neither_the_report_nor_the_page(
+    cli, tmp_path: Path
+) -> None:
+    """The status page may be published on GitHub Pages; a URL with credentials is
+    refused in one line that does not show them."""
+    page = tmp_path / "status.html"
+    for dest in ("s3://AKIA:s3cr3t-pw@bucket/app", "az://user:s3cr3t-pw@backups/app"):
+        r, _ = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--html", page)
+        assert r.code == 2 and "no credentials in the URL" in r.err, r.err
+        assert "s3cr3t-pw" not in r.out + r.err
+    assert not page.exists()

@@ -16,6 +16,7 @@ from offsite.storage import open_storage
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
 from offsite.trust import TrustConfig, Verifier
+from offsite.urls import redact
 from offsite.wal.names import is_wal_name
 
 
@@ -23,8 +24,11 @@ def observe_storage(
     dest: str, settings: StorageSettings, trust: TrustConfig | None = None
 ) -> Observation:
     """With a key in ``trust``, only sets that prove they were made with it count: a set
-    planted in the destination never makes its backups look fresh."""
-    seen = Observation(dest, url=dest)
+    planted in the destination never makes its backups look fresh. The destination is
+    named without its password everywhere the check goes: report, alerts, metrics and
+    the status page (which GitHub Pages may publish)."""
+    shown = redact(dest)
+    seen = Observation(shown, url=shown)
     try:
         opened = open_storage(dest, settings)
         found = scan(opened)

@@ -80,14 +80,19 @@ class ExplainsMissing(Protocol):
 def bucket_and_prefix(url: str, container: str = "bucket") -> tuple[str, str]:
     """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix/``); the prefix is empty
     or ends with ``/``. ``container`` is what the store calls its top level."""
+    from offsite.errors import BadInput
+
     scheme, _, rest = url.partition("://")
     top, _, prefix = rest.partition("/")
     if not top:
-        from offsite.errors import BadInput
-
         raise BadInput(
             f"{scheme} destination {url!r} has no {container}: {scheme}://{container}[/prefix]"
         )
+    if "@" in top:  # no bucket or container has one: credentials, which URLs must not carry
+        from offsite.urls import redact
+
+        raise BadInput(f"{scheme} destination {redact(url)!r}: no credentials in the URL "
+                       "(they would show in ps and logs): give them by environment")  # fmt: skip
     prefix = prefix.strip("/")
     return top, f"{prefix}/" if prefix else ""
 

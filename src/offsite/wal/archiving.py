@@ -24,8 +24,9 @@ from offsite.wal.names import check_name, system_id_of_datadir, system_id_of_seg
 
 def default_cache() -> Path:
     """Where unwrapped archive keys are kept on this host (0600 files in a 0700 folder)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "offsite" / "keys"
+    from offsite.wal.spool import cache_home
+
+    return Path(cache_home()) / "keys"
 
 
 def _system_id(given: str | None, data: bytes | None = None) -> str:

@@ -59,12 +59,16 @@ LAUNCH = ("import os, sys\n"
           "from offsite.launch import main; main()")  # fmt: skip
 
 
-def default_base() -> str:
-    """``$OFFSITE_SPOOL``, else ``~/.cache/offsite/spool`` (``$XDG_CACHE_HOME`` honoured)."""
-    if os.environ.get("OFFSITE_SPOOL"):
-        return os.environ["OFFSITE_SPOOL"]
+def cache_home() -> str:
+    """``~/.cache/offsite`` (``$XDG_CACHE_HOME`` honoured): the archive keys and spools of
+    this host's user."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "offsite", "spool")
+    return os.path.join(base, "offsite")
+
+
+def default_base() -> str:
+    """``$OFFSITE_SPOOL``, else ``~/.cache/offsite/spool``."""
+    return os.environ.get("OFFSITE_SPOOL") or os.path.join(cache_home(), "spool")
 
 
 def is_segment(name: str) -> bool:
