@@ -1,7 +1,7 @@
 # Sourced by scripts/demo and scripts/test: installs what offsite needs on a fresh machine.
 # System tools (gpg, zstd, sqlite3; for the tests, with OFFSITE_TEST_SERVERS=1, the
-# PostgreSQL, MariaDB, Redis and OpenSSH servers, git-lfs, Prometheus, its Pushgateway and
-# Chromium) come from the distribution's packages; Python
+# PostgreSQL, MariaDB, Redis and OpenSSH servers, git-lfs, Prometheus, its Pushgateway,
+# Chromium, a container registry and skopeo) come from the distribution's packages; Python
 # packages go into .venv beside the checkout, reinstalled when pyproject.toml changes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +29,9 @@ if [ "${OFFSITE_TEST_SERVERS:-0}" = 1 ]; then
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
   command -v prometheus-pushgateway >/dev/null 2>&1 || missing+=(prometheus-pushgateway)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  # container images: a real registry (distribution) and skopeo to push and pull images
+  command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+  command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if command -v apt-get >/dev/null 2>&1; then

@@ -442,3 +442,62 @@ class SshServer:
         self.proc.terminate()
         self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class OciRegistry:
+    """Distribution's registry (Debian's docker-registry), on a free port, plain HTTP.
+
+    ``auth``: None (open), "basic" (htpasswd, bcrypt) or "token" (distribution's token
+    flow: the registry checks JWTs that ``TokenService`` signs, against its certificate).
+    """
+
+    def __init__(self, auth: str | None = None, token_service: Any = None) -> None:
+        binary = shutil.which("docker-registry")
+        if not binary:
+            raise FileNotFoundError("docker-registry")
+        self.dir = Path(tempfile.mkdtemp(prefix="offsite-registry-"))
+        self.storage = self.dir / "storage"
+        self.port = free_port()
+        self.user, self.password = "puller", "reg-s3cr3t p@ss"
+        lines = [
+            "version: 0.1",
+            "log: {level: warn, accesslog: {disabled: true}}",
+            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}}}}",
+            f"http: {{addr: '127.0.0.1:{self.port}', secret: '{secrets.token_hex(16)}'}}",
+        ]
+        if auth == "basic":
+            import bcrypt
+
+            hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
+            (self.dir / "htpasswd").write_text(f"{self.user}:{hashed}\n")
+            lines.append(f"auth: {{htpasswd: {{realm: offsite-test, path: {self.dir / 'htpasswd'}}}}}")
+        elif auth == "token":
+            bundle = self.dir / "token.pem"
+            bundle.write_bytes(token_service.cert_pem)
+            lines.append(
+                f"auth: {{token: {{realm: '{token_service.url}', service: '{token_service.service}', "
+                f"issuer: '{token_service.issuer}', rootcertbundle: {bundle}}}}}"
+            )
+        config = self.dir / "config.yml"
+        config.write_text("\n".join(lines) + "\n")
+        log = self.dir / "registry.log"
+        self.proc = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+        )
+        _wait_port(self.port, self.proc, "docker-registry", log)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def url(self, repository: str, http: bool = True) -> str:
+        return f"{'oci+http' if http else 'oci'}://{self.host}/{repository}"
+
+    def blob_file(self, digest: str) -> Path:
+        hexa = digest.split(":", 1)[1]
+        return self.storage / "docker/registry/v2/blobs/sha256" / hexa[:2] / hexa / "data"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

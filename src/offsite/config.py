@@ -65,6 +65,7 @@ class SourceSpec:
     exclude: tuple[str, ...] = ()
     pg_globals: bool = False
     physical: bool = False  # a PostgreSQL base backup (point-in-time recovery), not a dump
+    platform: str | None = None  # a container image: this platform of its index only
     objectives: Objectives = Objectives()
 
 
@@ -233,7 +234,7 @@ class _Reader:
 
 _SOURCE_KEYS = (
     "name", "url", "path", "exec", "groups", "group", "exclude", "pg-globals", "physical",
-    "objectives",
+    "platform", "objectives",
 )  # fmt: skip
 _TOP_KEYS = (
     "sources",
@@ -287,6 +288,7 @@ def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
         exclude=r.texts(d.get("exclude"), f"{where}.exclude"),
         pg_globals=r.flag(d["pg-globals"], f"{where}.pg-globals") if "pg-globals" in d else False,
         physical=r.flag(d["physical"], f"{where}.physical") if "physical" in d else False,
+        platform=r.text(d["platform"], f"{where}.platform") if "platform" in d else None,
         objectives=_objectives(r, d.get("objectives"), f"{where}.objectives"),
     )
 

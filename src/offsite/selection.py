@@ -12,6 +12,7 @@ depends on the verb that asked.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ class Request:
     pg_globals: bool = False  # --pg-globals: every database's roles too
     physical: bool = False  # --physical: PostgreSQL sources as base backups
     with_wal: bool = False  # --with-wal: base backups that hold the WAL they need
+    platform: str | None = None  # --platform: container images' one platform
     config: Config | None = None  # --config, not yet expanded
     only: tuple[str, ...] = ()  # --only GROUP or NAME of the file
     shard: tuple[int, int] | None = None  # --shard I/N of the units
@@ -76,6 +78,15 @@ def units(request: Request) -> Units:
     return Units(specs, listed)
 
 
+_PLATFORM = re.compile(r"[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?")
+
+
+def check_platform(platform: str | None) -> str | None:
+    if platform is not None and not _PLATFORM.fullmatch(platform):
+        raise BadInput(f"--platform {platform!r}: OS/ARCH or OS/ARCH/VARIANT, e.g. linux/arm64")
+    return platform
+
+
 def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Source, ...]:
     """Every source the run covers, each built once, in the order they were named."""
     env = os.environ if env is None else env
@@ -98,6 +109,7 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
         lfs=request.extras.lfs,
         physical=request.physical,
         wal_included=request.with_wal,
+        platform=check_platform(request.platform),
     )
     plain = tuple(u for u in request.urls if not owner_of(u))
     sources = [from_url(url, None, options) for url in plain]
@@ -109,6 +121,7 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
                 options,
                 excludes=options.excludes + spec.exclude,
                 physical=options.physical or spec.physical,
+                platform=check_platform(spec.platform) or options.platform,
             )
             source = from_url(spec.url, spec.name, own)
         else:

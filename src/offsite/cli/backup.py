@@ -172,6 +172,12 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     help="With --physical: put the WAL the base backup needs inside it (self-contained, "
     "no archive needed; restores to the end of the backup only).",
 )
+@option(
+    "--platform",
+    metavar="OS/ARCH",
+    help="Container images: keep only this platform of a multi-platform index "
+    "(default: every platform).",
+)
 @option("--compress", type=click.Choice(COMPRESSIONS), default="zstd", show_default=True)
 @option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
 @passphrase_option
@@ -252,6 +258,7 @@ def command(
     pg_globals: bool,
     physical: bool,
     with_wal: bool,
+    platform: str | None,
     compress: str,
     level: int | None,
     passphrase_env: str,
@@ -282,6 +289,8 @@ def command(
       files      a file or folder, or file:///path (--exclude PATTERN)
       git        git+<any git URL> (git+https://…, git+ssh://…, git+file:///…),
                  github://OWNER/REPO, or github://OWNER for all its repositories
+      images     oci://REGISTRY/REPOSITORY:TAG or @sha256:… (oci+http:// for a local
+                 registry; --platform OS/ARCH for one platform), oci://ghcr.io/OWNER
       a command  --exec NAME=COMMAND: its standard output is the entry
     DEST: a folder or file:///path, s3://bucket/prefix, gs://bucket/prefix,
     az://container/prefix, sftp://user@host[:port]/path, github-artifacts (in the actions).
@@ -302,6 +311,7 @@ def command(
         pg_globals=pg_globals,
         physical=physical,
         with_wal=with_wal,
+        platform=platform,
         config=file,
         only=only,
         shard=parse_shard(shard) if shard else None,

@@ -60,6 +60,7 @@ class SourceOptions:
     physical: bool = False  # PostgreSQL: a base backup of the cluster, not a dump
     wal_included: bool = False  # ... with the WAL it needs inside (no archive to restore)
     optional: bool = False  # a repository that may not exist (a wiki): skipped, not failed
+    platform: str | None = None  # container images: this platform of an index (os/arch[/v])
 
 
 @dataclass(frozen=True)

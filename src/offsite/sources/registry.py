@@ -11,6 +11,7 @@ from offsite.sources.git_lfs import GitLfsKind
 from offsite.sources.github_metadata import GitHubMetadataSource
 from offsite.sources.mongodb import MongoSource
 from offsite.sources.mysql import MysqlSource
+from offsite.sources.oci_image import OciImageSource
 from offsite.sources.postgres import PgBaseSource, PgGlobalsSource, PostgresSource
 from offsite.sources.redis import RedisSource
 from offsite.sources.sqlite import SqliteSource
@@ -27,6 +28,8 @@ _BY_SCHEME: dict[str, type[Source]] = {
     "rediss": RedisSource,
     "mongodb": MongoSource,
     "mongodb+srv": MongoSource,
+    "oci": OciImageSource,
+    "oci+http": OciImageSource,
 }
 _KINDS: tuple[type[Kind], ...] = (
     SqliteSource,
@@ -41,6 +44,7 @@ _KINDS: tuple[type[Kind], ...] = (
     GitSource,
     GitLfsKind,
     GitHubMetadataSource,
+    OciImageSource,
 )
 _BY_KIND: dict[str, type[Kind]] = {cls.kind: cls for cls in _KINDS}
 

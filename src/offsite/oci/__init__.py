@@ -1,0 +1,3 @@
+"""Container images (SPEC §3): ``reference`` parses ``oci://`` URLs, ``registry`` speaks the
+OCI distribution API (with the token flow), ``layout`` is the OCI image layout a stored
+``oci-image`` entry holds, ``packages`` lists a GitHub owner's container packages."""
