@@ -33,7 +33,7 @@ PASSPHRASE = "correct horse battery staple"
 # for another reason (a retry waited out, a server of its own) carries the mark itself.
 SLOW_FIXTURES = frozenset(
     {"pg", "mariadb", "redis", "moto", "gcs", "azurite", "sshd", "backend", "action_venv",
-     "daemon", "github", "org", "archiving"}
+     "daemon", "github", "org", "archiving", "registry", "registry_basic", "token_registry"}
 )  # fmt: skip
 SLOW_FOLDERS = ("property",)
 

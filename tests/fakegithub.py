@@ -7,6 +7,7 @@ address that expires, Range reads of the blob, DELETE, and 410 for an expired on
 Workflows and their runs (the monitor): a workflow by file name or id with its
 ``state``, its runs newest first in pages, each run's artifacts, an owner's repositories;
 and faults: 5xx answers, a 403 secondary rate limit with ``Retry-After``.
+An owner's container packages and their versions (``oci://ghcr.io/OWNER``), newest first.
 A repository's metadata (``--include-metadata``): issues, comments, pull requests and their
 reviews and review comments, releases with assets (a 302 to storage), labels, milestones,
 from the shapes of tests/fixtures/github/github-metadata-*.json.
@@ -27,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import jsonschema
 
@@ -114,6 +115,13 @@ class FakeMetadata:
 
 
 @dataclass
+class FakeVersion:
+    digest: str
+    tags: list[str]
+    updated: datetime
+
+
+@dataclass
 class FakeGitHub:
     owner: str = "octo-org"
     repo: str = "octo-docs"
@@ -135,6 +143,8 @@ class FakeGitHub:
     metadata_page: int = 100  # items per page of the metadata lists
     lost_assets: set[str] = field(default_factory=set)  # asset names storage answers 404 for
     may_write: bool = True  # the token has actions: write (re-enabling a workflow)
+    packages: dict[str, dict[str, list[FakeVersion]]] = field(default_factory=dict)  # owner →
+    package_orgs: set[str] = field(default_factory=set)  # owners of packages that are orgs
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -400,14 +410,17 @@ class FakeGitHub:
         if m:
             owner = m.group(1)
             body = copy.deepcopy(REPOSITORY["owner"])
-            known = owner in self.org_repos or owner in self.user_repos
+            known = owner in self.org_repos or owner in self.user_repos or owner in self.packages
             if not known:
                 self._json(h, 404, NOT_FOUND)
                 return True
-            body.update(login=owner, type="Organization" if owner in self.org_repos else "User",
+            org = owner in self.org_repos or owner in self.package_orgs
+            body.update(login=owner, type="Organization" if org else "User",
                         url=f"{self.url}/users/{owner}", repos_url=f"{self.url}/users/{owner}/repos")  # fmt: skip
             validate(body, "simple-user")
             self._json(h, 200, body)
+            return True
+        if self._packages(h, path, query):
             return True
         m = re.fullmatch(r"/(?:orgs|users)/([^/]+)/repos", path)
         if m:
@@ -416,6 +429,45 @@ class FakeGitHub:
                        lambda n: self._repo_json(m.group(1), n))  # fmt: skip
             return True
         return False
+
+    def _packages(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> bool:
+        """An owner's container packages, and one package's versions, newest first."""
+        m = re.fullmatch(r"/(orgs|users)/([^/]+)/packages(?:/container/([^/]+)/versions)?", path)
+        if not m:
+            return False
+        kind, owner, name = m.groups()
+        owned = self.packages.get(owner)
+        if owned is None or (kind == "orgs") != (owner in self.package_orgs):
+            self._json(h, 404, NOT_FOUND)
+            return True
+        if name is None:
+            if query.get("package_type") != ["container"]:
+                self._json(h, 400, {"message": "package_type is required"})
+                return True
+
+            def package(n: str) -> dict[str, Any]:
+                body = copy.deepcopy(EXAMPLES["package"][0])
+                body.update(name=n, id=abs(hash(n)) % 10**6, version_count=len(owned[n]),
+                            url=f"{self.url}/{kind}/{owner}/packages/container/{quote(n, safe='')}")  # fmt: skip
+                return body
+
+            self._page(h, query, sorted(owned), 100, None, "package", package)
+            return True
+        name = unquote(name)
+        if name not in owned:
+            self._json(h, 404, NOT_FOUND)
+            return True
+
+        def version(v: FakeVersion) -> dict[str, Any]:
+            body = copy.deepcopy(EXAMPLES["package-version"][0])
+            body.update(name=v.digest, id=abs(hash(v.digest)) % 10**8,
+                        created_at=v.updated.strftime(STAMP), updated_at=v.updated.strftime(STAMP),
+                        metadata={"package_type": "container", "container": {"tags": v.tags}})  # fmt: skip
+            return body
+
+        newest = sorted(owned[name], key=lambda v: v.updated, reverse=True)
+        self._page(h, query, newest, self.page_size, None, "package-version", version)
+        return True
 
     def _metadata(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, list[str]]) -> bool:
         """A repository and its metadata lists; False: not one of them."""

@@ -40,3 +40,13 @@ def api_token(env: Mapping[str, str] | None = None) -> str | None:
 
 def git_token(env: Mapping[str, str] | None = None) -> str | None:
     return _first(GIT_TOKEN_VARIABLES, env)
+
+
+def container_registry(env: Mapping[str, str] | None = None) -> tuple[bool, str]:
+    """GitHub's container registry: (HTTPS, host[:port]). ``ghcr.io`` unless
+    ``OFFSITE_CONTAINER_REGISTRY`` names another (GitHub Enterprise Server's
+    ``containers.HOST``; ``oci+http://HOST:PORT`` for a local stand-in)."""
+    value = (_env(env).get("OFFSITE_CONTAINER_REGISTRY") or "ghcr.io").strip().rstrip("/")
+    if value.startswith("oci+http://"):
+        return False, value[len("oci+http://") :]
+    return True, value.removeprefix("oci://").removeprefix("https://")

@@ -2,11 +2,12 @@
 
 A run names its sources four ways: SOURCE URLs, ``--name NAME=SOURCE``, ``--exec
 NAME=COMMAND`` and a ``--config`` file's sources (``--only`` picks groups or names);
-``github://OWNER`` stands for the owner's repositories. ``units`` lists the named units a
-plan deals into shares (the file's sources and the owner's repositories, no secrets
-needed); ``select`` takes the share ``--shard`` asks for, expands ``${VAR}`` in just those,
-and builds every source once, complete, with its ``SourceOptions``: what a source is never
-depends on the verb that asked.
+``github://OWNER`` stands for the owner's repositories, ``oci://ghcr.io/OWNER`` (or
+``github://OWNER`` with ``--include-images``) for its container images. ``units`` lists
+the named units a plan deals into shares (the file's sources, the owner's repositories and
+images, no secrets needed); ``select`` takes the share ``--shard`` asks for, expands
+``${VAR}`` in just those, and builds every source once, complete, with its
+``SourceOptions``: what a source is never depends on the verb that asked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pathlib import Path
 from offsite.config import Config, SourceSpec
 from offsite.errors import BadInput
 from offsite.github_repos import RepoChoice, Repository, owner_of, repositories
+from offsite.oci import packages
+from offsite.oci.reference import owner_of as image_owner_of
 from offsite.shards import share
 from offsite.sources import Source, SourceOptions, from_exec, from_url
 from offsite.sources.postgres import PgGlobalsSource, PostgresSource
@@ -42,12 +45,23 @@ class Request:
     only: tuple[str, ...] = ()  # --only GROUP or NAME of the file
     shard: tuple[int, int] | None = None  # --shard I/N of the units
     choice: RepoChoice = field(default_factory=RepoChoice)  # which of an owner's repositories
+    images: packages.ImageChoice = field(default_factory=packages.ImageChoice)  # and images
     extras: RepoExtras = field(default_factory=RepoExtras)  # LFS, wiki, metadata
     mirror_cache: Path | None = None  # --mirror-cache
 
     @property
     def owners(self) -> tuple[str, ...]:
         return tuple(login for url in self.urls if (login := owner_of(url)))
+
+    @property
+    def image_owners(self) -> tuple[str, ...]:
+        named = tuple(login for url in self.urls if (login := image_owner_of(url)))
+        return named + (self.owners if self.images.include else ())
+
+    @property
+    def plain(self) -> tuple[str, ...]:
+        """The SOURCE arguments that are one source each (not a whole owner)."""
+        return tuple(u for u in self.urls if not owner_of(u) and not image_owner_of(u))
 
 
 @dataclass(frozen=True)
@@ -66,8 +80,11 @@ def units(request: Request) -> Units:
     """The file's sources ``--only`` picks, then each ``github://OWNER``'s repositories."""
     if request.only and request.config is None:
         raise BadInput("--only selects sources of a --config file")
-    if request.shard and not (request.config or request.owners):
-        raise BadInput("--shard takes a share of a --config file's sources or a github://OWNER")
+    if request.shard and not (request.config or request.owners or request.image_owners):
+        raise BadInput(
+            "--shard takes a share of a --config file's sources, a github://OWNER or an "
+            "oci://ghcr.io/OWNER"
+        )
     specs = request.config.select(request.only) if request.config else ()
     listed: dict[str, Repository] = {}
     for owner in request.owners:
@@ -75,6 +92,10 @@ def units(request: Request) -> Units:
             url = f"git+{repo.clone_url}"
             listed[url] = repo
             specs += (SourceSpec(repo.name, url=url),)
+    for owner in request.image_owners:
+        specs += tuple(
+            SourceSpec(i.name, url=i.url) for i in packages.images(owner, request.images)
+        )
     return Units(specs, listed)
 
 
@@ -111,8 +132,7 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
         wal_included=request.with_wal,
         platform=check_platform(request.platform),
     )
-    plain = tuple(u for u in request.urls if not owner_of(u))
-    sources = [from_url(url, None, options) for url in plain]
+    sources = [from_url(url, None, options) for url in request.plain]
     sources += [from_url(url, name, options) for name, url in request.names]
     sources += [from_exec(name, command) for name, command in request.execs]
     for spec in specs:

@@ -15,6 +15,7 @@ from offsite.cli.options import (
     emit_json,
     extras_options,
     given,
+    image_options,
     json_option,
     option,
     passphrase_option,
@@ -28,6 +29,7 @@ from offsite.config import load as load_config
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
 from offsite.github_repos import RepoChoice
+from offsite.oci.packages import ImageChoice
 from offsite.ping import ping
 from offsite.pipeline import COMPRESSIONS
 from offsite.progress import Progress
@@ -227,6 +229,7 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     help="Repositories fetched at once.",
 )
 @repo_options
+@image_options
 @extras_options
 @option(
     "--ping-url",
@@ -272,6 +275,7 @@ def command(
     mirror_cache: str | None,
     jobs: int,
     choice: RepoChoice,
+    images: ImageChoice,
     extras: RepoExtras,
     ping_url: str | None,
     pushgateway: str | None,
@@ -316,6 +320,7 @@ def command(
         only=only,
         shard=parse_shard(shard) if shard else None,
         choice=choice,
+        images=images,
         extras=extras,
         mirror_cache=Path(mirror_cache).expanduser() if mirror_cache else None,
     )

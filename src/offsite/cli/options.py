@@ -224,6 +224,47 @@ def repo_options(f: F) -> F:
     return cast(F, decorated)
 
 
+def image_options(f: F) -> F:
+    """Which container images of a GitHub owner (oci://ghcr.io/OWNER, or github://OWNER with
+    --include-images); the command receives them as one ``images`` argument (an ImageChoice)."""
+    import functools
+
+    from offsite.oci.packages import ImageChoice
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        images = ImageChoice(
+            patterns=kwargs.pop("image_filter"),
+            tags=kwargs.pop("image_tags"),
+            newest=kwargs.pop("image_versions"),
+            include=kwargs.pop("include_images"),
+        )
+        return f(*args, images=images, **kwargs)
+
+    decorated: Any = wrapper
+    decorated = option(
+        "--image-versions",
+        type=click.IntRange(min=1),
+        default=1,
+        show_default=True,
+        metavar="N",
+        help="Owners' images: the newest N tagged versions of each package.",
+    )(decorated)
+    decorated = option(
+        "--image-tags", multiple=True, metavar="GLOB",
+        help="Owners' images: only versions with a tag that matches (repeatable).",
+    )(decorated)  # fmt: skip
+    decorated = option(
+        "--image-filter", multiple=True, metavar="GLOB",
+        help="Owners' images: only packages whose name matches (repeatable).",
+    )(decorated)  # fmt: skip
+    decorated = option(
+        "--include-images", is_flag=True,
+        help="github://OWNER: also the owner's container images on ghcr.io.",
+    )(decorated)  # fmt: skip
+    return cast(F, decorated)
+
+
 def extras_options(f: F) -> F:
     """What a repository's backup holds besides its bundle; the command receives them as
     one ``extras`` argument (a RepoExtras)."""

@@ -10,6 +10,7 @@ from offsite.cli.options import Lines, extras_options, option, read_storage_opti
 from offsite.cli.reading import trust_options
 from offsite.config import load
 from offsite.github_repos import owner_of
+from offsite.oci.reference import owner_of as image_owner_of
 from offsite.selection import Request, select
 from offsite.shards import parse_shard
 from offsite.sources.git_lfs import lfs_available
@@ -66,6 +67,7 @@ def command(
             click.echo(package)
         return 0
     owners = [u for u in urls if owner_of(u)]  # their repositories need git, listed or not
+    urls = tuple(u for u in urls if not image_owner_of(u))  # images need no package
     config = load(config_path) if config_path else None
     request = Request(
         urls=tuple(u for u in urls if u not in owners),

@@ -97,12 +97,15 @@ def parse(url: str, default_tag: str | None = "latest") -> Reference:
 
 
 def owner_of(url: str) -> str | None:
-    """``oci://ghcr.io/OWNER`` (every container package of OWNER) → OWNER; else None."""
+    """``oci://ghcr.io/OWNER`` (every container package of OWNER, on GitHub's container
+    registry: ``github_env.container_registry``) → OWNER; else None."""
+    from offsite import github_env
+
     try:
         secure, host, path = _split(url)
     except BadInput:
         return None
     path = path.strip("/")
-    if host.lower() != GHCR or not secure or not path or "/" in path or ":" in path or "@" in path:
+    if (secure, host.lower()) != github_env.container_registry() or not path:
         return None
-    return path
+    return None if "/" in path or ":" in path or "@" in path else path

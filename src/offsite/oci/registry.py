@@ -56,7 +56,8 @@ def credentials_for(host: str, env: Mapping[str, str] | None = None) -> Credenti
     if password:
         return Credentials(user or "offsite", password, "OFFSITE_REGISTRY_PASSWORD")
     token = github_env.api_token(values)
-    if host == GHCR and token:
+    github = github_env.container_registry(values)[1].split(":", 1)[0].lower()
+    if host in (GHCR, github) and token:
         return Credentials(values.get("GITHUB_ACTOR") or "offsite", token, "GITHUB_TOKEN")
     return None
 

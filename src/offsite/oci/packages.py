@@ -1,0 +1,155 @@
+"""A GitHub owner's container images on ghcr.io, through GitHub's packages API: which
+packages (by name glob), which of their versions (tagged ones, newest first, tags by
+glob, the newest N). Choosing is a pure function; listing pages through ``Link``.
+
+The token is GitHub's (``GITHUB_TOKEN`` or ``GH_TOKEN``) and needs ``read:packages``
+(in Actions: ``permissions: packages: read``).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from offsite import gha, github_env
+from offsite.errors import BadInput, OperationFailed
+from offsite.names import safe_name
+from offsite.oci.reference import DIGEST, GHCR, parse
+
+PER_PAGE = 100
+MAX_PAGES = 50  # of one package's versions: 5,000, newest first
+
+
+@dataclass(frozen=True)
+class ImageChoice:
+    patterns: tuple[str, ...] = ()  # package names (all when none)
+    tags: tuple[str, ...] = ()  # tags (all when none)
+    newest: int = 1  # tagged versions of each package, newest first
+    include: bool = False  # github://OWNER: the owner's images too (--include-images)
+
+
+@dataclass(frozen=True)
+class Version:
+    digest: str
+    tags: tuple[str, ...]
+    updated: str  # ISO 8601, as GitHub gives it
+
+
+@dataclass(frozen=True)
+class Image:
+    name: str  # the entry's name
+    url: str  # oci://ghcr.io/OWNER/PACKAGE:TAG@sha256:…
+
+
+def pick(package: str, owner: str, versions: list[Version], choice: ImageChoice) -> list[Image]:
+    """The newest ``choice.newest`` versions with a tag ``choice.tags`` matches, each under
+    its first such tag (sorted, so a run names it the same way every time)."""
+    chosen = []
+    for v in sorted(versions, key=lambda v: v.updated, reverse=True):
+        tags = sorted(
+            t for t in v.tags if not choice.tags or any(fnmatch.fnmatch(t, p) for p in choice.tags)
+        )
+        if not tags:
+            continue
+        secure, registry = github_env.container_registry()
+        scheme = "oci" if secure else "oci+http"
+        url = f"{scheme}://{registry}/{owner.lower()}/{package}:{tags[0]}@{v.digest}"
+        try:
+            parse(url)
+        except BadInput:
+            gha.warn(f"{url[:200]}: not an image reference offsite can use; left out")
+            continue
+        chosen.append(Image(safe_name(f"{package.replace('/', '-')}-{tags[0]}", "image"), url))
+        if len(chosen) == choice.newest:
+            break
+    return chosen
+
+
+def _pages(http: Any, url: str, what: str) -> Iterator[list[Any]]:
+    import requests
+
+    pages = 0
+    while url and pages < MAX_PAGES:
+        try:
+            answer = http.get(url, timeout=30)
+        except requests.RequestException as exc:
+            raise OperationFailed(f"{what}: GitHub API unreachable: {exc}") from None
+        if answer.status_code == 401:
+            raise BadInput(f"{what}: GitHub refused the token (401): check GITHUB_TOKEN")
+        if answer.status_code in (403, 404):
+            raise BadInput(
+                f"{what}: GitHub answered {answer.status_code}: the owner is unknown, or the "
+                "token lacks read:packages (in Actions: permissions: packages: read)"
+            )
+        if answer.status_code != 200:
+            raise OperationFailed(f"{what}: GitHub answered {answer.status_code}")
+        body = answer.json()
+        if not isinstance(body, list):
+            raise OperationFailed(f"{what}: GitHub's answer is not a list")
+        yield body
+        url = answer.links.get("next", {}).get("url", "")
+        pages += 1
+
+
+def images(owner: str, choice: ImageChoice) -> list[Image]:
+    """Every image of ``owner``'s container packages that ``choice`` keeps, by name."""
+    import requests
+
+    token = github_env.api_token()
+    if not token:
+        raise BadInput(f"oci://{GHCR}/{owner}: set GITHUB_TOKEN (read:packages) to list packages")
+    api = github_env.api_url()
+    http = requests.Session()
+    http.headers.update({
+        "Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+        "X-GitHub-Api-Version": "2022-11-28",
+    })  # fmt: skip
+    what = f"oci://{GHCR}/{owner}"
+    try:
+        kind = "orgs" if _is_org(http, api, owner) else "users"
+        base = f"{api}/{kind}/{quote(owner)}/packages"
+        names = sorted(
+            p["name"]
+            for page in _pages(http, f"{base}?package_type=container&per_page={PER_PAGE}", what)
+            for p in page
+            if isinstance(p, dict) and isinstance(p.get("name"), str)
+        )
+        found: list[Image] = []
+        for name in names:
+            if choice.patterns and not any(fnmatch.fnmatch(name, p) for p in choice.patterns):
+                continue
+            found += _images_of(http, base, owner, name, choice)
+        return found
+    finally:
+        http.close()
+
+
+def _is_org(http: Any, api: str, owner: str) -> bool:
+    import requests
+
+    try:
+        answer = http.get(f"{api}/users/{quote(owner)}", timeout=30)
+    except requests.RequestException as exc:
+        raise OperationFailed(f"oci://{GHCR}/{owner}: GitHub API unreachable: {exc}") from None
+    if answer.status_code == 404:
+        raise BadInput(f"oci://{GHCR}/{owner}: GitHub knows no user or organisation {owner}")
+    return bool(answer.ok and answer.json().get("type") == "Organization")
+
+
+def _images_of(http: Any, base: str, owner: str, name: str, choice: ImageChoice) -> list[Image]:
+    url = f"{base}/container/{quote(name, safe='')}/versions?per_page={PER_PAGE}"
+    versions: list[Version] = []
+    for page in _pages(http, url, f"oci://{GHCR}/{owner}/{name}"):
+        for v in page:
+            tags = ((v.get("metadata") or {}).get("container") or {}).get("tags") or []
+            digest = v.get("name")
+            if isinstance(digest, str) and DIGEST.fullmatch(digest) and isinstance(tags, list):
+                versions.append(Version(digest, tuple(t for t in tags if isinstance(t, str)),
+                                        str(v.get("updated_at") or "")))  # fmt: skip
+        chosen = pick(name, owner, versions, choice)
+        if len(chosen) == choice.newest:  # newest first: no need to read further
+            return chosen
+    return pick(name, owner, versions, choice)
