@@ -59,7 +59,7 @@ def test_readme_documents_each_kind_hint() -> None:
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     kinds = (("sqlite", "app"), ("files", "files"), ("command", "numbers"), ("postgresql", "shop"),
-             ("mysql", "shop"), ("redis", "redis"), ("mongodb", "app"))  # fmt: skip
+             ("mysql", "shop"), ("redis", "redis"), ("mongodb", "app"), ("oci-image", "app-1.0"))  # fmt: skip
     for kind, name in kinds:
         cls = kind_class(kind)
         hint = cls.restore_hint(name, cls.file_name(name, "zstd", True), "zstd", True)

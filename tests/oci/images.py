@@ -30,21 +30,17 @@ def _blob(layout: Path, data: bytes) -> tuple[str, int]:
     return f"sha256:{digest}", len(data)
 
 
-def _stream_blob(layout: Path, size: int, seed: bytes) -> tuple[str, int]:
-    """A layer of ``size`` incompressible bytes (stored as is, no gzip), written in pieces."""
+def _stream_blob(layout: Path, size: int) -> tuple[str, int]:
+    """A layer of ``size`` random bytes (stored as is: gzip would not shrink them)."""
     h = hashlib.sha256()
     tmp = layout / "blobs" / "sha256" / "incoming"
     with open(tmp, "wb") as out:
-        block = hashlib.sha256(seed).digest() * 32768  # 1 MiB
-        counter = 0
         left = size
         while left:
-            piece = hashlib.sha256(seed + counter.to_bytes(8, "big")).digest()
-            chunk = (piece + block)[: min(left, 1 << 20)]
+            chunk = os.urandom(min(left, 1 << 20))
             out.write(chunk)
             h.update(chunk)
             left -= len(chunk)
-            counter += 1
     digest = h.hexdigest()
     tmp.rename(layout / "blobs" / "sha256" / digest)
     return f"sha256:{digest}", size
@@ -74,9 +70,11 @@ def build(
     tag: str = "1.0",
     platforms: tuple[str, ...] = ("linux/amd64", "linux/arm64"),
     big_layer: int = 0,
+    big_layers: int = 1,
 ) -> Image:
     """An OCI layout holding one index over an image per platform; each image has a
-    layer of its own and one shared; ``big_layer`` bytes more in the first image."""
+    layer of its own and one shared; ``big_layers`` layers of ``big_layer`` incompressible
+    bytes more in the first image."""
     (layout / "blobs" / "sha256").mkdir(parents=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     shared = _blob(layout, _layer({"etc/shared.txt": os.urandom(2048)}))
@@ -87,7 +85,7 @@ def build(
         own = _blob(layout, _layer({f"app/{arch}.bin": os.urandom(4096 + n)}))
         layers = [shared, own]
         if big_layer and n == 0:
-            layers.append(_stream_blob(layout, big_layer, os.urandom(16)))
+            layers += [_stream_blob(layout, big_layer) for _ in range(big_layers)]
         config = {
             "architecture": arch, "os": os_name,
             "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
@@ -95,7 +93,7 @@ def build(
         }  # fmt: skip
         cdigest, csize = _blob(layout, json.dumps(config).encode())
         media = [
-            "application/vnd.oci.image.layer.v1.tar" if big_layer and i == 2
+            "application/vnd.oci.image.layer.v1.tar" if big_layer and i >= 2
             else "application/vnd.oci.image.layer.v1.tar+gzip"
             for i in range(len(layers))
         ]  # fmt: skip
