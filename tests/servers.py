@@ -470,7 +470,9 @@ class OciRegistry:
 
             hashed = bcrypt.hashpw(self.password.encode(), bcrypt.gensalt(rounds=4)).decode()
             (self.dir / "htpasswd").write_text(f"{self.user}:{hashed}\n")
-            lines.append(f"auth: {{htpasswd: {{realm: offsite-test, path: {self.dir / 'htpasswd'}}}}}")
+            lines.append(
+                f"auth: {{htpasswd: {{realm: offsite-test, path: {self.dir / 'htpasswd'}}}}}"
+            )
         elif auth == "token":
             bundle = self.dir / "token.pem"
             bundle.write_bytes(token_service.cert_pem)
