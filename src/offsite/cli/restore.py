@@ -45,8 +45,9 @@ def command(
     or a folder fetched with `gh run download`. TARGET, by the entry's kind: a database URL
     (postgresql://, mysql://, mongodb://) for a database, a path for SQLite, a folder for
     files, a file for a command's output or a Redis RDB, a folder or a git remote
-    (git+URL, github://OWNER/REPO) for a repository; for a set of several entries without
-    --entry, a folder that gets one item per entry.
+    (git+URL, github://OWNER/REPO) for a repository, a folder (an OCI image layout) or
+    oci://REGISTRY/REPOSITORY[:TAG] for a container image; for a set of several entries
+    without --entry, a folder that gets one item per entry.
     """
     options = replace(options, archive=dest, passphrase_file=trust.passphrase_file)
     request = RestoreRequest(
