@@ -234,3 +234,49 @@ def test_a_200_mib_layer_streams_in_bounded_memory(
     # a whole layer in memory would be 200 MiB on top of the interpreter's ~60 MiB
     assert backup < 150 * 1024, f"backup peaked at {backup // 1024} MiB"
     assert restore < 150 * 1024, f"restore peaked at {restore // 1024} MiB"
+
+
+def test_a_registry_that_answers_an_endless_error_is_one_line(cli, tmp_path: Path) -> None:
+    """A registry whose 500 never ends: the backup reads a little of it and stops."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Endless(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(500)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(16384):  # 1 GiB, if anyone read it
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        r = cli("backup", f"oci+http://127.0.0.1:{server.server_address[1]}/a/b:1",
+                "--to", tmp_path / "b", "--no-encrypt")  # fmt: skip
+    finally:
+        server.shutdown()
+    assert r.code == 3 and "500" in r.err and len(r.err.strip().splitlines()) == 1, r.err
+
+
+def test_platform_on_a_one_platform_image_checks_its_config_and_drill_into_a_registry(
+    cli, tmp_path: Path, registry: OciRegistry, image: Image, passphrase: str
+) -> None:
+    amd64 = image.platforms["linux/amd64"]
+    dest = tmp_path / "backups"
+    r = cli("backup", registry.url(f"team/app@{amd64}"), "--platform", "linux/arm64", "--to", dest)
+    assert r.code == 3 and "linux/amd64, not linux/arm64" in r.err, r.err
+    r = cli("backup", registry.url(f"team/app@{amd64}"), "--platform", "linux/amd64", "--to", dest)
+    assert r.code == 0, r.err
+    r = cli("drill", dest, "--latest", "--into", registry.url("drill/app:x"))
+    assert r.code == 0, r.out + r.err
+    assert remote_digest(registry, "drill/app:x") == amd64

@@ -75,3 +75,69 @@ def test_pick_takes_the_newest_tagged_versions_whose_tags_match() -> None:
     assert [i.name for i in pick("api", "o", versions, ImageChoice(tags=("1.0",), newest=5))] == [
         "api-1.0"
     ]
+
+
+def test_credentials_go_to_the_registry_they_are_for() -> None:
+    from offsite.oci.registry import credentials_for
+
+    env = {"OFFSITE_REGISTRY_USER": "me", "OFFSITE_REGISTRY_PASSWORD": "pw", "GITHUB_TOKEN": "gh"}
+    assert credentials_for("ghcr.io", env).origin == "GITHUB_TOKEN"  # type: ignore[union-attr]
+    assert credentials_for("registry.example", env).password == "pw"  # type: ignore[union-attr]
+    scoped = {**env, "OFFSITE_REGISTRY_HOST": "registry.example"}
+    assert credentials_for("registry-1.docker.io", scoped) is None
+    assert credentials_for("registry.example", scoped).password == "pw"  # type: ignore[union-attr]
+    ghes = {"GITHUB_TOKEN": "gh", "OFFSITE_CONTAINER_REGISTRY": "containers.ghe.example"}
+    assert credentials_for("ghcr.io", ghes) is None
+    assert credentials_for("containers.ghe.example", ghes).password == "gh"  # type: ignore[union-attr]
+
+
+def test_a_token_service_on_another_site_never_gets_the_password(monkeypatch) -> None:
+    from offsite.oci.registry import RegistryError
+
+    monkeypatch.setenv("OFFSITE_REGISTRY_PASSWORD", "pw-123")
+    registry = Registry(parse("oci://registry.example.com/a:1"))
+    with pytest.raises(RegistryError, match="another site"):
+        registry._authorize('Bearer realm="https://collector.example.net/token"', "s", "")
+    hub = Registry(parse("oci://docker.io/library/redis:7"))  # registry-1.docker.io
+    with pytest.raises(RegistryError, match="another site"):
+        hub._authorize('Bearer realm="https://auth.evil.io/token"', "s", "")
+
+
+class _Answer:
+    def __init__(self, body: object, next_url: str = "") -> None:
+        self.status_code, self.headers, self._body = 200, {}, body
+        self.links = {"next": {"url": next_url}} if next_url else {}
+
+    def json(self) -> object:
+        return self._body
+
+
+def test_github_pages_are_followed_on_the_api_host_only() -> None:
+    from offsite.errors import OperationFailed
+    from offsite.oci.packages import _pages
+
+    class Http:
+        asked: list[str] = []
+
+        def get(self, url: str, timeout: float) -> _Answer:
+            self.asked.append(url)
+            return _Answer([{"name": "a"}], "http://elsewhere.example/page2")
+
+    http = Http()
+    pages = _pages(http, "https://api.github.com/orgs/o/packages", "oci://ghcr.io/o")
+    assert next(pages) == [{"name": "a"}]
+    with pytest.raises(OperationFailed, match="another host"):
+        next(pages)
+    assert http.asked == ["https://api.github.com/orgs/o/packages"]
+
+
+def test_odd_versions_from_github_are_left_out_and_names_kept_apart() -> None:
+    from offsite.oci.packages import Image, _version, unique
+
+    assert _version({"name": D1, "metadata": {"container": "x"}}) is None
+    assert _version([1]) is None
+    assert _version({"name": "../x", "metadata": {"container": {"tags": ["1"]}}}) is None
+    assert _version({"name": D1, "metadata": {"container": {"tags": ["1", 2]}}}).tags == ("1",)  # type: ignore[union-attr]
+    named = unique([Image("api-server-1", f"oci://ghcr.io/o/api/server:1@{D1}"),
+                    Image("api-server-1", f"oci://ghcr.io/o/api-server:1@{D2}")])  # fmt: skip
+    assert [i.name for i in named] == ["api-server-1", "api-server-1-bbbbbbbbbbbb"]

@@ -28,6 +28,8 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 INDEXES = (OCI_INDEX, DOCKER_LIST)
 MANIFESTS = (*INDEXES, OCI_MANIFEST, DOCKER_MANIFEST)
 MAX_MANIFEST = 4 << 20
+MAX_MANIFESTS = 1000  # in one image: an index of indexes cannot hold the run's memory
+MAX_MANIFEST_BYTES = 64 << 20
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
 LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
@@ -146,6 +148,15 @@ class Tree:
         )
 
 
+def count_manifests(count: int, size: int, where: str) -> None:
+    """Refuse an image of more manifests, or more manifest bytes, than any image has."""
+    if count > MAX_MANIFESTS or size > MAX_MANIFEST_BYTES:
+        raise LayoutError(
+            f"{where}: more than {MAX_MANIFESTS} manifests or 64 MiB of them: not an image "
+            "offsite keeps"
+        )
+
+
 def index_json(top: Descriptor, tag: str | None) -> bytes:
     entry = top.to_json()
     if tag:
@@ -159,7 +170,8 @@ def read_index(body: bytes) -> tuple[Descriptor, str | None]:
     doc = parse_manifest(body, INDEX_FILE)
     found = doc.get("manifests")
     if not isinstance(found, list) or len(found) != 1:
-        raise LayoutError(f"{INDEX_FILE}: names {len(found or [])} images, not one")
+        count = len(found) if isinstance(found, list) else 0
+        raise LayoutError(f"{INDEX_FILE}: names {count} images, not one")
     top = descriptor(found[0], INDEX_FILE)
     notes = found[0].get("annotations") if isinstance(found[0], dict) else None
     tag = notes.get(REF_NAME) if isinstance(notes, dict) else None

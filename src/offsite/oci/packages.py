@@ -12,7 +12,7 @@ import fnmatch
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from offsite import gha, github_env
 from offsite.errors import BadInput, OperationFailed
@@ -68,25 +68,49 @@ def pick(package: str, owner: str, versions: list[Version], choice: ImageChoice)
     return chosen
 
 
-def _pages(http: Any, url: str, what: str) -> Iterator[list[Any]]:
+def unique(found: list[Image]) -> list[Image]:
+    """Each image under a name of its own: ``api/server:1`` and ``api-server:1`` would both
+    be ``api-server-1``; a later one takes its digest's first 12 hex digits on top."""
+    taken: set[str] = set()
+    named = []
+    for image in found:
+        name = image.name
+        if name in taken:
+            name = safe_name(f"{name[:80]}-{image.url.rsplit(':', 1)[-1][:12]}", "image")
+        taken.add(name)
+        named.append(Image(name, image.url))
+    return named
+
+
+def _pages(http: Any, url: str, what: str, limit: int = MAX_PAGES) -> Iterator[list[Any]]:
+    """Each page of a listing; ``Link: rel=next`` is followed on the API's own host only
+    (it carries the token)."""
     import requests
 
+    api = urlsplit(url)
     pages = 0
-    while url and pages < MAX_PAGES:
+    while url:
+        if pages == limit:
+            gha.warn(f"{what}: more than {limit * PER_PAGE} items; the rest are left out")
+            return
+        if urlsplit(url)[:2] != api[:2]:
+            raise OperationFailed(f"{what}: GitHub's next page is on another host: {url[:100]}")
         try:
             answer = http.get(url, timeout=30)
-        except requests.RequestException as exc:
+            body = answer.json() if answer.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
             raise OperationFailed(f"{what}: GitHub API unreachable: {exc}") from None
         if answer.status_code == 401:
             raise BadInput(f"{what}: GitHub refused the token (401): check GITHUB_TOKEN")
-        if answer.status_code in (403, 404):
+        if answer.status_code == 404 or (
+            answer.status_code == 403 and answer.headers.get("X-RateLimit-Remaining") != "0"
+        ):
             raise BadInput(
                 f"{what}: GitHub answered {answer.status_code}: the owner is unknown, or the "
                 "token lacks read:packages (in Actions: permissions: packages: read)"
             )
         if answer.status_code != 200:
             raise OperationFailed(f"{what}: GitHub answered {answer.status_code}")
-        body = answer.json()
         if not isinstance(body, list):
             raise OperationFailed(f"{what}: GitHub's answer is not a list")
         yield body
@@ -115,14 +139,14 @@ def images(owner: str, choice: ImageChoice) -> list[Image]:
             p["name"]
             for page in _pages(http, f"{base}?package_type=container&per_page={PER_PAGE}", what)
             for p in page
-            if isinstance(p, dict) and isinstance(p.get("name"), str)
+            if isinstance(p, dict) and isinstance(p.get("name"), str) and p["name"]
         )
         found: list[Image] = []
         for name in names:
             if choice.patterns and not any(fnmatch.fnmatch(name, p) for p in choice.patterns):
                 continue
             found += _images_of(http, base, owner, name, choice)
-        return found
+        return unique(found)
     finally:
         http.close()
 
@@ -130,13 +154,19 @@ def images(owner: str, choice: ImageChoice) -> list[Image]:
 def _is_org(http: Any, api: str, owner: str) -> bool:
     import requests
 
+    what = f"oci://{GHCR}/{owner}"
     try:
         answer = http.get(f"{api}/users/{quote(owner)}", timeout=30)
-    except requests.RequestException as exc:
-        raise OperationFailed(f"oci://{GHCR}/{owner}: GitHub API unreachable: {exc}") from None
+        body = answer.json() if answer.status_code == 200 else None
+    except (requests.RequestException, ValueError) as exc:
+        raise OperationFailed(f"{what}: GitHub API unreachable: {exc}") from None
     if answer.status_code == 404:
-        raise BadInput(f"oci://{GHCR}/{owner}: GitHub knows no user or organisation {owner}")
-    return bool(answer.ok and answer.json().get("type") == "Organization")
+        raise BadInput(f"{what}: GitHub knows no user or organisation {owner}")
+    if answer.status_code == 401:
+        raise BadInput(f"{what}: GitHub refused the token (401): check GITHUB_TOKEN")
+    if not isinstance(body, dict):
+        raise OperationFailed(f"{what}: GitHub answered {answer.status_code} for the owner")
+    return body.get("type") == "Organization"
 
 
 def _images_of(http: Any, base: str, owner: str, name: str, choice: ImageChoice) -> list[Image]:
@@ -144,12 +174,23 @@ def _images_of(http: Any, base: str, owner: str, name: str, choice: ImageChoice)
     versions: list[Version] = []
     for page in _pages(http, url, f"oci://{GHCR}/{owner}/{name}"):
         for v in page:
-            tags = ((v.get("metadata") or {}).get("container") or {}).get("tags") or []
-            digest = v.get("name")
-            if isinstance(digest, str) and DIGEST.fullmatch(digest) and isinstance(tags, list):
-                versions.append(Version(digest, tuple(t for t in tags if isinstance(t, str)),
-                                        str(v.get("updated_at") or "")))  # fmt: skip
+            found = _version(v)
+            if found is not None:
+                versions.append(found)
         chosen = pick(name, owner, versions, choice)
         if len(chosen) == choice.newest:  # newest first: no need to read further
             return chosen
     return pick(name, owner, versions, choice)
+
+
+def _version(v: Any) -> Version | None:
+    """A package version from GitHub's answer; None for one offsite cannot use."""
+    if not isinstance(v, dict):
+        return None
+    meta = v.get("metadata")
+    container = meta.get("container") if isinstance(meta, dict) else None
+    tags = container.get("tags") if isinstance(container, dict) else None
+    digest, updated = v.get("name"), v.get("updated_at")
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest) or not isinstance(tags, list):
+        return None
+    return Version(digest, tuple(t for t in tags if isinstance(t, str)), str(updated or ""))

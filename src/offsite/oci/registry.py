@@ -17,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -51,15 +52,25 @@ class Credentials:
 
 
 def credentials_for(host: str, env: Mapping[str, str] | None = None) -> Credentials | None:
+    """The credentials for ``host``: GitHub's token for GitHub's container registry;
+    ``OFFSITE_REGISTRY_USER``/``_PASSWORD`` for the hosts ``OFFSITE_REGISTRY_HOST`` names
+    (comma-separated), or, when it names none, for any registry but GitHub's."""
     values = os.environ if env is None else env
     user, password = values.get("OFFSITE_REGISTRY_USER"), values.get("OFFSITE_REGISTRY_PASSWORD")
-    if password:
-        return Credentials(user or "offsite", password, "OFFSITE_REGISTRY_PASSWORD")
     token = github_env.api_token(values)
     github = github_env.container_registry(values)[1].split(":", 1)[0].lower()
-    if host in (GHCR, github) and token:
+    hosts = {h.strip().lower() for h in values.get("OFFSITE_REGISTRY_HOST", "").split(",")}
+    hosts.discard("")
+    if host == github and token:
         return Credentials(values.get("GITHUB_ACTOR") or "offsite", token, "GITHUB_TOKEN")
+    if password and (host in hosts if hosts else host != github):
+        return Credentials(user or "offsite", password, "OFFSITE_REGISTRY_PASSWORD")
     return None
+
+
+def _site(host: str) -> str:
+    """The registrable part of a host name, roughly: its last two labels."""
+    return ".".join(host.lower().rstrip(".").split(".")[-2:])
 
 
 def _local(host: str) -> bool:
@@ -78,15 +89,28 @@ def challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def _errors(answer: Any) -> str:
-    """The registry's own words: its ``errors`` list, else the status."""
+MAX_ERROR = 64 << 10  # of an error or token answer: what is read of it, at most
+
+
+def _json(data: bytes) -> Any:
     try:
-        found = answer.json().get("errors") or []
-        said = "; ".join(
-            f"{e.get('code', '')}: {e.get('message', '')}".strip(": ") for e in found[:3]
-        )
-    except (ValueError, AttributeError):
-        said = ""
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _errors(answer: Any) -> str:
+    """The registry's own words (its ``errors`` list, from at most 64 KiB), else the status."""
+    try:
+        body = _json(answer.raw.read(MAX_ERROR, decode_content=True))
+    except Exception:  # the status alone says enough
+        body = None
+    found = body.get("errors") if isinstance(body, dict) else None
+    said = "; ".join(
+        f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")[:200]
+        for e in (found if isinstance(found, list) else [])[:3]
+        if isinstance(e, dict)
+    )
     return f"{answer.status_code} {said or answer.reason or ''}".strip()
 
 
@@ -137,8 +161,18 @@ class Registry:
         if kind != "bearer" or not params.get("realm"):
             raise RegistryError(f"{self.where}: unknown authentication {header[:80]!r}")
         realm = params["realm"]
-        if urlsplit(realm).scheme not in ("https", "http"):
+        realm_host = urlsplit(realm).hostname or ""
+        if urlsplit(realm).scheme not in ("https", "http") or not realm_host:
             raise RegistryError(f"{self.where}: a token realm that is not an http(s) URL")
+        if self.credentials is not None:
+            self._basic_header(self.ref.base)  # a token got with them is a credential too
+            if _site(realm_host) != _site(self.ref.host) and not (
+                _local(realm_host) and _local(self.ref.host)
+            ):
+                raise RegistryError(
+                    f"{self.where}: its token service is on another site ({realm_host}); "
+                    f"{self.credentials.origin} is not sent there"
+                )
         query = {"scope": scope}
         if params.get("service"):
             query["service"] = params["service"]
@@ -146,19 +180,18 @@ class Registry:
             query["account"] = self.credentials.user
         try:
             answer = self.http.get(
-                realm, params=query, headers=self._basic_header(realm), timeout=TIMEOUT
-            )
+                realm, params=query, headers=self._basic_header(realm), timeout=TIMEOUT,
+                stream=True, allow_redirects=False,
+            )  # fmt: skip
         except requests.RequestException as exc:
-            raise RegistryError(f"{self.where}: token service unreachable: {exc}") from None
-        if answer.status_code in (401, 403):
-            raise self._denied("its token service refused the credentials")
-        if answer.status_code != 200:
-            raise RegistryError(f"{self.where}: token service answered {_errors(answer)}")
-        try:
-            body = answer.json()
-            token = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
+            raise RegistryError(f"{self.where}: token service unreachable: {_short(exc)}") from None
+        with contextlib.closing(answer):
+            if answer.status_code in (401, 403):
+                raise self._denied("its token service refused the credentials")
+            if answer.status_code != 200:
+                raise RegistryError(f"{self.where}: token service answered {_errors(answer)}")
+            body = _json(self._read(answer, MAX_ERROR))
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise RegistryError(f"{self.where}: the token service gave no token")
         self._tokens[scope] = token
@@ -186,7 +219,6 @@ class Registry:
         push: bool = False,
         headers: dict[str, str] | None = None,
         data: Any = None,
-        stream: bool = False,
         url: str | None = None,
     ) -> Any:
         """One request for ``repository`` (``url`` overrides ``path``: an upload location),
@@ -200,7 +232,7 @@ class Registry:
             sent = {**(headers or {}), **self._auth_header(scope, target)}
             try:
                 answer = self.http.request(
-                    method, target, headers=sent, data=data, stream=stream, timeout=TIMEOUT,
+                    method, target, headers=sent, data=data, stream=True, timeout=TIMEOUT,
                     allow_redirects=True,
                 )  # fmt: skip
             except requests.RequestException as exc:
@@ -215,11 +247,20 @@ class Registry:
             answer.close()
             self._tokens.pop(scope, None)  # expired, or for less than this scope
             self._authorize(found, scope, target)
-        if answer.status_code == 401:
-            raise self._denied(_errors(answer))
-        if answer.status_code == 403:
-            raise self._denied(_errors(answer))
+        if answer.status_code in (401, 403):
+            with contextlib.closing(answer):
+                raise self._denied(_errors(answer))
         return answer
+
+    def _read(self, answer: Any, limit: int) -> bytes:
+        """At most ``limit`` bytes of an answer's body; a broken connection is one line."""
+        import requests
+        import urllib3
+
+        try:
+            return bytes(answer.raw.read(limit, decode_content=True))
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RegistryError(f"{self.where}: the answer broke off: {_short(exc)}") from None
 
     # -- reading ---------------------------------------------------------------------
     def manifest(self, repository: str, ref: str) -> tuple[bytes, str, str]:
@@ -227,14 +268,14 @@ class Registry:
         digest reference and the registry's ``Docker-Content-Digest``)."""
         answer = self.request(
             "GET", f"/v2/{repository}/manifests/{ref}", repository,
-            headers={"Accept": ACCEPT}, stream=True,
+            headers={"Accept": ACCEPT},
         )  # fmt: skip
         with contextlib.closing(answer):
             if answer.status_code == 404:
                 raise ImageMissing(f"{self.where}/{repository}: no image {ref} there")
             if answer.status_code != 200:
                 raise RegistryError(f"{self.where}/{repository}: manifest {ref}: {_errors(answer)}")
-            body = answer.raw.read(MAX_MANIFEST + 1, decode_content=True)
+            body = self._read(answer, MAX_MANIFEST + 1)
             if len(body) > MAX_MANIFEST:
                 raise RegistryError(f"{self.where}/{repository}: manifest {ref} over 4 MiB")
             media = answer.headers.get("Content-Type", "").split(";")[0].strip()
@@ -251,22 +292,18 @@ class Registry:
         return body, media, digest
 
     def has_manifest(self, repository: str, ref: str) -> str | None:
-        """The digest a tag or digest names in the registry, or None."""
-        answer = self.request(
-            "HEAD", f"/v2/{repository}/manifests/{ref}", repository, headers={"Accept": ACCEPT}
-        )
-        answer.close()
-        if answer.status_code == 404:
+        """The digest of what a tag or digest names in the registry (its bytes hashed), or
+        None when there is nothing."""
+        try:
+            return self.manifest(repository, ref)[2]
+        except ImageMissing:
             return None
-        if answer.status_code != 200:
-            raise RegistryError(f"{self.where}/{repository}: manifest {ref}: {_errors(answer)}")
-        return str(answer.headers.get("Docker-Content-Digest") or ref)
 
     @contextlib.contextmanager
     def blob(self, repository: str, digest: str, size: int) -> Iterator[CheckedBlob]:
         """A blob's bytes as a stream that checks the digest and size at its end."""
         answer = self.request(  # the bytes as stored: a compressed answer would not hash
-            "GET", f"/v2/{repository}/blobs/{digest}", repository, stream=True,
+            "GET", f"/v2/{repository}/blobs/{digest}", repository,
             headers={"Accept-Encoding": "identity"},
         )  # fmt: skip
         try:
@@ -279,6 +316,15 @@ class Registry:
             answer.close()
 
     # -- writing ---------------------------------------------------------------------
+    def _settled(self, answer: Any, ok: int, what: str) -> Any:
+        """The answer, closed; RegistryError with the registry's words when not ``ok``."""
+        with contextlib.closing(answer):
+            if answer.status_code != ok:
+                raise RegistryError(
+                    f"{self.where}/{self.ref.repository}: {what}: {_errors(answer)}"
+                )
+        return answer
+
     def has_blob(self, repository: str, digest: str) -> bool:
         answer = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository, push=True)
         answer.close()
@@ -287,9 +333,9 @@ class Registry:
     def push_blob(self, repository: str, digest: str, size: int, data: Readable) -> None:
         """Upload one blob in one request, streamed (the registry checks the digest)."""
         start = self.request("POST", f"/v2/{repository}/blobs/uploads/", repository, push=True)
-        start.close()
-        if start.status_code != 202 or not start.headers.get("Location"):
-            raise RegistryError(f"{self.where}/{repository}: upload refused: {_errors(start)}")
+        self._settled(start, 202, "upload refused")
+        if not start.headers.get("Location"):
+            raise RegistryError(f"{self.where}: an upload without a location")
         location = urljoin(urljoin(self.ref.base, f"/v2/{repository}/"), start.headers["Location"])
         parts = urlsplit(location)
         if (parts.scheme, parts.netloc) != (urlsplit(self.ref.base).scheme, self.ref.registry):
@@ -300,22 +346,14 @@ class Registry:
             headers={"Content-Type": "application/octet-stream"},
             data=_Iter(data, size),
         )  # fmt: skip
-        answer.close()
-        if answer.status_code != 201:
-            raise RegistryError(
-                f"{self.where}/{repository}: blob {digest} refused: {_errors(answer)}"
-            )
+        self._settled(answer, 201, f"blob {digest} refused")
 
     def put_manifest(self, repository: str, ref: str, body: bytes, media_type: str) -> str:
         answer = self.request(
             "PUT", f"/v2/{repository}/manifests/{ref}", repository, push=True,
             headers={"Content-Type": media_type}, data=body,
         )  # fmt: skip
-        answer.close()
-        if answer.status_code != 201:
-            raise RegistryError(
-                f"{self.where}/{repository}: manifest {ref} refused: {_errors(answer)}"
-            )
+        self._settled(answer, 201, f"manifest {ref} refused")
         return str(answer.headers.get("Docker-Content-Digest") or digest_of(body))
 
 
@@ -351,14 +389,26 @@ class CheckedBlob:
         self.hash = hashlib.sha256()
 
     def read(self, n: int = -1, /) -> bytes:
+        import requests
+        import urllib3
+
         want = CHUNK if n < 0 else n
-        data: bytes = self.raw.read(want, decode_content=False)
+        try:
+            data: bytes = self.raw.read(want, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise RegistryError(
+                f"{self.where}: blob {self.digest} broke off after {self.count} bytes: "
+                f"{_short(exc)}"
+            ) from None
         self.hash.update(data)
         self.count += len(data)
         return data
 
     def finish(self) -> None:
-        extra = self.raw.read(1, decode_content=False)
+        try:
+            extra = self.raw.read(1, decode_content=False)
+        except Exception:
+            extra = b""  # the count and digest below decide
         found = "sha256:" + self.hash.hexdigest()
         if extra or self.count != self.size or found != self.digest:
             got = f"{self.count}{'+' if extra else ''} bytes"

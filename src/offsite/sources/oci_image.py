@@ -30,6 +30,7 @@ from offsite.oci.layout import (
     Tree,
     check_folder,
     children,
+    count_manifests,
     digest_of,
     index_json,
     media_type_of,
@@ -66,7 +67,8 @@ def platform_matches(found: str | None, wanted: str) -> bool:
 
 
 def resolve(registry: Registry, ref: Reference, platform: str | None) -> Tree:
-    """Every manifest of the image (fetched and checked by digest), and its other blobs."""
+    """Every manifest of the image (fetched and checked by digest and size), and its other
+    blobs; at most ``MAX_MANIFESTS`` manifests."""
     repo = ref.repository
     body, media, digest = registry.manifest(repo, ref.ref)
     where = f"{ref.url()}"
@@ -81,8 +83,11 @@ def resolve(registry: Registry, ref: Reference, platform: str | None) -> Tree:
         body, media, digest = registry.manifest(repo, chosen[0].digest)
         doc = parse_manifest(body, chosen[0].digest)
         top = Descriptor(media_type_of(doc, chosen[0].media_type), digest, len(body))
+    elif platform:
+        _check_platform(registry, ref, top, doc, platform)
     tree = Tree(top)
     todo: list[tuple[Descriptor, bytes, dict[str, Any]]] = [(top, body, doc)]
+    size = len(body)
     while todo:
         d, body, doc = todo.pop(0)
         tree.manifests[d.digest] = body
@@ -92,13 +97,36 @@ def resolve(registry: Registry, ref: Reference, platform: str | None) -> Tree:
                 tree.platforms.append(child.platform_name)
             if child.digest in tree.manifests or any(t[0].digest == child.digest for t in todo):
                 continue
+            count_manifests(len(tree.manifests) + len(todo) + 1, size + child.size, where)
             got, media, digest = registry.manifest(repo, child.digest)
+            if len(got) != child.size:
+                raise LayoutError(f"{where}: manifest {child.digest} is not the size named")
+            size += len(got)
             child_doc = parse_manifest(got, child.digest)
             kind = media_type_of(child_doc, child.media_type)
             todo.append((Descriptor(kind, digest, len(got), child.platform), got, child_doc))
         for blob in blobs:
             tree.blobs.setdefault(blob.digest, blob)
     return tree
+
+
+def _check_platform(
+    registry: Registry, ref: Reference, top: Descriptor, doc: dict[str, Any], platform: str
+) -> None:
+    """``--platform`` for an image of one platform: its config must say that platform."""
+    _, blobs = children(top.media_type, doc, ref.url())
+    config = blobs[0]
+    if config.size > MAX_MANIFEST:
+        raise LayoutError(f"{ref.url()}: a config larger than 4 MiB")
+    with registry.blob(ref.repository, config.digest, config.size) as blob:
+        data = b""
+        while len(data) < config.size and (chunk := blob.read(config.size - len(data))):
+            data += chunk
+        blob.finish()
+    found = parse_manifest(data, config.digest)
+    named = Descriptor("", config.digest, 0, found).platform_name
+    if not platform_matches(named, platform):
+        raise RegistryError(f"{ref.url()}: an image for {named or 'no platform'}, not {platform}")
 
 
 def _member(name: str, size: int = 0, folder: bool = False) -> tarfile.TarInfo:
@@ -221,7 +249,10 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 
 def _inspect_registry(target: str, stats: Mapping[str, Any]) -> Inspection:
-    ref = parse(target)
+    ref = parse(target, default_tag=None)
+    if ref.tag is None:
+        problem = f"a drill into a registry checks a tag: name it ({ref.url()}:TAG)"
+        return Inspection(problems=[problem], checks=["the image in the registry"])
     registry = Registry(ref)
     try:
         tree = resolve(registry, ref, None)
@@ -327,6 +358,8 @@ class RegistryRestorer(Restorer):
             manifests, blobs = children(media, doc, digest)
             for d in manifests:
                 self.wanted.setdefault(d.digest, d.media_type)
+            held = sum(len(b) for b, _ in self.manifests.values()) + len(body)
+            count_manifests(len(self.wanted), held, digest)
             for d in blobs:
                 self.needed[d.digest] = d.size
             self.manifests[digest] = (body, media)
@@ -351,7 +384,7 @@ class RegistryRestorer(Restorer):
                 )
             self.ref = self.ref.with_tag(parse(f"oci://x/y:{tag}").tag)
             self.location = self.ref.url()
-            self.existing = self.registry.has_manifest(self.ref.repository, tag)
+            self.existing = self.registry.has_manifest(self.ref.repository, self.ref.tag or "")
         if self.existing and self.existing != self.top.digest and not self.force:
             raise TargetNotEmpty(self.location)
 
