@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from offsite.oci.reference import DIGEST
+from offsite.wal.spool import file_sha256  # stdlib only: the WAL fast path imports it
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -178,16 +179,6 @@ def read_index(body: bytes) -> tuple[Descriptor, str | None]:
     return top, tag if isinstance(tag, str) else None
 
 
-def _hash_file(path: Path) -> tuple[str, int]:
-    h = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
-    return "sha256:" + h.hexdigest(), size
-
-
 def check_folder(folder: Path) -> tuple[list[str], dict[str, int]]:
     """Problems in a layout folder (every blob's digest and size, every reference of the
     image present), and what it holds: manifests, blobs and bytes."""
@@ -210,7 +201,8 @@ def check_folder(folder: Path) -> tuple[list[str], dict[str, int]]:
         if not path.is_file() or path.is_symlink():
             problems.append(f"blob {d.digest} is missing")
             continue
-        digest, size = _hash_file(path)
+        hexa, size = file_sha256(str(path))
+        digest = f"sha256:{hexa}"
         if digest != d.digest or size != d.size:
             problems.append(f"blob {d.digest} does not match its digest or size")
             continue
