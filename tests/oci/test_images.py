@@ -280,3 +280,21 @@ def test_platform_on_a_one_platform_image_checks_its_config_and_drill_into_a_reg
     r = cli("drill", dest, "--latest", "--into", registry.url("drill/app:x"))
     assert r.code == 0, r.out + r.err
     assert remote_digest(registry, "drill/app:x") == amd64
+
+
+def test_an_image_in_a_configuration_file_with_its_platform(
+    cli, tmp_path: Path, registry: OciRegistry, image: Image, passphrase: str
+) -> None:
+    config = tmp_path / "offsite.yml"
+    config.write_text(
+        "sources:\n"
+        f"  - {{name: app-arm, url: '{registry.url('team/app:1.0')}', platform: linux/arm64}}\n"
+        f"destinations: ['{tmp_path / 'backups'}']\n"
+    )
+    r = cli("backup", "--config", config)
+    assert r.code == 0, r.err
+    assert cli("restore", tmp_path / "backups", "--into", registry.url("conf/app:1")).code == 0
+    assert remote_digest(registry, "conf/app:1") == image.platforms["linux/arm64"]
+    config.write_text(config.read_text().replace("linux/arm64", "arm64"))
+    r = cli("backup", "--config", config)
+    assert r.code == 2 and "OS/ARCH" in r.err, r.err
