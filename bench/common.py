@@ -76,6 +76,23 @@ def measure(argv: list[str], env: dict[str, str]) -> dict[str, float]:
     }
 
 
+def rounds_table(
+    rows: dict[str, list[dict[str, float]]], size: int, peak: str = "peak_process_mb"
+) -> dict[str, float]:
+    """Print each command's wall time per round, its best, the MiB/s of ``size`` bytes in
+    that best, and its peak memory (``peak``: a key of ``measure``); return the bests."""
+    rounds = max(len(runs) for runs in rows.values())
+    print(f"{'':10} " + " ".join(f"{'round ' + str(n + 1):>9}" for n in range(rounds))
+          + f" {'best s':>8} {'MiB/s':>7} {'peak MiB':>9}")  # fmt: skip
+    best = {}
+    for name, runs in rows.items():
+        best[name] = min(r["wall"] for r in runs)
+        walls = " ".join(f"{r['wall']:9.2f}" for r in runs)
+        top = max(r[peak] for r in runs)
+        print(f"{name:10} {walls} {best[name]:8.2f} {size / MB / best[name]:7.1f} {top:9.1f}")
+    return best
+
+
 class Link:
     """A TCP link of ``mib_s`` MiB/s upstream in front of ``port`` on this machine: what a
     runner's network to a store elsewhere looks like, so that a benchmark can show what

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from common import MB, measure  # noqa: E402
+from common import MB, measure, rounds_table  # noqa: E402
 from tests.oci.images import build, push  # noqa: E402
 from tests.servers import OciRegistry  # noqa: E402
 
@@ -81,14 +81,7 @@ def main() -> None:
         print(f"image {size / MB:.0f} MiB in {args.layers} layers; offsite stored "
               f"{stored / MB:.0f} MiB, skopeo's archive {pulled / MB:.0f} MiB; "
               f"{version.stdout.strip()}")  # fmt: skip
-        print(f"{'':10} " + " ".join(f"{'round ' + str(n + 1):>9}" for n in range(args.rounds))
-              + f" {'best s':>8} {'MiB/s':>7} {'peak MiB':>9}")  # fmt: skip
-        best = {}
-        for name, runs in rows.items():
-            best[name] = min(r["wall"] for r in runs)
-            walls = " ".join(f"{r['wall']:9.2f}" for r in runs)
-            peak = max(r["peak_tree_mb"] for r in runs)
-            print(f"{name:10} {walls} {best[name]:8.2f} {size / MB / best[name]:7.1f} {peak:9.1f}")
+        best = rounds_table(rows, size, "peak_tree_mb")
         for peer in ("gpg", "gpg -z0"):
             two = best["skopeo"] + best[peer]
             ratio = best["offsite"] / two

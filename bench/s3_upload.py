@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
-from common import MB, Link, measure  # noqa: E402
+from common import MB, Link, measure, rounds_table  # noqa: E402
 from tests.servers import MotoS3  # noqa: E402
 
 PASSPHRASE = "bench-passphrase"
@@ -94,14 +94,7 @@ def main() -> None:
         print(f"data {size / MB:.0f} MiB, backup {out / MB:.0f} MiB; {version.stdout.strip()}")
         if link:
             print(f"through a link of {args.link_mib_s:g} MiB/s to the store")
-        print(f"{'':10} " + " ".join(f"{'round ' + str(n + 1):>9}" for n in range(args.rounds))
-              + f" {'best s':>8} {'MiB/s':>7} {'peak MiB':>9}")  # fmt: skip
-        best = {}
-        for name, runs in rows.items():
-            best[name] = min(r["wall"] for r in runs)
-            walls = " ".join(f"{r['wall']:9.2f}" for r in runs)
-            peak = max(r["peak_process_mb"] for r in runs)
-            print(f"{name:10} {walls} {best[name]:8.2f} {out / MB / best[name]:7.1f} {peak:9.1f}")
+        best = rounds_table(rows, out)
         two_step = best["to file"] + best["aws cp"]
         ratio = best["direct"] / two_step
         print(

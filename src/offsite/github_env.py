@@ -50,3 +50,8 @@ def container_registry(env: Mapping[str, str] | None = None) -> tuple[bool, str]
     if value.startswith("oci+http://"):
         return False, value[len("oci+http://") :]
     return True, value.removeprefix("oci://").removeprefix("https://")
+
+
+def container_registry_host(env: Mapping[str, str] | None = None) -> str:
+    """The host name of GitHub's container registry, lower case, without its port."""
+    return container_registry(env)[1].split(":", 1)[0].lower()

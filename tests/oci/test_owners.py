@@ -45,6 +45,8 @@ def test_an_owners_images_newest_tagged_version_of_each_package(
 
     r = cli("plan", owner, "--shards", "2")
     assert r.code == 0, r.err
+    asked = [line for line in github.log if line.endswith("/packages/container/api/versions")]
+    assert len(asked) == 1  # three versions, one a page: the newest tagged one is on the first
     jobs = json.loads(r.out)["include"]
     assert sorted(n for j in jobs for n in j["names"]) == ["api-1.1", "web-2.0"]
 

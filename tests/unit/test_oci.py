@@ -137,7 +137,9 @@ def test_odd_versions_from_github_are_left_out_and_names_kept_apart() -> None:
     assert _version({"name": D1, "metadata": {"container": "x"}}) is None
     assert _version([1]) is None
     assert _version({"name": "../x", "metadata": {"container": {"tags": ["1"]}}}) is None
-    assert _version({"name": D1, "metadata": {"container": {"tags": ["1", 2]}}}).tags == ("1",)  # type: ignore[union-attr]
+    assert _version({"name": D1, "metadata": {"container": {"tags": ["1", 2, "../x"]}}}).tags == (
+        "1",
+    )  # type: ignore[union-attr]
     named = unique([Image("api-server-1", f"oci://ghcr.io/o/api/server:1@{D1}"),
                     Image("api-server-1", f"oci://ghcr.io/o/api-server:1@{D2}")])  # fmt: skip
     assert [i.name for i in named] == ["api-server-1", "api-server-1-bbbbbbbbbbbb"]

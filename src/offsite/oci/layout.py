@@ -211,6 +211,8 @@ def check_folder(folder: Path) -> tuple[list[str], dict[str, int]]:
         if manifest:
             counts["manifests"] += 1
             try:
+                if size > MAX_MANIFEST:  # its size is checked: refused before it is read
+                    raise LayoutError(f"{d.digest}: a manifest larger than 4 MiB")
                 doc = parse_manifest(path.read_bytes(), d.digest)
                 more, blobs = children(media_type_of(doc, d.media_type), doc, d.digest)
             except LayoutError as exc:

@@ -17,7 +17,7 @@ from urllib.parse import quote, urlsplit
 from offsite import gha, github_env
 from offsite.errors import BadInput, OperationFailed
 from offsite.names import safe_name
-from offsite.oci.reference import DIGEST, GHCR, parse
+from offsite.oci.reference import DIGEST, GHCR, TAG, parse
 
 PER_PAGE = 100
 MAX_PAGES = 50  # of one package's versions: 5,000, newest first
@@ -44,9 +44,13 @@ class Image:
     url: str  # oci://ghcr.io/OWNER/PACKAGE:TAG@sha256:…
 
 
-def pick(package: str, owner: str, versions: list[Version], choice: ImageChoice) -> list[Image]:
+def pick(
+    package: str, owner: str, versions: list[Version], choice: ImageChoice,
+    base: str = f"oci://{GHCR}",
+) -> list[Image]:  # fmt: skip
     """The newest ``choice.newest`` versions with a tag ``choice.tags`` matches, each under
-    its first such tag (sorted, so a run names it the same way every time)."""
+    its first such tag (sorted, so a run names it the same way every time), as images of
+    the registry at ``base``."""
     chosen = []
     for v in sorted(versions, key=lambda v: v.updated, reverse=True):
         tags = sorted(
@@ -54,14 +58,7 @@ def pick(package: str, owner: str, versions: list[Version], choice: ImageChoice)
         )
         if not tags:
             continue
-        secure, registry = github_env.container_registry()
-        scheme = "oci" if secure else "oci+http"
-        url = f"{scheme}://{registry}/{owner.lower()}/{package}:{tags[0]}@{v.digest}"
-        try:
-            parse(url)
-        except BadInput:
-            gha.warn(f"{url[:200]}: not an image reference offsite can use; left out")
-            continue
+        url = f"{base}/{owner.lower()}/{package}:{tags[0]}@{v.digest}"
         chosen.append(Image(safe_name(f"{package.replace('/', '-')}-{tags[0]}", "image"), url))
         if len(chosen) == choice.newest:
             break
@@ -132,6 +129,8 @@ def images(owner: str, choice: ImageChoice) -> list[Image]:
         "X-GitHub-Api-Version": "2022-11-28",
     })  # fmt: skip
     what = f"oci://{GHCR}/{owner}"
+    secure, registry = github_env.container_registry()
+    image_base = f"{'oci' if secure else 'oci+http'}://{registry}"
     try:
         kind = "orgs" if _is_org(http, api, owner) else "users"
         base = f"{api}/{kind}/{quote(owner)}/packages"
@@ -145,7 +144,7 @@ def images(owner: str, choice: ImageChoice) -> list[Image]:
         for name in names:
             if choice.patterns and not any(fnmatch.fnmatch(name, p) for p in choice.patterns):
                 continue
-            found += _images_of(http, base, owner, name, choice)
+            found += _images_of(http, base, image_base, owner, name, choice)
         return unique(found)
     finally:
         http.close()
@@ -169,18 +168,24 @@ def _is_org(http: Any, api: str, owner: str) -> bool:
     return body.get("type") == "Organization"
 
 
-def _images_of(http: Any, base: str, owner: str, name: str, choice: ImageChoice) -> list[Image]:
-    url = f"{base}/container/{quote(name, safe='')}/versions?per_page={PER_PAGE}"
+def _images_of(
+    http: Any, api: str, image_base: str, owner: str, name: str, choice: ImageChoice
+) -> list[Image]:
+    """The images ``choice`` keeps of one package; none, with a warning, for a package
+    whose name is no image reference offsite can use."""
+    try:
+        parse(f"{image_base}/{owner.lower()}/{name}:latest")
+    except BadInput:
+        gha.warn(f"{image_base}/{owner}/{name[:100]}: not an image reference offsite can use")
+        return []
+    url = f"{api}/container/{quote(name, safe='')}/versions?per_page={PER_PAGE}"
     versions: list[Version] = []
     for page in _pages(http, url, f"oci://{GHCR}/{owner}/{name}"):
-        for v in page:
-            found = _version(v)
-            if found is not None:
-                versions.append(found)
-        chosen = pick(name, owner, versions, choice)
+        versions += [found for v in page if (found := _version(v)) is not None]
+        chosen = pick(name, owner, versions, choice, image_base)
         if len(chosen) == choice.newest:  # newest first: no need to read further
             return chosen
-    return pick(name, owner, versions, choice)
+    return pick(name, owner, versions, choice, image_base)
 
 
 def _version(v: Any) -> Version | None:
@@ -193,4 +198,5 @@ def _version(v: Any) -> Version | None:
     digest, updated = v.get("name"), v.get("updated_at")
     if not isinstance(digest, str) or not DIGEST.fullmatch(digest) or not isinstance(tags, list):
         return None
-    return Version(digest, tuple(t for t in tags if isinstance(t, str)), str(updated or ""))
+    usable = tuple(t for t in tags if isinstance(t, str) and TAG.fullmatch(t))
+    return Version(digest, usable, str(updated or ""))

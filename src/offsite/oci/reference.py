@@ -17,7 +17,7 @@ GHCR = "ghcr.io"
 SCHEMES = {"oci": True, "oci+http": False}  # scheme → HTTPS
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 DIGEST = re.compile(r"sha256:[a-f0-9]{64}")
 _HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
 _FORM = "oci://REGISTRY/REPOSITORY:TAG or @sha256:…"
@@ -80,7 +80,7 @@ def parse(url: str, default_tag: str | None = "latest") -> Reference:
     last = name.rsplit("/", 1)[-1]
     if ":" in last:
         name, tag = name.rsplit(":", 1)
-        if not _TAG.fullmatch(tag):
+        if not TAG.fullmatch(tag):
             raise MalformedURL("image", url, f"a tag is letters, digits, '_', '.', '-': {_FORM}")
     if at and not DIGEST.fullmatch(digest):
         raise MalformedURL(

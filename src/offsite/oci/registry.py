@@ -20,7 +20,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -28,7 +28,7 @@ from urllib.parse import quote, urljoin, urlsplit
 from offsite import github_env
 from offsite.errors import BadInput, OperationFailed
 from offsite.oci.layout import MANIFESTS, MAX_MANIFEST, digest_of
-from offsite.oci.reference import GHCR, Reference
+from offsite.oci.reference import Reference
 from offsite.streams import CHUNK, Readable
 
 TIMEOUT = (15, 300)  # connect, then between bytes
@@ -58,7 +58,7 @@ def credentials_for(host: str, env: Mapping[str, str] | None = None) -> Credenti
     values = os.environ if env is None else env
     user, password = values.get("OFFSITE_REGISTRY_USER"), values.get("OFFSITE_REGISTRY_PASSWORD")
     token = github_env.api_token(values)
-    github = github_env.container_registry(values)[1].split(":", 1)[0].lower()
+    github = github_env.container_registry_host(values)
     hosts = {h.strip().lower() for h in values.get("OFFSITE_REGISTRY_HOST", "").split(",")}
     hosts.discard("")
     if host == github and token:
@@ -199,7 +199,7 @@ class Registry:
     def _denied(self, why: str) -> RegistryError:
         if self.credentials is None:
             hint = "set OFFSITE_REGISTRY_USER and OFFSITE_REGISTRY_PASSWORD"
-            if self.ref.host == GHCR:
+            if self.ref.host == github_env.container_registry_host():
                 hint = "set GITHUB_TOKEN (with read:packages) or " + hint
             return RegistryError(f"{self.where}: access denied ({why}): {hint}")
         return RegistryError(f"{self.where}: access denied with {self.credentials.origin} ({why})")
@@ -254,13 +254,7 @@ class Registry:
 
     def _read(self, answer: Any, limit: int) -> bytes:
         """At most ``limit`` bytes of an answer's body; a broken connection is one line."""
-        import requests
-        import urllib3
-
-        try:
-            return bytes(answer.raw.read(limit, decode_content=True))
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise RegistryError(f"{self.where}: the answer broke off: {_short(exc)}") from None
+        return _raw_read(answer.raw, limit, True, lambda why: f"{self.where}: the answer {why}")
 
     # -- reading ---------------------------------------------------------------------
     def manifest(self, repository: str, ref: str) -> tuple[bytes, str, str]:
@@ -389,17 +383,10 @@ class CheckedBlob:
         self.hash = hashlib.sha256()
 
     def read(self, n: int = -1, /) -> bytes:
-        import requests
-        import urllib3
-
-        want = CHUNK if n < 0 else n
-        try:
-            data: bytes = self.raw.read(want, decode_content=False)
-        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise RegistryError(
-                f"{self.where}: blob {self.digest} broke off after {self.count} bytes: "
-                f"{_short(exc)}"
-            ) from None
+        data = _raw_read(
+            self.raw, CHUNK if n < 0 else n, False,
+            lambda why: f"{self.where}: blob {self.digest} {why} after {self.count} bytes",
+        )  # fmt: skip
         self.hash.update(data)
         self.count += len(data)
         return data
@@ -416,6 +403,18 @@ class CheckedBlob:
                 f"{self.where}: blob {self.digest} is corrupt in the registry "
                 f"({got} of {self.size}, digest {found[:19]}…)"
             )
+
+
+def _raw_read(raw: Any, n: int, decode: bool, where: Callable[[str], str]) -> bytes:
+    """``n`` bytes at most from an answer's body; a connection that broke off is one line
+    (``where("broke off")``: what it was, and the cause)."""
+    import requests
+    import urllib3
+
+    try:
+        return bytes(raw.read(n, decode_content=decode))
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise RegistryError(f"{where('broke off')}: {_short(exc)}") from None
 
 
 def _short(exc: Exception) -> str:

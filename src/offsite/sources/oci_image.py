@@ -306,7 +306,6 @@ class RegistryRestorer(Restorer):
         self.wanted: dict[str, str] = {}  # manifest digest → media type, as described
         self.needed: dict[str, int] = {}  # other blobs → size
         self.manifests: dict[str, tuple[bytes, str]] = {}  # in arrival order, top down
-        self.blobs = 0
 
     def _fail(self, why: str) -> RestoreFailed:
         return RestoreFailed(self.ref.repository, why)
@@ -369,7 +368,6 @@ class RegistryRestorer(Restorer):
                 raise self._fail(f"blob {digest} has {member.size} bytes, not {size}")
             if not self.registry.has_blob(self.ref.repository, digest):
                 self.registry.push_blob(self.ref.repository, digest, member.size, data)
-            self.blobs += 1
         else:
             raise self._fail(f"blob {digest} is in no manifest the layout named before it")
 
