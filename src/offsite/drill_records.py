@@ -22,12 +22,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from offsite.auth import hkdf_sha256
+from offsite.manifest import SET_ID
 
 PREFIX = "drills/"
 ALG = "HMAC-SHA256"
 INFO = b"offsite-drill-auth"
 STAMP = "%Y%m%dT%H%M%SZ"
-_NAME = re.compile(r"^drills/([0-9]{8}T[0-9]{6}Z(?:-[0-9]+)?)/([0-9]{8}T[0-9]{6}Z)\.json$")
+_NAME = re.compile(rf"drills/(?P<set>{SET_ID.pattern})/(?P<time>[0-9]{{8}}T[0-9]{{6}}Z)\.json")
 MAX_RECORD = 1 << 20
 
 
@@ -77,7 +78,7 @@ def _mac(record: DrillRecord, data_key: str) -> str:
 
 def names(keys: list[str]) -> list[tuple[str, str, str]]:
     """(key, set id, time stamp) of every record key among ``keys``, newest first."""
-    found = [(k, m.group(1), m.group(2)) for k in keys if (m := _NAME.match(k))]
+    found = [(k, m["set"], m["time"]) for k in keys if (m := _NAME.fullmatch(k))]
     return sorted(found, key=lambda f: (f[2], f[1]), reverse=True)
 
 

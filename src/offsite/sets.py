@@ -7,6 +7,7 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,7 +62,7 @@ class InvalidSet:
     @property
     def id(self) -> str:
         name = self.prefix.rstrip("/")
-        return name[len("backup-") :] if name.startswith("backup-") else name
+        return next(iter(set_ids_of(name)), name)
 
     @property
     def reason(self) -> str:
@@ -95,10 +96,23 @@ class Scan:
         return [s for s in self.sets if not s.future(moment)]
 
 
-def _set_folder(name: str) -> bool:
-    return bool(SET_ID.fullmatch(name)) or (
-        name.startswith("backup-") and bool(SET_ID.fullmatch(name[7:]))
-    )
+_ARTIFACT = re.compile(rf"backup-({SET_ID.pattern})(?:-.*)?", re.DOTALL)
+
+
+def set_ids_of(name: str) -> list[str]:
+    """The set ids a set folder's name may stand for: ``<id>``, an artifact's
+    ``backup-<id>``, or a custom artifact name ``backup-<id>-…`` (``-2-db`` may be the id's
+    clash suffix and ``db``, or ``2-db``: both, longest first; the manifest's id decides);
+    none for another name."""
+    if SET_ID.fullmatch(name):
+        return [name]
+    found = _ARTIFACT.fullmatch(name)
+    if not found:
+        return []
+    ids = [found.group(1)]
+    if "-" in ids[0]:
+        ids.append(ids[0].split("-", 1)[0])
+    return ids
 
 
 def _read_manifest(storage: Storage, key: str, where: str) -> bytes:
@@ -114,7 +128,7 @@ def _load(storage: Storage, prefix: str) -> StoredSet:
     raw = _read_manifest(storage, prefix + MANIFEST_NAME, where)
     manifest = Manifest.from_json(raw, where)
     folder = prefix.rstrip("/")
-    if folder and manifest.id not in (folder, folder[len("backup-") :]):
+    if folder and manifest.id not in set_ids_of(folder):
         raise ManifestError(where, f"its id {manifest.id!r} is not its folder's name")
     return StoredSet(prefix, manifest, raw)  # the bytes a signature is checked against
 
@@ -145,7 +159,7 @@ def scan(storage: Storage) -> Scan:
     groups: dict[str, list[ObjectInfo]] = {}
     for obj in objects:
         folder, sep, _ = obj.key.partition("/")
-        if sep and _set_folder(folder):
+        if sep and set_ids_of(folder):
             groups.setdefault(folder + "/", []).append(obj)
     if not groups and any(o.key == MANIFEST_NAME for o in objects) and _downloadable(storage):
         _loaded(storage, "", result)  # a folder `gh run download -n backup-<id>` filled

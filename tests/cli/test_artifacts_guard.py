@@ -85,3 +85,23 @@ def test_copying_an_unencrypted_set_into_a_public_repositorys_artifacts_is_refus
     assert list(job.rglob("manifest.json")) == []  # nothing staged for the upload
     assert cli("copy", made, "--to", "github-artifacts", "--allow-public-unencrypted").code == 0
     assert len(list(job.rglob("manifest.json"))) == 1
+
+
+def test_a_custom_named_artifact_downloaded_with_gh_run_download_restores(
+    cli, tree: Path, job: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str
+) -> None:
+    """`gh run download RUN -D out` makes a folder per artifact, named as the artifact."""
+    import shutil
+
+    from tests.conftest import tree_content
+
+    monkeypatch.setenv("OFFSITE_ARTIFACT_NAME", "backup-{id}-nightly-db")
+    r = cli("backup", tree, "--to", "github-artifacts", "--json")
+    assert r.code == 0, r.err
+    set_id = json.loads(r.out)["manifest"]["id"]
+    (staged,) = [p for p in job.rglob("manifest.json")]
+    out = tmp_path / "out"
+    shutil.copytree(staged.parent, out / f"backup-{set_id}-nightly-db")
+    r = cli("restore", out, "--into", tmp_path / "restored")
+    assert r.code == 0, r.err
+    assert tree_content(tmp_path / "restored") == tree_content(tree)

@@ -27,6 +27,7 @@ from typing import Any, BinaryIO, cast
 
 from offsite import github_env
 from offsite.errors import BadInput, StorageError
+from offsite.sets import set_ids_of
 from offsite.storage.base import ObjectInfo
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
@@ -37,7 +38,6 @@ PREFIX = "backup-"
 BLOCK = 1 << 20
 TIMEOUT = 60
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
-_NAMED = re.compile(r"^backup-([0-9]{8}T[0-9]{6}Z(?:-[0-9]+)?)(?:-|$)")
 
 
 @dataclass(frozen=True)
@@ -76,11 +76,11 @@ def parse_artifacts(page: dict[str, Any], repository_id: int, branch: str | None
             continue
         if name.startswith(PREFIX) and len(name) > len(PREFIX):
             # backup-<set-id>, or a custom backup-<set-id>-… (artifact-name backup-{id}-…)
-            named = _NAMED.match(name)
+            named = set_ids_of(name)
             found.append(
                 Artifact(
                     id=int(a["id"]),
-                    set_id=named.group(1) if named else name[len(PREFIX) :],
+                    set_id=named[0] if named else name[len(PREFIX) :],
                     size=int(a.get("size_in_bytes") or 0),
                     created=_time(a.get("created_at")),
                     expired=bool(a.get("expired")),
