@@ -93,6 +93,13 @@ def test_sqlite_and_folder_backup_to_artifacts_then_restore(job, tmp_path: Path)
     )  # fmt: skip
     assert again.outcome == "success", again.log
     assert tree_content(tmp_path / "files-back") == tree_content(files)
+    # verify fetches the run's artifacts the same way, their digests checked
+    checked = runner.run("actions/verify", {"run-id": runner.run_id, "read-data": "true",
+                                            "passphrase": PASSPHRASE})  # fmt: skip
+    assert checked.outcome == "success", checked.log
+    assert (
+        checked.step("Fetch the run's backup artifacts, their digests checked").outcome == "success"
+    )
 
     # another repository's run (its artifacts, read with a token that can): there, not here
     other = {"run-id": runner.run_id, "id": files_id, "repository": "octo-org/other",
