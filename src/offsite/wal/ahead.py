@@ -165,7 +165,7 @@ def push_ahead(make: Callable[[], Pusher], spool: Spool, path: Path) -> None:
             try:
                 it = pusher()
                 assert isinstance(it, Pusher)
-                sha256, size, _ = it.push(wal_dir / name)
+                sha256, size = it.push(wal_dir / name)
             except OffsiteError as exc:
                 spool.write_error(name, exc.message())
                 raise

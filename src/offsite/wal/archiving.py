@@ -65,10 +65,9 @@ class Pusher:
             self._archives[url, sysid] = (archive, archive.key_for_push(self.encryption))
         return self._archives[url, sysid]
 
-    def push(self, path: Path) -> tuple[str, int, list[bool]]:
-        """Archive the WAL file at ``path`` in every destination: its plain SHA-256, its
-        size, and for each destination True when stored now, False when the same content
-        was there already."""
+    def push(self, path: Path) -> tuple[str, int]:
+        """Archive the WAL file at ``path`` in every destination (where the same content is
+        there already, nothing is written); its plain SHA-256 and size."""
         name = check_name(path.name)
         try:
             size = path.stat().st_size
@@ -79,24 +78,10 @@ class Pusher:
             raise BadInput(f"cannot read {path}: {exc.strerror}") from None
         sysid = _system_id(self.system_id, plain)
         packed = pack(plain, name, sysid)
-        done = []
         for url in self.destinations:
             archive, key = self._archive(url, sysid)
-            done.append(archive.push(name, packed, key))
-        return hashlib.sha256(plain).hexdigest(), len(plain), done
-
-
-def push(
-    path: Path,
-    destinations: Sequence[str],
-    settings: StorageSettings,
-    encryption: EncryptionConfig,
-    cache: Path | None,
-    system_id: str | None = None,
-) -> list[bool]:
-    """Archive the WAL file at ``path`` in every destination; for each, True when stored
-    now, False when the same content was there already."""
-    return Pusher(destinations, settings, encryption, cache, system_id).push(path)[2]
+            archive.push(name, packed, key)
+        return hashlib.sha256(plain).hexdigest(), len(plain)
 
 
 class Fetcher:
