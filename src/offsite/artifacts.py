@@ -10,7 +10,7 @@ folder, and the action uploads the set's folder as the artifact ``backup-<set-id
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from offsite.errors import BadInput
@@ -45,6 +45,13 @@ def check_name(name: str) -> str:
         raise BadInput(f"artifact-name {name!r}: upload-artifact refuses any of \" : < > | * ? "
                        "\\ / and line breaks in a name")  # fmt: skip
     return name
+
+
+def refuse_public(destinations: Iterable[str], allowed: bool, why: str) -> None:
+    """Refuse (BadInput ``why``) unencrypted sets into GitHub Artifacts of a public
+    repository, unless ``allowed`` (--allow-public-unencrypted)."""
+    if any(d.strip() == ARTIFACTS for d in destinations) and not allowed and public_repository():
+        raise BadInput(why)
 
 
 def public_repository(env: Mapping[str, str] | None = None) -> bool:

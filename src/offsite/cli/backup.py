@@ -341,13 +341,13 @@ def command(
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env)
     )
-    if (encryption.mode == "none" and any(d.strip() == artifacts.ARTIFACTS for d in destinations)
-            and not allow_public_unencrypted and artifacts.public_repository()):  # fmt: skip
-        raise BadInput(
+    if encryption.mode == "none":
+        artifacts.refuse_public(
+            destinations, allow_public_unencrypted,
             "this repository is public: anyone signed in to GitHub can download its "
             "artifacts. Encrypt (OFFSITE_PASSPHRASE or --recipient), or allow it with "
-            "--allow-public-unencrypted"
-        )
+            "--allow-public-unencrypted",
+        )  # fmt: skip
     resolved = artifacts.resolve(destinations)
     staging = artifacts.staging_dir()  # inside the actions: the job's artifacts folder
     config = BackupConfig(

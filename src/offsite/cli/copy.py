@@ -65,12 +65,12 @@ def command(
             if not sets:
                 raise NoSets(source.url)
     plain = [s.id for s in sets if any(e.encryption.mode == "none" for e in s.manifest.entries)]
-    if (plain and any(d.strip() == artifacts.ARTIFACTS for d in destinations)
-            and not allow_public_unencrypted and artifacts.public_repository()):  # fmt: skip
-        raise BadInput(
+    if plain:
+        artifacts.refuse_public(
+            destinations, allow_public_unencrypted,
             f"set {plain[0]} is unencrypted and this repository is public: anyone signed in "
-            "to GitHub can download its artifacts (--allow-public-unencrypted to do it anyway)"
-        )
+            "to GitHub can download its artifacts (--allow-public-unencrypted to do it anyway)",
+        )  # fmt: skip
     opened = [open_storage(url, storage) for url in targets]
     done = [c for stored in sets for c in copy_set(source, stored, opened)]
     artifacts.publish(sets[-1].manifest, targets)

@@ -36,6 +36,7 @@ from offsite.sources.base import (
 from offsite.sources.git_remote import run_git
 from offsite.sources.process import ErrorFactory
 from offsite.streams import CHUNK, Readable
+from offsite.wal.spool import file_sha256
 
 OID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -46,14 +47,6 @@ def lfs_available() -> bool:
 
 def object_path(root: Path, oid: str) -> Path:
     return root / "lfs" / "objects" / oid[:2] / oid[2:4] / oid
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check_available() -> None:
@@ -134,7 +127,7 @@ class GitLfsKind(Kind):
         for path in (root / "lfs" / "objects").rglob("*"):
             if path.is_file() and OID.match(path.name):
                 found += 1
-                bad += _hash_file(path) != path.name
+                bad += file_sha256(str(path))[0] != path.name
         problems = [f"{bad} LFS objects do not match their ids"] if bad else []
         if "objects" in stats and found < stats["objects"]:
             problems.append(f"{found} LFS objects restored, the backup had {stats['objects']}")

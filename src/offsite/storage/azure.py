@@ -25,6 +25,11 @@ from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.streams import Readable, read_exactly
 
+NO_CREDENTIAL = (
+    "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in "
+    "(azure/login with OIDC in Actions, a managed identity, az login)"
+)
+
 BLOCK = 8 * CHUNK
 
 
@@ -114,11 +119,7 @@ class AzureStorage:
                 self.url, f"access denied ({code or status}): check the Azure credentials"
             )
         if type(exc).__name__ in ("ClientAuthenticationError", "CredentialUnavailableError"):
-            return StorageError(
-                self.url,
-                "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign "
-                "in (azure/login with OIDC in Actions, a managed identity, az login)",
-            )
+            return StorageError(self.url, NO_CREDENTIAL)
         return StorageError(self.url, str(exc).splitlines()[0])
 
     def _guard(self, action: Any) -> Any:
@@ -207,11 +208,7 @@ def _identity(url: str) -> Any:
     try:  # asked once, now: the storage client would retry a missing sign-in for minutes
         credential.get_token("https://storage.azure.com/.default")
     except ClientAuthenticationError:
-        raise StorageError(
-            url,
-            "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in "
-            "(azure/login with OIDC in Actions, a managed identity, az login)",
-        ) from None
+        raise StorageError(url, NO_CREDENTIAL) from None
     return credential
 
 
