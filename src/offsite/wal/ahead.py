@@ -116,7 +116,7 @@ def push_call(pusher: Pusher, spool: Spool, path: Path) -> None:
         if pushed(spool, str(path)):
             return
         known = spool.record(path.name) is not None
-        if not known and spool.pop_error(path.name) is None and _wait_pushed(spool, path):
+        if not known and not spool.pop_error(path.name) and _wait_pushed(spool, path):
             return
     pusher.push(path)  # the process ahead could not: this call does, and says why not
 
@@ -129,7 +129,7 @@ def _wait_pushed(spool: Spool, path: Path) -> bool:
     while time.monotonic() - started < WAIT:
         if pushed(spool, str(path)):
             return True
-        if spool.pop_error(path.name) is not None:
+        if spool.pop_error(path.name):
             return False
         if spool.running():
             seen = True
@@ -166,8 +166,8 @@ def push_ahead(make: Callable[[], Pusher], spool: Spool, path: Path) -> None:
                 it = pusher()
                 assert isinstance(it, Pusher)
                 sha256, size = it.push(wal_dir / name)
-            except OffsiteError as exc:
-                spool.write_error(name, exc.message())
+            except OffsiteError:
+                spool.write_error(name)
                 raise
             spool.write_record(name, sha256, size)
 

@@ -168,8 +168,10 @@ class Spool:
     def write_record(self, name: str, sha256: str, size: int) -> None:
         self._write(name + ".ok", f"{sha256} {size}\n".encode())
 
-    def write_error(self, name: str, message: str) -> None:
-        self._write(name + ".error", message.encode())
+    def write_error(self, name: str) -> None:
+        """The background process failed on ``name``: the call pushes it itself, and says
+        why in its own words."""
+        self._write(name + ".error", b"")
 
     def _write(self, name: str, data: bytes) -> None:
         temp = self.path(f".{name}.{os.getpid()}")
@@ -181,15 +183,13 @@ class Spool:
     def mark_failed(self, name: str) -> None:
         self._write(name + FAILED, b"")
 
-    def pop_error(self, name: str) -> str | None:
-        """The background process's failure on ``name``, taken (the next call retries)."""
+    def pop_error(self, name: str) -> bool:
+        """Whether the background process failed on ``name``; taken (the next call retries)."""
         try:
-            with open(self.path(name + ".error"), "rb") as fh:
-                message = fh.read(4096).decode(errors="replace")
             os.unlink(self.path(name + ".error"))
         except OSError:
-            return None
-        return message
+            return False
+        return True
 
     # -- fetch: what the server asked for last -----------------------------------------
     def want(self, name: str, size: int) -> None:
