@@ -18,7 +18,8 @@ NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 def health(i: int, status: str = UNHEALTHY, reason: str = "last success 3d ago") -> Health:
     return Health(f"octo-org/repo-{i} backup.yml", status, [reason] if status != HEALTHY else [],
                   NOW - timedelta(days=3), timedelta(days=3),
-                  f"https://github.com/octo-org/repo-{i}/actions/runs/{i}", [5 << 20, 4 << 20, 1 << 20])  # fmt: skip
+                  f"https://github.com/octo-org/repo-{i}/actions/runs/{i}",
+                  history=[(NOW - timedelta(days=d), s) for d, s in ((5, 5 << 20), (4, 4 << 20), (3, 1 << 20))])  # fmt: skip
 
 
 @pytest.mark.parametrize(

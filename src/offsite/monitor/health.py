@@ -93,7 +93,6 @@ class Drill:
     rto_seconds: float
     ok: bool
     verified: bool  # its auth holds with the key given; else it is labelled unverified
-    name: str = ""  # its key in the destination
 
 
 @dataclass(frozen=True)
@@ -138,16 +137,23 @@ class Health:
     last_success: datetime | None
     age: timedelta | None
     url: str
-    sizes: list[int]  # of the recent successful backups, oldest first
     failures: int = 0
     gap: Gap | None = None  # the largest in the window: the RPO achieved
     drill: Drill | None = None  # the newest drill recorded
     history: list[tuple[datetime, int]] = field(default_factory=list)  # (time, size), oldest first
     duration: float | None = None  # the newest successful run's, in seconds
-    size: int | None = None  # the newest backup's
     wal_newest: dict[str, datetime] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # said beside the verdict
     kind: str = "destination"  # or "workflow"
+
+    @property
+    def sizes(self) -> list[int]:
+        """The recent successful backups' sizes, oldest first (ten at most)."""
+        return [size for _, size in self.history][-10:]
+
+    @property
+    def size(self) -> int | None:
+        """The newest backup's size."""
+        return self.history[-1][1] if self.history else None
 
     @property
     def reason(self) -> str:
@@ -246,8 +252,7 @@ def _drill_checks(drills: list[Drill], t: Thresholds, now: datetime) -> list[str
 
 def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if seen.error is not None:
-        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, [],
-                      kind=seen.kind)  # fmt: skip
+        return Health(seen.target, UNKNOWN, [seen.error], None, None, seen.url, kind=seen.kind)
     if seen.workflow_state is None:
         return _assess_storage(seen, t, now)
     reasons: list[str] = []
@@ -277,7 +282,6 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
     reasons += rpo
     if last is not None:
         reasons += _duration_checks(last, successes[1:], t)
-    sizes: list[int] = []
     history: list[tuple[datetime, int]] = []
     if last is not None and t.artifacts:
         by_run: dict[int, list[Backup]] = {}
@@ -294,12 +298,10 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
             earlier = [(r, _total(by_run[r.id])) for r in successes[1:] if r.id in by_run]
             reasons += _size_checks(latest, [b for _, b in earlier], t)
             history = [(r.finished, b.size) for r, b in reversed([(last, latest), *earlier])]
-            sizes = [size for _, size in history][-10:]
     url = last.url if last else (seen.runs[0].url if seen.runs else seen.url)
     return Health(seen.target, UNHEALTHY if reasons or notes else HEALTHY, reasons + notes,
-                  last.finished if last else None, age, url, sizes, streak, gap,
+                  last.finished if last else None, age, url, streak, gap,
                   history=history, duration=last.seconds if last else None,
-                  size=history[-1][1] if history else None, notes=notes,
                   kind="workflow")  # fmt: skip
 
 
@@ -339,7 +341,7 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     wal_newest = {system_id: max(times) for system_id, times in seen.wal.items() if times}
     if not seen.backups:
         return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
-                      seen.url, [], drill=drill, wal_newest=wal_newest)  # fmt: skip
+                      seen.url, drill=drill, wal_newest=wal_newest)  # fmt: skip
     latest = seen.backups[0]
     age = now - latest.created
     reasons = []
@@ -361,7 +363,6 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if drill is not None and not drill.verified:
         notes.append("the newest drill record is unverified: give the passphrase to prove it")
     history = [(b.created, b.size) for b in reversed(seen.backups[:30])]
-    sizes = [size for _, size in history][-10:]
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons + notes,
-                  latest.created, age, seen.url, sizes, gap=gap, drill=drill, history=history,
-                  size=latest.size, wal_newest=wal_newest, notes=notes)  # fmt: skip
+                  latest.created, age, seen.url, gap=gap, drill=drill, history=history,
+                  wal_newest=wal_newest)  # fmt: skip

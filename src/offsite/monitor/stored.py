@@ -83,7 +83,7 @@ def _drills(storage: Storage, trust: TrustConfig | None) -> list[Drill]:
         verified = passphrase is not None and _holds(record, passphrase, keys)
         if passphrase is not None and not verified:
             continue
-        return [Drill(set_id, record.moment, record.rto_seconds, record.ok, verified, key)]
+        return [Drill(set_id, record.moment, record.rto_seconds, record.ok, verified)]
     return []
 
 
