@@ -15,10 +15,13 @@ from urllib.parse import urlsplit
 from offsite.errors import BadInput, OffsiteError
 from offsite.manifest import Entry
 from offsite.progress import Progress
-from offsite.restore import Restored, RestoreRequest, run_restore
+from offsite.restore import Restored, RestoreRequest, restore_set
+from offsite.sets import StoredSet
 from offsite.sources import kind_class
+from offsite.storage import open_storage
+from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
-from offsite.trust import TrustConfig
+from offsite.trust import Verifier
 
 
 def compare_rows(expected: dict[str, int], found: dict[str, int]) -> list[str]:
@@ -55,6 +58,9 @@ class DrillReport:
     set_id: str
     entries: tuple[EntryDrill, ...]
     seconds: float  # wall time of the whole restore, download and decryption included
+    # what its record is sealed with (SPEC §9): the set's data key, and its key.gpg
+    data_key: str | None = field(default=None, repr=False)  # a secret: never in a repr
+    wrapped: bytes = field(default=b"", repr=False)
 
     @property
     def ok(self) -> bool:
@@ -88,44 +94,49 @@ def check_entry(entry: Entry, target: str, restored: Restored) -> EntryDrill:
 
 
 def run_drill(request: RestoreRequest, progress: Progress | None = None) -> DrillReport:
-    """Restore (owners not restored: a scratch server has other roles) and check each entry."""
+    """Restore (owners not restored: a scratch server has other roles) and check each
+    entry; the set's data key kept for the record, as the restore opened it."""
     request = replace(request, options=replace(request.options, no_owner=True))
     drilled: list[EntryDrill] = []
     started = time.monotonic()
-    done = run_restore(
-        request,
-        progress,
-        after=lambda entry, target, restored: drilled.append(check_entry(entry, target, restored)),
-    )
-    seconds = time.monotonic() - started - sum(d.check_seconds for d in drilled)
-    return DrillReport(done[0].set_id, tuple(drilled), seconds)
+    storage = open_storage(request.source, request.storage)
+    with Verifier(storage, request.trust) as verifier:
+        stored, done = restore_set(
+            request, storage, verifier, progress or Progress(enabled=False),
+            lambda entry, target, restored: drilled.append(check_entry(entry, target, restored)),
+        )  # fmt: skip
+        seconds = time.monotonic() - started - sum(d.check_seconds for d in drilled)
+        data_key, wrapped = _seal(storage, verifier, stored)
+    return DrillReport(done[0].set_id, tuple(drilled), seconds, data_key, wrapped)
+
+
+def _seal(storage: Storage, verifier: Verifier, stored: StoredSet) -> tuple[str | None, bytes]:
+    """The set's data key and its ``key.gpg``, when its entries use one and it opens;
+    else none: the record is stored unverified, and the monitor says so."""
+    from offsite.crypto import KEY_FILE, SET_KEY
+
+    if not any(e.encryption.mode == SET_KEY for e in stored.manifest.entries):
+        return None, b""
+    try:
+        data_key = verifier.data_key(stored)
+        with storage.open(stored.key(KEY_FILE)) as fh:
+            return data_key, fh.read(1 << 16)
+    except OffsiteError:
+        return None, b""
 
 
 def record(
-    report: DrillReport, into: str, dest: str, settings: StorageSettings, trust: TrustConfig,
+    report: DrillReport, into: str, dest: str, settings: StorageSettings,
     now: datetime | None = None,
 ) -> str:  # fmt: skip
     """Store the drill's record in the destination it drilled from (SPEC §9), sealed with
-    the set's data key when it has one and the key is at hand; its key."""
+    the set's data key when it has one and the key was at hand; its key."""
     import base64
 
-    from offsite.crypto import KEY_FILE, SET_KEY
     from offsite.drill_records import STAMP, DrillRecord
-    from offsite.sets import scan
-    from offsite.storage import open_storage
-    from offsite.trust import Verifier
 
     storage = open_storage(dest, settings)
-    stored = next((s for s in scan(storage).sets if s.id == report.set_id), None)
-    data_key, wrapped = None, b""
-    if stored is not None and any(e.encryption.mode == SET_KEY for e in stored.manifest.entries):
-        try:
-            with Verifier(storage, trust) as verifier:
-                data_key = verifier.data_key(stored)
-            with storage.open(stored.key(KEY_FILE)) as fh:
-                wrapped = fh.read(1 << 16)
-        except OffsiteError:
-            data_key = None  # recorded unverified: the monitor says so
+    data_key, wrapped = report.data_key, report.wrapped
     scheme = urlsplit(into).scheme if "://" in into else "folder"
     entries = [
         {"entry": e.entry, "kind": e.kind, "restore_seconds": round(e.restore_seconds, 3),

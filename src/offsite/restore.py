@@ -234,16 +234,18 @@ def run_restore(
     progress = progress or Progress(enabled=False)
     storage = open_storage(request.source, request.storage)
     with Verifier(storage, request.trust) as verifier:
-        return _restore(request, storage, verifier, progress, after)
+        return restore_set(request, storage, verifier, progress, after)[1]
 
 
-def _restore(
+def restore_set(
     request: RestoreRequest,
     storage: Storage,
     verifier: Verifier,
     progress: Progress,
     after: AfterEach | None,
-) -> list[Restored]:
+) -> tuple[StoredSet, list[Restored]]:
+    """``run_restore`` with the storage and verifier open: the set chosen, and what was
+    restored of it (a drill seals its record with what the verifier opened)."""
     point = Target(request.options.to_time, request.options.to_lsn)
     if point.given:
         stored, base = _point_in_time(request, storage, verifier, point)
@@ -290,4 +292,4 @@ def _restore(
         done.append(restored)
         if after is not None:
             after(entry, target, restored)
-    return done
+    return stored, done

@@ -67,7 +67,7 @@ def command(
     recorded = None
     if not no_record:
         try:
-            recorded = record(report, into, dest, storage, trust)
+            recorded = record(report, into, dest, storage)
         except OffsiteError as exc:  # the drill itself stands: its record is the monitor's
             gha.warn(f"the drill's record was not stored: {exc.message()}")
     if pushgateway:
