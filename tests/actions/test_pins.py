@@ -51,7 +51,7 @@ def test_one_action_has_one_pin_everywhere() -> None:
         where.setdefault(action, []).append(file)
     differing = {a: sorted(p) for a, p in by_action.items() if len(p) > 1}
     assert differing == {}, f"the same action pinned differently: {differing} in {where}"
-    # the actions' own pins lead: every action a template or the README uses is one they use
-    # too, or the template's own (Pages, credentials)
+    # the actions' own pins lead: the actions themselves use these three, so the pins above
+    # held a template's, the README's and a workflow's copy of them to the actions' own
     ours = {a for f, a, _, _ in _pins() if f.startswith("action")}
     assert {"actions/upload-artifact", "actions/setup-python", "actions/cache"} <= ours
