@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -215,13 +216,13 @@ def test_a_200_mib_layer_streams_in_bounded_memory(
     push(made, registry, "team/big")
     shutil.rmtree(folder)
     dest = tmp_path / "backups"
-    offsite = [shutil.which("offsite") or "offsite"]
+    offsite = [sys.executable, "-m", "offsite"]  # this interpreter's, whatever PATH holds
 
     def peak(*args: str) -> int:
         """The largest resident size (KiB) of offsite and what it started, for one command."""
         probe = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")  # fmt: skip
-        done = subprocess.run([os.sys.executable, "-c", probe, *offsite, *args],
+        done = subprocess.run([sys.executable, "-c", probe, *offsite, *args],
                               capture_output=True, text=True)  # fmt: skip
         assert done.returncode == 0, done.stderr
         return int(done.stdout.strip().splitlines()[-1])
