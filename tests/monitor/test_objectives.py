@@ -26,10 +26,11 @@ def history(github: FakeGitHub, nights: int, dropped: tuple[int, ...] = (), size
     """A nightly workflow, the newest run 2 hours ago; ``dropped`` nights (0: the newest)
     have no run at all, as when GitHub's cron skips one."""
     flow = github.workflow(REPO)
+    newest = ago(hours=2)  # once: a clock that ticks between runs would stretch their gaps
     for n in range(nights - 1, -1, -1):
         if n in dropped:
             continue
-        github.run(flow, "success", ago(hours=2) - n * NIGHT,
+        github.run(flow, "success", newest - n * NIGHT,
                    backup_size=newest_size if n == 0 and newest_size else size,
                    seconds=newest_seconds if n == 0 else 600)  # fmt: skip
 
