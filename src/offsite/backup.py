@@ -23,17 +23,17 @@ from offsite import __version__, github_env
 from offsite.auth import SIGNATURE, mac, sign
 from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
-from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manifest, Origin, iso
-from offsite.pipeline import COMPRESSIONS, Pipeline, compress
-from offsite.progress import Progress
 from offsite.sets import allocate_id
 from offsite.sources import Prepared, RunContext, Source
 from offsite.sources.base import Part
 from offsite.storage import Storage, open_storage
+from offsite.storage.fanout import put_everywhere, put_one
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
-from offsite.streams import CheckedReader, CountingReader, HashingReader, Readable
+from offsite.stream.pipeline import COMPRESSIONS, Pipeline, compress
+from offsite.stream.progress import Progress
+from offsite.stream.readers import CheckedReader, CountingReader, HashingReader, Readable
 from offsite.urls import local_path
 
 

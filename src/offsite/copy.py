@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from offsite.auth import SIGNATURE
 from offsite.crypto import KEY_FILE
 from offsite.errors import ChecksumMismatch, ObjectMissing, SizeMismatch, StorageError
-from offsite.fanout import put_everywhere, put_one
 from offsite.manifest import MANIFEST_NAME, Entry
-from offsite.pipeline import Pipeline
 from offsite.sets import StoredSet
 from offsite.storage.base import Storage, get_bytes
-from offsite.streams import CheckedReader, HashingReader
+from offsite.storage.fanout import put_everywhere, put_one
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader, HashingReader
 
 
 @dataclass(frozen=True)

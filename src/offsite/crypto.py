@@ -36,8 +36,8 @@ import gnupg
 from offsite.errors import BadInput, DecryptionFailed, EncryptionFailed
 from offsite.manifest import Encryption
 from offsite.openpgp import encrypted_message
-from offsite.pipeline import Pipeline
-from offsite.streams import CHUNK, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK, Readable
 
 CIPHER = "AES256"
 DEFAULT_PASSPHRASE_ENV = "OFFSITE_PASSPHRASE"

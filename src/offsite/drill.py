@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 
 from offsite.errors import BadInput, OffsiteError
 from offsite.manifest import Entry
-from offsite.progress import Progress
 from offsite.restore import Restored, RestoreRequest, restore_set
 from offsite.sets import StoredSet
 from offsite.sources import kind_class
 from offsite.storage import open_storage
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
+from offsite.stream.progress import Progress
 from offsite.trust import Verifier
 
 

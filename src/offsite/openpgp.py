@@ -6,7 +6,7 @@ packet as if it had decrypted it, and a restore applies what it prints as it com
 
 from __future__ import annotations
 
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 
 _ESK_TAGS = (1, 3)  # a session key encrypted to a public key, or with a passphrase
 _ENCRYPTED_TAGS = (18, 20)  # integrity-protected encrypted data (SEIPD, AEAD)

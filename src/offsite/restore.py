@@ -25,7 +25,6 @@ from offsite.errors import (
     TargetNotEmpty,
 )
 from offsite.manifest import Entry
-from offsite.pipeline import Pipeline, decompress
 from offsite.pitr import (
     BASE_KIND,
     Target,
@@ -35,12 +34,13 @@ from offsite.pitr import (
     ends_before,
     stopped,
 )
-from offsite.progress import Progress
 from offsite.sets import StoredSet, scan, select
 from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.streams import HashingReader, Readable, copy
+from offsite.stream.pipeline import Pipeline, decompress
+from offsite.stream.progress import Progress
+from offsite.stream.readers import HashingReader, Readable, copy
 from offsite.trust import TrustConfig, Verifier
 from offsite.urls import local_path
 from offsite.wal.archiving import default_cache

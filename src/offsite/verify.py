@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from offsite.errors import BadInput, CheckFailed, EntryMissing, OffsiteError, SizeMismatch
 from offsite.manifest import MANIFEST_NAME
-from offsite.progress import Progress
 from offsite.restore import read_entry
 from offsite.sets import StoredSet
 from offsite.storage import Storage
-from offsite.streams import CHUNK, Readable
+from offsite.stream.progress import Progress
+from offsite.stream.readers import CHUNK, Readable
 from offsite.trust import TrustConfig, Verifier
 
 

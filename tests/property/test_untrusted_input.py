@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from offsite.errors import ManifestError, OffsiteError, UnsupportedManifest
 from offsite.manifest import Manifest
 from offsite.names import NAME
-from offsite.safetar import extract
+from offsite.stream.safetar import extract
 from tests.property.strategies import archives, mangled, manifests, valid_manifest
 
 # a fixed path for the archives to aim at; one per xdist worker, which run side by side

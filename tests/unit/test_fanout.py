@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from offsite.errors import SourceFailed
-from offsite.fanout import put_everywhere
-from offsite.pipeline import Pipeline
+from offsite.storage.fanout import put_everywhere
 from offsite.storage.local import LocalStorage
-from offsite.streams import CheckedReader
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader
 
 
 def test_a_failing_source_completes_no_destination(tmp_path: Path) -> None:

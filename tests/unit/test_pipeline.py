@@ -9,8 +9,8 @@ from typing import BinaryIO
 import pytest
 
 from offsite.errors import OperationFailed, SourceFailed
-from offsite.pipeline import Pipeline, compress, decompress
-from offsite.streams import CHUNK, CheckedReader, HashingReader, Readable
+from offsite.stream.pipeline import Pipeline, compress, decompress
+from offsite.stream.readers import CHUNK, CheckedReader, HashingReader, Readable
 
 
 def _read_all(stream: Readable) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import time
 
-from offsite.progress import Progress
+from offsite.stream.progress import Progress
 
 
 def test_no_tty_prints_every_interval() -> None:

@@ -31,12 +31,12 @@ from offsite.errors import BadInput, OffsiteError
 from offsite.github_repos import RepoChoice
 from offsite.oci.packages import ImageChoice
 from offsite.ping import ping
-from offsite.pipeline import COMPRESSIONS
-from offsite.progress import Progress
 from offsite.selection import Request, select
 from offsite.shards import parse_shard
 from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
+from offsite.stream.pipeline import COMPRESSIONS
+from offsite.stream.progress import Progress
 from offsite.table import human_duration, human_size, render
 from offsite.urls import local_path, scheme_of
 

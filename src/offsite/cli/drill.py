@@ -13,10 +13,10 @@ from offsite.cli.reading import Which, reading_options, restore_options, which_o
 from offsite.config import Config
 from offsite.drill import DrillReport, record, run_drill
 from offsite.errors import OffsiteError
-from offsite.progress import Progress
 from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
+from offsite.stream.progress import Progress
 from offsite.table import human_duration, human_size, render
 from offsite.trust import TrustConfig
 

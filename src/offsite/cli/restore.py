@@ -10,10 +10,10 @@ from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import Which, reading_options, restore_options, which_options
 from offsite.config import Config
-from offsite.progress import Progress
 from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
+from offsite.stream.progress import Progress
 from offsite.table import human_duration, human_size, markdown, render
 from offsite.trust import TrustConfig
 from offsite.urls import redact

@@ -11,10 +11,10 @@ from offsite.cli.options import emit_json, json_option, option, storage_options
 from offsite.cli.reading import Which, reading_options, which_options
 from offsite.config import Config
 from offsite.errors import BadInput, CheckFailed, NoSets
-from offsite.progress import Progress
 from offsite.sets import StoredSet, choose, scan
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
+from offsite.stream.progress import Progress
 from offsite.table import markdown, render
 from offsite.trust import TrustConfig, Verifier, older
 from offsite.trust import seal as seal_set

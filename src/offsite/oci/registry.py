@@ -29,7 +29,7 @@ from offsite import github_env
 from offsite.errors import BadInput, OperationFailed
 from offsite.oci.layout import MANIFESTS, MAX_MANIFEST, digest_of
 from offsite.oci.reference import Reference
-from offsite.streams import CHUNK, Readable
+from offsite.stream.readers import CHUNK, Readable
 
 TIMEOUT = (15, 300)  # connect, then between bytes
 ACCEPT = ", ".join(MANIFESTS)

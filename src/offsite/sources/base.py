@@ -30,8 +30,8 @@ from typing import Any, BinaryIO, ClassVar
 
 from offsite.errors import BadInput, SourceFailed, TargetNotEmpty
 from offsite.names import check_name, safe_name
-from offsite.pipeline import SUFFIX, Pipeline
-from offsite.streams import Readable, copy
+from offsite.stream.pipeline import SUFFIX, Pipeline
+from offsite.stream.readers import Readable, copy
 from offsite.urls import local_path, redact, scheme_of
 
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from offsite.errors import BadInput, SourceFailed
-from offsite.pipeline import Pipeline
 from offsite.sources.base import Dump, FileRestorer, RestoreOptions, Restorer, RunContext, Source
-from offsite.streams import CHUNK, CheckedReader
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK, CheckedReader
 
 
 def exit_reason(code: int) -> str:

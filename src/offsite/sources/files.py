@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite import gha, safetar
+from offsite import gha
 from offsite.errors import SourceNotFound, TargetNotEmpty
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     FolderStagingRestorer,
@@ -27,7 +26,9 @@ from offsite.sources.base import (
     make_parents,
     tar_dump,
 )
-from offsite.streams import CHUNK, Readable
+from offsite.stream import safetar
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK, Readable
 
 
 class FilesSource(Source):
@@ -105,7 +106,7 @@ class FilesSource(Source):
 class FolderRestorer(FolderStagingRestorer):
     """Extracts into a staging folder beside the target, then moves it into place.
 
-    Extraction follows ``offsite.safetar``'s rules: no absolute or climbing paths, nothing
+    Extraction follows ``offsite.stream.safetar``'s rules: no absolute or climbing paths, nothing
     written through a symlink, hardlinks only to members of the same archive, no device
     nodes, no setuid bits; a refused member fails the entry and the staging folder goes.
     """

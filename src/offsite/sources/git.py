@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -53,7 +52,8 @@ from offsite.sources.git_remote import (
     run_git,
     wiki_remote,
 )
-from offsite.streams import Readable, copy
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import Readable, copy
 from offsite.urls import redact
 
 

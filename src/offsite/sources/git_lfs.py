@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, UnsafeMember
-from offsite.pipeline import Pipeline
-from offsite.safetar import member_path, shown
 from offsite.sources.base import (
     Dump,
     FolderStagingRestorer,
@@ -35,7 +33,9 @@ from offsite.sources.base import (
 )
 from offsite.sources.git_remote import run_git
 from offsite.sources.process import ErrorFactory
-from offsite.streams import CHUNK, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK, Readable
+from offsite.stream.safetar import member_path, shown
 from offsite.wal.spool import file_sha256
 
 OID = re.compile(r"^[0-9a-f]{64}$")

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import SourceFailed
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -41,7 +40,8 @@ from offsite.sources.base import (
     tar_dump,
 )
 from offsite.sources.files import FilesSource
-from offsite.streams import CHUNK
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK
 
 # file → (path under /repos/OWNER/REPO, query)
 LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (

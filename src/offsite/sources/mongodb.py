@@ -18,11 +18,11 @@ from pathlib import Path
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
 from offsite.names import safe_name
-from offsite.pipeline import Pipeline
 from offsite.sources.base import Dump, RestoreOptions, Restorer, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import Tool, find_tool, pipe_into
-from offsite.streams import CheckedReader, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader, Readable
 from offsite.urls import redact
 
 PACKAGE = "mongodb-database-tools"

@@ -18,7 +18,6 @@ from typing import Any
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -30,7 +29,8 @@ from offsite.sources.base import (
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, Tool, find_tool, pipe_into, run_tool
-from offsite.streams import CheckedReader, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader, Readable
 from offsite.urls import redact
 
 PACKAGE = "mariadb-client (or mysql-client)"

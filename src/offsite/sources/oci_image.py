@@ -39,7 +39,6 @@ from offsite.oci.layout import (
 )
 from offsite.oci.reference import Reference, parse
 from offsite.oci.registry import Registry, RegistryError
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -53,7 +52,8 @@ from offsite.sources.base import (
     tar_dump,
 )
 from offsite.sources.files import FolderRestorer
-from offsite.streams import CHUNK, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CHUNK, Readable
 from offsite.urls import scheme_of
 
 _BLOB = re.compile(r"blobs/sha256/([a-f0-9]{64})")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import IO
 
 from offsite.errors import BadInput, OffsiteError, OperationFailed
-from offsite.pipeline import grow_pipe
-from offsite.streams import CHUNK, Readable
+from offsite.stream.pipeline import grow_pipe
+from offsite.stream.readers import CHUNK, Readable
 
 ErrorFactory = Callable[[str], OffsiteError]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     FileRestorer,
@@ -28,7 +27,8 @@ from offsite.sources.base import (
 )
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, find_tool, run_tool
-from offsite.streams import CheckedReader
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader
 from offsite.urls import redact, scheme_of
 
 PACKAGE = "redis-tools"

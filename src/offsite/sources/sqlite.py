@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import quote
 
 from offsite.errors import MalformedURL, RestoreFailed, SourceFailed, SourceNotFound
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     FileRestorer,
@@ -24,6 +23,7 @@ from offsite.sources.base import (
     RunContext,
     Source,
 )
+from offsite.stream.pipeline import Pipeline
 
 
 def _quote_ident(name: str) -> str:

@@ -23,7 +23,7 @@ from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
-from offsite.streams import Readable, read_exactly
+from offsite.stream.readers import Readable, read_exactly
 
 NO_CREDENTIAL = (
     "no Azure credential: set AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN, or sign in "

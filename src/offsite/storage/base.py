@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Protocol, runtime_checkable
 
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 
 CHUNK = 1 << 20
 

@@ -18,7 +18,7 @@ from offsite.storage.base import CHUNK, ObjectInfo, bucket_and_prefix
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 
 PART = 8 * CHUNK
 

@@ -32,7 +32,7 @@ from offsite.storage.base import ObjectInfo
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 
 PREFIX = "backup-"
 BLOCK = 1 << 20

@@ -16,7 +16,7 @@ from offsite.storage.base import CHUNK, ObjectInfo, may_hold
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 from offsite.urls import local_path
 
 PARTIAL = ".partial-"

@@ -28,7 +28,7 @@ from offsite.storage.base import ObjectInfo, bucket_and_prefix
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import S3Settings, StorageSettings
-from offsite.streams import Readable, read_exactly
+from offsite.stream.readers import Readable, read_exactly
 
 MiB = 1 << 20
 PART = 8 * MiB

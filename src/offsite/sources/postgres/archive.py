@@ -23,7 +23,7 @@ from __future__ import annotations
 import struct
 from typing import Callable, NamedTuple, Protocol
 
-from offsite.streams import Readable
+from offsite.stream.readers import Readable
 
 MAGIC = b"PGDMP"
 OLDEST, NEWEST = (1, 12), (1, 16)  # pg_dump 11 … 17

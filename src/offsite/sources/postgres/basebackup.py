@@ -32,7 +32,6 @@ from typing import Any
 from offsite import gha
 from offsite.errors import BadInput, RestoreFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.pipeline import Pipeline
 from offsite.pitr import lsn_value
 from offsite.sources.base import (
     Dump,
@@ -49,7 +48,8 @@ from offsite.sources.postgres.dump import ServerSource
 from offsite.sources.postgres.rows import count_rows
 from offsite.sources.postgres.scratch import ScratchServer
 from offsite.sources.process import Tool
-from offsite.streams import CheckedReader
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader
 from offsite.urls import redact
 
 BLOCK = 512

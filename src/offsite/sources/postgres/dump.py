@@ -17,7 +17,6 @@ from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.pipeline import Pipeline
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -40,7 +39,8 @@ from offsite.sources.postgres.conn import (
 from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
-from offsite.streams import CheckedReader, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader, Readable
 
 NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
 

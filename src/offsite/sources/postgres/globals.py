@@ -7,12 +7,12 @@ import contextlib
 from collections.abc import Iterator
 
 from offsite.errors import RestoreFailed, SourceFailed
-from offsite.pipeline import Pipeline
 from offsite.sources.base import Dump, RestoreOptions, Restorer, RunContext, Source, SourceOptions
 from offsite.sources.postgres.conn import Conn, server_major, tool
 from offsite.sources.postgres.dump import PostgresSource
 from offsite.sources.process import Tool, pipe_into
-from offsite.streams import CheckedReader, Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import CheckedReader, Readable
 
 TRAILER = b"PostgreSQL database cluster dump complete"
 

@@ -33,7 +33,7 @@ from typing import IO
 
 from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, TocEntry
 from offsite.sources.process import ErrorFactory, Tool, feed_tool, run_tool
-from offsite.streams import CHUNK, Readable
+from offsite.stream.readers import CHUNK, Readable
 
 BATCH = 64 << 20  # whole blocks loaded by one pg_restore, up to about this many bytes
 

@@ -28,7 +28,7 @@ from offsite.storage.registry import register
 from offsite.storage.settings import SftpSettings, StorageSettings
 from offsite.storage.sftp.address import SftpAddress, parse_url
 from offsite.storage.sftp.session import Session
-from offsite.streams import Readable, read_exactly
+from offsite.stream.readers import Readable, read_exactly
 
 SEGMENT = 8 * CHUNK
 PARTIAL = ".partial-"

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offsite.errors import ArchiveUnreadable, OffsiteError, UnsafeMember
-from offsite.streams import CHUNK, Readable
+from offsite.stream.readers import CHUNK, Readable
 
 Warn = Callable[[str], None]
 Parts = tuple[str, ...]

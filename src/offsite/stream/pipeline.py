@@ -19,7 +19,7 @@ from typing import IO, BinaryIO, Callable, cast
 import zstandard
 
 from offsite.errors import OffsiteError, OperationFailed
-from offsite.streams import CHUNK, CheckedReader, Readable
+from offsite.stream.readers import CHUNK, CheckedReader, Readable
 
 COMPRESSIONS = ("zstd", "gzip", "none")
 SUFFIX = {"zstd": ".zst", "gzip": ".gz", "none": ""}

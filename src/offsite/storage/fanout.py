@@ -11,9 +11,9 @@ import contextlib
 import threading
 
 from offsite.errors import StorageError
-from offsite.pipeline import Pipeline
 from offsite.storage.base import Storage
-from offsite.streams import Readable
+from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import Readable
 
 
 def put_everywhere(pipeline: Pipeline, storages: list[Storage], key: str, stream: Readable) -> None:
