@@ -19,10 +19,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from offsite import __version__, github_env
+from offsite import __version__
 from offsite.auth import SIGNATURE, mac, sign
 from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
+from offsite.github import env as github_env
 from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manifest, Origin, iso
 from offsite.sets import allocate_id
 from offsite.sources import Prepared, RunContext, Source

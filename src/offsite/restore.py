@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from offsite import gha
 from offsite.crypto import SET_KEY, decrypt
 from offsite.errors import (
     BadInput,
@@ -24,6 +23,7 @@ from offsite.errors import (
     PassphraseNeeded,
     TargetNotEmpty,
 )
+from offsite.github import gha
 from offsite.manifest import Entry
 from offsite.pitr import (
     BASE_KIND,

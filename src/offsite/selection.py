@@ -20,7 +20,7 @@ from pathlib import Path
 
 from offsite.config import Config, SourceSpec
 from offsite.errors import BadInput
-from offsite.github_repos import RepoChoice, Repository, owner_of, repositories
+from offsite.github.repos import RepoChoice, Repository, owner_of, repositories
 from offsite.oci import packages
 from offsite.oci.reference import owner_of as image_owner_of
 from offsite.shards import share

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from offsite import gha
 from offsite.errors import (
     CheckFailed,
     DestinationMissing,
@@ -23,6 +22,7 @@ from offsite.errors import (
     SetGone,
     SetNotFound,
 )
+from offsite.github import gha
 from offsite.manifest import MANIFEST_NAME, MAX_MANIFEST, SET_ID, Manifest, set_id_for, set_time
 from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage
 from offsite.urls import redact

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from offsite.gha import printable  # what a manifest says is an attacker's text
+from offsite.github.gha import printable  # what a manifest says is an attacker's text
 
 
 def human_size(n: float) -> str:

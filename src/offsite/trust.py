@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from offsite import gha
 from offsite.auth import SIGNATURE, import_trusted, mac_holds, signer
 from offsite.crypto import KEY_FILE, SET_KEY, unwrap_key
 from offsite.errors import (
@@ -33,6 +32,7 @@ from offsite.errors import (
     ObjectMissing,
     PassphraseNeeded,
 )
+from offsite.github import gha
 from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
 from offsite.sets import StoredSet
 from offsite.storage.base import Storage

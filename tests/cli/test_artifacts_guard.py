@@ -40,7 +40,7 @@ def test_an_artifact_name_offsite_could_not_find_again_is_refused_before_the_bac
     r = cli("backup", tree, "--to", "github-artifacts", "--no-encrypt", "--json")
     assert r.code == 0, r.err
     set_id = json.loads(r.out)["manifest"]["id"]
-    from offsite.artifacts import artifact_name
+    from offsite.github.artifacts import artifact_name
     from offsite.storage.gh_artifacts import parse_artifacts
 
     name = artifact_name(set_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from offsite import github_env, retry
+from offsite import retry
 from offsite.errors import BadInput
+from offsite.github import env as github_env
 
 
 @pytest.mark.parametrize(

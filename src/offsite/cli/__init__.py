@@ -10,9 +10,10 @@ import traceback
 
 import click
 
-from offsite import __version__, gha
+from offsite import __version__
 from offsite.cli.options import State, emit_json, envvar_for
 from offsite.errors import BadInput, OffsiteError
+from offsite.github import gha
 
 EXIT_INTERRUPTED = 130
 

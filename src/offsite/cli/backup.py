@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from offsite import artifacts, gha
 from offsite.backup import BackupConfig, BackupResult, run_backup
+from offsite.cli import outputs
 from offsite.cli.options import (
     Lines,
     emit_json,
@@ -28,9 +28,10 @@ from offsite.config import EncryptionSpec
 from offsite.config import load as load_config
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
-from offsite.github_repos import RepoChoice
+from offsite.github import artifacts, gha
+from offsite.github.repos import RepoChoice
+from offsite.monitor.ping import ping
 from offsite.oci.packages import ImageChoice
-from offsite.ping import ping
 from offsite.selection import Request, select
 from offsite.shards import parse_shard
 from offsite.sources.repo_extras import RepoExtras
@@ -377,7 +378,7 @@ def command(
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
     if pushgateway:
         _push_metrics(pushgateway, result, request.shard)
-    artifacts.publish(result.manifest, result.destinations, _summary(result))
+    outputs.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),
                    "skipped": list(result.skipped)})  # fmt: skip

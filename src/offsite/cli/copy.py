@@ -6,11 +6,12 @@ from dataclasses import asdict
 
 import click
 
-from offsite import artifacts, gha
+from offsite.cli import outputs
 from offsite.cli.options import emit_json, json_option, option, storage_options
 from offsite.cli.reading import trust_options
 from offsite.copy import copy_set
 from offsite.errors import BadInput, NoSets
+from offsite.github import artifacts, gha
 from offsite.sets import choose
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
@@ -73,7 +74,7 @@ def command(
         )  # fmt: skip
     opened = [open_storage(url, storage) for url in targets]
     done = [c for stored in sets for c in copy_set(source, stored, opened)]
-    artifacts.publish(sets[-1].manifest, targets)
+    outputs.publish(sets[-1].manifest, targets)
     if as_json:
         emit_json({"copied": [asdict(c) for c in done]})
         return 0

@@ -7,12 +7,12 @@ from dataclasses import asdict, replace
 
 import click
 
-from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import Which, reading_options, restore_options, which_options
 from offsite.config import Config
 from offsite.drill import DrillReport, record, run_drill
 from offsite.errors import OffsiteError
+from offsite.github import gha
 from offsite.restore import RestoreRequest
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings

@@ -9,7 +9,7 @@ import click
 
 from offsite.cli.options import Lines, emit_json, json_option, option, repo_options
 from offsite.errors import BadInput
-from offsite.github_repos import RepoChoice, owner_of, repositories
+from offsite.github.repos import RepoChoice, owner_of, repositories
 from offsite.mirror import push_all, raise_failures, target_for
 from offsite.shards import parse_shard, share
 from offsite.sources import SourceOptions

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from offsite import gha
 from offsite.cli.options import State, emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import trust_options
 from offsite.config import Objectives
 from offsite.durations import parse_duration
 from offsite.errors import BadInput
+from offsite.github import gha
 from offsite.monitor import alerts, notify, summary
 from offsite.monitor.health import HEALTHY, Thresholds, human_age
 from offsite.monitor.run import MonitorConfig, run_monitor
@@ -26,8 +26,8 @@ def _configured(
 ) -> tuple[tuple[str, ...], tuple[str, ...], Objectives]:
     """A --config file's targets (unless named on the command line) and objectives: its
     destinations, ``github-artifacts`` standing for this repository's workflow."""
-    from offsite.artifacts import ARTIFACTS
     from offsite.config import load
+    from offsite.github.artifacts import ARTIFACTS
 
     config = load(path).settings(os.environ)
     if not repos and not storages:

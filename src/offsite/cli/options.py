@@ -14,9 +14,9 @@ from typing import Any, Callable, TypeVar, cast
 
 import click
 
-from offsite import gha
 from offsite.crypto import DEFAULT_PASSPHRASE_ENV
 from offsite.errors import BadInput
+from offsite.github import gha
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -194,7 +194,7 @@ def repo_options(f: F) -> F:
     argument (a RepoChoice)."""
     import functools
 
-    from offsite.github_repos import RepoChoice
+    from offsite.github.repos import RepoChoice
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

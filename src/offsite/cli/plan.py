@@ -6,11 +6,11 @@ import json
 
 import click
 
-from offsite import gha
 from offsite.cli.options import image_options, option, repo_options
 from offsite.config import load
 from offsite.errors import BadInput
-from offsite.github_repos import RepoChoice, owner_of
+from offsite.github import gha
+from offsite.github.repos import RepoChoice, owner_of
 from offsite.oci.packages import ImageChoice
 from offsite.oci.reference import owner_of as image_owner_of
 from offsite.selection import Request, units

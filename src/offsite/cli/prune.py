@@ -8,12 +8,12 @@ from typing import Callable
 
 import click
 
-from offsite import gha
 from offsite.cli.options import F, emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import reading_options
 from offsite.config import Config
 from offsite.durations import parse_duration
 from offsite.errors import BadInput, OperationFailed
+from offsite.github import gha
 from offsite.prune import run_prune
 from offsite.retention import Policy
 from offsite.storage import open_storage

@@ -135,8 +135,8 @@ def _configured_variable(config: Any) -> str | None:
 def _configured_destination(config: Any) -> str:
     """The first destination of a --config file: ``github-artifacts`` reads this
     repository's artifacts (``gh-artifacts://$GITHUB_REPOSITORY``)."""
-    from offsite.artifacts import ARTIFACTS
     from offsite.config import expand
+    from offsite.github.artifacts import ARTIFACTS
 
     if config is None:
         raise BadInput("name the destination DEST (or give --config FILE with destinations)")

@@ -9,7 +9,7 @@ import click
 from offsite.cli.options import Lines, extras_options, option, read_storage_options, split_pairs
 from offsite.cli.reading import trust_options
 from offsite.config import load
-from offsite.github_repos import owner_of
+from offsite.github.repos import owner_of
 from offsite.oci.reference import owner_of as image_owner_of
 from offsite.selection import Request, select
 from offsite.shards import parse_shard

@@ -6,10 +6,10 @@ from dataclasses import asdict, replace
 
 import click
 
-from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, read_storage_options
 from offsite.cli.reading import Which, reading_options, restore_options, which_options
 from offsite.config import Config
+from offsite.github import gha
 from offsite.restore import RestoreRequest, run_restore
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings

@@ -6,11 +6,11 @@ from dataclasses import asdict
 
 import click
 
-from offsite import gha
 from offsite.cli.options import emit_json, json_option, option, storage_options
 from offsite.cli.reading import Which, reading_options, which_options
 from offsite.config import Config
 from offsite.errors import BadInput, CheckFailed, NoSets
+from offsite.github import gha
 from offsite.sets import StoredSet, choose, scan
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings

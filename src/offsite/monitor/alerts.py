@@ -4,7 +4,7 @@ Workflows webhooks accept since Office 365 connectors were retired) and plain JS
 Each message says what is wrong, since when, and links the run. Payloads stay inside
 each service's documented limits (Slack: a 3,000-character section, 50 blocks;
 Discord: 2,000 characters of content, 10 embeds of at most 25 fields, 6,000 characters
-in all; Teams: 28 KB). Sending retries (``offsite.posting``); a webhook that still
+in all; Teams: 28 KB). Sending retries (``monitor.posting``); a webhook that still
 fails is returned as a failure for the caller to report.
 """
 
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from offsite.errors import BadInput
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, human_age
-from offsite.posting import post
+from offsite.monitor.posting import post
 
 FORMATS = ("auto", "slack", "discord", "teams", "json")
 COLOURS = {HEALTHY: 0x2EB67D, UNKNOWN: 0xECB22E}

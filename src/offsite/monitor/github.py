@@ -20,9 +20,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from offsite import github_env
 from offsite.errors import BadInput, OffsiteError
-from offsite.github_repos import PER_PAGE, client, list_repositories, reason
+from offsite.github import env as github_env
+from offsite.github.repos import PER_PAGE, client, list_repositories, reason
 from offsite.monitor.health import Backup, Observation, Run
 from offsite.storage.gh_artifacts import own_run
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from offsite import gha, github_env
 from offsite.errors import BadInput, OperationFailed
+from offsite.github import env as github_env
+from offsite.github import gha
 from offsite.names import safe_name
 from offsite.oci.reference import DIGEST, GHCR, TAG, parse
 

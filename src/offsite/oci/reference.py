@@ -99,7 +99,7 @@ def parse(url: str, default_tag: str | None = "latest") -> Reference:
 def owner_of(url: str) -> str | None:
     """``oci://ghcr.io/OWNER`` (every container package of OWNER, on GitHub's container
     registry: ``github_env.container_registry``) → OWNER; else None."""
-    from offsite import github_env
+    from offsite.github import env as github_env
 
     try:
         secure, host, path = _split(url)

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from offsite import github_env
 from offsite.errors import BadInput, OperationFailed
+from offsite.github import env as github_env
 from offsite.oci.layout import MANIFESTS, MAX_MANIFEST, digest_of
 from offsite.oci.reference import Reference
 from offsite.stream.readers import CHUNK, Readable

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite import gha
 from offsite.errors import SourceNotFound, TargetNotEmpty
+from offsite.github import gha
 from offsite.sources.base import (
     Dump,
     FolderStagingRestorer,

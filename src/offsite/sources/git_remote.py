@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from offsite import github_env
 from offsite.errors import BadInput, MalformedURL
+from offsite.github import env as github_env
 from offsite.sources.process import ErrorFactory, run_tool
 from offsite.urls import redact
 

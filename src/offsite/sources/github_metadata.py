@@ -82,7 +82,7 @@ class _Export:
     def get(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
         from github import GithubException
 
-        from offsite.github_repos import reason
+        from offsite.github.repos import reason
 
         self.requests += 1
         try:
@@ -149,7 +149,7 @@ class _Export:
         import requests
         from github import GithubException
 
-        from offsite.github_repos import reason
+        from offsite.github.repos import reason
 
         count = total = 0
         for release in releases:
@@ -223,7 +223,7 @@ class GitHubMetadataSource(Source):
     def prepare(self, context: RunContext) -> Prepared:
         """Export the repository's JSON (and release assets) into a folder of the work
         folder, beside other repositories' fetches; the dump then tars that folder."""
-        from offsite.github_repos import client
+        from offsite.github.repos import client
 
         folder = stage_folder(context.workdir, self.name)
         try:

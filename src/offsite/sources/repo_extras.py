@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from offsite.errors import BadInput
-from offsite.github_repos import Repository
+from offsite.github.repos import Repository
 from offsite.sources.base import Source
 from offsite.sources.git import GitSource
 from offsite.sources.git_remote import github_name

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, cast
 
-from offsite import github_env
 from offsite.errors import BadInput, StorageError
+from offsite.github import env as github_env
 from offsite.sets import set_ids_of
 from offsite.storage.base import ObjectInfo
 from offsite.storage.guard import guarded

@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from offsite import gha
 from offsite.errors import BadInput, RestoreFailed, TargetNotEmpty
+from offsite.github import gha
 from offsite.names import safe_name
 from offsite.pitr import lsn_value
 from offsite.sources.base import (

@@ -20,8 +20,9 @@ import os
 import socket
 from typing import Any, Callable, TypeVar
 
-from offsite import gha, retry
+from offsite import retry
 from offsite.errors import BadInput, MissingExtra, StorageDenied, StorageError
+from offsite.github import gha
 from offsite.storage.settings import SftpSettings
 from offsite.storage.sftp.address import SftpAddress
 

@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from offsite import github_env
 from offsite.errors import BadInput, OperationFailed
+from offsite.github import env as github_env
 
 PER_PAGE = 100
 

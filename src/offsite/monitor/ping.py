@@ -5,7 +5,7 @@ it cannot be delivered, the caller prints a warning."""
 
 from __future__ import annotations
 
-from offsite.posting import post
+from offsite.monitor.posting import post
 
 
 def ping(url: str, event: str = "", body: str = "") -> str | None:
