@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from offsite.errors import BadInput, EncryptionFailed
-from offsite.manifest import Auth, Manifest
+from offsite.sets.manifest import Auth, Manifest
 
 ALG = "HMAC-SHA256"
 INFO = b"offsite-manifest-auth"

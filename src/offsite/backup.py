@@ -24,8 +24,16 @@ from offsite.auth import SIGNATURE, mac, sign
 from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
 from offsite.github import env as github_env
-from offsite.manifest import FORMAT, FORMAT_SET_KEY, MANIFEST_NAME, Entry, Manifest, Origin, iso
-from offsite.sets import allocate_id
+from offsite.sets.manifest import (
+    FORMAT,
+    FORMAT_SET_KEY,
+    MANIFEST_NAME,
+    Entry,
+    Manifest,
+    Origin,
+    iso,
+)
+from offsite.sets.stored import allocate_id
 from offsite.sources import Prepared, RunContext, Source
 from offsite.sources.base import Part
 from offsite.storage import Storage, open_storage

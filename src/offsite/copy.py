@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from offsite.auth import SIGNATURE
 from offsite.crypto import KEY_FILE
 from offsite.errors import ChecksumMismatch, ObjectMissing, SizeMismatch, StorageError
-from offsite.manifest import MANIFEST_NAME, Entry
-from offsite.sets import StoredSet
+from offsite.sets.manifest import MANIFEST_NAME, Entry
+from offsite.sets.stored import StoredSet
 from offsite.storage.base import Storage, get_bytes
 from offsite.storage.fanout import put_everywhere, put_one
 from offsite.stream.pipeline import Pipeline

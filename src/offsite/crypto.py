@@ -34,8 +34,8 @@ from typing import Any, BinaryIO
 import gnupg
 
 from offsite.errors import BadInput, DecryptionFailed, EncryptionFailed
-from offsite.manifest import Encryption
 from offsite.openpgp import encrypted_message
+from offsite.sets.manifest import Encryption
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK, Readable
 

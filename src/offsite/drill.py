@@ -13,15 +13,15 @@ from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 from offsite.errors import BadInput, OffsiteError
-from offsite.manifest import Entry
 from offsite.restore import Restored, RestoreRequest, restore_set
-from offsite.sets import StoredSet
+from offsite.sets.manifest import Entry
+from offsite.sets.stored import StoredSet
+from offsite.sets.trust import Verifier
 from offsite.sources import kind_class
 from offsite.storage import open_storage
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.progress import Progress
-from offsite.trust import Verifier
 
 
 def compare_rows(expected: dict[str, int], found: dict[str, int]) -> list[str]:
@@ -133,7 +133,7 @@ def record(
     the set's data key when it has one and the key was at hand; its key."""
     import base64
 
-    from offsite.drill_records import STAMP, DrillRecord
+    from offsite.sets.drill_records import STAMP, DrillRecord
 
     storage = open_storage(dest, settings)
     data_key, wrapped = report.data_key, report.wrapped

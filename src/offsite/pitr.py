@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from offsite.errors import BadInput
-from offsite.manifest import Entry
-from offsite.sets import StoredSet
+from offsite.sets.manifest import Entry
+from offsite.sets.stored import StoredSet
 
 BASE_KIND = "pg-base"
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from offsite.errors import BadInput, CheckFailed, OffsiteError
-from offsite.manifest import MANIFEST_NAME, set_time
-from offsite.retention import Plan, Policy, plan
-from offsite.sets import Check, scan
+from offsite.names import set_time
+from offsite.sets.manifest import MANIFEST_NAME
+from offsite.sets.retention import Plan, Policy, plan
+from offsite.sets.stored import Check, scan
 from offsite.storage import Storage
 from offsite.storage.base import HasUploads
 from offsite.wal.verify import prune_archives

@@ -24,7 +24,6 @@ from offsite.errors import (
     TargetNotEmpty,
 )
 from offsite.github import gha
-from offsite.manifest import Entry
 from offsite.pitr import (
     BASE_KIND,
     Target,
@@ -34,14 +33,15 @@ from offsite.pitr import (
     ends_before,
     stopped,
 )
-from offsite.sets import StoredSet, scan, select
+from offsite.sets.manifest import Entry
+from offsite.sets.stored import StoredSet, scan, select
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.sources import RestoreOptions, Restorer, kind_class
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import Pipeline, decompress
 from offsite.stream.progress import Progress
 from offsite.stream.readers import HashingReader, Readable, copy
-from offsite.trust import TrustConfig, Verifier
 from offsite.urls import local_path
 from offsite.wal.archiving import default_cache
 from offsite.wal.names import is_wal_name

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from offsite.errors import BadInput, CheckFailed, EntryMissing, OffsiteError, SizeMismatch
-from offsite.manifest import MANIFEST_NAME
 from offsite.restore import read_entry
-from offsite.sets import StoredSet
+from offsite.sets.manifest import MANIFEST_NAME
+from offsite.sets.stored import StoredSet
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import Storage
 from offsite.stream.progress import Progress
 from offsite.stream.readers import CHUNK, Readable
-from offsite.trust import TrustConfig, Verifier
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import pytest
 
 from offsite.auth import mac
 from offsite.crypto import unwrap_key
-from offsite.manifest import Manifest, set_id_for
+from offsite.names import set_id_for
+from offsite.sets.manifest import Manifest
 from tests.conftest import PASSPHRASE, Keyring, only_set, tree_content
 
 PLANTED = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=30))  # newest, not future

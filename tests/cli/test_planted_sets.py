@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.manifest import set_id_for
+from offsite.names import set_id_for
 from tests.conftest import only_set
 
 FUTURE = "29991231T000000Z"

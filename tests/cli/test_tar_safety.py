@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.manifest import Encryption, Entry, Manifest
+from offsite.sets.manifest import Encryption, Entry, Manifest
 
 
 def _store(dest: Path, payload: bytes, kind: str = "files") -> None:

@@ -9,11 +9,11 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from offsite import drill_records
-from offsite.sets import scan
+from offsite.sets import drill_records
+from offsite.sets.stored import scan
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.trust import TrustConfig, Verifier
 from tests.fakegithub import FakeGitHub
 from tests.monitor.conftest import Hooks
 from tests.monitor.test_monitor import MB, REPO, ago

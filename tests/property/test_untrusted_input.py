@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from offsite.errors import ManifestError, OffsiteError, UnsupportedManifest
-from offsite.manifest import Manifest
 from offsite.names import NAME
+from offsite.sets.manifest import Manifest
 from offsite.stream.safetar import extract
 from tests.property.strategies import archives, mangled, manifests, valid_manifest
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from offsite.errors import ObjectMissing, OffsiteError, StorageError
-from offsite.manifest import MANIFEST_NAME
-from offsite.sets import scan
+from offsite.sets.manifest import MANIFEST_NAME
+from offsite.sets.stored import scan
 from offsite.storage.base import HasUploads, get_bytes, put_bytes
 from tests.conftest import only_set, tree_content
 from tests.faultproxy import TcpFaultProxy

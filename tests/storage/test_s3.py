@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from offsite.prune import run_prune
-from offsite.retention import Policy
+from offsite.sets.retention import Policy
 from offsite.storage import open_storage
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import S3Settings, StorageSettings

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from offsite.errors import ManifestError, UnsupportedManifest
-from offsite.manifest import Encryption, Entry, Manifest, Origin, set_id_for, set_time
+from offsite.names import set_id_for, set_time
+from offsite.sets.manifest import Encryption, Entry, Manifest, Origin
 
 
 def _manifest() -> Manifest:
@@ -56,10 +57,10 @@ def test_the_schema_and_the_code_hold_the_same_patterns() -> None:
     (Python's ``$`` also matches before a newline) must not drift apart."""
     from importlib.resources import files
 
-    from offsite.manifest import FILE, KIND, SET_ID, SHA256
-    from offsite.names import NAME_PATTERN
+    from offsite.names import NAME_PATTERN, SET_ID
+    from offsite.sets.manifest import FILE, KIND, SHA256
 
-    schema = json.loads(files("offsite").joinpath("schemas/manifest.schema.json").read_text())
+    schema = json.loads(files("offsite.sets").joinpath("schemas/manifest.schema.json").read_text())
     entry = schema["$defs"]["entry"]["properties"]
     assert entry["name"]["pattern"] == NAME_PATTERN
     for field, regex in (("file", FILE), ("kind", KIND), ("sha256", SHA256)):

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from offsite import drill_records
 from offsite.config import parse
 from offsite.errors import BadInput
 from offsite.monitor import metrics, page
@@ -25,6 +24,7 @@ from offsite.monitor.health import (
     assess,
     largest_gap,
 )
+from offsite.sets import drill_records
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
 H = timedelta(hours=1)

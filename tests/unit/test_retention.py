@@ -8,8 +8,8 @@ import pytest
 
 from offsite.durations import parse_duration
 from offsite.errors import BadInput
-from offsite.manifest import set_id_for
-from offsite.retention import Policy, plan
+from offsite.names import set_id_for
+from offsite.sets.retention import Policy, plan
 
 
 def _t(text: str) -> datetime:

@@ -12,11 +12,11 @@ from offsite.cli.reading import trust_options
 from offsite.copy import copy_set
 from offsite.errors import BadInput, NoSets
 from offsite.github import artifacts, gha
-from offsite.sets import choose
+from offsite.sets.stored import choose
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render
-from offsite.trust import TrustConfig, Verifier
 
 
 @click.command("copy", short_help="Copy complete sets from one destination to others.")

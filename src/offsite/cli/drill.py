@@ -14,11 +14,11 @@ from offsite.drill import DrillReport, record, run_drill
 from offsite.errors import OffsiteError
 from offsite.github import gha
 from offsite.restore import RestoreRequest
+from offsite.sets.trust import TrustConfig
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
 from offsite.stream.progress import Progress
 from offsite.table import human_duration, human_size, render
-from offsite.trust import TrustConfig
 
 
 @click.command("drill", short_help="Restore into a scratch target, check it, time it (RTO).")

@@ -7,8 +7,8 @@ import click
 from offsite.cli.options import emit_json, json_option, read_storage_options
 from offsite.cli.reading import destination_options
 from offsite.config import Config
-from offsite.manifest import iso
-from offsite.sets import scan
+from offsite.sets.manifest import iso
+from offsite.sets.stored import scan
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import human_size, render

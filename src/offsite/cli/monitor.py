@@ -16,9 +16,9 @@ from offsite.github import gha
 from offsite.monitor import alerts, notify, summary
 from offsite.monitor.health import HEALTHY, Thresholds, human_age
 from offsite.monitor.run import MonitorConfig, run_monitor
+from offsite.sets.trust import TrustConfig
 from offsite.storage.settings import StorageSettings
 from offsite.table import render
-from offsite.trust import TrustConfig
 
 
 def _configured(

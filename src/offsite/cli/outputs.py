@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from offsite.github import gha
 from offsite.github.artifacts import artifact_name, staged_folder
-from offsite.manifest import Manifest
+from offsite.sets.manifest import Manifest
 from offsite.storage.local import LocalStorage
 from offsite.table import human_size
 from offsite.urls import scheme_of

@@ -15,11 +15,11 @@ from offsite.durations import parse_duration
 from offsite.errors import BadInput, OperationFailed
 from offsite.github import gha
 from offsite.prune import run_prune
-from offsite.retention import Policy
+from offsite.sets.retention import Policy
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.table import markdown, render
-from offsite.trust import TrustConfig, Verifier
 from offsite.urls import redact
 
 

@@ -26,7 +26,7 @@ from offsite.errors import BadInput
 def _trust(kwargs: dict[str, Any], configured: str | None = None) -> Any:
     """The TrustConfig the trust options in ``kwargs`` (taken out) describe; ``configured``:
     the passphrase variable a --config file names, used when --passphrase-env was not given."""
-    from offsite.trust import TrustConfig
+    from offsite.sets.trust import TrustConfig
 
     variable = kwargs.pop("passphrase_env")
     path = kwargs.pop("passphrase_file")

@@ -12,11 +12,11 @@ from offsite.config import load
 from offsite.github.repos import owner_of
 from offsite.oci.reference import owner_of as image_owner_of
 from offsite.selection import Request, select
+from offsite.sets.trust import TrustConfig
 from offsite.shards import parse_shard
 from offsite.sources.git_lfs import lfs_available
 from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
-from offsite.trust import TrustConfig
 
 
 def _tools() -> list[str]:
@@ -101,10 +101,10 @@ def _restoring(
     set cannot name what is installed. Only names come from the manifest (a package per
     kind and server major), never an option."""
     from offsite.errors import BadInput, OffsiteError
-    from offsite.sets import scan
+    from offsite.sets.stored import scan
+    from offsite.sets.trust import Verifier
     from offsite.sources import kind_class
     from offsite.storage import open_storage
-    from offsite.trust import Verifier
 
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:

@@ -11,11 +11,11 @@ from offsite.cli.reading import Which, reading_options, restore_options, which_o
 from offsite.config import Config
 from offsite.github import gha
 from offsite.restore import RestoreRequest, run_restore
+from offsite.sets.trust import TrustConfig
 from offsite.sources import RestoreOptions
 from offsite.storage.settings import StorageSettings
 from offsite.stream.progress import Progress
 from offsite.table import human_duration, human_size, markdown, render
-from offsite.trust import TrustConfig
 from offsite.urls import redact
 
 RESTORED = ("entry", "kind", "size", "time", "restored to")

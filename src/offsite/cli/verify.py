@@ -11,13 +11,13 @@ from offsite.cli.reading import Which, reading_options, which_options
 from offsite.config import Config
 from offsite.errors import BadInput, CheckFailed, NoSets
 from offsite.github import gha
-from offsite.sets import StoredSet, choose, scan
+from offsite.sets.stored import StoredSet, choose, scan
+from offsite.sets.trust import TrustConfig, Verifier, older
+from offsite.sets.trust import seal as seal_set
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.progress import Progress
 from offsite.table import markdown, render
-from offsite.trust import TrustConfig, Verifier, older
-from offsite.trust import seal as seal_set
 from offsite.urls import redact
 from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 

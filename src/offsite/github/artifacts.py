@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from offsite.errors import BadInput
+from offsite.names import ARTIFACT_PREFIX
 
 ARTIFACTS = "github-artifacts"
-PREFIX = "backup-"
+PREFIX = ARTIFACT_PREFIX
 
 
 def staging_dir(env: Mapping[str, str] | None = None) -> str | None:

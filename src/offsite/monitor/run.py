@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 from offsite.errors import BadInput, OffsiteError
 from offsite.monitor import alerts, notify
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, Observation, Thresholds, assess
+from offsite.sets.trust import TrustConfig
 from offsite.storage.settings import StorageSettings
-from offsite.trust import TrustConfig
 
 EXIT_HEALTHY, EXIT_UNHEALTHY, EXIT_COULD_NOT_CHECK = 0, 1, 3
 

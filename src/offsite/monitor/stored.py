@@ -6,16 +6,16 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta, timezone
 
-from offsite import drill_records
 from offsite.crypto import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
-from offsite.manifest import set_time
 from offsite.monitor.health import Backup, Drill, Observation
-from offsite.sets import scan
+from offsite.names import set_time
+from offsite.sets import drill_records
+from offsite.sets.stored import scan
+from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.base import Storage
 from offsite.storage.settings import StorageSettings
-from offsite.trust import TrustConfig, Verifier
 from offsite.urls import redact
 from offsite.wal.names import is_wal_name
 

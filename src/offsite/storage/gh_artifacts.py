@@ -27,7 +27,7 @@ from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, StorageError
 from offsite.github import env as github_env
-from offsite.sets import set_ids_of
+from offsite.names import set_ids_of
 from offsite.storage.base import ObjectInfo
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from offsite.crypto import KEY_FILE
 from offsite.errors import BadInput, OffsiteError
-from offsite.manifest import Entry
 from offsite.pitr import BASE_KIND
-from offsite.sets import StoredSet
+from offsite.sets.manifest import Entry
+from offsite.sets.stored import StoredSet
 from offsite.storage.base import ObjectInfo, Storage
 from offsite.wal.archive import PREFIX, Archive
 from offsite.wal.chain import (

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from offsite.auth import hkdf_sha256
-from offsite.manifest import SET_ID
+from offsite.names import SET_ID
 
 PREFIX = "drills/"
 ALG = "HMAC-SHA256"

@@ -7,7 +7,6 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -23,7 +22,8 @@ from offsite.errors import (
     SetNotFound,
 )
 from offsite.github import gha
-from offsite.manifest import MANIFEST_NAME, MAX_MANIFEST, SET_ID, Manifest, set_id_for, set_time
+from offsite.names import set_id_for, set_ids_of, set_time
+from offsite.sets.manifest import MANIFEST_NAME, MAX_MANIFEST, Manifest
 from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage
 from offsite.urls import redact
 
@@ -94,25 +94,6 @@ class Scan:
         """The sets not dated in the future, oldest first."""
         moment = now or datetime.now(timezone.utc)
         return [s for s in self.sets if not s.future(moment)]
-
-
-_ARTIFACT = re.compile(rf"backup-({SET_ID.pattern})(?:-.*)?", re.DOTALL)
-
-
-def set_ids_of(name: str) -> list[str]:
-    """The set ids a set folder's name may stand for: ``<id>``, an artifact's
-    ``backup-<id>``, or a custom artifact name ``backup-<id>-…`` (``-2-db`` may be the id's
-    clash suffix and ``db``, or ``2-db``: both, longest first; the manifest's id decides);
-    none for another name."""
-    if SET_ID.fullmatch(name):
-        return [name]
-    found = _ARTIFACT.fullmatch(name)
-    if not found:
-        return []
-    ids = [found.group(1)]
-    if "-" in ids[0]:
-        ids.append(ids[0].split("-", 1)[0])
-    return ids
 
 
 def _read_manifest(storage: Storage, key: str, where: str) -> bytes:

@@ -19,7 +19,7 @@ from typing import Any
 
 from offsite import __version__
 from offsite.errors import ManifestError, UnsupportedManifest
-from offsite.names import NAME
+from offsite.names import NAME, SET_ID
 
 FORMAT = "offsite-manifest/1"
 FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data key
@@ -27,7 +27,6 @@ FORMATS = (FORMAT, FORMAT_SET_KEY)
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST = 16 << 20  # bytes: a manifest larger than this is refused unread
 # fullmatch these: $ matches before a newline; [0-9], not \d, which takes any script's digits
-SET_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z(-[0-9]{1,6})?")
 FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
 KIND = re.compile(r"[a-z][a-z0-9-]{0,31}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -40,7 +39,7 @@ def _validator() -> Any:
     import jsonschema
 
     schema = json.loads(
-        files("offsite").joinpath("schemas/manifest.schema.json").read_text(encoding="utf-8")
+        files("offsite.sets").joinpath("schemas/manifest.schema.json").read_text(encoding="utf-8")
     )
     return jsonschema.Draft202012Validator(schema)
 
@@ -60,16 +59,6 @@ def canonical(data: dict[str, Any]) -> bytes:
     no spaces, UTF-8 (SPEC §2)."""
     rest = {k: v for k, v in data.items() if k != "auth"}
     return json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def set_id_for(moment: datetime) -> str:
-    """The set id of a run started at ``moment``: UTC, ``YYYYMMDDTHHMMSSZ``."""
-    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def set_time(set_id: str) -> datetime:
-    """The UTC start time a set id stands for (a ``-N`` clash suffix is ignored)."""
-    return datetime.strptime(set_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
 def iso(moment: datetime) -> str:

@@ -33,8 +33,8 @@ from offsite.errors import (
     PassphraseNeeded,
 )
 from offsite.github import gha
-from offsite.manifest import FORMAT, MANIFEST_NAME, Entry
-from offsite.sets import StoredSet
+from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Entry
+from offsite.sets.stored import StoredSet
 from offsite.storage.base import Storage
 
 SMALL = 64 << 10  # key.gpg and a signature are a few hundred bytes
