@@ -15,13 +15,14 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from offsite import __version__
-from offsite.auth import SIGNATURE, mac, sign
-from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor
+from offsite.crypto.auth import SIGNATURE, sign
+from offsite.crypto.keys import KEY_FILE, EncryptionConfig
+from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
 from offsite.github import env as github_env
 from offsite.sets.manifest import (
@@ -34,6 +35,7 @@ from offsite.sets.manifest import (
     iso,
 )
 from offsite.sets.stored import allocate_id
+from offsite.sets.trust import with_auth
 from offsite.sources import Prepared, RunContext, Source
 from offsite.sources.base import Part
 from offsite.storage import Storage, open_storage
@@ -255,7 +257,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
                 format=FORMAT_SET_KEY if encryptor.encrypted else FORMAT,
             )
             if encryptor.encrypted:
-                manifest = replace(manifest, auth=mac(manifest, encryptor.data_key))
+                manifest = with_auth(manifest, encryptor.data_key)
             text = manifest.to_json().encode()
             if config.sign_key:
                 signature = sign(text, config.sign_key, config.encryption.passphrase)

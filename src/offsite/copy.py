@@ -14,8 +14,8 @@ import contextlib
 import io
 from dataclasses import dataclass
 
-from offsite.auth import SIGNATURE
-from offsite.crypto import KEY_FILE
+from offsite.crypto.auth import SIGNATURE
+from offsite.crypto.keys import KEY_FILE
 from offsite.errors import ChecksumMismatch, ObjectMissing, SizeMismatch, StorageError
 from offsite.sets.manifest import MANIFEST_NAME, Entry
 from offsite.sets.stored import StoredSet

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from offsite.crypto import SET_KEY, decrypt
+from offsite.crypto.keys import SET_KEY
+from offsite.crypto.streaming import decrypt
 from offsite.errors import (
     BadInput,
     ChecksumMismatch,

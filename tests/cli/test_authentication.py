@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from offsite.auth import mac
-from offsite.crypto import unwrap_key
+from offsite.crypto.keys import unwrap_key
 from offsite.names import set_id_for
 from offsite.sets.manifest import Manifest
+from offsite.sets.trust import with_auth
 from tests.conftest import PASSPHRASE, Keyring, only_set, tree_content
 
 PLANTED = set_id_for(datetime.now(timezone.utc) + timedelta(minutes=30))  # newest, not future
@@ -45,7 +45,7 @@ def _planted_by_attacker(cli, tmp_path: Path, dest: Path, monkeypatch, *extra: s
     manifest = replace(manifest, id=PLANTED, auth=None)
     if (folder / "key.gpg").exists():
         key = unwrap_key((folder / "key.gpg").read_bytes(), (), "the attacker's own passphrase")
-        manifest = replace(manifest, auth=mac(manifest, key))
+        manifest = with_auth(manifest, key)
     (folder / "manifest.json").write_text(manifest.to_json())
     return folder
 

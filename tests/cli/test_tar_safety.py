@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from offsite.sets.manifest import Encryption, Entry, Manifest
+from offsite.crypto.keys import Encryption
+from offsite.sets.manifest import Entry, Manifest
 
 
 def _store(dest: Path, payload: bytes, kind: str = "files") -> None:

@@ -246,7 +246,7 @@ def test_eight_backups_started_in_the_same_second_write_eight_sets(
 
     import offsite.backup
     from offsite.backup import BackupConfig, run_backup
-    from offsite.crypto import EncryptionConfig
+    from offsite.crypto.keys import EncryptionConfig
     from offsite.restore import RestoreRequest, run_restore
     from offsite.sources.command import CommandSource
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.openpgp import encrypted_message
+from offsite.crypto.openpgp import encrypted_message
 
 
 def _gpg(home: Path, *args: str, data: bytes = b"planted rows\n" * 100) -> bytes:

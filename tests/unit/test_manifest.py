@@ -4,9 +4,10 @@ import json
 
 import pytest
 
+from offsite.crypto.keys import Encryption
 from offsite.errors import ManifestError, UnsupportedManifest
 from offsite.names import set_id_for, set_time
-from offsite.sets.manifest import Encryption, Entry, Manifest, Origin
+from offsite.sets.manifest import Entry, Manifest, Origin
 
 
 def _manifest() -> Manifest:

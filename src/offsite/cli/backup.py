@@ -26,7 +26,7 @@ from offsite.cli.options import (
 )
 from offsite.config import EncryptionSpec
 from offsite.config import load as load_config
-from offsite.crypto import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
+from offsite.crypto.keys import DEFAULT_PASSPHRASE_ENV, EncryptionConfig
 from offsite.errors import BadInput, OffsiteError
 from offsite.github import artifacts, gha
 from offsite.github.repos import RepoChoice

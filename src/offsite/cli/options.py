@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar, cast
 
 import click
 
-from offsite.crypto import DEFAULT_PASSPHRASE_ENV
+from offsite.crypto.keys import DEFAULT_PASSPHRASE_ENV
 from offsite.errors import BadInput
 from offsite.github import gha
 

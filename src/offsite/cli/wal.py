@@ -16,7 +16,7 @@ from offsite.cli.options import (
     read_storage_options,
     storage_options,
 )
-from offsite.crypto import EncryptionConfig
+from offsite.crypto.keys import EncryptionConfig
 from offsite.errors import BadInput
 from offsite.storage.settings import StorageSettings
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta, timezone
 
-from offsite.crypto import unwrap_key
+from offsite.crypto.keys import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.monitor.health import Backup, Drill, Observation
 from offsite.names import set_time

@@ -13,19 +13,16 @@ never overwritten (create-if-absent).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from offsite.auth import hkdf_sha256
+from offsite.crypto.auth import ALG, mac, mac_holds
 from offsite.names import SET_ID
 
 PREFIX = "drills/"
-ALG = "HMAC-SHA256"
 INFO = b"offsite-drill-auth"
 STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(rf"drills/(?P<set>{SET_ID.pattern})/(?P<time>[0-9]{{8}}T[0-9]{{6}}Z)\.json")
@@ -60,20 +57,17 @@ class DrillRecord:
     def sealed(self, data_key: str | None) -> DrillRecord:
         if data_key is None:
             return self
-        return DrillRecord(**{**asdict(self), "auth": {"alg": ALG, "mac": _mac(self, data_key)}})
+        return DrillRecord(
+            **{**asdict(self), "auth": {"alg": ALG, "mac": mac(self.canonical(), data_key, INFO)}}
+        )
 
     def holds(self, data_key: str) -> bool:
         if not self.auth or self.auth.get("alg") != ALG:
             return False
-        return hmac.compare_digest(_mac(self, data_key), str(self.auth.get("mac", "")))
+        return mac_holds(self.canonical(), data_key, str(self.auth.get("mac", "")), INFO)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"
-
-
-def _mac(record: DrillRecord, data_key: str) -> str:
-    key = hkdf_sha256(bytes.fromhex(data_key), INFO)
-    return hmac.new(key, record.canonical(), hashlib.sha256).hexdigest()
 
 
 def names(keys: list[str]) -> list[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from offsite import __version__
+from offsite.crypto.keys import Encryption
 from offsite.errors import ManifestError, UnsupportedManifest
 from offsite.names import NAME, SET_ID
 
@@ -63,13 +64,6 @@ def canonical(data: dict[str, Any]) -> bytes:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class Encryption:
-    mode: str  # "passphrase" | "recipients" | "none"
-    cipher: str | None = None
-    recipients: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

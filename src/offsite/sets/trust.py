@@ -20,10 +20,10 @@ unwrapped), so ``key.gpg`` is opened once per set.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from offsite.auth import SIGNATURE, import_trusted, mac_holds, signer
-from offsite.crypto import KEY_FILE, SET_KEY, unwrap_key
+from offsite.crypto.auth import ALG, SIGNATURE, import_trusted, mac, mac_holds, signer
+from offsite.crypto.keys import KEY_FILE, SET_KEY, unwrap_key
 from offsite.errors import (
     CheckFailed,
     DecryptionFailed,
@@ -33,7 +33,7 @@ from offsite.errors import (
     PassphraseNeeded,
 )
 from offsite.github import gha
-from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Entry
+from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Auth, Entry, Manifest
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import Storage
 
@@ -78,9 +78,9 @@ class Verifier:
 
     def __enter__(self) -> Verifier:
         if self.config.trust_keys:
-            from offsite.crypto import _throwaway_home
+            from offsite.crypto.gpg import throwaway_home
 
-            self._home = self._stack.enter_context(_throwaway_home())
+            self._home = self._stack.enter_context(throwaway_home())
             self._trusted = import_trusted(self.config.trust_keys, self._home)
         return self
 
@@ -114,7 +114,7 @@ class Verifier:
 
     def can_decrypt(self, entry: Entry) -> bool:
         """Whether a key for ``entry`` is at hand (not whether it is the right one)."""
-        from offsite.crypto import can_decrypt
+        from offsite.crypto.keys import can_decrypt
 
         return can_decrypt(entry.encryption, self.config.passphrase)
 
@@ -190,9 +190,22 @@ class Verifier:
             key = self.data_key(stored)
         except DecryptionFailed as exc:
             return f"its key.gpg does not open with the passphrase ({exc.args[2]})"
-        if not mac_holds(stored.manifest, key):
+        if not auth_holds(stored.manifest, key):
             return "its manifest does not match its auth"
         return None
+
+
+def with_auth(manifest: Manifest, data_key: str) -> Manifest:
+    """``manifest`` with its ``auth``: the HMAC of its canonical form, keyed from the set's
+    data key (SPEC §2)."""
+    return replace(manifest, auth=Auth(ALG, mac(manifest.canonical(), data_key)))
+
+
+def auth_holds(manifest: Manifest, data_key: str) -> bool:
+    auth = manifest.auth
+    return (
+        auth is not None and auth.alg == ALG and mac_holds(manifest.canonical(), data_key, auth.mac)
+    )
 
 
 def older(stored: StoredSet) -> bool:
@@ -211,10 +224,8 @@ def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphras
     data key and an ``auth`` (``verify --read-data --seal``, SPEC §7): from then on it
     proves its id like a new set. A set whose stored bytes another set also holds is a
     copy of that one (encryption never makes two equal entries) and is not sealed."""
-    from dataclasses import replace
-
-    from offsite.auth import mac
-    from offsite.crypto import EncryptionConfig, Encryptor
+    from offsite.crypto.keys import EncryptionConfig
+    from offsite.crypto.streaming import Encryptor
     from offsite.storage.base import put_bytes
 
     digests = {e.sha256 for e in stored.manifest.entries}
@@ -224,6 +235,6 @@ def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphras
         raise NotAuthenticated(stored.id, f"it holds the same stored bytes as set {twin}")
     with Encryptor(EncryptionConfig("passphrase", passphrase=passphrase)) as encryptor:
         wrapped = encryptor.wrapped_key()
-        sealed = replace(stored.manifest, auth=mac(stored.manifest, encryptor.data_key))
+        sealed = with_auth(stored.manifest, encryptor.data_key)
     put_bytes(storage, stored.key(KEY_FILE), wrapped)
     put_bytes(storage, stored.key(MANIFEST_NAME), sealed.to_json().encode())

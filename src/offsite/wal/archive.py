@@ -24,7 +24,8 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from offsite.crypto import KEY_FILE, EncryptionConfig, Encryptor, open_sealed, seal, unwrap_key
+from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key
+from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, WalCorrupt
 from offsite.storage.base import Storage
 from offsite.urls import redact

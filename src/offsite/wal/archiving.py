@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from offsite.crypto import EncryptionConfig
+from offsite.crypto.keys import EncryptionConfig
 from offsite.errors import BadInput
 from offsite.storage.registry import open_storage
 from offsite.storage.settings import StorageSettings

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from offsite.crypto import KEY_FILE
+from offsite.crypto.keys import KEY_FILE
 from offsite.errors import BadInput, OffsiteError
 from offsite.pitr import BASE_KIND
 from offsite.sets.manifest import Entry

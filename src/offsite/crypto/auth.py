@@ -1,10 +1,10 @@
-"""Proving who made a set (SPEC §2, §7): an HMAC over the canonical manifest keyed from the
-set's data key, and, for sets made for recipients (where anyone can wrap a data key to
-public keys, so an HMAC proves nothing), a detached OpenPGP signature ``manifest.json.sig``.
+"""Proving who made a set (SPEC §2, §7): an HMAC keyed from the set's data key, and, for sets
+made for recipients (where anyone can wrap a data key to public keys, so an HMAC proves
+nothing), a detached OpenPGP signature ``manifest.json.sig``.
 
-The HMAC key is HKDF-SHA256 (RFC 5869, no salt) of the 32 bytes of the data key with the
-info ``offsite-manifest-auth``; the message is ``Manifest.canonical()``: the manifest as
-offsite reads it, without ``auth``, keys sorted, no spaces, UTF-8.
+The HMAC key is HKDF-SHA256 (RFC 5869, no salt) of the 32 bytes of the data key with an
+info naming what it proves (``offsite-manifest-auth`` for a manifest); the message is what
+the set format says (``sets/trust.py``: the canonical manifest).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from offsite.crypto.gpg import client, reason
 from offsite.errors import BadInput, EncryptionFailed
-from offsite.sets.manifest import Auth, Manifest
 
 ALG = "HMAC-SHA256"
 INFO = b"offsite-manifest-auth"
@@ -34,51 +34,44 @@ def hkdf_sha256(key: bytes, info: bytes, length: int = 32) -> bytes:
     return out[:length]
 
 
-def mac(manifest: Manifest, data_key: str) -> Auth:
-    key = hkdf_sha256(bytes.fromhex(data_key), INFO)
-    return Auth(ALG, hmac.new(key, manifest.canonical(), hashlib.sha256).hexdigest())
+def mac(message: bytes, data_key: str, info: bytes = INFO) -> str:
+    """HMAC-SHA256 of ``message``, hex, keyed from ``data_key`` for ``info``."""
+    key = hkdf_sha256(bytes.fromhex(data_key), info)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def mac_holds(manifest: Manifest, data_key: str) -> bool:
-    if manifest.auth is None or manifest.auth.alg != ALG:
-        return False
-    return hmac.compare_digest(mac(manifest, data_key).mac, manifest.auth.mac)
+def mac_holds(message: bytes, data_key: str, expected: str, info: bytes = INFO) -> bool:
+    return hmac.compare_digest(mac(message, data_key, info), expected)
 
 
 def sign(data: bytes, key: str, passphrase: str | None = None) -> bytes:
     """A detached binary signature of ``data`` by ``key`` from the user's keyring."""
-    from offsite.crypto import _gpg, _gpg_reason
-
-    result = _gpg(None).sign(data, keyid=key, detach=True, binary=True, passphrase=passphrase)
+    result = client(None).sign(data, keyid=key, detach=True, binary=True, passphrase=passphrase)
     if not result.data:
-        raise EncryptionFailed(f"cannot sign with {key}: {_gpg_reason(result)}")
+        raise EncryptionFailed(f"cannot sign with {key}: {reason(result)}")
     return bytes(result.data)
 
 
 def signer(data: bytes, signature: bytes, home: str) -> str | None:
     """The primary fingerprint of the key in ``home`` that made a good ``signature`` of
     ``data``; None when the signature is bad or its key is not there."""
-    from offsite.crypto import _gpg
-
     with tempfile.TemporaryDirectory(prefix="offsite-sig-") as folder:
         sig = Path(folder, SIGNATURE)
         sig.write_bytes(signature)
-        result = _gpg(home).verify_data(str(sig), data)
+        result = client(home).verify_data(str(sig), data)
     return str(result.pubkey_fingerprint) if result.valid and result.pubkey_fingerprint else None
 
 
 def import_trusted(keys: tuple[str, ...], home: str) -> tuple[str, ...]:
     """Import ``--trust-key`` keys (files, or names in the user's keyring) into ``home``;
     their primary fingerprints."""
-    from offsite.crypto import _gpg
-
-    gpg = _gpg(home)
+    gpg = client(home)
     found: list[str] = []
     for key in keys:
         if os.path.isfile(key):
             data = Path(key).read_bytes()
         else:
-            data = _gpg(None).export_keys(key, armor=True).encode()
+            data = client(None).export_keys(key, armor=True).encode()
         imported = gpg.import_keys(data) if data.strip() else None
         fingerprints = [fp for fp in (imported.fingerprints if imported else []) if fp]
         if not fingerprints:
