@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 from offsite.errors import BadInput
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet
-
-BASE_KIND = "pg-base"
+from offsite.wal.names import BASE_KIND, lsn_text, lsn_value
 
 
 @dataclass(frozen=True)
@@ -28,18 +27,6 @@ class Target:
         return f"LSN {self.lsn}" if self.lsn else "the latest archived point"
 
 
-def lsn_value(lsn: str) -> int:
-    """``16/B374D848`` as a number (a position in the WAL, in bytes); BadInput when it is
-    not one. Base backups record their LSNs as such numbers."""
-    high, sep, low = lsn.partition("/")
-    try:
-        if not sep:
-            raise ValueError
-        return (int(high, 16) << 32) | int(low, 16)
-    except ValueError:
-        raise BadInput(f"{lsn!r} is not an LSN (like 16/B374D848)") from None
-
-
 def parse_time(text: str) -> datetime:
     """An ISO 8601 time with its zone (``Z`` or an offset); a time without one is refused:
     a server and a runner may not agree on what local time means."""
@@ -50,10 +37,6 @@ def parse_time(text: str) -> datetime:
     if when.tzinfo is None:
         raise BadInput(f"{text!r} has no time zone: add Z (UTC) or an offset like +01:00")
     return when
-
-
-def lsn_text(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
 
 def _stop_time(entry: Entry) -> datetime | None:

@@ -25,15 +25,7 @@ from offsite.errors import (
     TargetNotEmpty,
 )
 from offsite.github import gha
-from offsite.pitr import (
-    BASE_KIND,
-    Target,
-    base_entry,
-    check_reachable,
-    choose_base,
-    ends_before,
-    stopped,
-)
+from offsite.pitr import Target, base_entry, check_reachable, choose_base, ends_before, stopped
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet, scan, select
 from offsite.sets.trust import TrustConfig, Verifier
@@ -45,7 +37,7 @@ from offsite.stream.progress import Progress
 from offsite.stream.readers import HashingReader, Readable, copy
 from offsite.urls import local_path
 from offsite.wal.archiving import default_cache
-from offsite.wal.names import is_wal_name
+from offsite.wal.names import BASE_KIND, is_wal_name
 
 Sink = Callable[[Readable], None]
 

@@ -15,6 +15,7 @@ import pytest
 
 from offsite.cli.wal import fetch as fetch_command
 from offsite.cli.wal import push as push_command
+from offsite.stream.readers import file_sha256
 from offsite.wal import spool as quick
 from tests.cli.test_wal import datadir
 
@@ -107,7 +108,7 @@ def test_a_spool_others_can_write_is_not_trusted(cli, tmp_path: Path, cluster: P
     args = _push_args(dest, NAMES[0])
     spool = _spool("push", args)
     Path(spool.folder).mkdir(parents=True, mode=0o700)
-    sha256, size = quick.file_sha256(str(cluster / "pg_wal" / NAMES[0]))
+    sha256, size = file_sha256(str(cluster / "pg_wal" / NAMES[0]))
     spool.write_record(NAMES[0], sha256, size)  # as if it were stored
     os.chmod(spool.folder, 0o770)
     assert quick.answer(args) is None

@@ -208,7 +208,7 @@ def restore_options(f: F) -> F:
         if to_time and to_lsn:
             raise BadInput("choose one of --to-time and --to-lsn")
         if to_lsn:
-            from offsite.pitr import lsn_value
+            from offsite.wal.names import lsn_value
 
             lsn_value(to_lsn)
         options = RestoreOptions(

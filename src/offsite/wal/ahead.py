@@ -25,16 +25,7 @@ from pathlib import Path
 
 from offsite.errors import OffsiteError, WalMissing
 from offsite.wal.archiving import Fetcher, Pusher
-from offsite.wal.spool import (
-    FAILED,
-    LOCK,
-    WANT,
-    Spool,
-    is_segment,
-    is_wal_file,
-    pushed,
-    take,
-)
+from offsite.wal.spool import FAILED, LOCK, WANT, Spool, is_segment, is_wal_file, pushed, take
 
 JOBS = 2  # files pushed or fetched at once
 WAIT = 300.0  # seconds a push call waits for the process ahead before pushing itself

@@ -1,4 +1,5 @@
-"""What PostgreSQL archives: WAL segments, timeline histories, backup history files.
+"""What PostgreSQL archives: WAL segments, timeline histories, backup history files, and
+the positions in the WAL (LSNs) a base backup starts and stops at.
 
 A name that is none of these is refused before it can become a storage key or a path.
 """
@@ -14,6 +15,7 @@ from offsite.errors import BadInput
 _NAME = re.compile(r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 XLP_LONG_HEADER = 0x0002
+BASE_KIND = "pg-base"  # the entry kind of a base backup
 _LONG_HEADER = struct.Struct("<HHIQI4xQII")  # magic, info, tli, pageaddr, rem_len, sysid, …
 
 
@@ -54,3 +56,19 @@ def system_id_of_segment(data: bytes) -> str | None:
         return None
     _, info, _, _, _, sysid, _, _ = _LONG_HEADER.unpack_from(data)
     return str(sysid) if info & XLP_LONG_HEADER and sysid else None
+
+
+def lsn_value(lsn: str) -> int:
+    """``16/B374D848`` as a number (a position in the WAL, in bytes); BadInput when it is
+    not one. Base backups record their LSNs as such numbers."""
+    high, sep, low = lsn.partition("/")
+    try:
+        if not sep:
+            raise ValueError
+        return (int(high, 16) << 32) | int(low, 16)
+    except ValueError:
+        raise BadInput(f"{lsn!r} is not an LSN (like 16/B374D848)") from None
+
+
+def lsn_text(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"

@@ -30,6 +30,8 @@ import os
 import stat
 import sys
 
+from offsite.stream.readers import file_sha256  # stdlib only: archive_command's fast path
+
 # wal push's and wal fetch's options as the command line gives them (tests/cli/test_wal.py
 # checks these against the click commands): a token that is neither is not answered here
 FLAGS = frozenset({"--no-encrypt", "--no-key-cache", "--sftp-insecure-host-key", "--async",
@@ -277,16 +279,6 @@ def _environment() -> list[tuple[str, str]]:
             secret = any(word in name for word in SECRET_WORDS)
             found.append((name, "" if secret else value))
     return sorted(found)
-
-
-def file_sha256(path: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def pushed(spool: Spool, path: str) -> bool:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from offsite.crypto.keys import KEY_FILE
 from offsite.errors import BadInput, OffsiteError
-from offsite.pitr import BASE_KIND
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import ObjectInfo, Storage
@@ -23,7 +22,7 @@ from offsite.wal.chain import (
     timeline_for,
     valid_size,
 )
-from offsite.wal.names import is_segment
+from offsite.wal.names import BASE_KIND, is_segment
 
 
 @dataclass(frozen=True)

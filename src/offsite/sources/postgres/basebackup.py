@@ -32,7 +32,6 @@ from typing import Any
 from offsite.errors import BadInput, RestoreFailed, TargetNotEmpty
 from offsite.github import gha
 from offsite.names import safe_name
-from offsite.pitr import lsn_value
 from offsite.sources.base import (
     Dump,
     Inspection,
@@ -51,6 +50,7 @@ from offsite.sources.process import Tool
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader
 from offsite.urls import redact
+from offsite.wal.names import lsn_value
 
 BLOCK = 512
 # what is kept of a few members: the manifest whole (about 170 bytes a file, so 256 MiB is
