@@ -1,4 +1,7 @@
-"""The ``offsite`` command: a click group, one module per verb, one error handler."""
+"""The ``offsite`` command: a click group, one module per verb, one error handler.
+
+May import: any unit below it.
+"""
 
 from __future__ import annotations
 

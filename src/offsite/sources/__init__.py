@@ -1,6 +1,9 @@
 """Sources: one module (or package) per kind, each dumping to a stream and restoring from
 one. ``base`` holds the protocol (``Kind`` for a stored entry, ``Source`` for what a run
-dumps), ``registry`` chooses a class by URL scheme or by manifest kind."""
+dumps), ``registry`` chooses a class by URL scheme or by manifest kind.
+
+May import: errors, names, urls, github, stream, oci, wal.
+"""
 
 from offsite.sources.base import (
     Inspection,

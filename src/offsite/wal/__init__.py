@@ -3,4 +3,6 @@
 ``offsite wal push %p`` as ``archive_command`` and ``offsite wal fetch %f %p`` as
 ``restore_command``: each WAL file is stored under ``wal/<system identifier>/`` in every
 destination, compressed and encrypted with the archive's own data key.
+
+May import: errors, urls, stream, crypto, storage, sets.
 """
