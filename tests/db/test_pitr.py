@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.sources.postgres.basebackup import BaseBackupCheck, TarError
+from offsite.sources.postgres.basecheck import BaseBackupCheck, TarError
 from tests.conftest import PASSPHRASE
 from tests.servers import PG_PASSWORD, Postgres, _as_user, _workdir, free_port, pg_bin
 
