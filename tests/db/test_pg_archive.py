@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from offsite.sources.postgres import CopyCounter
-from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError
+from offsite.sources.postgres.archive import ArchiveCheck
+from offsite.sources.postgres.toc import ArchiveError
 from tests.db.test_postgres import make_db
 from tests.servers import PG_PASSWORD, Postgres, pg_bin
 

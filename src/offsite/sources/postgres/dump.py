@@ -27,7 +27,7 @@ from offsite.sources.base import (
     SourceOptions,
 )
 from offsite.sources.dburl import DbURL
-from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, SelfChecked
+from offsite.sources.postgres.archive import ArchiveCheck, SelfChecked
 from offsite.sources.postgres.conn import (
     Conn,
     candidates,
@@ -38,6 +38,7 @@ from offsite.sources.postgres.conn import (
 )
 from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
+from offsite.sources.postgres.toc import ArchiveError
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable

@@ -31,7 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
-from offsite.sources.postgres.archive import ArchiveCheck, ArchiveError, TocEntry
+from offsite.sources.postgres.archive import ArchiveCheck
+from offsite.sources.postgres.toc import ArchiveError, TocEntry
 from offsite.sources.process import ErrorFactory, Tool, feed_tool, run_tool
 from offsite.stream.readers import CHUNK, Readable
 
