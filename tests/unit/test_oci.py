@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from offsite.errors import BadInput
+from offsite.oci.auth import challenge
 from offsite.oci.packages import ImageChoice, Version, pick
 from offsite.oci.reference import parse
-from offsite.oci.registry import Registry, challenge
+from offsite.oci.registry import Registry
 
 D1, D2, D3 = ("sha256:" + c * 64 for c in "abc")
 
@@ -57,9 +58,9 @@ def test_credentials_never_cross_plain_http_to_another_machine(monkeypatch) -> N
     monkeypatch.setenv("OFFSITE_REGISTRY_PASSWORD", "pw-123")
     remote = Registry(parse("oci+http://registry.internal:5000/a:1"))
     with pytest.raises(BadInput, match="plain HTTP"):
-        remote._basic_header("http://registry.internal:5000/v2/")
+        remote.auth.basic_header("http://registry.internal:5000/v2/")
     local = Registry(parse("oci+http://127.0.0.1:5000/a:1"))
-    assert local._basic_header("http://127.0.0.1:5000/v2/")["Authorization"].startswith("Basic ")
+    assert local.auth.basic_header("http://127.0.0.1:5000/v2/")["Authorization"].startswith("Basic ")
 
 
 def test_pick_takes_the_newest_tagged_versions_whose_tags_match() -> None:
@@ -78,7 +79,7 @@ def test_pick_takes_the_newest_tagged_versions_whose_tags_match() -> None:
 
 
 def test_credentials_go_to_the_registry_they_are_for() -> None:
-    from offsite.oci.registry import credentials_for
+    from offsite.oci.auth import credentials_for
 
     env = {"OFFSITE_REGISTRY_USER": "me", "OFFSITE_REGISTRY_PASSWORD": "pw", "GITHUB_TOKEN": "gh"}
     assert credentials_for("ghcr.io", env).origin == "GITHUB_TOKEN"  # type: ignore[union-attr]
@@ -92,15 +93,15 @@ def test_credentials_go_to_the_registry_they_are_for() -> None:
 
 
 def test_a_token_service_on_another_site_never_gets_the_password(monkeypatch) -> None:
-    from offsite.oci.registry import RegistryError
+    from offsite.oci.answers import RegistryError
 
     monkeypatch.setenv("OFFSITE_REGISTRY_PASSWORD", "pw-123")
     registry = Registry(parse("oci://registry.example.com/a:1"))
     with pytest.raises(RegistryError, match="another site"):
-        registry._authorize('Bearer realm="https://collector.example.net/token"', "s", "")
+        registry.auth.authorize('Bearer realm="https://collector.example.net/token"', "s", "")
     hub = Registry(parse("oci://docker.io/library/redis:7"))  # registry-1.docker.io
     with pytest.raises(RegistryError, match="another site"):
-        hub._authorize('Bearer realm="https://auth.evil.io/token"', "s", "")
+        hub.auth.authorize('Bearer realm="https://auth.evil.io/token"', "s", "")
 
 
 class _Answer:

@@ -1,6 +1,6 @@
 """The OCI distribution API, as far as a backup and a restore need it: manifests by tag or
-digest, blobs streamed (each checked by whoever reads it), uploads, and the
-authentication registries ask for.
+digest, blobs streamed (each checked by whoever reads it), uploads. The authentication
+registries ask for is ``auth.py``'s:
 
 A request goes out without credentials first (or with the token already held for its
 scope); a 401 names the scheme. ``Bearer`` (distribution's token flow, which GHCR and
@@ -13,105 +13,19 @@ line, and never sent over plain HTTP except to this machine (a local registry).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
-import ipaddress
-import json
-import os
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from offsite.errors import BadInput, OperationFailed
-from offsite.github import env as github_env
+from offsite.oci.answers import TIMEOUT, ImageMissing, RegistryError, errors_of, raw_read, short
+from offsite.oci.auth import Auth, Credentials
 from offsite.oci.layout import MANIFESTS, MAX_MANIFEST, digest_of
 from offsite.oci.reference import Reference
 from offsite.stream.readers import CHUNK, Readable
 
-TIMEOUT = (15, 300)  # connect, then between bytes
 ACCEPT = ", ".join(MANIFESTS)
-_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]*))')
-
-
-class RegistryError(OperationFailed):
-    """{}"""
-
-
-class ImageMissing(RegistryError):
-    """{}"""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str
-    origin: str  # the variable they came from, for messages
-
-
-def credentials_for(host: str, env: Mapping[str, str] | None = None) -> Credentials | None:
-    """The credentials for ``host``: GitHub's token for GitHub's container registry;
-    ``OFFSITE_REGISTRY_USER``/``_PASSWORD`` for the hosts ``OFFSITE_REGISTRY_HOST`` names
-    (comma-separated), or, when it names none, for any registry but GitHub's."""
-    values = os.environ if env is None else env
-    user, password = values.get("OFFSITE_REGISTRY_USER"), values.get("OFFSITE_REGISTRY_PASSWORD")
-    token = github_env.api_token(values)
-    github = github_env.container_registry_host(values)
-    hosts = {h.strip().lower() for h in values.get("OFFSITE_REGISTRY_HOST", "").split(",")}
-    hosts.discard("")
-    if host == github and token:
-        return Credentials(values.get("GITHUB_ACTOR") or "offsite", token, "GITHUB_TOKEN")
-    if password and (host in hosts if hosts else host != github):
-        return Credentials(user or "offsite", password, "OFFSITE_REGISTRY_PASSWORD")
-    return None
-
-
-def _site(host: str) -> str:
-    """The registrable part of a host name, roughly: its last two labels."""
-    return ".".join(host.lower().rstrip(".").split(".")[-2:])
-
-
-def _local(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="…",service="…",scope="…"`` → ("bearer", {realm, service, scope})."""
-    scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) or m.group(3) for m in _PARAM.finditer(rest)}
-    return scheme.lower(), params
-
-
-MAX_ERROR = 64 << 10  # of an error or token answer: what is read of it, at most
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _errors(answer: Any) -> str:
-    """The registry's own words (its ``errors`` list, from at most 64 KiB), else the status."""
-    try:
-        body = _json(answer.raw.read(MAX_ERROR, decode_content=True))
-    except Exception:  # the status alone says enough
-        body = None
-    found = body.get("errors") if isinstance(body, dict) else None
-    said = "; ".join(
-        f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")[:200]
-        for e in (found if isinstance(found, list) else [])[:3]
-        if isinstance(e, dict)
-    )
-    return f"{answer.status_code} {said or answer.reason or ''}".strip()
 
 
 class Registry:
@@ -122,94 +36,16 @@ class Registry:
 
         self.ref = ref
         self.where = f"{'oci' if ref.secure else 'oci+http'}://{ref.registry}"
-        self.credentials = credentials_for(ref.host, env)
         self.http = requests.Session()
         self.http.headers["User-Agent"] = "offsite"
-        self._tokens: dict[str, str] = {}
-        self._basic = False
+        self.auth = Auth(ref, self.where, self.http, env)
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self.auth.credentials
 
     def close(self) -> None:
         self.http.close()
-
-    # -- authentication --------------------------------------------------------------
-    def _may_send(self, url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme == "https" or _local(parts.hostname or "")
-
-    def _basic_header(self, url: str) -> dict[str, str]:
-        c = self.credentials
-        if c is None:
-            return {}
-        if not self._may_send(url):
-            raise BadInput(
-                f"{self.where}: {c.origin} would cross plain HTTP to {urlsplit(url).hostname}; "
-                "use oci:// (HTTPS), or a registry on this machine"
-            )
-        raw = base64.b64encode(f"{c.user}:{c.password}".encode()).decode()
-        return {"Authorization": f"Basic {raw}"}
-
-    def _authorize(self, header: str, scope: str, url: str) -> None:
-        import requests
-
-        kind, params = challenge(header)
-        if kind == "basic":
-            if self.credentials is None:
-                raise self._denied("it asks for a user and password")
-            self._basic_header(url)  # refuses plain HTTP elsewhere
-            self._basic = True
-            return
-        if kind != "bearer" or not params.get("realm"):
-            raise RegistryError(f"{self.where}: unknown authentication {header[:80]!r}")
-        realm = params["realm"]
-        realm_host = urlsplit(realm).hostname or ""
-        if urlsplit(realm).scheme not in ("https", "http") or not realm_host:
-            raise RegistryError(f"{self.where}: a token realm that is not an http(s) URL")
-        if self.credentials is not None:
-            self._basic_header(self.ref.base)  # a token got with them is a credential too
-            if _site(realm_host) != _site(self.ref.host) and not (
-                _local(realm_host) and _local(self.ref.host)
-            ):
-                raise RegistryError(
-                    f"{self.where}: its token service is on another site ({realm_host}); "
-                    f"{self.credentials.origin} is not sent there"
-                )
-        query = {"scope": scope}
-        if params.get("service"):
-            query["service"] = params["service"]
-        if self.credentials is not None:
-            query["account"] = self.credentials.user
-        try:
-            answer = self.http.get(
-                realm, params=query, headers=self._basic_header(realm), timeout=TIMEOUT,
-                stream=True, allow_redirects=False,
-            )  # fmt: skip
-        except requests.RequestException as exc:
-            raise RegistryError(f"{self.where}: token service unreachable: {_short(exc)}") from None
-        with contextlib.closing(answer):
-            if answer.status_code in (401, 403):
-                raise self._denied("its token service refused the credentials")
-            if answer.status_code != 200:
-                raise RegistryError(f"{self.where}: token service answered {_errors(answer)}")
-            body = _json(self._read(answer, MAX_ERROR))
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
-            raise RegistryError(f"{self.where}: the token service gave no token")
-        self._tokens[scope] = token
-
-    def _denied(self, why: str) -> RegistryError:
-        if self.credentials is None:
-            hint = "set OFFSITE_REGISTRY_USER and OFFSITE_REGISTRY_PASSWORD"
-            if self.ref.host == github_env.container_registry_host():
-                hint = "set GITHUB_TOKEN (with read:packages) or " + hint
-            return RegistryError(f"{self.where}: access denied ({why}): {hint}")
-        return RegistryError(f"{self.where}: access denied with {self.credentials.origin} ({why})")
-
-    def _auth_header(self, scope: str, url: str) -> dict[str, str]:
-        if scope in self._tokens:
-            return {"Authorization": f"Bearer {self._tokens[scope]}"}
-        if self._basic:
-            return self._basic_header(url)
-        return {}
 
     def request(
         self,
@@ -229,32 +65,32 @@ class Registry:
         scope = f"repository:{repository}:{'pull,push' if push else 'pull'}"
         target = url or urljoin(self.ref.base, path)
         for attempt in (1, 2):
-            sent = {**(headers or {}), **self._auth_header(scope, target)}
+            sent = {**(headers or {}), **self.auth.header(scope, target)}
             try:
                 answer = self.http.request(
                     method, target, headers=sent, data=data, stream=True, timeout=TIMEOUT,
                     allow_redirects=True,
                 )  # fmt: skip
             except requests.RequestException as exc:
-                raise RegistryError(f"{self.where}: unreachable: {_short(exc)}") from None
+                raise RegistryError(f"{self.where}: unreachable: {short(exc)}") from None
             if answer.status_code != 401 or attempt == 2:
                 break
             found = answer.headers.get("WWW-Authenticate", "")
             if not found or (data is not None and not isinstance(data, bytes)):
                 break  # a stream cannot be sent twice: the caller authenticated first
-            if self._basic and found.lower().startswith("basic"):
+            if self.auth.basic and found.lower().startswith("basic"):
                 break  # the credentials themselves were refused
             answer.close()
-            self._tokens.pop(scope, None)  # expired, or for less than this scope
-            self._authorize(found, scope, target)
+            self.auth.tokens.pop(scope, None)  # expired, or for less than this scope
+            self.auth.authorize(found, scope, target)
         if answer.status_code in (401, 403):
             with contextlib.closing(answer):
-                raise self._denied(_errors(answer))
+                raise self.auth.denied(errors_of(answer))
         return answer
 
     def _read(self, answer: Any, limit: int) -> bytes:
         """At most ``limit`` bytes of an answer's body; a broken connection is one line."""
-        return _raw_read(answer.raw, limit, True, lambda why: f"{self.where}: the answer {why}")
+        return raw_read(answer.raw, limit, True, lambda why: f"{self.where}: the answer {why}")
 
     # -- reading ---------------------------------------------------------------------
     def manifest(self, repository: str, ref: str) -> tuple[bytes, str, str]:
@@ -268,7 +104,9 @@ class Registry:
             if answer.status_code == 404:
                 raise ImageMissing(f"{self.where}/{repository}: no image {ref} there")
             if answer.status_code != 200:
-                raise RegistryError(f"{self.where}/{repository}: manifest {ref}: {_errors(answer)}")
+                raise RegistryError(
+                    f"{self.where}/{repository}: manifest {ref}: {errors_of(answer)}"
+                )
             body = self._read(answer, MAX_MANIFEST + 1)
             if len(body) > MAX_MANIFEST:
                 raise RegistryError(f"{self.where}/{repository}: manifest {ref} over 4 MiB")
@@ -304,7 +142,9 @@ class Registry:
             if answer.status_code == 404:
                 raise ImageMissing(f"{self.where}/{repository}: blob {digest} is missing")
             if answer.status_code != 200:
-                raise RegistryError(f"{self.where}/{repository}: blob {digest}: {_errors(answer)}")
+                raise RegistryError(
+                    f"{self.where}/{repository}: blob {digest}: {errors_of(answer)}"
+                )
             yield CheckedBlob(answer.raw, digest, size, f"{self.where}/{repository}")
         finally:
             answer.close()
@@ -315,7 +155,7 @@ class Registry:
         with contextlib.closing(answer):
             if answer.status_code != ok:
                 raise RegistryError(
-                    f"{self.where}/{self.ref.repository}: {what}: {_errors(answer)}"
+                    f"{self.where}/{self.ref.repository}: {what}: {errors_of(answer)}"
                 )
         return answer
 
@@ -383,7 +223,7 @@ class CheckedBlob:
         self.hash = hashlib.sha256()
 
     def read(self, n: int = -1, /) -> bytes:
-        data = _raw_read(
+        data = raw_read(
             self.raw, CHUNK if n < 0 else n, False,
             lambda why: f"{self.where}: blob {self.digest} {why} after {self.count} bytes",
         )  # fmt: skip
@@ -403,20 +243,3 @@ class CheckedBlob:
                 f"{self.where}: blob {self.digest} is corrupt in the registry "
                 f"({got} of {self.size}, digest {found[:19]}…)"
             )
-
-
-def _raw_read(raw: Any, n: int, decode: bool, where: Callable[[str], str]) -> bytes:
-    """``n`` bytes at most from an answer's body; a connection that broke off is one line
-    (``where("broke off")``: what it was, and the cause)."""
-    import requests
-    import urllib3
-
-    try:
-        return bytes(raw.read(n, decode_content=decode))
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise RegistryError(f"{where('broke off')}: {_short(exc)}") from None
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:200]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from offsite.oci.answers import RegistryError
 from offsite.oci.layout import (
     INDEXES,
     MAX_MANIFEST,
@@ -17,7 +18,7 @@ from offsite.oci.layout import (
     parse_manifest,
 )
 from offsite.oci.reference import Reference
-from offsite.oci.registry import Registry, RegistryError
+from offsite.oci.registry import Registry
 
 
 def platform_matches(found: str | None, wanted: str) -> bool:

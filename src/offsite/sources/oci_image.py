@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from offsite.errors import BadInput, OffsiteError, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
+from offsite.oci.answers import RegistryError
 from offsite.oci.layout import (
     INDEX_FILE,
     LAYOUT,
@@ -37,7 +38,7 @@ from offsite.oci.layout import (
     read_index,
 )
 from offsite.oci.reference import parse
-from offsite.oci.registry import Registry, RegistryError
+from offsite.oci.registry import Registry
 from offsite.oci.tree import resolve
 from offsite.sources.base import (
     Dump,
