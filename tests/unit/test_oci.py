@@ -60,7 +60,9 @@ def test_credentials_never_cross_plain_http_to_another_machine(monkeypatch) -> N
     with pytest.raises(BadInput, match="plain HTTP"):
         remote.auth.basic_header("http://registry.internal:5000/v2/")
     local = Registry(parse("oci+http://127.0.0.1:5000/a:1"))
-    assert local.auth.basic_header("http://127.0.0.1:5000/v2/")["Authorization"].startswith("Basic ")
+    assert local.auth.basic_header("http://127.0.0.1:5000/v2/")["Authorization"].startswith(
+        "Basic "
+    )
 
 
 def test_pick_takes_the_newest_tagged_versions_whose_tags_match() -> None:
