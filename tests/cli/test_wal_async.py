@@ -15,7 +15,7 @@ import pytest
 
 from offsite.cli.wal import fetch as fetch_command
 from offsite.cli.wal import push as push_command
-from offsite.stream.readers import file_sha256
+from offsite.stream.digest import file_sha256
 from offsite.wal import spool as quick
 from tests.cli.test_wal import datadir
 

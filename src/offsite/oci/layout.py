@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from offsite.oci.reference import DIGEST
-from offsite.stream.readers import file_sha256
+from offsite.stream.digest import file_sha256
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

@@ -33,8 +33,9 @@ from offsite.sources.base import (
 )
 from offsite.sources.git_remote import run_git
 from offsite.sources.process import ErrorFactory
+from offsite.stream.digest import file_sha256
 from offsite.stream.pipeline import Pipeline
-from offsite.stream.readers import CHUNK, Readable, file_sha256
+from offsite.stream.readers import CHUNK, Readable
 from offsite.stream.safetar import member_path, shown
 
 OID = re.compile(r"^[0-9a-f]{64}$")

@@ -113,14 +113,3 @@ def read_exactly(stream: Readable, size: int) -> bytes:
         chunks.append(chunk)
         got += len(chunk)
     return b"".join(chunks)
-
-
-def file_sha256(path: str) -> tuple[str, int]:
-    """A file's SHA-256 (hex) and size, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size

@@ -30,7 +30,7 @@ import os
 import stat
 import sys
 
-from offsite.stream.readers import file_sha256  # stdlib only: archive_command's fast path
+from offsite.stream.digest import file_sha256  # stdlib only: archive_command's fast path
 
 # wal push's and wal fetch's options as the command line gives them (tests/cli/test_wal.py
 # checks these against the click commands): a token that is neither is not answered here
