@@ -10,8 +10,11 @@ line ``May import: a, b, c.``, which units its modules may import. The rules:
 - a package's docstring names no unit above it;
 - no import runs in a circle.
 
-Imports are read from the source (ast), function-level ones included: an import hidden in
-a function still runs upward.
+Imports are read from the source (ast), function-level ones included (an import hidden in
+a function still runs upward), and so are ``importlib.import_module("offsite.…")`` and
+``__import__`` with a constant name. A name computed at run time (the CLI's verbs, the
+storage backends) is not seen: those load their own package's modules. Only a top-level
+package's docstring states what it may import; its sub-packages share it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class Tree:
     may_import: dict[str, set[str]] = field(default_factory=dict)  # package -> units
     imports: dict[str, set[str]] = field(default_factory=dict)  # module -> modules
     units: set[str] = field(default_factory=set)
+    twice: set[str] = field(default_factory=set)  # units the layers name more than once
 
 
 def _docstring(path: Path) -> str:
@@ -70,6 +74,8 @@ def _imported(root: Path, modules: set[str], module: str, path: Path) -> set[str
             names = [f"{origin}.{a.name}" for a in node.names if f"{origin}.{a.name}" in modules]
             if len(names) < len(node.names):
                 names.append(origin)
+        elif isinstance(node, ast.Call) and _dynamic(node):
+            names = [node.args[0].value]  # type: ignore[attr-defined]
         else:
             continue
         for name in names:
@@ -79,6 +85,19 @@ def _imported(root: Path, modules: set[str], module: str, path: Path) -> set[str
                 if name != module:
                     found.add(name)
     return found
+
+
+def _dynamic(node: ast.Call) -> bool:
+    """``importlib.import_module("offsite.…")`` or ``__import__("offsite.…")``: an import
+    all the same."""
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+    return (
+        called in ("import_module", "__import__")
+        and bool(node.args)
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    )
 
 
 def read(root: Path) -> Tree:
@@ -99,6 +118,8 @@ def read(root: Path) -> Tree:
         for number, line in enumerate(lines):
             found = _LAYER_LINE.match(line)
             for unit in found.group(1).split() if found else []:
+                if unit in tree.layers:
+                    tree.twice.add(unit)
                 tree.layers.setdefault(unit, number + 1)
         break
     tree.layers[ROOT_PACKAGE] = 0
@@ -158,6 +179,8 @@ def violations(root: Path) -> list[str]:
     problems: list[str] = []
     for unit in sorted(tree.units - set(tree.layers)):
         problems.append(f"{unit} stands in no layer of offsite/__init__.py")
+    for unit in sorted(tree.twice):
+        problems.append(f"{unit} stands in more than one layer")
     for unit in sorted(set(tree.layers) - tree.units - {ROOT_PACKAGE}):
         problems.append(f"the layers name {unit}, which the tree does not hold")
     for package, allowed in sorted(tree.may_import.items()):

@@ -113,7 +113,8 @@ def run_drill(request: RestoreRequest, progress: Progress | None = None) -> Dril
 def _seal(storage: Storage, verifier: Verifier, stored: StoredSet) -> tuple[str | None, bytes]:
     """The set's data key and its ``key.gpg``, when its entries use one and it opens;
     else none: the record is stored unverified, and the monitor says so."""
-    from offsite.crypto.keys import KEY_FILE, SET_KEY
+    from offsite.crypto.keys import KEY_FILE
+    from offsite.crypto.modes import SET_KEY
 
     if not any(e.encryption.mode == SET_KEY for e in stored.manifest.entries):
         return None, b""

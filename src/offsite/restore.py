@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from offsite.crypto.keys import SET_KEY
+from offsite.crypto.modes import SET_KEY
 from offsite.crypto.streaming import decrypt
 from offsite.errors import (
     BadInput,

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from offsite.crypto.keys import Encryption
+from offsite.crypto.modes import Encryption
 from offsite.sets.manifest import Entry, Manifest
 
 IDS = ["20240101T020000Z", "20240102T020000Z", "20240103T020000Z", "20240103T140000Z"]

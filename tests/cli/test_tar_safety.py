@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.crypto.keys import Encryption
+from offsite.crypto.modes import Encryption
 from offsite.sets.manifest import Entry, Manifest
 
 

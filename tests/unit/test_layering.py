@@ -72,6 +72,12 @@ def _plant(tree: Path, module: str, text: str) -> None:
             id="storage reads set ids from the set layer (the import this issue removed)",
         ),
         pytest.param(
+            "stream/progress.py",
+            "import importlib\nimportlib.import_module('offsite.sets.trust')",
+            "offsite.stream.progress imports offsite.sets.trust: sets is a layer above stream",
+            id="an import through importlib",
+        ),
+        pytest.param(
             "oci/layout.py",
             "from offsite.wal import names",
             "offsite.oci.layout imports offsite.wal.names: oci/ may not import wal (its docstring)",
@@ -100,6 +106,13 @@ def test_a_module_in_no_layer_and_a_package_saying_nothing_are_found(planted: Pa
     assert "helpers stands in no layer of offsite/__init__.py" in found
     assert "stray stands in no layer of offsite/__init__.py" in found
     assert "stray/__init__.py says nothing of what it may import" in found
+
+
+def test_a_unit_in_two_layers_is_found(planted: Path) -> None:
+    init = planted / "__init__.py"
+    text = init.read_text(encoding="utf-8")
+    init.write_text(text.replace("    cli  ", "    cli stream  ", 1), encoding="utf-8")
+    assert "stream stands in more than one layer" in violations(planted)
 
 
 def test_a_docstring_allowing_a_higher_layer_is_found(planted: Path) -> None:

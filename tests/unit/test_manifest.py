@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from offsite.crypto.keys import Encryption
+from offsite.crypto.modes import Encryption
 from offsite.errors import ManifestError, UnsupportedManifest
 from offsite.names import set_id_for, set_time
 from offsite.sets.manifest import Entry, Manifest, Origin

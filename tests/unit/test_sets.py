@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from offsite.crypto.keys import Encryption
+from offsite.crypto.modes import Encryption
 from offsite.sets.manifest import Entry, Manifest
 from offsite.sets.stored import allocate_id, scan, select
 from offsite.storage.base import put_bytes

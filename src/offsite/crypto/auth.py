@@ -19,7 +19,6 @@ from offsite.crypto.gpg import client, reason
 from offsite.errors import BadInput, EncryptionFailed
 
 ALG = "HMAC-SHA256"
-INFO = b"offsite-manifest-auth"
 SIGNATURE = "manifest.json.sig"
 
 
@@ -34,14 +33,14 @@ def hkdf_sha256(key: bytes, info: bytes, length: int = 32) -> bytes:
     return out[:length]
 
 
-def mac(message: bytes, data_key: str, info: bytes = INFO) -> str:
+def mac(message: bytes, data_key: str, *, info: bytes) -> str:
     """HMAC-SHA256 of ``message``, hex, keyed from ``data_key`` for ``info``."""
     key = hkdf_sha256(bytes.fromhex(data_key), info)
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def mac_holds(message: bytes, data_key: str, expected: str, info: bytes = INFO) -> bool:
-    return hmac.compare_digest(mac(message, data_key, info), expected)
+def mac_holds(message: bytes, data_key: str, expected: str, *, info: bytes) -> bool:
+    return hmac.compare_digest(mac(message, data_key, info=info), expected)
 
 
 def sign(data: bytes, key: str, passphrase: str | None = None) -> bytes:

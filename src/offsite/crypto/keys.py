@@ -31,25 +31,13 @@ from offsite.crypto.gpg import (
     throwaway_home,
     why,
 )
+from offsite.crypto.modes import SET_KEY, Encryption
 from offsite.crypto.openpgp import encrypted_message
 from offsite.errors import BadInput, DecryptionFailed, EncryptionFailed
 
 DEFAULT_PASSPHRASE_ENV = "OFFSITE_PASSPHRASE"
-SET_KEY = "set-key"  # entries encrypted with the set's data key
 KEY_FILE = "key.gpg"
 _DATA_KEY = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Encryption:
-    """How an entry is encrypted, as its manifest records it."""
-
-    mode: str  # "passphrase" | "recipients" | "none" | "set-key"
-    cipher: str | None = None
-    recipients: tuple[str, ...] = ()
-
-
-NONE = Encryption(mode="none")
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,8 @@ import secrets
 from typing import BinaryIO
 
 from offsite.crypto.gpg import CIPHER, ENTRY_S2K, binary, check_passphrase, stream, throwaway_home
-from offsite.crypto.keys import (
-    NONE,
-    SET_KEY,
-    Encryption,
-    EncryptionConfig,
-    import_recipients,
-    wrap_key,
-)
+from offsite.crypto.keys import EncryptionConfig, import_recipients, wrap_key
+from offsite.crypto.modes import NONE, SET_KEY, Encryption
 from offsite.crypto.openpgp import encrypted_message
 from offsite.errors import BadInput, DecryptionFailed, EncryptionFailed
 from offsite.stream.pipeline import Pipeline

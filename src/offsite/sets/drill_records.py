@@ -58,13 +58,16 @@ class DrillRecord:
         if data_key is None:
             return self
         return DrillRecord(
-            **{**asdict(self), "auth": {"alg": ALG, "mac": mac(self.canonical(), data_key, INFO)}}
+            **{
+                **asdict(self),
+                "auth": {"alg": ALG, "mac": mac(self.canonical(), data_key, info=INFO)},
+            }
         )
 
     def holds(self, data_key: str) -> bool:
         if not self.auth or self.auth.get("alg") != ALG:
             return False
-        return mac_holds(self.canonical(), data_key, str(self.auth.get("mac", "")), INFO)
+        return mac_holds(self.canonical(), data_key, str(self.auth.get("mac", "")), info=INFO)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, sort_keys=True).encode() + b"\n"

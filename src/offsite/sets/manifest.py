@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from offsite import __version__
-from offsite.crypto.keys import Encryption
+from offsite.crypto.modes import Encryption
 from offsite.errors import ManifestError, UnsupportedManifest
 from offsite.names import NAME, SET_ID
 

@@ -22,8 +22,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field, replace
 
-from offsite.crypto.auth import ALG, SIGNATURE, import_trusted, mac, mac_holds, signer
-from offsite.crypto.keys import KEY_FILE, SET_KEY, unwrap_key
+from offsite.crypto.auth import (
+    ALG,
+    SIGNATURE,
+    import_trusted,
+    mac,
+    mac_holds,
+    signer,
+)
+from offsite.crypto.keys import KEY_FILE, unwrap_key
+from offsite.crypto.modes import SET_KEY
 from offsite.errors import (
     CheckFailed,
     DecryptionFailed,
@@ -37,6 +45,7 @@ from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Auth, Entry, Manifest
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import Storage
 
+MANIFEST_INFO = b"offsite-manifest-auth"  # the HKDF info of a manifest's HMAC key (SPEC §2)
 SMALL = 64 << 10  # key.gpg and a signature are a few hundred bytes
 
 
@@ -198,14 +207,16 @@ class Verifier:
 def with_auth(manifest: Manifest, data_key: str) -> Manifest:
     """``manifest`` with its ``auth``: the HMAC of its canonical form, keyed from the set's
     data key (SPEC §2)."""
-    return replace(manifest, auth=Auth(ALG, mac(manifest.canonical(), data_key)))
+    return replace(
+        manifest, auth=Auth(ALG, mac(manifest.canonical(), data_key, info=MANIFEST_INFO))
+    )
 
 
 def auth_holds(manifest: Manifest, data_key: str) -> bool:
     auth = manifest.auth
-    return (
-        auth is not None and auth.alg == ALG and mac_holds(manifest.canonical(), data_key, auth.mac)
-    )
+    if auth is None or auth.alg != ALG:
+        return False
+    return mac_holds(manifest.canonical(), data_key, auth.mac, info=MANIFEST_INFO)
 
 
 def older(stored: StoredSet) -> bool:

@@ -27,14 +27,14 @@ from typing import Any, BinaryIO, cast
 
 from offsite.errors import BadInput, StorageError
 from offsite.github import env as github_env
-from offsite.names import set_ids_of
+from offsite.names import ARTIFACT_PREFIX, set_ids_of
 from offsite.storage.base import ObjectInfo
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
 from offsite.storage.settings import StorageSettings
 from offsite.stream.readers import Readable
 
-PREFIX = "backup-"
+PREFIX = ARTIFACT_PREFIX
 BLOCK = 1 << 20
 TIMEOUT = 60
 _NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
