@@ -22,8 +22,9 @@ from offsite.sets.manifest import Manifest
 from offsite.stream.safetar import extract
 from tests.property.strategies import archives, mangled, manifests, valid_manifest
 
-# a fixed path for the archives to aim at; one per xdist worker, which run side by side
-SENTINEL = f"/tmp/offsite-hypothesis-sentinel-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+# a fixed path for the archives to aim at; one per test process (xdist's workers, and two
+# runs of the suite on one machine, run side by side)
+SENTINEL = f"/tmp/offsite-hypothesis-sentinel-{os.getpid()}"
 
 
 def _state(path: Path) -> list[tuple[str, int, int, bytes]]:
