@@ -64,8 +64,9 @@ def run_prune(
             untouched.append(f"{stored.id}: dated in the future")
             continue
         try:
-            if check is not None:
-                check(stored, False)
+            if check is not None and not check(stored, False):
+                untouched.append(f"{stored.id}: only an --allow-… flag lets it in")
+                continue
         except CheckFailed as exc:
             untouched.append(f"{stored.id}: {exc.message()}")
             continue

@@ -219,3 +219,62 @@ def test_verify_seal_gives_an_older_set_its_auth_but_not_a_copy_of_it(
     r = cli("restore", dest, "--into", tmp_path / "notes.out")  # now it can be the latest
     assert r.code == 0, r.err
     assert (tmp_path / "notes.out").read_text() == "from an older offsite\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "flag"),
+    [(("--no-encrypt",), "--allow-unencrypted"), ((), "--allow-unauthenticated")],
+    ids=["unencrypted", "own-passphrase"],
+)
+def test_an_opt_in_flag_never_makes_a_planted_set_the_latest(
+    cli, tmp_path: Path, tree: Path, real: Path, monkeypatch, extra, flag
+) -> None:
+    """SPEC §7: a flag lowers one guard; a set only it lets in is taken when named, or when
+    no set proves itself, never as the latest over one that does."""
+    real_set = only_set(real)
+    planted = _planted_by_attacker(cli, tmp_path, real, monkeypatch, *extra)
+    r = cli("restore", real, "--into", tmp_path / "restored", flag)
+    assert r.code == 0, r.err
+    assert f"restored set {real_set.name}" in r.out
+    assert f"passing over set {PLANTED}: only an --allow-… flag lets it in" in r.err
+    assert tree_content(tmp_path / "restored") == tree_content(tree)
+    listed = cli("verify", real, flag)
+    assert listed.code == 0 and real_set.name in listed.out, listed.out + listed.err
+    pruned = cli("prune", real, "--keep-last", "1", flag)
+    assert pruned.code == 0, pruned.err
+    assert planted.exists() and real_set.exists()
+    # named, the flag lets it in: unencrypted, it restores; made with another passphrase,
+    # it does not decrypt (exit 3) and nothing of it is written
+    named = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "named", flag)
+    assert named.code == (0 if extra else 3), named.err
+    assert (tmp_path / "named" / "payload.sh").exists() == bool(extra)
+    # where nothing proves itself, the flag is what lets the user at their data
+    shutil.rmtree(real_set)
+    alone = cli("restore", real, "--into", tmp_path / "alone", flag)
+    assert alone.code == (0 if extra else 3), alone.err
+    assert f"proves itself: taking set {PLANTED}" in alone.err
+
+
+def test_an_unencrypted_set_signed_with_sign_key_proves_itself_with_trust_key(
+    cli, tmp_path: Path, tree: Path, with_keyring: Keyring, monkeypatch
+) -> None:
+    dest = tmp_path / "dest"
+    fpr = with_keyring.fingerprint
+    assert cli("backup", tree, "--to", dest, "--no-encrypt", "--sign-key", fpr).code == 0
+    signed = only_set(dest)
+    r = cli("restore", dest, "--into", tmp_path / "ok", "--trust-key", fpr)
+    assert r.code == 0, r.err
+    assert tree_content(tmp_path / "ok") == tree_content(tree)
+    assert "--allow-unencrypted" not in r.err
+    planted = dest / PLANTED  # unsigned, newer
+    shutil.copytree(signed, planted)
+    (planted / "manifest.json.sig").unlink()
+    doc = json.loads((planted / "manifest.json").read_text())
+    doc["id"] = PLANTED
+    (planted / "manifest.json").write_text(json.dumps(doc))
+    r = cli("restore", dest, "--into", tmp_path / "again", "--trust-key", fpr)
+    assert r.code == 0 and f"restored set {signed.name}" in r.out, r.err
+    r = cli("restore", dest, "--into", tmp_path / "flag", "--trust-key", fpr, "--allow-unencrypted")
+    assert r.code == 0 and f"restored set {signed.name}" in r.out, r.err
+    r = cli("restore", dest, "--id", PLANTED, "--into", tmp_path / "no", "--trust-key", fpr)
+    assert r.code == 1 and not (tmp_path / "no").exists()

@@ -108,8 +108,11 @@ def _restoring(
 
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:
-        sets = [s for s in scan(opened).current() if set_id in (None, s.id)
-                and verifier.refusal(s, named=set_id is not None) is None]  # fmt: skip
+        found = [s for s in scan(opened).current() if set_id in (None, s.id)]
+        if set_id is None:
+            sets = verifier.usable(found)
+        else:
+            sets = [s for s in found if verifier.refusal(s, named=True) is None]
     if not sets:
         raise BadInput(f"no set {set_id} in {dest}" if set_id else f"no complete set in {dest}")
     packages: list[str] = []

@@ -43,7 +43,7 @@ def observe_storage(
     current = found.current()
     if trust is not None and trust.keyed:
         with Verifier(opened, trust) as verifier:
-            current = [s for s in current if verifier.refusal(s) is None]
+            current = verifier.usable(current)
     seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
     # the clusters whose base backups are kept: their WAL archives give the RPO
     seen.pitr = {str(e.stats.get("system_id")) for s in current for e in s.manifest.entries

@@ -171,30 +171,44 @@ def _downloadable(storage: Storage) -> bool:
 
 
 # raises when a set may not be used (not authenticated); the flag says whether the user
-# named the set (--id), which an older set without auth needs, rather than it being chosen
-Check = Callable[[StoredSet, bool], None]
+# named the set (--id), which an older set without auth needs, rather than it being chosen;
+# True when the set proves itself, False when only an opt-in flag lets it in
+Check = Callable[[StoredSet, bool], bool]
 
 
 def latest(
     found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None
 ) -> StoredSet:
-    """The newest valid set: not dated in the future, and passing ``check`` (SPEC §7).
-    Each set passed over is named in a warning."""
+    """The newest valid set: not dated in the future, and passing ``check`` (SPEC §7); one
+    that only an opt-in flag lets in only when no set proves itself. Each set passed over
+    is named in a warning."""
     moment = now or datetime.now(timezone.utc)
     refused: list[CheckFailed] = []
+    flagged: list[StoredSet] = []  # let in by a lowered guard only: newest first
     for stored in reversed(found.sets):
         if stored.future(moment):
             gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
             continue
         if check is not None:
             try:
-                check(stored, False)
+                if not check(stored, False):
+                    flagged.append(stored)
+                    continue
             except CheckFailed as exc:
                 refused.append(exc)
                 continue
         for passed in refused:
             gha.warn(f"passing over {passed.message()}")
+        for other in flagged:
+            gha.warn(f"passing over set {other.id}: only an --allow-… flag lets it in, and "
+                     f"set {stored.id} proves itself")  # fmt: skip
         return stored
+    if flagged:
+        for passed in refused:
+            gha.warn(f"passing over {passed.message()}")
+        gha.warn(f"no set in {redact(storage.url)} proves itself: taking set {flagged[0].id}, "
+                 "which only an --allow-… flag lets in")  # fmt: skip
+        return flagged[0]
     if refused:  # not one set proves itself: most likely the key given is not theirs
         raise refused[0]
     raise NoSets(storage.url)

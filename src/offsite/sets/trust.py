@@ -8,6 +8,11 @@ key. A set that does not, or an unencrypted one, is refused (exit 1) unless
 are accepted with a warning: their entries still prove themselves by decrypting. Without
 any key, offsite warns once that what it reads is unauthenticated.
 
+An opt-in flag lowers one guard only (SPEC §7): a set that only a flag lets in is taken
+when the user names it, or when no set at the destination proves itself, never as the
+latest over one that does (``check`` says which it is); prune neither counts nor removes
+it. An unencrypted set signed with ``--sign-key`` proves itself with ``--trust-key``.
+
 An older set (format 1, no ``auth``) cannot prove its id, so a copy of an old set under a
 newer id would pass for the newest: with a key configured, such a set is taken only when
 the user names it (``--id``, and ``verify``), every entry encrypted with the passphrase
@@ -82,8 +87,10 @@ class Verifier:
         self._home: str | None = None
         self._trusted: tuple[str, ...] = ()
         self._keys: dict[str, str] = {}  # set prefix -> data key
-        self._verdicts: dict[tuple[str, str, bool], CheckFailed | None] = {}
+        # (why refused, or None; whether only a lowered guard lets it in)
+        self._verdicts: dict[tuple[str, str, bool], tuple[CheckFailed | None, bool]] = {}
         self._warned = False
+        self._lowered = False  # set while a verdict is made: a flag let the set in
 
     def __enter__(self) -> Verifier:
         if self.config.trust_keys:
@@ -131,16 +138,34 @@ class Verifier:
     def refusal(self, stored: StoredSet, named: bool = False) -> CheckFailed | None:
         """Why the set may not be used (NotAuthenticated, NotEncrypted), or None; ``named``:
         the user chose this set (--id, verify), it is not being picked for them."""
+        return self._judged(stored, named)[0]
+
+    def _judged(self, stored: StoredSet, named: bool) -> tuple[CheckFailed | None, bool]:
         at = (stored.id, stored.prefix, named)
         if at not in self._verdicts:
-            self._verdicts[at] = self._verdict(stored, named)
+            self._lowered = False
+            refused = self._verdict(stored, named)
+            self._verdicts[at] = (refused, refused is None and self._lowered)
         return self._verdicts[at]
 
-    def check(self, stored: StoredSet, named: bool = False) -> None:
-        """``refusal`` as an exception (exit 1): the ``Check`` that set selection takes."""
-        verdict = self.refusal(stored, named)
-        if verdict is not None:
-            raise verdict
+    def check(self, stored: StoredSet, named: bool = False) -> bool:
+        """``refusal`` as an exception (exit 1): the ``Check`` that set selection takes.
+        True when the set proves itself, False when only an opt-in flag lets it in."""
+        refused, lowered = self._judged(stored, named)
+        if refused is not None:
+            raise refused
+        return not lowered
+
+    def usable(self, sets: list[StoredSet]) -> list[StoredSet]:
+        """The sets that prove themselves; when none does, those a flag lets in."""
+        admitted = [s for s in sets if self.refusal(s) is None]
+        proven = [s for s in admitted if not self._judged(s, False)[1]]
+        return proven or admitted
+
+    def _lower(self, message: str) -> None:
+        """An opt-in flag lets the set being judged in: say so, and remember it."""
+        self._lowered = True
+        gha.warn(message)
 
     def _warn_once(self, message: str) -> None:
         if not self._warned:
@@ -156,8 +181,10 @@ class Verifier:
             )
             return None
         if not manifest.entries or any(e.encryption.mode == "none" for e in manifest.entries):
+            if self.config.trust_keys and self._problem(stored) is None:
+                return None  # signed by a trusted key: proves itself, encrypted or not
             if self.config.allow_unencrypted:
-                gha.warn(f"set {stored.id} is not encrypted (--allow-unencrypted)")
+                self._lower(f"set {stored.id} is not encrypted (--allow-unencrypted)")
                 return None
             return NotEncrypted(stored.id)
         problem: str | None
@@ -178,7 +205,9 @@ class Verifier:
         if problem is None:
             return None
         if self.config.allow_unauthenticated:
-            gha.warn(f"set {stored.id} is not authenticated ({problem}): --allow-unauthenticated")
+            self._lower(
+                f"set {stored.id} is not authenticated ({problem}): --allow-unauthenticated"
+            )
             return None
         return NotAuthenticated(stored.id, problem)
 
