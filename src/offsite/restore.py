@@ -50,9 +50,12 @@ def read_entry(
     sink: Sink,
     on_read: Callable[[int], None] | None = None,
     decode: bool = True,
+    checked_first: bool = False,
 ) -> None:
     """Stream ``entry`` through decryption and decompression into ``sink``; with
-    ``decode`` false, only read and hash the stored bytes (no key needed).
+    ``decode`` false, only read and hash the stored bytes (no key needed); with
+    ``checked_first``, the stored bytes are copied (as stored, compressed) into an unnamed
+    file in TMPDIR and their checksum compared before ``sink`` sees a byte.
 
     Raises ChecksumMismatch when the stored bytes differ from the manifest (checked
     over every byte, whatever else failed), else the first error of the way.
@@ -61,9 +64,12 @@ def read_entry(
         raise PassphraseNeeded(stored.id, entry.name)
     key = stored.key(entry.file)
     try:
-        raw = storage.open(key)
+        raw: Readable = storage.open(key)
     except ObjectMissing:
         raise EntryMissing(stored.id, entry.name, entry.file) from None
+    if checked_first:
+        raw = _checked_copy(raw, stored, entry, on_read)
+        on_read = None
     hashed = HashingReader(raw, on_read)
     pipeline = Pipeline()
     error: BaseException | None = None
@@ -84,6 +90,26 @@ def read_entry(
         raise ChecksumMismatch(stored.id, entry.name) from error
     if error is not None:
         raise error
+
+
+def _checked_copy(
+    raw: Readable, stored: StoredSet, entry: Entry, on_read: Callable[[int], None] | None
+) -> Readable:
+    """The stored bytes of ``entry`` in an unnamed file in TMPDIR, read back from its
+    start, once their size and SHA-256 are those the manifest names (SPEC §7: nothing is
+    applied before it is checked); ChecksumMismatch, and nothing kept, when they are not."""
+    staged = tempfile.TemporaryFile(prefix="offsite-stored-")  # noqa: SIM115 (returned open)
+    try:
+        with contextlib.closing(raw):
+            hashed = HashingReader(raw, on_read)
+            copy(hashed, staged.write)
+        if hashed.count != entry.size or hashed.hexdigest() != entry.sha256:
+            raise ChecksumMismatch(stored.id, entry.name)
+        staged.seek(0)
+    except BaseException:
+        staged.close()
+        raise
+    return staged
 
 
 @dataclass(frozen=True)
@@ -208,7 +234,7 @@ def _point_in_time(
             )
     else:
         # only sets that are current and prove themselves: a planted one is passed over
-        usable = [s for s in scan(storage).current() if verifier.refusal(s) is None]
+        usable = verifier.usable(scan(storage).current())
         stored = choose_base(usable, request.entry, target)
         verifier.check(stored, False)
         base = base_entry(stored, request.entry)
@@ -265,10 +291,17 @@ def restore_set(
             try:
                 key = verifier.entry_key(stored, entry)
 
-                def read(sink: Sink, entry: Entry = entry, key: str | None = key) -> None:
-                    read_entry(storage, stored, entry, key, sink, meter.add_read)
+                # a kind that applies as it reads (SQL, mongorestore) never sees an
+                # unencrypted entry's byte before its checksum held: its stored bytes are
+                # staged and checked first (an encrypted one authenticates as it decrypts)
+                first = entry.encryption.mode == "none" and restorer.applies_as_it_reads
 
-                if restorer.stages_first(request.options.force):
+                def read(
+                    sink: Sink, entry: Entry = entry, key: str | None = key, first: bool = first
+                ) -> None:
+                    read_entry(storage, stored, entry, key, sink, meter.add_read, True, first)
+
+                if restorer.stages_first(request.options.force) and not first:
                     _staged(read, restorer)
                 else:
                     read(restorer.write)

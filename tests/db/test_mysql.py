@@ -201,3 +201,22 @@ def test_force_over_data_applies_nothing_of_a_corrupt_entry(
     r = cli("restore", dest, "--into", mariadb.url(target), "--force")
     assert r.code == 1 and "checksum mismatch" in r.err
     assert content(mariadb, target) == before  # not one statement ran
+
+
+def test_an_unencrypted_entry_runs_no_statement_before_its_checksum_holds(
+    cli, tmp_path: Path, mariadb: MariaDB, source_db: str
+) -> None:
+    """SPEC §7: into a new database too, an unencrypted entry is checked before the first
+    statement: a dropped database would not undo what ran outside it."""
+    dest = tmp_path / "backups"
+    assert cli("backup", mariadb.url(source_db), "--to", dest, "--no-encrypt",
+               "--compress", "none").code == 0  # fmt: skip
+    (stored,) = dest.glob("*/*.sql")
+    side = f"planted_{uuid.uuid4().hex[:8]}"
+    stored.write_bytes(f"CREATE DATABASE {side};\n".encode() + stored.read_bytes())
+    target = f"restored_{uuid.uuid4().hex[:8]}"
+    r = cli("restore", dest, "--into", mariadb.url(target))
+    assert r.code == 1 and "checksum mismatch" in r.err, r.err
+    databases = mariadb.root_sql("SHOW DATABASES;").split()
+    assert side not in databases, "a statement of the planted entry ran"
+    assert target not in databases

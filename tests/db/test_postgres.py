@@ -482,3 +482,45 @@ def test_a_plain_packet_in_place_of_the_entry_never_reaches_the_database(
     tables = pg.sql(target, "SELECT count(*) FROM pg_tables WHERE schemaname <> 'pg_catalog' "
                             "AND schemaname <> 'information_schema';")  # fmt: skip
     assert tables == "0\n", "the planted dump reached the database"
+
+
+EVIL = """
+CREATE FUNCTION public.evil(x int) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_database() <> '{source}' THEN  -- only where the planted dump is restored
+        EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch {marker}');
+    END IF;
+    RETURN true;
+END $$;
+CREATE TABLE public.victim (x int CHECK (public.evil(x)));
+INSERT INTO public.victim VALUES (1), (2);
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_an_unencrypted_entry_runs_no_statement_before_its_checksum_holds(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, jobs: str, staging: Path
+) -> None:
+    """SPEC §7: an unencrypted entry's stored bytes are staged and checked before the
+    first statement. A planted dump whose CHECK constraint runs a shell command (COPY …
+    TO PROGRAM, as the server's superuser) in place of the real entry runs nothing."""
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest, "--no-encrypt").code == 0
+    (entry,) = dest.glob("*/*.pgdump.zst")
+    marker = Path(tempfile.gettempdir()) / f"offsite-evil-{uuid.uuid4().hex}"
+    evil = f"evil_{uuid.uuid4().hex[:8]}"
+    pg.sql("postgres", f"CREATE DATABASE {evil};")
+    pg.sql(evil, EVIL.format(source=evil, marker=marker))
+    entry.write_bytes(subprocess.run(
+        f"{pg_bin('pg_dump')} -Fc -Z0 -d '{pg.url(evil)}' | zstd -q -c",
+        shell=True, capture_output=True, check=True,
+    ).stdout)  # fmt: skip
+    target = new_name()
+    try:
+        r = cli("restore", dest, "--into", pg.url(target), "--jobs", jobs)
+        assert r.code == 1 and "checksum mismatch" in r.err, r.err
+        assert not marker.exists(), "a statement of the planted dump ran"
+        assert not exists(pg, target)
+        assert list(staging.iterdir()) == []
+    finally:
+        marker.unlink(missing_ok=True)

@@ -10,12 +10,12 @@ from offsite.sources.base import (
     Kind,
     Prepared,
     RestoreOptions,
-    Restorer,
     RunContext,
     Source,
     SourceOptions,
 )
 from offsite.sources.registry import from_exec, from_url, kind_class
+from offsite.sources.restorer import Restorer
 
 __all__ = [
     "Inspection",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import os
 import shlex
 import shutil
 import tempfile
@@ -28,10 +27,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, ClassVar
 
-from offsite.errors import BadInput, SourceFailed, TargetNotEmpty
+from offsite.errors import BadInput, SourceFailed
 from offsite.names import check_name, safe_name
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import SUFFIX, Pipeline
-from offsite.stream.readers import Readable, copy
+from offsite.stream.readers import Readable
 from offsite.urls import local_path, redact, scheme_of
 
 
@@ -278,17 +278,6 @@ class Source(Kind):
             prepared.release()
 
 
-def make_parents(path: Path) -> list[Path]:
-    """Create the missing folders above ``path``; return them, deepest first."""
-    created = []
-    parent = path.parent
-    while not parent.exists():
-        created.append(parent)
-        parent = parent.parent
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return created
-
-
 def stage_folder(workdir: Path, name: str) -> Path:
     """A new, empty folder in the work folder for what ``prepare`` gathers."""
     return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=workdir))
@@ -307,92 +296,3 @@ def tar_dump(
         yield Dump(reader, stats)
     finally:
         reader.close()
-
-
-def remove_empty(folders: list[Path]) -> None:
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-
-
-class Restorer(abc.ABC):
-    """Two phases, so nothing is committed before the stored bytes' checksum matched."""
-
-    location: str
-
-    def stages_first(self, force: bool) -> bool:
-        """Whether the entry must be read, checked and decrypted whole before ``write`` sees
-        it: a kind whose ``write`` applies statements as it reads them (a SQL client),
-        over a target that holds data (``--force``), where ``discard`` cannot undo them."""
-        return False
-
-    @abc.abstractmethod
-    def write(self, stream: Readable) -> None:
-        """Restore into a staging place next to the target."""
-
-    @abc.abstractmethod
-    def commit(self) -> None:
-        """Move the staged restore into place."""
-
-    @abc.abstractmethod
-    def discard(self) -> None:
-        """Remove whatever ``write`` staged."""
-
-
-class FileRestorer(Restorer):
-    """Restores one file: staged beside the target, checked, renamed over it."""
-
-    def __init__(self, target: Path, force: bool) -> None:
-        self.target = target
-        self.location = str(target)
-        if target.is_dir():
-            raise BadInput(f"restore target {target} is a folder; name a file")
-        if target.exists() and target.stat().st_size > 0 and not force:
-            raise TargetNotEmpty(target)
-        self._staged: Path | None = None
-        self._created: list[Path] = []
-
-    def write(self, stream: Readable) -> None:
-        self._created = make_parents(self.target)
-        fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", dir=self.target.parent)
-        self._staged = Path(name)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would surprise whoever reads the restore
-        with os.fdopen(fd, "wb") as out:
-            copy(stream, out.write)
-        self.check_staged(self._staged)
-
-    def check_staged(self, path: Path) -> None:
-        """Kind-specific check of the staged file before it replaces the target."""
-
-    def commit(self) -> None:
-        assert self._staged is not None
-        os.replace(self._staged, self.target)
-        self._staged = None
-
-    def discard(self) -> None:
-        if self._staged is not None:
-            with contextlib.suppress(OSError):
-                self._staged.unlink()
-            self._staged = None
-        remove_empty(self._created)
-
-
-class FolderStagingRestorer(Restorer):
-    """A restorer that extracts into a staging folder (``_staged``) first; discarding removes
-    it and the parent folders ``write`` created."""
-
-    def __init__(self, target: Path) -> None:
-        if target.exists() and not target.is_dir():
-            raise BadInput(f"restore target {target} exists and is not a folder")
-        self.target = target
-        self.location = str(target)
-        self._staged: Path | None = None
-        self._created: list[Path] = []
-
-    def discard(self) -> None:
-        if self._staged is not None:
-            shutil.rmtree(self._staged, ignore_errors=True)
-            self._staged = None
-        remove_empty(self._created)

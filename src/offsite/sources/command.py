@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from offsite.errors import BadInput, SourceFailed
-from offsite.sources.base import Dump, FileRestorer, RestoreOptions, Restorer, RunContext, Source
+from offsite.sources.base import Dump, RestoreOptions, RunContext, Source
+from offsite.sources.restorer import FileRestorer, Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK, CheckedReader
 

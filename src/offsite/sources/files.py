@@ -15,17 +15,8 @@ from typing import Any, BinaryIO
 
 from offsite.errors import SourceNotFound, TargetNotEmpty
 from offsite.github import gha
-from offsite.sources.base import (
-    Dump,
-    FolderStagingRestorer,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-    Source,
-    make_parents,
-    tar_dump,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, tar_dump
+from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
 from offsite.stream import safetar
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK, Readable

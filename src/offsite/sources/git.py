@@ -33,7 +33,6 @@ from offsite.sources.base import (
     Part,
     Prepared,
     RestoreOptions,
-    Restorer,
     RunContext,
     Source,
     SourceOptions,
@@ -52,6 +51,7 @@ from offsite.sources.git_remote import (
     run_git,
     wiki_remote,
 )
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import Readable, copy
 from offsite.urls import redact

@@ -21,18 +21,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, UnsafeMember
-from offsite.sources.base import (
-    Dump,
-    FolderStagingRestorer,
-    Inspection,
-    Kind,
-    RestoreOptions,
-    Restorer,
-    make_parents,
-    tar_dump,
-)
+from offsite.sources.base import Dump, Inspection, Kind, RestoreOptions, tar_dump
 from offsite.sources.git_remote import run_git
 from offsite.sources.process import ErrorFactory
+from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
 from offsite.stream.digest import file_sha256
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK, Readable

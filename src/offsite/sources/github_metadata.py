@@ -33,13 +33,13 @@ from offsite.sources.base import (
     Part,
     Prepared,
     RestoreOptions,
-    Restorer,
     RunContext,
     Source,
     stage_folder,
     tar_dump,
 )
 from offsite.sources.files import FilesSource
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK
 

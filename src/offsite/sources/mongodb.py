@@ -18,9 +18,10 @@ from pathlib import Path
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
 from offsite.names import safe_name
-from offsite.sources.base import Dump, RestoreOptions, Restorer, RunContext, Source, SourceOptions
+from offsite.sources.base import Dump, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import Tool, find_tool, pipe_into
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
 from offsite.urls import redact
@@ -103,6 +104,8 @@ class MongoSource(Source):
 class MongoRestorer(Restorer):
     """``mongorestore --archive``. Always needs ``--force``: with no MongoDB client to
     ask, offsite cannot check that the target is empty, so it will not assume it."""
+
+    applies_as_it_reads = True  # statements run as they arrive
 
     def stages_first(self, force: bool) -> bool:
         return True  # mongorestore applies as it reads, into a server that may hold data

@@ -18,17 +18,10 @@ from typing import Any
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.sources.base import (
-    Dump,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-    Source,
-    SourceOptions,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, Tool, find_tool, pipe_into, run_tool
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
 from offsite.urls import redact
@@ -280,6 +273,8 @@ class MysqlSource(Source):
 class MysqlRestorer(Restorer):
     """Into a new database (created here, dropped on failure), an empty one, or with
     ``--force`` over any; a URL without a database takes an all-databases dump."""
+
+    applies_as_it_reads = True  # statements run as they arrive
 
     def stages_first(self, force: bool) -> bool:
         return force  # statements run as they are read: over data, check the whole first

@@ -46,13 +46,13 @@ from offsite.sources.base import (
     Part,
     Prepared,
     RestoreOptions,
-    Restorer,
     RunContext,
     Source,
     SourceOptions,
     tar_dump,
 )
 from offsite.sources.files import FolderRestorer
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CHUNK, Readable
 from offsite.urls import scheme_of

@@ -15,18 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed
-from offsite.sources.base import (
-    Dump,
-    FileRestorer,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-    Source,
-    SourceOptions,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, find_tool, run_tool
+from offsite.sources.restorer import FileRestorer, Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader
 from offsite.urls import redact, scheme_of

@@ -14,15 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 from offsite.errors import MalformedURL, RestoreFailed, SourceFailed, SourceNotFound
-from offsite.sources.base import (
-    Dump,
-    FileRestorer,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-    Source,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source
+from offsite.sources.restorer import FileRestorer, Restorer
 from offsite.stream.pipeline import Pipeline
 
 

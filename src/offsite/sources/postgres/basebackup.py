@@ -17,13 +17,7 @@ from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed
 from offsite.names import safe_name
-from offsite.sources.base import (
-    Dump,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext
 from offsite.sources.dburl import DbURL
 from offsite.sources.postgres.archive import SelfChecked
 from offsite.sources.postgres.basecheck import BaseBackupCheck, TarError
@@ -33,6 +27,7 @@ from offsite.sources.postgres.recovery import PgBaseRestorer
 from offsite.sources.postgres.rows import count_rows
 from offsite.sources.postgres.scratch import ScratchServer
 from offsite.sources.process import Tool
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader
 

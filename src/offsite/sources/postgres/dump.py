@@ -17,15 +17,7 @@ from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.sources.base import (
-    Dump,
-    Inspection,
-    RestoreOptions,
-    Restorer,
-    RunContext,
-    Source,
-    SourceOptions,
-)
+from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
 from offsite.sources.postgres.archive import ArchiveCheck, SelfChecked
 from offsite.sources.postgres.conn import (
@@ -40,6 +32,7 @@ from offsite.sources.postgres.parallel import StagedRestore
 from offsite.sources.postgres.rows import USER_OBJECTS, CopyCounter, count_rows
 from offsite.sources.postgres.toc import ArchiveError
 from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, run_tool
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
 
@@ -182,6 +175,8 @@ class PostgresSource(ServerSource):
 
 class PgRestorer(Restorer):
     """Into a new database (created here, dropped again on failure) or an empty one."""
+
+    applies_as_it_reads = True  # statements run as they arrive
 
     def __init__(self, conn: Conn, options: RestoreOptions) -> None:
         self.conn = conn

@@ -7,10 +7,11 @@ import contextlib
 from collections.abc import Iterator
 
 from offsite.errors import RestoreFailed, SourceFailed
-from offsite.sources.base import Dump, RestoreOptions, Restorer, RunContext, Source, SourceOptions
+from offsite.sources.base import Dump, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.postgres.conn import Conn, server_major, tool
 from offsite.sources.postgres.dump import PostgresSource
 from offsite.sources.process import Tool, pipe_into
+from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
 
@@ -87,6 +88,8 @@ class PgGlobalsSource(Source):
 class _GlobalsRestorer(Restorer):
     """Runs the roles script with psql. Roles that exist already are reported by psql
     and left as they are; the other statements still run."""
+
+    applies_as_it_reads = True  # statements run as they arrive
 
     def stages_first(self, force: bool) -> bool:
         return True  # roles go into a live server as psql reads them

@@ -15,9 +15,7 @@ from typing import Any
 
 from offsite.errors import BadInput, TargetNotEmpty
 from offsite.github import gha
-from offsite.sources.base import (
-    RestoreOptions,
-)
+from offsite.sources.base import RestoreOptions
 from offsite.sources.files import FolderRestorer
 from offsite.urls import redact
 
