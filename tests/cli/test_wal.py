@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.walfiles import segment
+
 SEGMENT = "000000010000000000000003"
 
 
@@ -29,7 +31,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str) ->
     """A data directory as the current folder (PostgreSQL runs the commands there), with
     one segment of WAL-like bytes in pg_wal/."""
     folder = datadir(tmp_path, 7312345678901234567)
-    (folder / "pg_wal" / SEGMENT).write_bytes(os.urandom(4096) + b"wal record " * 100_000)
+    (folder / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, 7312345678901234567))
     monkeypatch.chdir(folder)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return folder
@@ -75,7 +77,7 @@ def test_the_same_file_again_is_success_other_content_is_refused(
     dest = tmp_path / "dest"
     assert push(cli, dest).code == 0
     assert push(cli, dest).code == 0  # PostgreSQL retries what it did not see succeed
-    (cluster / "pg_wal" / SEGMENT).write_bytes(b"other content")
+    (cluster / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, 7312345678901234567, b"other"))
     r = push(cli, dest)
     assert r.code == 1 and "refusing to overwrite" in r.err
     assert fetch(cli, dest).code == 0
@@ -148,7 +150,7 @@ def test_two_clusters_never_mix(cli, tmp_path: Path, cluster: Path, monkeypatch)
     other = datadir(tmp_path, 42)
     monkeypatch.chdir(other)
     assert fetch(cli, dest).code == 1  # the other cluster's file is not this one's
-    (other / "pg_wal" / SEGMENT).write_bytes(b"the other cluster's wal")
+    (other / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, 42, b"the other cluster's wal"))
     assert push(cli, dest).code == 0
     assert sorted(p.name for p in (dest / "wal").iterdir()) == ["42", "7312345678901234567"]
 
@@ -193,3 +195,69 @@ def test_an_archive_for_recipients_is_read_with_their_secret_key(
     assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() == (
         cluster / "pg_wal" / SEGMENT
     ).read_bytes()
+
+
+NOT_THE_NAMED_SEGMENT = [
+    pytest.param(lambda: os.urandom(1 << 20), "long page header", id="random-bytes"),
+    pytest.param(
+        lambda: b"\x10\xd1\x02\x00" + os.urandom((1 << 20) - 4),
+        "",
+        id="random-with-long-header-flag",
+    ),
+    pytest.param(
+        lambda: segment(SEGMENT, SYSTEM_ID, timeline=2), "timeline 2", id="other-timeline"
+    ),
+    pytest.param(
+        lambda: segment(SEGMENT, SYSTEM_ID, address=0), "starts at WAL address", id="other-address"
+    ),
+    pytest.param(
+        lambda: segment(SEGMENT, SYSTEM_ID)[: 1 << 19], "bytes; its header says", id="truncated"
+    ),
+    pytest.param(lambda: segment(SEGMENT, 42), "belongs to the cluster 42", id="other-cluster"),
+    pytest.param(lambda: segment(SEGMENT, SYSTEM_ID, size=3 << 20), "segment size", id="odd-size"),
+]
+SYSTEM_ID = 7312345678901234567
+
+
+@pytest.mark.parametrize(("made", "why"), NOT_THE_NAMED_SEGMENT)
+def test_a_segment_whose_header_is_not_its_name_is_refused(
+    cli, tmp_path: Path, cluster: Path, made, why: str
+) -> None:
+    """SPEC §8: timeline, page address, size and system identifier must be those the name
+    and the data directory say; anything else is exit 2 and nothing is stored."""
+    (cluster / "pg_wal" / SEGMENT).write_bytes(made())
+    dest = tmp_path / "dest"
+    r = push(cli, dest)
+    assert r.code == 2 and why in r.err and "Traceback" not in r.err, r.err
+    assert not dest.exists() or not list(dest.rglob("*.zst*"))
+
+
+def test_outside_a_data_directory_the_header_names_the_cluster_once_it_matches(
+    cli, tmp_path: Path, passphrase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pushed from anywhere (no pg_control, no --system-id), random bytes carrying the
+    long-header flag once made a new "cluster" folder per push; now only a segment whose
+    header matches its name is taken, under the cluster it names."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    dest = tmp_path / "dest"
+    planted = tmp_path / SEGMENT
+    planted.write_bytes(b"\x10\xd1\x02\x00" + os.urandom((1 << 20) - 4))
+    r = cli("wal", "push", str(planted), "--to", dest)
+    assert r.code == 2 and not (dest / "wal").exists(), r.err
+    planted.write_bytes(segment(SEGMENT, 99))
+    r = cli("wal", "push", str(planted), "--to", dest)
+    assert r.code == 0, r.err
+    assert sorted(p.name for p in (dest / "wal").iterdir()) == ["99"]
+
+
+def test_an_unknown_page_magic_is_a_warning_not_a_refusal(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    """A newer server's WAL must never stall archiving on offsite's list of magics."""
+    (cluster / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, SYSTEM_ID, magic=0xD1FF))
+    dest = tmp_path / "dest"
+    r = push(cli, dest)
+    assert r.code == 0, r.err
+    assert "page magic 0xd1ff" in r.err
+    assert fetch(cli, dest).code == 0

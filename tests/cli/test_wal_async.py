@@ -18,6 +18,7 @@ from offsite.cli.wal import push as push_command
 from offsite.stream.digest import file_sha256
 from offsite.wal import spool as quick
 from tests.cli.test_wal import datadir
+from tests.walfiles import segment
 
 SYSTEM_ID = "7312345678901234567"
 NAMES = [f"0000000100000000000000{n:02X}" for n in range(1, 6)]
@@ -31,7 +32,7 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, passphrase: str) ->
     (folder / "pg_wal" / "archive_status").mkdir()
     for i, name in enumerate(NAMES):
         body = os.urandom(2048) + f"wal {i} ".encode() * 200_000
-        (folder / "pg_wal" / name).write_bytes(body[: 1 << 20])
+        (folder / "pg_wal" / name).write_bytes(segment(name, SYSTEM_ID, body))
         (folder / "pg_wal" / "archive_status" / f"{name}.ready").touch()
     monkeypatch.chdir(folder)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -92,7 +93,7 @@ def test_pushing_ahead_stores_every_ready_file_everywhere_and_confirms_only_that
     _until(lambda: spool.record(NAMES[1]) is not None)
     assert quick.answer(args(NAMES[1])) == 0  # answered without click
     # the same name with other content is not confirmed by the record of the first
-    (cluster / "pg_wal" / NAMES[2]).write_bytes(b"other content")
+    (cluster / "pg_wal" / NAMES[2]).write_bytes(segment(NAMES[2], SYSTEM_ID, b"other"))
     assert quick.answer(args(NAMES[2])) is None
     started = time.monotonic()
     r = cli(*args(NAMES[2]))

@@ -4,5 +4,5 @@
 ``restore_command``: each WAL file is stored under ``wal/<system identifier>/`` in every
 destination, compressed and encrypted with the archive's own data key.
 
-May import: errors, urls, stream, crypto, storage, sets.
+May import: errors, urls, github, stream, crypto, storage, sets.
 """

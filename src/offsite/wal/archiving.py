@@ -16,10 +16,12 @@ from pathlib import Path
 
 from offsite.crypto.keys import EncryptionConfig
 from offsite.errors import BadInput
+from offsite.github import gha
 from offsite.storage.registry import open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.wal.archive import MAX_FILE, Archive, pack
-from offsite.wal.names import check_name, system_id_of_datadir, system_id_of_segment
+from offsite.wal.header import check_segment
+from offsite.wal.names import check_name, is_segment, system_id_of_datadir
 
 
 def default_cache() -> Path:
@@ -29,10 +31,15 @@ def default_cache() -> Path:
     return Path(cache_home()) / "keys"
 
 
-def _system_id(given: str | None, data: bytes | None = None) -> str:
+def _system_id(given: str | None, name: str | None = None, data: bytes | None = None) -> str:
+    """The cluster a WAL file is archived for: ``--system-id``, else the data directory's
+    (PostgreSQL runs archive_command there). A segment's header must say the same, or,
+    outside a data directory and without --system-id, says it (once it matches its name)."""
     found = given or system_id_of_datadir(Path.cwd())
-    if found is None and data is not None:
-        found = system_id_of_segment(data)
+    if name is not None and data is not None and is_segment(name.removesuffix(".partial")):
+        found, warning = check_segment(name, data, found)
+        if warning:
+            gha.warn(warning)
     if found is None:
         raise BadInput(
             "cannot tell the cluster's system identifier: run in its data directory "
@@ -76,7 +83,7 @@ class Pusher:
             plain = path.read_bytes()
         except OSError as exc:
             raise BadInput(f"cannot read {path}: {exc.strerror}") from None
-        sysid = _system_id(self.system_id, plain)
+        sysid = _system_id(self.system_id, name, plain)
         packed = pack(plain, name, sysid)
         for url in self.destinations:
             archive, key = self._archive(url, sysid)

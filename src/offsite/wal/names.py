@@ -14,9 +14,7 @@ from offsite.errors import BadInput
 
 _NAME = re.compile(r"^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$")
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
-XLP_LONG_HEADER = 0x0002
 BASE_KIND = "pg-base"  # the entry kind of a base backup
-_LONG_HEADER = struct.Struct("<HHIQI4xQII")  # magic, info, tli, pageaddr, rem_len, sysid, …
 
 
 def check_name(name: str) -> str:
@@ -48,14 +46,6 @@ def system_id_of_datadir(datadir: Path) -> str | None:
     except OSError:
         return None
     return str(struct.unpack("<Q", head)[0]) if len(head) == 8 else None
-
-
-def system_id_of_segment(data: bytes) -> str | None:
-    """The system identifier in a segment's first page (its long header), if it has one."""
-    if len(data) < _LONG_HEADER.size:
-        return None
-    _, info, _, _, _, sysid, _, _ = _LONG_HEADER.unpack_from(data)
-    return str(sysid) if info & XLP_LONG_HEADER and sysid else None
 
 
 def lsn_value(lsn: str) -> int:
