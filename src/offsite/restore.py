@@ -36,8 +36,9 @@ from offsite.stream.pipeline import Pipeline, decompress
 from offsite.stream.progress import Progress
 from offsite.stream.readers import HashingReader, Readable, copy
 from offsite.urls import local_path
+from offsite.wal.archive import parse_object
 from offsite.wal.archiving import default_cache
-from offsite.wal.names import BASE_KIND, is_wal_name
+from offsite.wal.names import BASE_KIND
 
 Sink = Callable[[Readable], None]
 
@@ -214,7 +215,7 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
 
 def _wal_file(key: str) -> bool:
     """Whether an archive's object is a WAL file offsite stored (not its key, not a stray)."""
-    return is_wal_name(key.rsplit("/", 1)[-1].split(".zst", 1)[0])
+    return parse_object(key) is not None
 
 
 def _point_in_time(

@@ -198,7 +198,11 @@ def test_an_archive_for_recipients_is_read_with_their_secret_key(
 
 
 NOT_THE_NAMED_SEGMENT = [
-    pytest.param(lambda: os.urandom(1 << 20), "long page header", id="random-bytes"),
+    pytest.param(
+        lambda: os.urandom(2) + bytes(2) + os.urandom((1 << 20) - 4),
+        "long page header",
+        id="random-bytes",
+    ),
     pytest.param(
         lambda: b"\x10\xd1\x02\x00" + os.urandom((1 << 20) - 4),
         "",
@@ -261,3 +265,42 @@ def test_an_unknown_page_magic_is_a_warning_not_a_refusal(
     assert r.code == 0, r.err
     assert "page magic 0xd1ff" in r.err
     assert fetch(cli, dest).code == 0
+
+
+@pytest.mark.parametrize("planted", ["junk", "another-segment"])
+def test_a_planted_next_segment_never_stalls_archiving(
+    cli, tmp_path: Path, cluster: Path, planted: str
+) -> None:
+    """SPEC §8: junk (or a real stored file copied) under the next segment's name made
+    every archive_command fail until pg_wal filled the disk. The file goes beside it, and
+    fetch takes the one that authenticates."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    nxt = "000000010000000000000004"
+    planted_bytes = b"junk\n" if planted == "junk" else (folder / f"{SEGMENT}.zst.gpg").read_bytes()
+    (folder / f"{nxt}.zst.gpg").write_bytes(planted_bytes)
+    (cluster / "pg_wal" / nxt).write_bytes(segment(nxt, SYSTEM_ID))
+    r = push(cli, dest, nxt)
+    assert r.code == 0, r.err
+    assert f"stored beside it as {nxt}.1.zst.gpg" in r.err
+    assert (folder / f"{nxt}.zst.gpg").read_bytes() == planted_bytes  # never overwritten
+    again = push(cli, dest, nxt)  # PostgreSQL's retry: the same content, found beside
+    assert again.code == 0 and not (folder / f"{nxt}.2.zst.gpg").exists(), again.err
+    r = fetch(cli, dest, nxt)
+    assert r.code == 0 and f"took {nxt}.1.zst.gpg" in r.err, r.err
+    assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() == (
+        cluster / "pg_wal" / nxt
+    ).read_bytes()
+
+
+def test_a_junk_history_file_is_passed_over_not_fatal(cli, tmp_path: Path, cluster: Path) -> None:
+    """One planted ``.history`` must not deny every point-in-time restore: it is taken as
+    not there (exit 1, the end of recovery's search for timelines), named in a warning."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    (folder / "00000009.history.zst.gpg").write_bytes(b"junk\n")
+    r = fetch(cli, dest, "00000009.history")
+    assert r.code == 1 and "does not authenticate" in r.err, r.err
+    assert not (cluster / "pg_wal" / "RECOVERYXLOG").exists()

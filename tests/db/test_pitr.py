@@ -526,3 +526,47 @@ def test_a_base_backup_of_a_server_that_archives_nothing_is_refused(
     r = cli("backup", pg.url("postgres"), "--physical", "--to", tmp_path / "dest")
     assert r.code == 2 and "archive_mode is off" in r.err and "--with-wal" in r.err
     assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
+
+
+def test_a_planted_next_segment_neither_stalls_archiving_nor_passes_for_healthy(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """Issue 30, case 1: junk under the next segment's name made every archive_command
+    fail (WAL piled up in pg_wal) while the monitor, counting any WAL-shaped name, said
+    healthy. Archiving goes on beside it; verify --wal and the monitor name it; recovery
+    takes the segment that authenticates."""
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE DATABASE planted;")
+    pg.sql("planted", "CREATE TABLE t (x int);")
+    _base_backup(cli, archiving, "planted")
+    closed = _archived_through(pg, "planted")
+    (archive,) = [p for p in (archiving.dest / "wal").iterdir() if p.is_dir()]
+    current = f"{closed[:16]}{int(closed[16:], 16) + 1:08X}"  # the next one archived
+    assert not list(archive.glob(f"{current}*"))
+    (archive / f"{current}.zst.gpg").write_bytes(b"junk\n")
+    _own(archive)
+    failed = pg.sql("planted", "SELECT failed_count FROM pg_stat_archiver;").strip()
+    pg.sql("planted", "INSERT INTO t SELECT generate_series(1, 500);")
+    assert _archived_through(pg, "planted") >= current
+    assert pg.sql("planted", "SELECT failed_count FROM pg_stat_archiver;").strip() == failed
+    assert (archive / f"{current}.1.zst.gpg").exists()
+    assert (archive / f"{current}.zst.gpg").read_bytes() == b"junk\n"  # never overwritten
+
+    copy = archiving.work / "copy-planted"  # where the recovered server's user may read
+    shutil.copytree(archiving.dest, copy)
+    _own(copy)
+    r = cli("verify", copy, "--wal")
+    assert r.code == 1 and f"{current}.zst.gpg" in r.err and "planted" in r.err, r.err
+    r = cli("monitor", "--storage", copy, "--max-age", "1d", "--max-wal-age", "1h")
+    assert r.code == 1 and f"{current}.zst.gpg" in r.out + r.err, r.out + r.err
+
+    datadir = archiving.work / "recovered-planted"
+    r = cli("restore", copy, "--entry", "pg-base", "--into", datadir,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    server = Recovered(datadir)
+    try:
+        server.promoted()
+        assert server.sql("planted", "SELECT count(*) FROM t;").strip() == "500"
+    finally:
+        server.close()

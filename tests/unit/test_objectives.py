@@ -170,6 +170,7 @@ def test_a_wal_archive_that_stalled_for_a_while_misses_the_rpo() -> None:
     seen.backups = [Backup("20261126T100000Z", 10, NOW - 3 * H)]  # a base backup a day
     seen.pitr = {"7312"}
     seen.wal = {"7312": minutes, "9999": [NOW - 30 * 24 * H]}  # an old cluster: not judged
+    seen.wal_verified = {"7312": NOW}  # its newest segment authenticated
     t = Thresholds(26 * H, rpo=timedelta(minutes=60))
     health = assess(seen, t, NOW)
     assert health.status == UNHEALTHY
@@ -189,3 +190,38 @@ def test_lengths_compared_with_a_limit_are_never_rounded_down() -> None:
     assert human_span(timedelta(minutes=95)) == "95m"
     assert human_span(timedelta(days=2, hours=3)) == "2d 3h"
     assert human_span(timedelta(days=2)) == "2d"
+
+
+def test_a_wal_age_counts_only_what_authenticated() -> None:
+    """SPEC §9: the newest segment that authenticates gives the age; one no segment
+    proves, or that could not be checked, is no fresh archive."""
+    seen = store([])
+    seen.backups = [Backup("20261126T100000Z", 10, NOW - 3 * H)]
+    seen.pitr = {"7312"}
+    seen.wal = {"7312": [NOW - timedelta(minutes=1)]}  # a fresh-looking object: planted
+    t = Thresholds(26 * H, max_wal_age=timedelta(minutes=60))
+    seen.wal_verified = {"7312": NOW - 5 * H}  # the newest that authenticated: stalled
+    assert "5h old, over --max-wal-age" in assess(seen, t, NOW).reason
+    seen.wal_verified = {}
+    assert "no segment archived for cluster 7312 authenticates" in assess(seen, t, NOW).reason
+    seen.wal_unverified = {"7312"}
+    unverified = assess(seen, t, NOW)
+    assert unverified.status == UNHEALTHY and "--allow-unverified-wal" in unverified.reason
+    allowed = assess(seen, Thresholds(26 * H, max_wal_age=timedelta(minutes=60),
+                                      allow_unverified_wal=True), NOW)  # fmt: skip
+    assert allowed.status == HEALTHY, allowed.reasons
+    seen.wal_problems = ["wal/7312/000000010000000000000009.zst.gpg: not a WAL object"]
+    named = assess(seen, Thresholds(26 * H, max_wal_age=timedelta(minutes=60),
+                                    allow_unverified_wal=True), NOW)  # fmt: skip
+    assert named.status == UNHEALTHY and "000000010000000000000009.zst.gpg" in named.reason
+
+
+def test_holes_older_than_the_push_window_are_named() -> None:
+    from offsite.monitor.walseen import holes
+
+    names = ["000000010000000000000001", "000000010000000000000002",
+             "000000010000000000000005", "000000010000000000000007", "00000002.history"]  # fmt: skip
+    times = {n: NOW - timedelta(hours=2) for n in names}
+    times["000000010000000000000007"] = NOW  # just pushed: 6 may still be on its way
+    assert holes(names, times, NOW - timedelta(minutes=10)) == [
+        "000000010000000000000003", "000000010000000000000004"]  # fmt: skip

@@ -90,6 +90,13 @@ def _configured(
     "archiving has stalled. The RPO point-in-time recovery offers is this age.",
 )
 @option(
+    "--allow-unverified-wal",
+    is_flag=True,
+    help="Judge a WAL archive's age by its newest object even where no segment could be "
+    "authenticated here (no passphrase or secret key): else that age fails --max-wal-age "
+    "and --rpo.",
+)
+@option(
     "--min-size",
     type=int,
     default=1,
@@ -172,10 +179,11 @@ def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
     storages: tuple[str, ...], config_path: str | None, max_age: str | None, rpo: str | None,
     rto: str | None, max_drill_age: str | None, window: str, max_wal_age: str | None,
-    min_size: int, max_failures: int, min_ratio: float | None, max_shrink: float | None,
-    baseline: int, reenable_disabled: bool, metrics_file: Path | None, pushgateway: str | None,
-    html: Path | None, artifacts: bool, webhooks: tuple[str, ...], webhook_format: str,
-    notify_on: str, state_file: Path, with_summary: bool, trust: TrustConfig, as_json: bool,
+    allow_unverified_wal: bool, min_size: int, max_failures: int, min_ratio: float | None,
+    max_shrink: float | None, baseline: int, reenable_disabled: bool,
+    metrics_file: Path | None, pushgateway: str | None, html: Path | None, artifacts: bool,
+    webhooks: tuple[str, ...], webhook_format: str, notify_on: str, state_file: Path,
+    with_summary: bool, trust: TrustConfig, as_json: bool,
     storage: StorageSettings,
 ) -> int:  # fmt: skip
     """Check that backups are fresh and meet their objectives: workflow runs, their
@@ -211,6 +219,7 @@ def command(
             max_drill_age=parse_duration(max_drill_age) if max_drill_age else None,
             window=parse_duration(window),
             baseline=baseline,
+            allow_unverified_wal=allow_unverified_wal,
         ),
         reenable=reenable_disabled,
         metrics_file=metrics_file,

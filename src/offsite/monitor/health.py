@@ -31,6 +31,7 @@ class Thresholds:
     min_ratio: float = 0.5  # the newest size (and duration) against the median before it
     artifacts: bool = True  # the workflow keeps its backups as GitHub artifacts
     max_wal_age: timedelta | None = None  # a destination's WAL archives: newest file's age
+    allow_unverified_wal: bool = False  # judge a WAL age no segment authenticated
     rpo: timedelta | None = None  # the largest gap between backups allowed in the window
     rto: timedelta | None = None  # the newest drill's restore time allowed
     max_drill_age: timedelta | None = None
@@ -78,6 +79,11 @@ class Observation:
     absent: bool = False  # the repository has no such workflow (or the token cannot see it)
     requests: int = 0
     wal: dict[str, list[datetime]] = field(default_factory=dict)  # per cluster: files' times
+    # per cluster: the time of the newest segment that authenticated; the clusters whose
+    # archive could not be checked (no key here); what is out of place in the archives
+    wal_verified: dict[str, datetime] = field(default_factory=dict)
+    wal_unverified: set[str] = field(default_factory=set)
+    wal_problems: list[str] = field(default_factory=list)
     drills: list[Drill] = field(default_factory=list)  # newest first
     reenabled: bool = False  # the monitor re-enabled the workflow GitHub had disabled
     history_short: bool = False  # the runs read do not reach back over the whole window
@@ -321,10 +327,23 @@ def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
         return []
     if not seen.wal:
         return ["no WAL archived here (wal/): is archive_command set to offsite wal push?"]
-    reasons = []
+    reasons = list(seen.wal_problems)
     judged = {c: times for c, times in seen.wal.items() if c in seen.pitr} or seen.wal
     for system_id, times in sorted(judged.items()):
-        newest = max(times)
+        newest = seen.wal_verified.get(system_id)
+        if newest is None:
+            if system_id not in seen.wal_unverified:
+                reasons.append(f"no segment archived for cluster {system_id} authenticates: "
+                               "its WAL age cannot be trusted")  # fmt: skip
+                continue
+            if not t.allow_unverified_wal:
+                reasons.append(
+                    f"the WAL age of cluster {system_id} is unverified (no passphrase or secret "
+                    "key here to authenticate its newest segment): give one, or "
+                    "--allow-unverified-wal"
+                )
+                continue
+            newest = max(times)
         if t.max_wal_age is not None and now - newest > t.max_wal_age:
             reasons.append(
                 f"the newest WAL archived for cluster {system_id} is "
@@ -338,7 +357,7 @@ def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
 
 def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     drill = seen.drills[0] if seen.drills else None
-    wal_newest = {system_id: max(times) for system_id, times in seen.wal.items() if times}
+    wal_newest = {c: seen.wal_verified.get(c) or max(ts) for c, ts in seen.wal.items() if ts}
     if not seen.backups:
         return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
                       seen.url, drill=drill, wal_newest=wal_newest)  # fmt: skip

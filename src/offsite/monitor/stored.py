@@ -9,15 +9,15 @@ from datetime import datetime, timedelta, timezone
 from offsite.crypto.keys import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.monitor.health import Backup, Drill, Observation
+from offsite.monitor.walseen import observe_archive
 from offsite.names import set_time
 from offsite.sets import drill_records
 from offsite.sets.stored import scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
-from offsite.storage.base import Storage
+from offsite.storage.base import ObjectInfo, Storage
 from offsite.storage.settings import StorageSettings
 from offsite.urls import redact
-from offsite.wal.names import is_wal_name
 
 
 def observe_storage(
@@ -49,11 +49,22 @@ def observe_storage(
     seen.pitr = {str(e.stats.get("system_id")) for s in current for e in s.manifest.entries
                  if e.kind == "pg-base" and e.stats.get("system_id")}  # fmt: skip
     try:
+        passphrase = trust.passphrase if trust is not None else None
+        now = datetime.now(timezone.utc)
+        clusters: dict[str, list[ObjectInfo]] = {}
         for obj in opened.list("wal/"):
-            system_id = obj.key.split("/")[1] if obj.key.count("/") >= 2 else ""
-            name = obj.key.rsplit("/", 1)[-1].split(".zst", 1)[0]
-            if system_id.isdigit() and is_wal_name(name):
-                seen.wal.setdefault(system_id, []).append(obj.modified)
+            parts = obj.key.split("/")
+            if len(parts) == 3 and parts[1].isdigit():
+                clusters.setdefault(parts[1], []).append(obj)
+        for system_id, objects in sorted(clusters.items()):
+            archive = observe_archive(opened, system_id, objects, passphrase, now)
+            seen.wal_problems += archive.problems
+            if archive.times:
+                seen.wal[system_id] = archive.times
+            if archive.newest is not None:
+                seen.wal_verified[system_id] = archive.newest
+            elif not archive.verified:
+                seen.wal_unverified.add(system_id)
         seen.drills = _drills(opened, trust)
     except (OffsiteError, OSError) as exc:
         seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)

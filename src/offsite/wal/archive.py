@@ -11,7 +11,12 @@ hand, with standard tools:
 
 Stored bytes differ on every push (encryption), so a push whose name is taken compares
 the recorded plain SHA-256: the same content is success (PostgreSQL retries a push it
-did not see succeed), other content is refused. Nothing in the archive is overwritten.
+did not see succeed). Nothing in the archive is overwritten: where an object that does not
+authenticate holds the name (planted, or left by a failed push), the file is stored beside
+it as ``<name>.<n>`` (the first free n) with a warning, and fetch takes, among them, the
+one that authenticates (SPEC §8); other content that authenticates is a conflict (exit 1).
+A history file that does not authenticate is passed over with a warning, as if absent:
+one planted object must not deny every restore.
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from pathlib import Path
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key
 from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, WalCorrupt
+from offsite.github import gha
 from offsite.storage.base import Storage
 from offsite.urls import redact
+from offsite.wal.names import is_wal_name
 
 PREFIX = "wal"
 SKIPPABLE = 0x184D2A50  # a zstd skippable frame's magic number
@@ -43,8 +50,24 @@ def folder_of(system_id: str) -> str:
     return f"{PREFIX}/{system_id}"
 
 
-def object_name(folder: str, name: str, encrypted: bool) -> str:
-    return f"{folder}/{name}.zst" + (".gpg" if encrypted else "")
+def object_name(folder: str, name: str, encrypted: bool, beside: int = 0) -> str:
+    """Where WAL file ``name`` is stored: ``<name>.zst[.gpg]``, or, the ``beside``-th time
+    its name was taken by something else, ``<name>.<beside>.zst[.gpg]``."""
+    stem = f"{name}.{beside}" if beside else name
+    return f"{folder}/{stem}.zst" + (".gpg" if encrypted else "")
+
+
+_BESIDE = re.compile(r"^(?P<name>.+?)(?:\.(?P<n>[1-9][0-9]{0,5}))?\.zst(?P<gpg>\.gpg)?$")
+MAX_BESIDE = 64  # objects beside one name at most: past that, the push fails (exit 3)
+
+
+def parse_object(key: str) -> tuple[str, int, bool] | None:
+    """``(WAL name, n, encrypted)`` of a stored WAL object's key (its last part); None for
+    a key that is no WAL object offsite writes (``key.gpg``, or something planted)."""
+    found = _BESIDE.match(key.rsplit("/", 1)[-1])
+    if not found or not is_wal_name(found.group("name")):
+        return None
+    return found.group("name"), int(found.group("n") or 0), bool(found.group("gpg"))
 
 
 @dataclass(frozen=True)
@@ -217,21 +240,33 @@ class Archive:
 
     # -- files ---------------------------------------------------------------------------
     def push(self, name: str, packed: bytes, key: str | None) -> bool:
-        """Store a packed file under ``name``: True when stored now, False when the same
-        content was stored before; WalConflict when other content was."""
+        """Store a packed file under ``name`` (or beside it): True when stored now, False
+        when the same content was stored before; WalConflict when other content that
+        authenticates was."""
         from offsite.errors import WalConflict
 
-        target = object_name(self.folder, name, key is not None)
-        if self.storage.create(target, seal(packed, key) if key else packed):
-            return True
-        mine = unpack(packed, name, self.system_id)
-        try:  # the whole stored file, not its record only: a planted body is not "the same"
-            theirs = unpack(self._plain_packed(target, key), name, self.system_id)
-        except ValueError as exc:
-            raise WalCorrupt(name, self.where, exc) from None
-        if theirs != mine:
-            raise WalConflict(name, self.where)
-        return False
+        stored = seal(packed, key) if key else packed
+        mine = None
+        for n in range(MAX_BESIDE + 1):
+            target = object_name(self.folder, name, key is not None, n)
+            if self.storage.create(target, stored):
+                if n:
+                    gha.warn(f"WAL file {name}: its name in {self.where} holds an object that "
+                             f"does not authenticate (planted?); stored beside it as "
+                             f"{target.rsplit('/', 1)[-1]}")  # fmt: skip
+                return True
+            mine = mine if mine is not None else unpack(packed, name, self.system_id)
+            try:  # the whole stored file, not its record only: a planted body is not "the same"
+                theirs = unpack(self._plain_packed(target, key), name, self.system_id)
+            except ObjectMissing:  # gone since the create was refused: the next name
+                continue
+            except ValueError:
+                continue  # does not authenticate: never overwritten, passed over
+            if theirs != mine:
+                raise WalConflict(name, self.where)
+            return False
+        raise WalCorrupt(name, self.where, f"{MAX_BESIDE} objects that do not authenticate "
+                         "hold its name and the names beside it")  # fmt: skip
 
     def fetch(
         self, name: str, passphrase: str | None, encrypted: bool = True, pinned: str | None = None
@@ -258,9 +293,36 @@ class Archive:
         try:
             return unpack(self._plain_packed(target, key), name, self.system_id)
         except ObjectMissing:
-            raise WalMissing(name, self.where) from None
+            problem = None
         except ValueError as exc:
-            raise WalCorrupt(name, self.where, exc) from None
+            problem = str(exc)
+        # the name is not there, or holds what does not authenticate: the files stored
+        # beside it, in order, the first that authenticates
+        for other in self.beside(name, key is not None):
+            try:
+                content = unpack(self._plain_packed(other, key), name, self.system_id)
+            except (ObjectMissing, ValueError):
+                continue
+            if problem is not None:
+                gha.warn(f"WAL file {name}: the object under its name in {self.where} does not "
+                         f"authenticate ({problem}); took {other.rsplit('/', 1)[-1]}")  # fmt: skip
+            return content
+        if problem is None:
+            raise WalMissing(name, self.where)
+        if name.endswith(".history"):
+            gha.warn(f"{name} in {self.where} does not authenticate ({problem}): passed over "
+                     "as if it were not there (planted?)")  # fmt: skip
+            raise WalMissing(name, self.where)
+        raise WalCorrupt(name, self.where, problem)
+
+    def beside(self, name: str, encrypted: bool) -> list[str]:
+        """The keys stored beside ``name`` (``<name>.<n>.zst[.gpg]``), in the order of n."""
+        found = []
+        for obj in self.storage.list(f"{self.folder}/{name}."):
+            parsed = parse_object(obj.key)
+            if parsed and parsed[0] == name and parsed[1] and parsed[2] == encrypted:
+                found.append((parsed[1], obj.key))
+        return [k for _, k in sorted(found)]
 
     def _plain_packed(self, target: str, key: str | None) -> bytes:
         data = read_object(self.storage, target)

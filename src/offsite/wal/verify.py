@@ -3,16 +3,17 @@ read against the listing of ``wal/<system id>/`` (and, with --read-data, every b
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from offsite.crypto.keys import KEY_FILE
-from offsite.errors import BadInput, OffsiteError
+from offsite.errors import BadInput, OffsiteError, WalMissing
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import ObjectInfo, Storage
-from offsite.wal.archive import PREFIX, Archive
+from offsite.wal.archive import PREFIX, Archive, parse_object
 from offsite.wal.chain import (
     DEFAULT_SEGMENT,
     parse_history,
@@ -62,33 +63,72 @@ def bases_of(sets: list[StoredSet]) -> list[Base]:
     return [b for b in found if b is not None]
 
 
-def listing(storage: Storage, system_id: str) -> dict[str, ObjectInfo]:
-    """The archive's files by WAL name (without ``.zst`` or ``.zst.gpg``)."""
-    files: dict[str, ObjectInfo] = {}
-    for obj in storage.list(f"{PREFIX}/{system_id}/"):
-        name = obj.key.rsplit("/", 1)[-1]
-        if name == KEY_FILE:
+@dataclass
+class Listing:
+    """One archive's listing: its files by WAL name (the object under the name itself,
+    else the first stored beside it), every object of each name, and what is out of place:
+    names whose own object was passed over by a push (it did not authenticate: planted?)
+    and objects that are no WAL file offsite writes."""
+
+    files: dict[str, ObjectInfo] = field(default_factory=dict)
+    objects: dict[str, list[ObjectInfo]] = field(default_factory=dict)
+    passed_over: list[str] = field(default_factory=list)  # keys a push stored beside
+    foreign: list[str] = field(default_factory=list)  # keys of no WAL object
+
+    def problems(self) -> list[str]:
+        said = [f"{key}: an object that does not authenticate holds this WAL file's name "
+                "(planted?); the file is stored beside it" for key in self.passed_over]  # fmt: skip
+        said += [f"{key}: not a WAL object offsite writes (planted?)" for key in self.foreign]
+        return said
+
+
+def listing(
+    storage: Storage, system_id: str, objects: Iterable[ObjectInfo] | None = None
+) -> Listing:
+    """The archive of ``system_id`` as its listing shows it (``objects``: that listing,
+    when the caller has it already)."""
+    found = Listing()
+    ranked: dict[str, list[tuple[int, ObjectInfo]]] = {}
+    listed = storage.list(f"{PREFIX}/{system_id}/") if objects is None else objects
+    for obj in listed:
+        if obj.key.rsplit("/", 1)[-1] == KEY_FILE:
             continue
-        files[name.split(".zst", 1)[0]] = obj
-    return files
+        parsed = parse_object(obj.key)
+        if parsed is None:
+            found.foreign.append(obj.key)
+            continue
+        ranked.setdefault(parsed[0], []).append((parsed[1], obj))
+    for name, stored in sorted(ranked.items()):
+        stored.sort(key=lambda o: o[0])
+        found.objects[name] = [o for _, o in stored]
+        found.files[name] = stored[0][1]
+        if stored[0][0] == 0 and len(stored) > 1:
+            found.passed_over.append(stored[0][1].key)
+    return found
 
 
 def histories_of(
     archive: Archive, files: dict[str, ObjectInfo], passphrase: str | None
-) -> tuple[dict[int, dict[int, int]], list[str]]:
-    """Each timeline's history file, parsed; and the problems reading them."""
+) -> tuple[dict[int, dict[int, int]], list[str], list[str]]:
+    """Each timeline's history file, parsed; the problems reading them; and the listed
+    histories that do not authenticate (fetch passes them over, warning, as if they were
+    not there: a restore chooses its timeline without them, verify names them)."""
     histories: dict[int, dict[int, int]] = {}
-    problems = []
+    problems: list[str] = []
+    passed: list[str] = []
     encrypted = archive.key_hash() is not None
     for name in files:
         if name.endswith(".history"):
             try:
                 text = archive.fetch(name, passphrase, encrypted).decode("utf-8", "replace")
+            except WalMissing:
+                passed.append(f"{name} does not authenticate: passed over (planted?)")
+                continue
             except OffsiteError as exc:
                 problems.append(exc.message())
                 continue
             histories[int(name[:8], 16)] = parse_history(text)
-    return histories, problems
+    return histories, problems, passed
 
 
 def timeline_of_base(
@@ -96,11 +136,11 @@ def timeline_of_base(
 ) -> int | None:
     """The timeline ``base`` recovers into, read from the archive; None when the archive
     shows no timeline but the base backup's own (then 'latest' is that one)."""
-    files = listing(storage, base.system_id)
+    files = listing(storage, base.system_id).files
     if not any(name.endswith(".history") for name in files):
         return None
     archive = Archive(storage, base.system_id, cache)
-    histories, problems = histories_of(archive, files, passphrase)
+    histories, problems, _ = histories_of(archive, files, passphrase)
     if problems:  # a timeline chosen without its history could be the wrong branch
         raise BadInput(f"cannot choose the timeline to recover into: {problems[0]}")
     archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
@@ -137,11 +177,13 @@ def check_archives(
     for system_id, bases in sorted(by_system.items()):
         check = WalCheck(system_id)
         checks.append(check)
-        files = listing(storage, system_id)
+        listed = listing(storage, system_id)
+        files = listed.files
         check.files = len(files)
+        check.problems += listed.problems()
         archive = Archive(storage, system_id, cache)
-        histories, problems = histories_of(archive, files, passphrase)
-        check.problems += problems
+        histories, problems, passed = histories_of(archive, files, passphrase)
+        check.problems += problems + passed
         needed: set[str] = set()
         for base in bases:
             found = reach(set(files), base.timeline, base.start_lsn, histories,
@@ -188,9 +230,10 @@ def prune_archives(
             continue
         (size,) = known
         assert size is not None
-        files = listing(storage, system_id)
-        for name in removable(set(files), start, size):
+        listed = listing(storage, system_id)
+        for name in removable(set(listed.files), start, size):
             gone.append(f"{PREFIX}/{system_id}/{name}")
             if not dry_run:
-                storage.delete(files[name].key)
+                for obj in listed.objects[name]:  # and what was stored beside it
+                    storage.delete(obj.key)
     return gone
