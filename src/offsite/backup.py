@@ -46,6 +46,8 @@ from offsite.stream.pipeline import COMPRESSIONS, Pipeline, compress
 from offsite.stream.progress import Progress
 from offsite.stream.readers import CheckedReader, CountingReader, HashingReader, Readable
 from offsite.urls import local_path
+from offsite.wal.archive import archive_facts
+from offsite.wal.names import BASE_KIND
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,8 @@ def _dump_entry(
             put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
             pipeline.join()
             stats = dump.stats()
+        if kind.kind == BASE_KIND and isinstance(stats.get("system_id"), int):
+            stats = {**stats, **archive_facts(storages, str(stats["system_id"]), config.encryption)}
     except BaseException:
         # after the source's own cleanup stopped its process: a stage still reading its
         # output then sees the end, and the join below cannot wait on it for ever

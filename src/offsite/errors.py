@@ -60,6 +60,10 @@ class WalMissing(CheckFailed):
     """WAL file {} is not in the archive {}"""
 
 
+class ArchiveRefused(CheckFailed):
+    """the WAL archive in {} {}: refusing to recover from it"""
+
+
 class WalConflict(CheckFailed):
     """WAL file {} is already archived in {} with other content: refusing to overwrite it"""
 

@@ -203,14 +203,15 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
     if entry.kind != BASE_KIND:
         return request.options
     from offsite.wal.archive import Archive
-    from offsite.wal.verify import Base, timeline_of_base
+    from offsite.wal.verify import Base, check_archive_key, timeline_of_base
 
     base = Base.of_entry(entry)
     if base is None:
         return request.options
+    archive = Archive(storage, base.system_id, default_cache())
+    check_archive_key(archive, entry, request.trust.passphrase)
     timeline = timeline_of_base(storage, base, request.trust.passphrase, default_cache())
-    key = Archive(storage, base.system_id, None).key_hash()
-    return replace(request.options, timeline=timeline, archive_key=key or "")
+    return replace(request.options, timeline=timeline, archive_key=archive.key_hash() or "")
 
 
 def _wal_file(key: str) -> bool:

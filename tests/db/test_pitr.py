@@ -555,6 +555,7 @@ def test_a_planted_next_segment_neither_stalls_archiving_nor_passes_for_healthy(
     copy = archiving.work / "copy-planted"  # where the recovered server's user may read
     shutil.copytree(archiving.dest, copy)
     _own(copy)
+    (archive / f"{current}.zst.gpg").unlink()  # the module's other tests read the archive
     r = cli("verify", copy, "--wal")
     assert r.code == 1 and f"{current}.zst.gpg" in r.err and "planted" in r.err, r.err
     r = cli("monitor", "--storage", copy, "--max-age", "1d", "--max-wal-age", "1h")
@@ -570,3 +571,54 @@ def test_a_planted_next_segment_neither_stalls_archiving_nor_passes_for_healthy(
         assert server.sql("planted", "SELECT count(*) FROM t;").strip() == "500"
     finally:
         server.close()
+
+
+def test_an_archive_whose_key_is_gone_or_swapped_is_refused(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """Issue 30, case 4: deleting wal/<id>/key.gpg made a point-in-time restore write
+    --no-encrypt into restore_command, so planted plain files were replayed and recovery
+    promoted early. The base backup records the archive's encryption and key id, with the
+    set's auth; a restore holds the archive to them."""
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE DATABASE keyed;")
+    pg.sql("keyed", "CREATE TABLE t (x int); INSERT INTO t VALUES (1);")
+    _base_backup(cli, archiving, "keyed")
+    _archived_through(pg, "keyed")
+    newest = max((p for p in archiving.dest.iterdir() if (p / "manifest.json").exists()),
+                 key=lambda p: p.name)  # fmt: skip
+    (entry,) = json.loads((newest / "manifest.json").read_text())["entries"]
+    assert entry["stats"]["wal_encrypted"] is True
+    (key_id,) = entry["stats"]["wal_key_ids"]
+    copy = archiving.work / "copy-keyed"
+    shutil.copytree(archiving.dest, copy)
+    _own(copy)
+    (archive,) = [p for p in (copy / "wal").iterdir() if p.is_dir()]
+    original = (archive / "key.gpg").read_bytes()
+
+    (archive / "key.gpg").unlink()  # and a plain file planted in place of a segment
+    r = cli("verify", copy, "--wal")
+    assert r.code == 1 and "has no key.gpg" in r.err, r.err
+    datadir = archiving.work / "recovered-keyless"
+    r = cli("restore", copy, "--id", newest.name, "--entry", "pg-base", "--into", datadir,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 1 and "has no key.gpg" in r.err and "refusing" in r.err, r.err
+    assert not datadir.exists()
+
+    # a key.gpg of another archive that the same passphrase opens: not this archive's key
+    other = tmp_path / "other"
+    segment = tmp_path / "000000010000000000000001"
+    from tests.walfiles import segment as make_segment
+
+    segment.write_bytes(make_segment(segment.name, 42))
+    assert cli("wal", "push", str(segment), "--to", other, "--no-key-cache").code == 0
+    (archive / "key.gpg").write_bytes((other / "wal" / "42" / "key.gpg").read_bytes())
+    r = cli("restore", copy, "--id", newest.name, "--entry", "pg-base", "--into", datadir,
+            "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 1 and "another key" in r.err, r.err
+    assert not datadir.exists()
+    r = cli("verify", copy, "--wal", "--read-data")
+    assert r.code == 1 and "another key" in r.err, r.err
+    (archive / "key.gpg").write_bytes(original)
+    r = cli("verify", copy, "--wal", "--read-data")
+    assert r.code == 0 and len(key_id) == 32, r.err

@@ -29,6 +29,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from offsite.crypto.auth import hkdf_sha256
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key
 from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, WalCorrupt
@@ -157,6 +158,13 @@ class Archive:
         """The SHA-256 of the archive's ``key.gpg``; None for an archive without one."""
         wrapped = self._wrapped()
         return None if wrapped is None else hashlib.sha256(wrapped).hexdigest()
+
+    def data_key(self, passphrase: str | None, recipients: tuple[str, ...] = ()) -> str | None:
+        """The archive's data key, unwrapped (the passphrase, or a recipient's secret key
+        in the keyring); None for an archive without ``key.gpg``. BadInput or WalCorrupt
+        when it does not open here."""
+        wrapped = self._wrapped()
+        return None if wrapped is None else self._unwrap(wrapped, recipients, passphrase)
 
     def _wrapped(self) -> bytes | None:
         """``key.gpg``, read once per archive (verify --read-data fetches every file); an
@@ -327,3 +335,47 @@ class Archive:
     def _plain_packed(self, target: str, key: str | None) -> bytes:
         data = read_object(self.storage, target)
         return open_sealed(data, key) if key else data
+
+
+KEY_ID_INFO = b"offsite-wal-key-id"
+
+
+def key_id(data_key: str) -> str:
+    """An archive data key's id: HKDF-SHA256 of it (info ``offsite-wal-key-id``), 16 bytes,
+    hex. The same however ``key.gpg`` is wrapped (a new passphrase keeps it); it names the
+    key without revealing it."""
+    return hkdf_sha256(bytes.fromhex(data_key), KEY_ID_INFO, 16).hex()
+
+
+def archive_facts(
+    storages: list[Storage], system_id: str, encryption: EncryptionConfig
+) -> dict[str, object]:
+    """What a base backup records of the WAL archive it needs, read from its destinations
+    once it is taken (SPEC §8): ``wal_encrypted`` (every destination's archive has a
+    ``key.gpg``, or none has and files are there), and ``wal_key_ids``, the ids of the keys
+    that open here (``{id: true}``). Authenticated with the set, they let a restore refuse
+    an archive whose ``key.gpg`` was deleted (plain files planted instead) or swapped."""
+    encrypted: list[bool] = []
+    ids: set[str] = set()
+    for storage in storages:
+        archive = Archive(storage, system_id, None)
+        if archive.key_hash() is None:
+            if next(iter(storage.list(f"{archive.folder}/")), None) is not None:
+                encrypted.append(False)
+            continue
+        encrypted.append(True)
+        try:
+            key = archive.data_key(encryption.passphrase, encryption.recipients)
+        except (BadInput, WalCorrupt):
+            continue  # its key does not open here: recorded as encrypted only
+        if key is not None:
+            ids.add(key_id(key))
+    if not encrypted or len(set(encrypted)) > 1:
+        return {}  # no archive yet, or the destinations' archives disagree: nothing to hold
+    if not encrypted[0]:
+        return {"wal_encrypted": False}
+    # ids as an object's keys: a manifest's stats hold numbers, flags and such objects
+    return {
+        "wal_encrypted": True,
+        **({"wal_key_ids": dict.fromkeys(sorted(ids), True)} if ids else {}),
+    }

@@ -9,11 +9,12 @@ from datetime import datetime
 from pathlib import Path
 
 from offsite.crypto.keys import KEY_FILE
-from offsite.errors import BadInput, OffsiteError, WalMissing
+from offsite.errors import ArchiveRefused, BadInput, OffsiteError, WalMissing
+from offsite.github import gha
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import ObjectInfo, Storage
-from offsite.wal.archive import PREFIX, Archive, parse_object
+from offsite.wal.archive import PREFIX, Archive, key_id, parse_object
 from offsite.wal.chain import (
     DEFAULT_SEGMENT,
     parse_history,
@@ -131,6 +132,32 @@ def histories_of(
     return histories, problems, passed
 
 
+def check_archive_key(
+    archive: Archive, entry: Entry, passphrase: str | None, open_key: bool = True
+) -> None:
+    """What a base backup recorded of its archive's encryption (SPEC §8), held against the
+    archive: ArchiveRefused (exit 1) when it was archived encrypted and ``key.gpg`` is gone
+    (plain files would be replayed), or when the key opens here and is none it recorded."""
+    if entry.stats.get("wal_encrypted") is not True:
+        return
+    where = archive.where
+    if archive.key_hash() is None:
+        raise ArchiveRefused(where, f"has no {KEY_FILE}, and the base backup was archived "
+                             "encrypted (deleted? plain files may stand in its place)")  # fmt: skip
+    ids = entry.stats.get("wal_key_ids")
+    if not open_key or not isinstance(ids, dict) or not ids:
+        return
+    try:
+        key = archive.data_key(passphrase)
+    except OffsiteError as exc:
+        gha.warn(f"the WAL archive's {KEY_FILE} in {where} does not open here "
+                 f"({exc.message()}): not checked against the base backup's key id")  # fmt: skip
+        return
+    if key is not None and key_id(key) not in ids:
+        raise ArchiveRefused(where, f"has a {KEY_FILE} that opens to another key than the one "
+                             "the base backup recorded (swapped?)")  # fmt: skip
+
+
 def timeline_of_base(
     storage: Storage, base: Base, passphrase: str | None, cache: Path | None
 ) -> int | None:
@@ -182,6 +209,13 @@ def check_archives(
         check.files = len(files)
         check.problems += listed.problems()
         archive = Archive(storage, system_id, cache)
+        for stored in sets:
+            for entry in stored.manifest.entries:
+                if entry.kind == BASE_KIND and str(entry.stats.get("system_id")) == system_id:
+                    try:
+                        check_archive_key(archive, entry, passphrase, open_key=read_data)
+                    except ArchiveRefused as exc:
+                        check.problems.append(f"set {stored.id}: {exc.message()}")
         histories, problems, passed = histories_of(archive, files, passphrase)
         check.problems += problems + passed
         needed: set[str] = set()
