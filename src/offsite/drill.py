@@ -128,10 +128,11 @@ def _seal(storage: Storage, verifier: Verifier, stored: StoredSet) -> tuple[str 
 
 def record(
     report: DrillReport, into: str, dest: str, settings: StorageSettings,
-    now: datetime | None = None,
+    now: datetime | None = None, sign_key: str | None = None, passphrase: str | None = None,
 ) -> str:  # fmt: skip
     """Store the drill's record in the destination it drilled from (SPEC §9), sealed with
-    the set's data key when it has one and the key was at hand; its key."""
+    the set's data key when it has one and the key was at hand, and signed by ``sign_key``
+    (``passphrase`` unlocks it) beside it; its key."""
     import base64
 
     from offsite.sets.drill_records import STAMP, DrillRecord
@@ -149,6 +150,13 @@ def record(
         round(report.seconds, 3), scheme, entries,
         base64.b64encode(wrapped).decode() if data_key else "",
     ).sealed(data_key)  # fmt: skip
-    if not storage.create(made.key, made.to_json()):
+    data = made.to_json()
+    if sign_key:  # the signature first: a record is complete once it is there
+        from offsite.crypto.auth import sign
+        from offsite.sets.drill_records import SIGNATURE
+
+        if not storage.create(made.key + SIGNATURE, sign(data, sign_key, passphrase)):
+            raise BadInput(f"a drill record {made.key} is there already: drill again in a second")
+    if not storage.create(made.key, data):
         raise BadInput(f"a drill record {made.key} is there already: drill again in a second")
     return made.key

@@ -185,9 +185,12 @@ def test_a_drill_still_counts_once_retention_pruned_its_set(
     assert report["targets"][0]["drill"]["verified"]
 
 
-def test_without_the_passphrase_a_planted_record_shows_as_unverified(
+def test_a_planted_record_never_satisfies_an_objective(
     cli, tree: Path, tmp_path: Path, passphrase: str, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
+    """Issue 30, case 5: a hand-written {"ok": true, "rto_seconds": 1} made the monitor
+    healthy and offsite_drill_success 1. Without a key it is unverified and proves no RTO;
+    with one it is not counted at all."""
     dest = tmp_path / "dest"
     assert cli("backup", tree, "--to", dest).code == 0
     set_id = scan(open_storage(str(dest), StorageSettings())).sets[0].id
@@ -202,11 +205,12 @@ def test_without_the_passphrase_a_planted_record_shows_as_unverified(
     prom = tmp_path / "offsite.prom"
     r, report = monitor(cli, tmp_path, "--storage", dest, "--storage", dest, "--max-age", "1d",
                         "--rto", "1h", "--metrics-file", prom)  # fmt: skip
-    assert r.code == 0, r.out
+    assert r.code == 1, r.out
     (target,) = report["targets"]  # one destination named twice is one target
     assert target["drill"]["verified"] is False
-    assert any("unverified" in why for why in target["reasons"])
+    assert any("unverified: it proves no RTO" in why for why in target["reasons"])
     assert f'offsite_drill_verified{{destination="{dest}"}} 0' in prom.read_text()
+    assert f'offsite_drill_success{{destination="{dest}"}} 0' in prom.read_text()
     monkeypatch.setenv("OFFSITE_PASSPHRASE", passphrase)
     r, report = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--rto", "1h")
     assert r.code == 1 and "no restore drill recorded" in r.out
@@ -257,3 +261,34 @@ def test_a_destinations_password_reaches_neither_the_report_nor_the_page(
         assert r.code == 2 and "no credentials in the URL" in r.err, r.err
         assert "s3cr3t-pw" not in r.out + r.err
     assert not page.exists()
+
+
+def test_a_drill_of_a_set_made_for_recipients_proves_itself_by_its_signature(
+    cli, tree: Path, tmp_path: Path, with_keyring
+) -> None:  # type: ignore[no-untyped-def]
+    """SPEC §9: in recipients mode anyone can wrap a key, so an HMAC proves nothing: the
+    record is signed (drill --sign-key) and checked (monitor --trust-key)."""
+    dest = tmp_path / "dest"
+    fpr = with_keyring.fingerprint
+    assert cli("backup", tree, "--to", dest, "--recipient", fpr, "--sign-key", fpr).code == 0
+    r = cli("drill", dest, "--into", tmp_path / "scratch", "--trust-key", fpr, "--sign-key", fpr)
+    assert r.code == 0, r.err
+    (signed,) = (dest / "drills").rglob("*.json")
+    assert signed.with_name(signed.name + ".sig").exists()
+    r, report = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--rto", "1h",
+                        "--max-drill-age", "35d", "--trust-key", fpr)  # fmt: skip
+    assert r.code == 0, r.out
+    assert report["targets"][0]["drill"]["verified"] is True
+    # a newer record without a good signature is passed over: the signed one still counts
+    set_id = signed.parent.name
+    later = (datetime.now(timezone.utc) + timedelta(seconds=2)).strftime(drill_records.STAMP)
+    forged = drill_records.DrillRecord(set_id, later, True, 1.0, "folder")
+    (dest / forged.key).write_bytes(forged.to_json())
+    (dest / (forged.key + ".sig")).write_bytes(signed.with_name(signed.name + ".sig").read_bytes())
+    r, report = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--rto", "1h",
+                        "--trust-key", fpr)  # fmt: skip
+    assert r.code == 0 and report["targets"][0]["drill"]["rto_seconds"] != 1.0, r.out
+    signed.unlink()  # only the forged one left: no drill proves the RTO
+    r, _ = monitor(cli, tmp_path, "--storage", dest, "--max-age", "1d", "--rto", "1h",
+                   "--trust-key", fpr)  # fmt: skip
+    assert r.code == 1 and "no restore drill recorded" in r.out

@@ -92,8 +92,10 @@ def store(drills: list[Drill]) -> Observation:
          Thresholds(26 * H, max_drill_age=31 * 24 * H), "the newest drill is 40d old"),
         ([Drill("x", NOW - 24 * H, 3 * 3600, True, True)],
          Thresholds(26 * H, rto=2 * H), "restored in 3h, over the RTO 2h"),
-        ([Drill("x", NOW - 24 * H, 60, False, False)],
-         Thresholds(26 * H, rto=2 * H), "failed (unverified record)"),
+        ([Drill("x", NOW - 24 * H, 60, False, True)],
+         Thresholds(26 * H, rto=2 * H), "the newest drill, of set x, failed"),
+        ([Drill("x", NOW - 24 * H, 60, True, False)],
+         Thresholds(26 * H, rto=2 * H), "is unverified: it proves no RTO"),
     ],
 )  # fmt: skip
 def test_the_rto_is_judged_on_the_newest_drill(

@@ -27,6 +27,9 @@ from offsite.table import human_duration, human_size, render
 @option("--into", required=True, metavar="SCRATCH_TARGET", help="A scratch target to restore into.")
 @option("--no-record", is_flag=True,
         help="Do not store the drill's result in DEST/drills/ (the monitor reads it).")  # fmt: skip
+@option("--sign-key", metavar="KEY",
+        help="Sign the drill's record with this key of your keyring (<record>.json.sig): "
+        "what proves a drill of a set made for recipients (monitor --trust-key).")  # fmt: skip
 @option("--pushgateway", metavar="URL",
         help="Push the drill's metrics (RTO, time, result) to a Pushgateway.")  # fmt: skip
 @restore_options
@@ -39,6 +42,7 @@ def command(
     into: str,
     entry: str | None,
     no_record: bool,
+    sign_key: str | None,
     pushgateway: str | None,
     options: RestoreOptions,
     trust: TrustConfig,
@@ -67,7 +71,8 @@ def command(
     recorded = None
     if not no_record:
         try:
-            recorded = record(report, into, dest, storage)
+            recorded = record(report, into, dest, storage, sign_key=sign_key,
+                              passphrase=trust.passphrase)  # fmt: skip
         except OffsiteError as exc:  # the drill itself stands: its record is the monitor's
             gha.warn(f"the drill's record was not stored: {exc.message()}")
     if pushgateway:

@@ -239,19 +239,21 @@ def _drill_checks(drills: list[Drill], t: Thresholds, now: datetime) -> list[str
     if not drills:
         return ["no restore drill recorded (drills/): the RTO is not proven"]
     newest = drills[0]
+    if not newest.verified:  # a record anyone could have written proves no RTO (SPEC §9)
+        return [f"the newest drill record, of set {newest.set_id}, is unverified: it proves "
+                "no RTO (give the passphrase, or --trust-key for a signed record)"]  # fmt: skip
     reasons = []
-    label = "" if newest.verified else " (unverified record)"
     if not newest.ok:
-        reasons.append(f"the newest drill, of set {newest.set_id}, failed{label}")
+        reasons.append(f"the newest drill, of set {newest.set_id}, failed")
     if t.max_drill_age is not None and now - newest.when > t.max_drill_age:
         reasons.append(
             f"the newest drill is {human_span(now - newest.when)} old, over "
-            f"--max-drill-age {human_span(t.max_drill_age)}{label}"
+            f"--max-drill-age {human_span(t.max_drill_age)}"
         )
     if t.rto is not None and newest.rto_seconds > t.rto.total_seconds():
         reasons.append(
             f"the newest drill restored in {human_seconds(newest.rto_seconds)}, over the RTO "
-            f"{human_seconds(t.rto.total_seconds())}{label}"
+            f"{human_seconds(t.rto.total_seconds())}"
         )
     return reasons
 
@@ -379,7 +381,7 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
         wal = [largest_gap(ts, now, t.window) for c, ts in seen.wal.items() if c in seen.pitr]
         gap = max((g for g in wal if g is not None), key=lambda g: g.length, default=gap)
     notes = []
-    if drill is not None and not drill.verified:
+    if drill is not None and not drill.verified and t.rto is None and t.max_drill_age is None:
         notes.append("the newest drill record is unverified: give the passphrase to prove it")
     history = [(b.created, b.size) for b in reversed(seen.backups[:30])]
     return Health(seen.target, UNHEALTHY if reasons else HEALTHY, reasons + notes,

@@ -35,7 +35,8 @@ GAUGES = {
     "offsite_rto_objective_seconds": "The RTO objective.",
     "offsite_drill_rto_seconds": "The newest drill's measured restore time.",
     "offsite_drill_timestamp_seconds": "When the newest drill ran.",
-    "offsite_drill_success": "1 when the newest drill passed its checks, else 0.",
+    "offsite_drill_success": "1 when the newest drill passed its checks and its record "
+    "proves itself, else 0.",
     "offsite_drill_verified": "1 when the newest drill's record proved it was made with the "
     "set's key, else 0 (unverified).",
     "offsite_wal_last_archived_timestamp_seconds": "When the newest WAL file was archived.",
@@ -83,7 +84,7 @@ def samples(report: Sequence[Health], t: Thresholds, requests: int, now: datetim
         if h.drill is not None:
             values["offsite_drill_rto_seconds"] = h.drill.rto_seconds
             values["offsite_drill_timestamp_seconds"] = _stamp(h.drill.when)
-            values["offsite_drill_success"] = float(h.drill.ok)
+            values["offsite_drill_success"] = float(h.drill.ok and h.drill.verified)
             values["offsite_drill_verified"] = float(h.drill.verified)
         out += [(name, labels, value) for name, value in values.items() if value is not None]
         for system_id, newest in sorted(h.wal_newest.items()):

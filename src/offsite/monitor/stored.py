@@ -4,8 +4,11 @@ times of its archived WAL files; its drill records (SPEC §9), newest first."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from datetime import datetime, timedelta, timezone
 
+from offsite.crypto.auth import import_trusted, signer
+from offsite.crypto.gpg import throwaway_home
 from offsite.crypto.keys import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.monitor.health import Backup, Drill, Observation
@@ -78,24 +81,44 @@ def _drills(storage: Storage, trust: TrustConfig | None) -> list[Drill]:
     """The newest drill record that counts: one listing of ``drills/``, then the newest
     records (none dated in the future) read until one does. With the passphrase at hand
     a record counts when it proves itself (its auth, keyed from the data key its copy of
-    the set's ``key.gpg`` opens to), as a set must; without it, the newest is taken and
-    labelled unverified. One that cannot be read or parsed is passed over."""
+    the set's ``key.gpg`` opens to), as a set must; with --trust-key, when its signature
+    (``<record>.sig``) is good; without a key, the newest is taken and labelled
+    unverified (it satisfies no objective). One that cannot be read or parsed is passed
+    over."""
     passphrase = trust.passphrase if trust is not None else None
+    trusted = trust.trust_keys if trust is not None else ()
     soon = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime(drill_records.STAMP)
     listed = [o for o in storage.list(drill_records.PREFIX) if o.size <= drill_records.MAX_RECORD]
     named = drill_records.names([o.key for o in listed])
+    signed = {o.key for o in listed if o.key.endswith(drill_records.SIGNATURE)}
     keys: dict[str, str | None] = {}
-    for key, set_id, _ in [n for n in named if n[2] <= soon][:READ_RECORDS]:
-        try:
-            with storage.open(key) as fh:
-                record = drill_records.parse(fh.read(drill_records.MAX_RECORD + 1), key)
-        except (OffsiteError, ValueError):
-            continue
-        verified = passphrase is not None and _holds(record, passphrase, keys)
-        if passphrase is not None and not verified:
-            continue
-        return [Drill(set_id, record.moment, record.rto_seconds, record.ok, verified)]
+    with contextlib.ExitStack() as stack:
+        home = stack.enter_context(throwaway_home()) if trusted else None
+        fingerprints = import_trusted(trusted, home) if home is not None else ()
+        for key, set_id, _ in [n for n in named if n[2] <= soon][:READ_RECORDS]:
+            try:
+                with storage.open(key) as fh:
+                    raw = fh.read(drill_records.MAX_RECORD + 1)
+                record = drill_records.parse(raw, key)
+            except (OffsiteError, ValueError):
+                continue
+            verified = passphrase is not None and _holds(record, passphrase, keys)
+            if not verified and home is not None and key + drill_records.SIGNATURE in signed:
+                verified = _signed(storage, key, raw, home, fingerprints)
+            if (passphrase is not None or trusted) and not verified:
+                continue
+            return [Drill(set_id, record.moment, record.rto_seconds, record.ok, verified)]
     return []
+
+
+def _signed(storage: Storage, key: str, raw: bytes, home: str, trusted: tuple[str, ...]) -> bool:
+    """Whether ``<key>.sig`` is a good signature of the record's bytes by a --trust-key."""
+    try:
+        with storage.open(key + drill_records.SIGNATURE) as fh:
+            signature = fh.read(1 << 16)
+    except OffsiteError:
+        return False
+    return signer(raw, signature, home) in trusted
 
 
 def _holds(record: drill_records.DrillRecord, passphrase: str, keys: dict[str, str | None]) -> bool:

@@ -6,9 +6,11 @@ keyed from the drilled set's data key (``auth.py``'s HKDF, another label), and a
 the set's ``key.gpg``, so it still proves itself once retention has pruned the set. The
 monitor trusts a record it can verify with the passphrase it is given (only the
 passphrase can open that ``key.gpg``: a set made for recipients has a key anyone can
-wrap, so its drills stay unverified); the others it labels unverified, and with the
-passphrase given it leaves them out, as it leaves out planted sets. Records are created,
-never overwritten (create-if-absent).
+wrap): there a record is signed with ``--sign-key`` (``<record>.json.sig``, a detached
+OpenPGP signature of its bytes) and verified with ``--trust-key``. The others it labels
+unverified, and with a key given it leaves them out, as it leaves out planted sets; an
+unverified record satisfies no objective. Records are created, never overwritten
+(create-if-absent).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ INFO = b"offsite-drill-auth"
 STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(rf"drills/(?P<set>{SET_ID.pattern})/(?P<time>[0-9]{{8}}T[0-9]{{6}}Z)\.json")
 MAX_RECORD = 1 << 20
+SIGNATURE = ".sig"  # a record's detached OpenPGP signature: <record key>.sig (--sign-key)
 
 
 @dataclass(frozen=True)
