@@ -121,3 +121,42 @@ def test_summary_table_and_mermaid_grammar() -> None:
         labels = re.search(r"x-axis \[(.*)\]", block).group(1).split(", ")  # type: ignore[union-attr]
         values = re.search(r"bar \[(.*)\]", block).group(1).split(", ")  # type: ignore[union-attr]
         assert len(labels) == len(values) == 3 and values[-1] == "1.00"
+
+
+HOSTILE = (
+    "<!channel> <!here> @everyone <@123> <https://evil.example|https://github.com/"
+    "settings/keys> [GitHub](https://evil.example/steal)"
+)
+
+
+def _texts(body: object) -> list[str]:
+    """Every string in a payload."""
+    if isinstance(body, str):
+        return [body]
+    if isinstance(body, dict):
+        return [t for v in body.values() for t in _texts(v)]
+    if isinstance(body, list):
+        return [t for v in body for t in _texts(v)]
+    return []
+
+
+@pytest.mark.parametrize("fmt", ["slack", "discord", "teams"])
+def test_text_from_outside_neither_mentions_nor_hides_a_link(fmt: str) -> None:
+    """Issue 30, case 7: names, states and error lines come from an API answer or a
+    destination; in a chat they must not ping a channel or disguise a link."""
+    hostile = Health(f"octo-org/{HOSTILE}", UNHEALTHY, [HOSTILE], NOW - timedelta(days=3),
+                     timedelta(days=3), "https://evil.example/runs/1")  # fmt: skip
+    good = health(1)
+    body = alerts.payload(fmt, "https://example.com/hook", [hostile, good])
+    text = "\n".join(_texts(body))
+    for marker in ("<!channel>", "<!here>", "@everyone", "<@123>", "<https://evil",
+                   "](https://evil"):  # fmt: skip
+        # markup left working: not escaped (an entity, or a backslash before it)
+        assert not re.search(r"(?<!\\)" + re.escape(marker), text), (fmt, marker)
+    links = [t for t in _texts(body) if t.startswith("https://")] + re.findall(
+        r"<(https://[^|>]+)\|", text
+    )
+    assert "https://evil.example/runs/1" not in links  # a link only to GitHub's own hosts
+    assert any(link.startswith("https://github.com/octo-org/repo-1/") for link in links)
+    if fmt == "discord":
+        assert body["allowed_mentions"] == {"parse": []}

@@ -6,11 +6,17 @@ each service's documented limits (Slack: a 3,000-character section, 50 blocks;
 Discord: 2,000 characters of content, 10 embeds of at most 25 fields, 6,000 characters
 in all; Teams: 28 KB). Sending retries (``monitor.posting``); a webhook that still
 fails is returned as a failure for the caller to report.
+
+Text from outside (names, states, error lines: a hostile API answer or a planted object
+may have written them) is escaped for each format, so it can neither mention (Slack's
+``<!channel>``, Discord's ``@everyone``) nor hide a link behind other words; a message links
+only to http(s) addresses on GitHub's own hosts (the server and the API's).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +48,43 @@ def shown(url: str) -> str:
     """A webhook's address without its secret path, for messages."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname}/…"
+
+
+def _inert(text: str) -> str:
+    """``@`` and ``](`` broken apart (a zero-width space): no renderer, whatever escapes
+    it ignores, makes a mention or a link of them."""
+    return text.replace("@", "@\u200b").replace("](", "]\u200b(")
+
+
+def slack_text(text: str) -> str:
+    """Slack's mrkdwn control characters as entities: no ``<!here>``, no ``<url|words>``."""
+    return _inert(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_MARKDOWN = re.compile(r"([\\`*_~|<>\[\]()#])")
+
+
+def discord_text(text: str) -> str:
+    """Discord's markdown escaped (and the payload's ``allowed_mentions`` names none)."""
+    return _MARKDOWN.sub(r"\\\1", _inert(text))
+
+
+def teams_text(text: str) -> str:
+    """An Adaptive Card's markdown (a CommonMark subset) escaped."""
+    return _MARKDOWN.sub(r"\\\1", _inert(text))
+
+
+def github_link(url: str) -> str | None:
+    """``url`` when it is an http(s) address on GitHub's own hosts, else None."""
+    from offsite.github import env as github_env
+
+    parts = urlsplit(url)
+    hosts = {urlsplit(github_env.server_url()).hostname, urlsplit(github_env.api_url()).hostname}
+    if parts.scheme not in ("https", "http") or parts.hostname not in hosts:
+        return None
+    if any(c in url for c in '<>|"\\ \t\r\n'):
+        return None
+    return url
 
 
 def _when(moment: datetime | None) -> str:
@@ -80,15 +123,18 @@ def slack(alerts: list[Health]) -> dict[str, Any]:
         {"type": "header", "text": {"type": "plain_text", "text": _cut(_title(alerts), 150)}}
     ]
     for h in alerts[:48]:
-        link = f" <{h.url}|run>" if h.url.startswith("http") else ""
-        head = f"*{_cut(_headline(h), 300)}*\n"
-        text = head + _detail(h, 3000 - len(head) - len(link)) + link
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+        url = github_link(h.url)
+        link = f" <{url}|run>" if url else ""
+        head = f"*{slack_text(_cut(_headline(h), 300))}*\n"
+        detail = _cut(
+            slack_text(_detail(h, 3000 - len(head) - len(link))), 3000 - len(head) - len(link)
+        )
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": head + detail + link}})
     if len(alerts) > 48:
         more = f"… and {len(alerts) - 48} more"
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": more}]})
     fallback = "\n".join(f"{_headline(h)}: {h.reason}" for h in alerts)
-    return {"text": _cut(fallback, 3000), "blocks": blocks}
+    return {"text": _cut(slack_text(fallback), 3000), "blocks": blocks}
 
 
 def discord(alerts: list[Health]) -> dict[str, Any]:
@@ -96,18 +142,20 @@ def discord(alerts: list[Health]) -> dict[str, Any]:
     budget = 6000 - len(_title(alerts))
     for h in alerts[:10]:
         embed: dict[str, Any] = {
-            "title": _cut(_headline(h), 256),
-            "description": _detail(h),
+            "title": _cut(discord_text(_headline(h)), 256),
+            "description": _cut(discord_text(_detail(h)), 4096),
             "color": COLOURS.get(h.status, RED),
         }
-        if h.url.startswith("http"):
-            embed["url"] = h.url
+        url = github_link(h.url)
+        if url:
+            embed["url"] = url
         cost = len(embed["title"]) + len(embed["description"])
         if cost > budget:
             break
         budget -= cost
         embeds.append(embed)
-    return {"content": _cut(_title(alerts), 2000), "embeds": embeds}
+    return {"content": _cut(_title(alerts), 2000), "embeds": embeds,
+            "allowed_mentions": {"parse": []}}  # fmt: skip
 
 
 def teams(alerts: list[Health]) -> dict[str, Any]:
@@ -117,11 +165,13 @@ def teams(alerts: list[Health]) -> dict[str, Any]:
     ]  # fmt: skip
     actions: list[dict[str, Any]] = []
     for h in alerts[:20]:
-        body.append({"type": "TextBlock", "text": _headline(h), "weight": "Bolder", "wrap": True})
-        body.append({"type": "TextBlock", "text": _detail(h), "wrap": True})
-        if h.url.startswith("http") and len(actions) < 4:
+        body.append({"type": "TextBlock", "text": teams_text(_headline(h)), "weight": "Bolder",
+                     "wrap": True})  # fmt: skip
+        body.append({"type": "TextBlock", "text": teams_text(_detail(h)), "wrap": True})
+        url = github_link(h.url)
+        if url and len(actions) < 4:
             actions.append({"type": "Action.OpenUrl", "title": f"Open {h.target}"[:60],
-                            "url": h.url})  # fmt: skip
+                            "url": url})  # fmt: skip
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
