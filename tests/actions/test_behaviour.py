@@ -173,3 +173,27 @@ def test_monitor_alerts_once_across_runs_and_keeps_the_webhook_secret(job, tmp_p
     finally:
         github.close()
         hooks.close()
+
+
+def test_mirror_repository_plans_an_owners_shares_from_its_hashed_install(
+    job, tmp_path: Path
+) -> None:
+    """The mirror template's plan job: offsite from the action's lock (no pip install of a
+    git URL with the App's token in the environment), the matrix as the step's output."""
+    github = FakeGitHub()
+    github.org_repos["octo-org"] = ["api", "web", "docs", "infra", "site"]
+    try:
+        runner = job()
+        runner.env["GITHUB_API_URL"] = github.url
+        result = runner.run("actions/mirror-repository", {
+            "repository": "github://octo-org", "token": TOKEN, "plan-shards": "2"})  # fmt: skip
+        assert result.outcome == "success", result.log
+        shares = json.loads(result.outputs["matrix"])["include"]
+        assert [s["shard"] for s in shares] == ["1/2", "2/2"]
+        assert sorted(n for s in shares for n in s["names"]) == sorted(github.org_repos["octo-org"])
+        assert "backup-id" not in result.outputs or not result.outputs["backup-id"]
+        bad = job().run("actions/mirror-repository", {
+            "repository": "github://octo-org", "token": TOKEN, "plan-shards": "two"})  # fmt: skip
+        assert bad.outcome == "failure" and "plan-shards is a number" in bad.log
+    finally:
+        github.close()
