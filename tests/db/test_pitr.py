@@ -622,3 +622,42 @@ def test_an_archive_whose_key_is_gone_or_swapped_is_refused(
     (archive / "key.gpg").write_bytes(original)
     r = cli("verify", copy, "--wal", "--read-data")
     assert r.code == 0 and len(key_id) == 32, r.err
+
+
+def test_a_point_in_time_restore_after_rekey_works(
+    cli, tmp_path: Path, archiving: Archiving, passphrase: str
+) -> None:
+    """rekey --all --wal re-wraps the sets' and the archive's key.gpg to a new passphrase;
+    the data keys stay, so the base backup's archive key id still holds and recovery
+    fetches every segment with the new passphrase alone."""
+    pg = archiving.pg
+    pg.sql("postgres", "CREATE DATABASE rotated;")
+    pg.sql("rotated", "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 300);")
+    _base_backup(cli, archiving, "rotated")
+    pg.sql("rotated", "INSERT INTO t SELECT generate_series(301, 400);")
+    _archived_through(pg, "rotated")
+    copy = archiving.work / "copy-rotated"  # the server keeps archiving with the old one
+    shutil.copytree(archiving.dest, copy)
+    (copy / "wal").chmod(0o755)
+    new = archiving.work / "new-passphrase"
+    new.write_text("the rotated passphrase\n")
+    new.chmod(0o600)
+    r = cli("rekey", copy, "--all", "--wal", "--new-passphrase-file", new)
+    assert r.code == 0, r.err
+    assert "re-wrapped the key of the WAL archive wal/" in r.out
+    _own(copy)
+    if os.geteuid() == 0:  # the recovered server's restore_command reads it
+        shutil.chown(new, "postgres", "postgres")
+    newest = max(
+        (p for p in copy.iterdir() if (p / "manifest.json").exists()), key=lambda p: p.name
+    )
+    datadir = archiving.work / "recovered-rotated"
+    r = cli("restore", copy, "--id", newest.name, "--entry", "pg-base", "--into", datadir,
+            "--passphrase-file", new, "--server-offsite", archiving.program)  # fmt: skip
+    assert r.code == 0, r.err
+    server = Recovered(datadir)
+    try:
+        server.promoted()
+        assert server.sql("rotated", "SELECT count(*) FROM t;").strip() == "400"
+    finally:
+        server.close()

@@ -28,7 +28,7 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> boo
 
 _COMMANDS = (
     "backup", "list", "restore", "verify", "prune", "drill", "copy", "mirror", "monitor",
-    "plan", "requirements", "wal",
+    "plan", "requirements", "wal", "rekey",
 )  # fmt: skip
 
 
