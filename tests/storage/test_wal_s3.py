@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from tests.cli.test_wal import SEGMENT, datadir
 from tests.servers import MotoS3
+from tests.walfiles import segment
 
 
 def test_push_fetch_and_refuse_on_s3(
@@ -17,7 +17,7 @@ def test_push_fetch_and_refuse_on_s3(
     for key, value in moto.env.items():
         monkeypatch.setenv(key, value)
     folder = datadir(tmp_path, 4242)
-    (folder / "pg_wal" / SEGMENT).write_bytes(os.urandom(2048) + b"wal " * 50_000)
+    (folder / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, 4242))
     monkeypatch.chdir(folder)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     bucket = moto.bucket()
@@ -35,6 +35,6 @@ def test_push_fetch_and_refuse_on_s3(
     missing = "000000010000000000000099"
     r = cli("wal", "fetch", missing, "pg_wal/RECOVERYXLOG", "--from", dest, *endpoint)
     assert r.code == 1
-    (folder / "pg_wal" / SEGMENT).write_bytes(b"different")
+    (folder / "pg_wal" / SEGMENT).write_bytes(segment(SEGMENT, 4242, b"different"))
     r = cli("wal", "push", f"pg_wal/{SEGMENT}", "--to", dest, *endpoint)
     assert r.code == 1 and "refusing to overwrite" in r.err
