@@ -273,6 +273,9 @@ def restore_set(
         request = replace(request, entry=base.name)
     else:
         stored = select(storage, request.set_id, verifier.check)
+    # a set only an --allow-… flag lets in proves nothing of its entries either: each is
+    # checked before a kind that applies as it reads sees a byte, encrypted or not
+    proven = verifier.check(stored, request.set_id is not None)
     plan = _targets(request, stored)
     # Check every target before restoring anything.
     for entry, target in plan:
@@ -296,7 +299,9 @@ def restore_set(
                 # a kind that applies as it reads (SQL, mongorestore) never sees an
                 # unencrypted entry's byte before its checksum held: its stored bytes are
                 # staged and checked first (an encrypted one authenticates as it decrypts)
-                first = entry.encryption.mode == "none" and restorer.applies_as_it_reads
+                first = restorer.applies_as_it_reads and (
+                    entry.encryption.mode == "none" or not proven
+                )
 
                 def read(
                     sink: Sink, entry: Entry = entry, key: str | None = key, first: bool = first

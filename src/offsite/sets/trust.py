@@ -114,9 +114,19 @@ class Verifier:
             if wrapped is None:
                 raise DecryptionFailed(stored.id, KEY_FILE, "the set has no readable key.gpg")
             try:
-                self._keys[stored.prefix] = unwrap_key(wrapped, recipients, self.config.passphrase)
+                key = unwrap_key(wrapped, recipients, self.config.passphrase)
             except DecryptionFailed as exc:
                 raise DecryptionFailed(stored.id, KEY_FILE, exc.args[2]) from None
+            # key.gpg is not signed: a set proven by its signature (made for recipients,
+            # whose key anyone can wrap) has it bound by the manifest's auth, checked here,
+            # before any entry is decrypted with it
+            manifest = stored.manifest
+            if manifest.auth is not None and not auth_holds(manifest, key):
+                why = "its key.gpg opens to another key than its manifest's auth was made with"
+                if not self.config.allow_unauthenticated:
+                    raise NotAuthenticated(stored.id, why)
+                gha.warn(f"set {stored.id}: {why} (--allow-unauthenticated)")
+            self._keys[stored.prefix] = key
         return self._keys[stored.prefix]
 
     def entry_key(self, stored: StoredSet, entry: Entry) -> str | None:
@@ -228,6 +238,8 @@ class Verifier:
             key = self.data_key(stored)
         except DecryptionFailed as exc:
             return f"its key.gpg does not open with the passphrase ({exc.args[2]})"
+        except NotAuthenticated:
+            return "its manifest does not match its auth"
         if not auth_holds(stored.manifest, key):
             return "its manifest does not match its auth"
         return None
