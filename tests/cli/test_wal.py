@@ -62,8 +62,11 @@ def test_the_archive_key_is_unwrapped_once_and_kept_in_a_private_file(
 ) -> None:
     dest = tmp_path / "dest"
     assert push(cli, dest).code == 0
-    (cached,) = (tmp_path / "cache" / "offsite" / "keys").iterdir()
-    assert oct(cached.stat().st_mode & 0o777) == "0o600"
+    kept = sorted((tmp_path / "cache" / "offsite" / "keys").iterdir())
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in kept)
+    (cached,) = [p for p in kept if not p.name.startswith("wal-archive-")]  # by its key.gpg
+    (pinned,) = [p for p in kept if p.name.startswith("wal-archive-")]  # by archive: pushes
+    pinned.unlink()
     monkeypatch.delenv("OFFSITE_PASSPHRASE")
     assert fetch(cli, dest).code == 0  # the key kept on this host is enough
     cached.chmod(0o644)  # a key file others can read is not taken as ours
@@ -304,3 +307,56 @@ def test_a_junk_history_file_is_passed_over_not_fatal(cli, tmp_path: Path, clust
     r = fetch(cli, dest, "00000009.history")
     assert r.code == 1 and "does not authenticate" in r.err, r.err
     assert not (cluster / "pg_wal" / "RECOVERYXLOG").exists()
+
+
+@pytest.mark.parametrize("planted", ["folder", "fifo", "flood"])
+def test_nothing_planted_under_a_name_stops_a_push(
+    cli, tmp_path: Path, cluster: Path, planted: str
+) -> None:
+    """Issue 30 review: a folder, a FIFO (which blocked the push for ever) or 70 junk
+    objects under the next name and the names beside it made every push fail."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    nxt = "000000010000000000000004"
+    if planted == "folder":
+        (folder / f"{nxt}.zst.gpg").mkdir()
+    elif planted == "fifo":
+        os.mkfifo(folder / f"{nxt}.zst.gpg")
+    else:
+        (folder / f"{nxt}.zst.gpg").write_bytes(b"junk")
+        for n in range(1, 70):
+            (folder / f"{nxt}.{n}.zst.gpg").write_bytes(b"junk")
+    (cluster / "pg_wal" / nxt).write_bytes(segment(nxt, SYSTEM_ID))
+    r = push(cli, dest, nxt)
+    assert r.code == 0 and "stored beside it" in r.err, r.err
+    assert fetch(cli, dest, nxt).code == 0
+    assert (cluster / "pg_wal" / "RECOVERYXLOG").read_bytes() == (
+        cluster / "pg_wal" / nxt
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("done", ["replaced", "deleted"])
+def test_a_key_gpg_replaced_or_deleted_never_stops_archiving(
+    cli, tmp_path: Path, cluster: Path, done: str
+) -> None:
+    """The host archives with the key it pinned: junk over key.gpg is passed over (with a
+    warning, the segments still encrypted with the archive's key), a deleted key.gpg is
+    made again from it, so the archive stays whole."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    original = (folder / "key.gpg").read_bytes()
+    if done == "replaced":
+        (folder / "key.gpg").write_bytes(b"junk")
+    else:
+        (folder / "key.gpg").unlink()
+    nxt = "000000010000000000000004"
+    (cluster / "pg_wal" / nxt).write_bytes(segment(nxt, SYSTEM_ID))
+    r = push(cli, dest, nxt)
+    assert r.code == 0 and "key.gpg" in r.err, r.err
+    if done == "replaced":
+        assert (folder / "key.gpg").read_bytes() == b"junk"  # never overwritten
+        (folder / "key.gpg").write_bytes(original)  # put back from another destination
+    for name in (SEGMENT, nxt):
+        assert fetch(cli, dest, name, "--no-key-cache").code == 0, name

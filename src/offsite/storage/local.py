@@ -6,6 +6,7 @@ import builtins
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -96,7 +97,17 @@ class LocalStorage:
         return True
 
     def open(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb")
+        """A regular file only: a FIFO planted under a key would block the reader for
+        ever, a folder or a device is no object (StorageError, one line)."""
+        fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StorageError(self.url, f"{key} is not a regular file")
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         # Walk only the folder the prefix names, not the whole destination.

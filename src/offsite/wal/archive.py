@@ -23,19 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from offsite.crypto.auth import hkdf_sha256
-from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key
+from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key, wrap_key
 from offsite.crypto.streaming import Encryptor
-from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, WalCorrupt
+from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, OffsiteError, WalCorrupt
 from offsite.github import gha
 from offsite.storage.base import Storage
 from offsite.urls import redact
+from offsite.wal.keycache import KeyCache
 from offsite.wal.names import is_wal_name
 
 PREFIX = "wal"
@@ -58,8 +58,7 @@ def object_name(folder: str, name: str, encrypted: bool, beside: int = 0) -> str
     return f"{folder}/{stem}.zst" + (".gpg" if encrypted else "")
 
 
-_BESIDE = re.compile(r"^(?P<name>.+?)(?:\.(?P<n>[1-9][0-9]{0,5}))?\.zst(?P<gpg>\.gpg)?$")
-MAX_BESIDE = 64  # objects beside one name at most: past that, the push fails (exit 3)
+_BESIDE = re.compile(r"^(?P<name>.+?)(?:\.(?P<n>[1-9][0-9]{0,17}))?\.zst(?P<gpg>\.gpg)?$")
 
 
 def parse_object(key: str) -> tuple[str, int, bool] | None:
@@ -150,7 +149,7 @@ class Archive:
         self.system_id = system_id
         self.folder = folder_of(system_id)
         self.where = redact(storage.url)
-        self._cache = cache
+        self._keys = KeyCache(cache)
         self._key_gpg: bytes | None = None  # key.gpg once read: it is never replaced
 
     # -- the archive's data key ----------------------------------------------------------
@@ -179,16 +178,27 @@ class Archive:
 
     def key_for_push(self, encryption: EncryptionConfig) -> str | None:
         """The data key pushes encrypt with: the archive's own, or a new one stored
-        (create-if-absent) by the first push. None for an archive without encryption."""
+        (create-if-absent) by the first push. None for an archive without encryption.
+
+        This host keeps the key it archives with (its key cache, pinned per archive): a
+        ``key.gpg`` deleted is made again from it, and one replaced by what does not open
+        (or opens to another key) never stops archiving, which goes on with the pinned key,
+        saying so (restore ``key.gpg`` from another destination)."""
+        pinned = self._keys.pinned(self.where, self.system_id)
         wrapped = self._wrapped()
         if wrapped is None:
             if encryption.mode == "none":
                 return None
             with Encryptor(encryption) as encryptor:
-                wrapped = encryptor.wrapped_key()
+                data_key = pinned or encryptor.data_key
+                wrapped = wrap_key(data_key, encryption, encryptor.home, encryptor.fingerprints)
                 if self.storage.create(f"{self.folder}/{KEY_FILE}", wrapped):
-                    self._remember(wrapped, encryptor.data_key)
-                    return encryptor.data_key
+                    if pinned:
+                        gha.warn(f"the WAL archive's {KEY_FILE} was gone from {self.where}: "
+                                 "made again from the key this host archives with")  # fmt: skip
+                    self._keys.remember(wrapped, data_key)
+                    self._keys.pin(self.where, self.system_id, data_key)
+                    return data_key
             wrapped = self._wrapped()  # another push created it first
             if wrapped is None:
                 raise WalCorrupt(KEY_FILE, self.where, "it was created and is gone")
@@ -196,10 +206,23 @@ class Archive:
             raise BadInput(
                 f"the WAL archive in {self.where} is encrypted: push with its key, not --no-encrypt"
             )
-        return self._unwrap(wrapped, encryption.recipients, encryption.passphrase)
+        try:
+            key = self._unwrap(wrapped, encryption.recipients, encryption.passphrase)
+        except (WalCorrupt, BadInput) as exc:
+            if not pinned:
+                raise
+            gha.warn(f"the WAL archive's {KEY_FILE} in {self.where} does not open "
+                     f"({exc.message()}): archiving with the key this host holds")  # fmt: skip
+            return pinned
+        if pinned and key != pinned:
+            gha.warn(f"the WAL archive's {KEY_FILE} in {self.where} opens to another "
+                     "key than this host archives with (replaced?): using its own")  # fmt: skip
+            return pinned
+        self._keys.pin(self.where, self.system_id, key)
+        return key
 
     def _unwrap(self, wrapped: bytes, recipients: tuple[str, ...], passphrase: str | None) -> str:
-        cached = self._cached(wrapped)
+        cached = self._keys.cached(wrapped)
         if cached:
             return cached
         keyring = passphrase is None  # an archive wrapped to recipients: their secret key
@@ -213,68 +236,51 @@ class Archive:
                     "key in GNUPGHOME"
                 ) from None
             raise WalCorrupt(KEY_FILE, self.where, exc.args[-1]) from None
-        self._remember(wrapped, key)
+        self._keys.remember(wrapped, key)
         return key
-
-    def _cache_file(self, wrapped: bytes) -> Path | None:
-        if self._cache is None:
-            return None
-        return self._cache / f"wal-{hashlib.sha256(wrapped).hexdigest()[:32]}.key"
-
-    def _cached(self, wrapped: bytes) -> str | None:
-        path = self._cache_file(wrapped)
-        try:
-            if path is None or path.stat().st_mode & 0o077:
-                return None  # a key file others can read is not trusted to be ours
-            key = path.read_text().strip()
-        except OSError:
-            return None
-        return key if re.match(r"^[0-9a-f]{64}$", key) else None
-
-    def _remember(self, wrapped: bytes, key: str) -> None:
-        """The unwrapped key in a 0600 file, named by the ``key.gpg`` it came from."""
-        path = self._cache_file(wrapped)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            temp = path.with_name(f".{path.name}.{os.getpid()}")
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(key + "\n")
-            os.replace(temp, path)
-        except OSError:
-            pass  # no cache: the next run unwraps again
 
     # -- files ---------------------------------------------------------------------------
     def push(self, name: str, packed: bytes, key: str | None) -> bool:
         """Store a packed file under ``name`` (or beside it): True when stored now, False
         when the same content was stored before; WalConflict when other content that
-        authenticates was."""
+        authenticates was. Objects that do not authenticate (or cannot be read) are passed
+        over, however many: the file goes beside the last of them."""
         from offsite.errors import WalConflict
 
         stored = seal(packed, key) if key else packed
-        mine = None
-        for n in range(MAX_BESIDE + 1):
-            target = object_name(self.folder, name, key is not None, n)
-            if self.storage.create(target, stored):
-                if n:
-                    gha.warn(f"WAL file {name}: its name in {self.where} holds an object that "
-                             f"does not authenticate (planted?); stored beside it as "
-                             f"{target.rsplit('/', 1)[-1]}")  # fmt: skip
-                return True
-            mine = mine if mine is not None else unpack(packed, name, self.system_id)
-            try:  # the whole stored file, not its record only: a planted body is not "the same"
-                theirs = unpack(self._plain_packed(target, key), name, self.system_id)
-            except ObjectMissing:  # gone since the create was refused: the next name
-                continue
-            except ValueError:
-                continue  # does not authenticate: never overwritten, passed over
-            if theirs != mine:
+        encrypted = key is not None
+        if self.storage.create(object_name(self.folder, name, encrypted), stored):
+            return True
+        mine = unpack(packed, name, self.system_id)
+        taken = [(0, object_name(self.folder, name, encrypted))]
+        taken += [(n, k) for n, k in self._beside(name, encrypted)]
+        for _, other in taken:
+            same = self._same(other, key, mine, name)
+            if same is True:
+                return False
+            if same is False:
                 raise WalConflict(name, self.where)
-            return False
-        raise WalCorrupt(name, self.where, f"{MAX_BESIDE} objects that do not authenticate "
-                         "hold its name and the names beside it")  # fmt: skip
+        used, n = {number for number, _ in taken}, 0
+        for _ in range(1000):  # the first free n (one taken since the listing: the next)
+            n += 1
+            while n in used:
+                n += 1
+            target = object_name(self.folder, name, encrypted, n)
+            if self.storage.create(target, stored):
+                gha.warn(f"WAL file {name}: its name in {self.where} holds an object that does "
+                         f"not authenticate (planted?); stored beside it as "
+                         f"{target.rsplit('/', 1)[-1]}")  # fmt: skip
+                return True
+        raise WalCorrupt(name, self.where, "every name beside it is being taken as it is tried")
+
+    def _same(self, target: str, key: str | None, mine: bytes, name: str) -> bool | None:
+        """Whether ``target`` holds ``mine`` (True), other content that authenticates
+        (False), or nothing that authenticates, readable or not (None)."""
+        try:  # the whole stored file, not its record only: a planted body is not "the same"
+            theirs = unpack(self._plain_packed(target, key), name, self.system_id)
+        except (ValueError, OffsiteError):
+            return None
+        return theirs == mine
 
     def fetch(
         self, name: str, passphrase: str | None, encrypted: bool = True, pinned: str | None = None
@@ -298,18 +304,21 @@ class Archive:
             raise WalCorrupt(name, self.where, f"its {KEY_FILE} is not the one the restore saw")
         key = None if wrapped is None else self._unwrap(wrapped, (), passphrase)
         target = object_name(self.folder, name, key is not None)
+        problem: str | None
         try:
             return unpack(self._plain_packed(target, key), name, self.system_id)
         except ObjectMissing:
             problem = None
         except ValueError as exc:
             problem = str(exc)
+        except OffsiteError as exc:  # unreadable (an archive storage class, a folder)
+            problem = exc.message()
         # the name is not there, or holds what does not authenticate: the files stored
         # beside it, in order, the first that authenticates
-        for other in self.beside(name, key is not None):
+        for _, other in self._beside(name, key is not None):
             try:
                 content = unpack(self._plain_packed(other, key), name, self.system_id)
-            except (ObjectMissing, ValueError):
+            except (ValueError, OffsiteError):
                 continue
             if problem is not None:
                 gha.warn(f"WAL file {name}: the object under its name in {self.where} does not "
@@ -323,14 +332,15 @@ class Archive:
             raise WalMissing(name, self.where)
         raise WalCorrupt(name, self.where, problem)
 
-    def beside(self, name: str, encrypted: bool) -> list[str]:
-        """The keys stored beside ``name`` (``<name>.<n>.zst[.gpg]``), in the order of n."""
+    def _beside(self, name: str, encrypted: bool) -> list[tuple[int, str]]:
+        """``(n, key)`` of what is stored beside ``name`` (``<name>.<n>.zst[.gpg]``), in
+        the order of n."""
         found = []
         for obj in self.storage.list(f"{self.folder}/{name}."):
             parsed = parse_object(obj.key)
             if parsed and parsed[0] == name and parsed[1] and parsed[2] == encrypted:
                 found.append((parsed[1], obj.key))
-        return [k for _, k in sorted(found)]
+        return sorted(found)
 
     def _plain_packed(self, target: str, key: str | None) -> bytes:
         data = read_object(self.storage, target)
