@@ -16,6 +16,7 @@ from pathlib import Path
 from offsite.crypto.modes import SET_KEY
 from offsite.crypto.streaming import decrypt
 from offsite.errors import (
+    ArchiveRefused,
     BadInput,
     ChecksumMismatch,
     EntryMissing,
@@ -210,8 +211,19 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
         return request.options
     archive = Archive(storage, base.system_id, default_cache())
     check_archive_key(archive, entry, request.trust.passphrase)
+    found = archive.key_hash()
+    # an encrypted base backup's archive is read encrypted unless the backup recorded it
+    # plain: with no key.gpg, files there cannot prove themselves (None: restore_command
+    # requires a key, so a planted plain file stops recovery instead of being replayed)
+    plain = entry.encryption.mode == "none" or entry.stats.get("wal_encrypted") is False
+    held = found is not None or next(iter(storage.list(f"{archive.folder}/")), None) is not None
+    if found is None and held and not plain and not request.trust.allow_unencrypted:
+        raise ArchiveRefused(archive.where, "has files but no key.gpg: a plain archive is "
+                             "taken for an encrypted base backup only with "
+                             "--allow-unencrypted")  # fmt: skip
     timeline = timeline_of_base(storage, base, request.trust.passphrase, default_cache())
-    return replace(request.options, timeline=timeline, archive_key=archive.key_hash() or "")
+    key = found or ("" if plain or request.trust.allow_unencrypted else None)
+    return replace(request.options, timeline=timeline, archive_key=key)
 
 
 def _wal_file(key: str) -> bool:

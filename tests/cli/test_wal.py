@@ -360,3 +360,42 @@ def test_a_key_gpg_replaced_or_deleted_never_stops_archiving(
         (folder / "key.gpg").write_bytes(original)  # put back from another destination
     for name in (SEGMENT, nxt):
         assert fetch(cli, dest, name, "--no-key-cache").code == 0, name
+
+
+def test_a_recipients_archive_key_swapped_after_the_base_backup_is_refused(
+    tmp_path: Path, keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 30 review: where the backup host holds no secret key, the base backup records
+    the SHA-256 of each key.gpg it saw; a key.gpg wrapped to the same public key by
+    someone else (anyone can) is not one of them."""
+    from offsite.crypto.keys import EncryptionConfig
+    from offsite.crypto.modes import Encryption
+    from offsite.errors import ArchiveRefused
+    from offsite.sets.manifest import Entry
+    from offsite.storage.local import LocalStorage
+    from offsite.wal.archive import Archive, archive_facts
+    from offsite.wal.verify import check_archive_key
+
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "empty-home"))  # no secret key here
+    (tmp_path / "empty-home").mkdir(mode=0o700)
+    config = EncryptionConfig("recipients", recipients=(str(keyring.public_key_file),))
+    storage = LocalStorage(str(tmp_path / "dest"))
+    archive = Archive(storage, "42", None)
+    key = archive.key_for_push(config)
+    from offsite.wal.packed import pack
+
+    archive.push(SEGMENT, pack(b"wal", SEGMENT, "42"), key)
+    stats = archive_facts([storage], "42", config)
+    assert (
+        stats["wal_encrypted"] is True and "wal_key_sha256" in stats and "wal_key_ids" not in stats
+    )
+    entry = Entry("pg-base", "pg-base", "postgresql://…", "pg-base.tar.zst.gpg", 1, "0" * 64, 1,
+                  "zstd", Encryption("set-key"), {"system_id": 42, **stats})  # fmt: skip
+    check_archive_key(Archive(storage, "42", None), entry, None)  # the one it saw
+    other = Archive(LocalStorage(str(tmp_path / "theirs")), "42", None)
+    other.key_for_push(config)  # the attacker's own data key, wrapped to your public key
+    (tmp_path / "dest" / "wal" / "42" / "key.gpg").write_bytes(
+        (tmp_path / "theirs" / "wal" / "42" / "key.gpg").read_bytes()
+    )
+    with pytest.raises(ArchiveRefused, match="did not see"):
+        check_archive_key(Archive(storage, "42", None), entry, None)

@@ -29,7 +29,8 @@ from offsite.sets import drill_records
 from offsite.sets.trust import TrustConfig
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
-from offsite.wal.archive import Archive, object_name, pack
+from offsite.wal.archive import Archive, object_name
+from offsite.wal.packed import pack
 from tests.property.test_untrusted_input import PROPERTY
 
 PASSPHRASE = "the archive's passphrase"

@@ -13,7 +13,7 @@ the newest object's age is reported unverified.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from offsite.errors import BadInput, OffsiteError, WalMissing
 from offsite.storage.base import ObjectInfo, Storage
@@ -67,6 +67,10 @@ def observe_archive(
                              "there: archiving skipped it")  # fmt: skip
     archive = Archive(storage, system_id, None)
     if archive.key_hash() is None:
+        if passphrase is not None and any(o.key.endswith(".gpg") for o in objects):
+            seen.verified = True  # a key was given: an encrypted archive lost its key.gpg
+            seen.problems.append(f"{where}key.gpg is gone and the archive holds encrypted "
+                                 "files: nothing there authenticates (deleted?)")  # fmt: skip
         return seen  # an unencrypted archive: anyone could have written what it holds
     newest = sorted((n for n in times if is_segment(n)), key=lambda n: times[n], reverse=True)
     for name in newest[:TRIED]:
@@ -82,6 +86,10 @@ def observe_archive(
                                  f"{exc.message()}")  # fmt: skip
             continue
         seen.verified = True
-        seen.newest = times[name]
+        # the push time sealed inside it, not the store's: the same bytes written again
+        # (a replay, a copy) would look fresh by their modification time
+        pushed = archive.pushed
+        seen.newest = times[name] if pushed is None else min(
+            times[name], datetime.fromtimestamp(pushed, timezone.utc))  # fmt: skip
         return seen
     return seen

@@ -22,10 +22,7 @@ one planted object must not deny every restore.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 from offsite.crypto.auth import hkdf_sha256
@@ -37,12 +34,9 @@ from offsite.storage.base import Storage
 from offsite.urls import redact
 from offsite.wal.keycache import KeyCache
 from offsite.wal.names import is_wal_name
+from offsite.wal.packed import MAX_FILE, unpack, unpack_record
 
 PREFIX = "wal"
-SKIPPABLE = 0x184D2A50  # a zstd skippable frame's magic number
-TAG = b"offsite-wal 1\n"
-MAX_FILE = 1 << 30  # PostgreSQL's largest WAL segment
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def folder_of(system_id: str) -> str:
@@ -70,68 +64,6 @@ def parse_object(key: str) -> tuple[str, int, bool] | None:
     return found.group("name"), int(found.group("n") or 0), bool(found.group("gpg"))
 
 
-@dataclass(frozen=True)
-class Record:
-    """What a stored file says of its plain content, and what it is."""
-
-    sha256: str
-    size: int
-    name: str
-    system_id: str
-
-
-def pack(plain: bytes, name: str, system_id: str) -> bytes:
-    """The record frame, then ``plain`` compressed. The record names the file and its
-    cluster, so a stored file copied under another name is refused when fetched."""
-    import zstandard
-
-    record = TAG + json.dumps(
-        {"sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain), "name": name,
-         "system_id": system_id}
-    ).encode()  # fmt: skip
-    frame = struct.pack("<II", SKIPPABLE, len(record)) + record
-    return frame + zstandard.ZstdCompressor(level=3, write_checksum=True).compress(plain)
-
-
-def record_of(packed: bytes) -> tuple[Record, int]:
-    """The record a packed file starts with, and where its compressed content starts;
-    ValueError when there is none."""
-    if len(packed) < 8:
-        raise ValueError("it is too short")
-    magic, length = struct.unpack_from("<II", packed)
-    if magic != SKIPPABLE or length > 4096 or packed[8 : 8 + len(TAG)] != TAG:
-        raise ValueError("it does not start with offsite's record")
-    try:
-        fields = json.loads(packed[8 + len(TAG) : 8 + length])
-        sha256, size = fields["sha256"], fields["size"]
-        name, system_id = str(fields["name"]), str(fields["system_id"])
-    except (ValueError, KeyError, TypeError):
-        raise ValueError("its record does not parse") from None
-    if not (isinstance(sha256, str) and _SHA256.match(sha256)):
-        raise ValueError("its record has no SHA-256")
-    if not (isinstance(size, int) and 0 <= size <= MAX_FILE):
-        raise ValueError("its record has no size")
-    return Record(sha256, size, name, system_id), 8 + length
-
-
-def unpack(packed: bytes, name: str, system_id: str) -> bytes:
-    """The plain file ``name`` of cluster ``system_id``, checked against its record;
-    ValueError saying what is wrong."""
-    import zstandard
-
-    record, start = record_of(packed)
-    if (record.name, record.system_id) != (name, system_id):
-        raise ValueError(f"it is {record.name} of cluster {record.system_id}, stored here")
-    reader = zstandard.ZstdDecompressor().stream_reader(packed[start:], read_across_frames=True)
-    try:  # a frame may claim any size: never more than the record's is read
-        plain = reader.read(record.size + 1)
-    except zstandard.ZstdError as exc:
-        raise ValueError(f"it does not decompress ({exc})") from None
-    if len(plain) != record.size or hashlib.sha256(plain).hexdigest() != record.sha256:
-        raise ValueError("its content does not match its recorded SHA-256")
-    return plain
-
-
 def read_object(storage: Storage, key: str) -> bytes:
     """A stored WAL file's bytes, at most what a packed 1 GiB segment could take."""
     with storage.open(key) as fh:
@@ -150,6 +82,7 @@ class Archive:
         self.folder = folder_of(system_id)
         self.where = redact(storage.url)
         self._keys = KeyCache(cache)
+        self.pushed: int | None = None  # the push time of the file fetch last handed over
         self._key_gpg: bytes | None = None  # key.gpg once read: it is never replaced
 
     # -- the archive's data key ----------------------------------------------------------
@@ -306,7 +239,9 @@ class Archive:
         target = object_name(self.folder, name, key is not None)
         problem: str | None
         try:
-            return unpack(self._plain_packed(target, key), name, self.system_id)
+            content, record = unpack_record(self._plain_packed(target, key), name, self.system_id)
+            self.pushed = record.pushed
+            return content
         except ObjectMissing:
             problem = None
         except ValueError as exc:
@@ -317,9 +252,11 @@ class Archive:
         # beside it, in order, the first that authenticates
         for _, other in self._beside(name, key is not None):
             try:
-                content = unpack(self._plain_packed(other, key), name, self.system_id)
+                content, record = unpack_record(self._plain_packed(other, key), name,
+                                                self.system_id)  # fmt: skip
             except (ValueError, OffsiteError):
                 continue
+            self.pushed = record.pushed
             if problem is not None:
                 gha.warn(f"WAL file {name}: the object under its name in {self.where} does not "
                          f"authenticate ({problem}); took {other.rsplit('/', 1)[-1]}")  # fmt: skip
@@ -361,31 +298,44 @@ def archive_facts(
     storages: list[Storage], system_id: str, encryption: EncryptionConfig
 ) -> dict[str, object]:
     """What a base backup records of the WAL archive it needs, read from its destinations
-    once it is taken (SPEC §8): ``wal_encrypted`` (every destination's archive has a
-    ``key.gpg``, or none has and files are there), and ``wal_key_ids``, the ids of the keys
-    that open here (``{id: true}``). Authenticated with the set, they let a restore refuse
-    an archive whose ``key.gpg`` was deleted (plain files planted instead) or swapped."""
+    once it is taken (SPEC §8): ``wal_encrypted`` (an archive with a ``key.gpg`` or
+    encrypted files; where the destinations disagree, encrypted: a deleted ``key.gpg`` must
+    not make it plain), ``wal_key_ids``, the ids of the keys that open here, and
+    ``wal_key_sha256``, the SHA-256 of each ``key.gpg`` that does not (an archive made for
+    recipients, read where no secret key is), each ``{value: true}``. Authenticated with
+    the set, they let a restore refuse an archive whose ``key.gpg`` was deleted (plain files
+    planted instead) or swapped."""
     encrypted: list[bool] = []
     ids: set[str] = set()
+    hashes: set[str] = set()
     for storage in storages:
         archive = Archive(storage, system_id, None)
-        if archive.key_hash() is None:
-            if next(iter(storage.list(f"{archive.folder}/")), None) is not None:
-                encrypted.append(False)
+        wrapped = archive.key_hash()
+        objects = storage.list(f"{archive.folder}/")
+        first = next(objects, None)
+        if first is None:
+            continue
+        if wrapped is None:
+            sealed = first.key.endswith(".gpg") or any(o.key.endswith(".gpg") for o in objects)
+            encrypted.append(sealed)
             continue
         encrypted.append(True)
         try:
             key = archive.data_key(encryption.passphrase, encryption.recipients)
         except (BadInput, WalCorrupt):
-            continue  # its key does not open here: recorded as encrypted only
+            key = None  # its key does not open here: its key.gpg is what is recorded
         if key is not None:
             ids.add(key_id(key))
-    if not encrypted or len(set(encrypted)) > 1:
-        return {}  # no archive yet, or the destinations' archives disagree: nothing to hold
-    if not encrypted[0]:
+        else:
+            hashes.add(wrapped)
+    if not encrypted:
+        return {}  # no archive yet
+    if not any(encrypted):
         return {"wal_encrypted": False}
-    # ids as an object's keys: a manifest's stats hold numbers, flags and such objects
-    return {
-        "wal_encrypted": True,
-        **({"wal_key_ids": dict.fromkeys(sorted(ids), True)} if ids else {}),
-    }
+    facts: dict[str, object] = {"wal_encrypted": True}
+    # an object's keys: a manifest's stats hold numbers, flags and such objects
+    if ids:
+        facts["wal_key_ids"] = dict.fromkeys(sorted(ids), True)
+    if hashes:
+        facts["wal_key_sha256"] = dict.fromkeys(sorted(hashes), True)
+    return facts

@@ -19,9 +19,10 @@ from offsite.errors import BadInput
 from offsite.github import gha
 from offsite.storage.registry import open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.wal.archive import MAX_FILE, Archive, pack
+from offsite.wal.archive import Archive
 from offsite.wal.header import check_segment
 from offsite.wal.names import check_name, is_segment, system_id_of_datadir
+from offsite.wal.packed import MAX_FILE, pack
 
 
 def default_cache() -> Path:

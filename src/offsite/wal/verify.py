@@ -137,25 +137,33 @@ def check_archive_key(
 ) -> None:
     """What a base backup recorded of its archive's encryption (SPEC §8), held against the
     archive: ArchiveRefused (exit 1) when it was archived encrypted and ``key.gpg`` is gone
-    (plain files would be replayed), or when the key opens here and is none it recorded."""
+    (plain files would be replayed), or is none it saw: not one whose SHA-256 it recorded,
+    and (when the key opens here) not one whose key id it recorded."""
     if entry.stats.get("wal_encrypted") is not True:
         return
     where = archive.where
-    if archive.key_hash() is None:
+    found = archive.key_hash()
+    if found is None:
         raise ArchiveRefused(where, f"has no {KEY_FILE}, and the base backup was archived "
                              "encrypted (deleted? plain files may stand in its place)")  # fmt: skip
-    ids = entry.stats.get("wal_key_ids")
-    if not open_key or not isinstance(ids, dict) or not ids:
+    ids, hashes = entry.stats.get("wal_key_ids"), entry.stats.get("wal_key_sha256")
+    ids = ids if isinstance(ids, dict) else {}
+    hashes = hashes if isinstance(hashes, dict) else {}
+    if found in hashes:
         return
-    try:
-        key = archive.data_key(passphrase)
-    except OffsiteError as exc:
-        gha.warn(f"the WAL archive's {KEY_FILE} in {where} does not open here "
-                 f"({exc.message()}): not checked against the base backup's key id")  # fmt: skip
-        return
-    if key is not None and key_id(key) not in ids:
+    if ids and open_key:
+        try:
+            key = archive.data_key(passphrase)
+        except OffsiteError as exc:
+            gha.warn(f"the WAL archive's {KEY_FILE} in {where} does not open here "
+                     f"({exc.message()}): not held to the base backup's key id")  # fmt: skip
+            return
+        if key is not None and key_id(key) in ids:
+            return
         raise ArchiveRefused(where, f"has a {KEY_FILE} that opens to another key than the one "
                              "the base backup recorded (swapped?)")  # fmt: skip
+    if hashes and not ids:
+        raise ArchiveRefused(where, f"has a {KEY_FILE} the base backup did not see (swapped?)")
 
 
 def timeline_of_base(
