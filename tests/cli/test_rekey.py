@@ -110,3 +110,41 @@ def test_bad_input_is_one_line(
 ) -> None:
     r = cli("rekey", tmp_path, *args, "--new-passphrase-file", new_passphrase)
     assert r.code == 2 and words in r.err and "Traceback" not in r.err
+
+
+def test_a_planted_spare_midway_leaves_nothing_unsealed_and_a_rerun_finishes(
+    cli, tmp_path: Path, tree: Path, passphrase: str, new_passphrase: Path, monkeypatch
+) -> None:
+    """Issue 30 review: a junk key.gpg.rekey in the second set stopped rekey --all after the
+    first set was re-wrapped, before its drill records were sealed again, and a second run
+    left the first set alone (it no longer opened with the old passphrase)."""
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    first = only_set(dest)
+    assert cli("drill", dest, "--into", tmp_path / "scratch").code == 0
+    assert cli("backup", tree, "--to", dest).code == 0  # a second set (-2 in the same second)
+    second = max(p for p in dest.iterdir() if (p / "manifest.json").exists())
+    assert second != first
+    (second / "key.gpg.rekey").write_bytes(b"junk")
+    r = cli("rekey", dest, "--all", "--new-passphrase-file", new_passphrase)
+    assert r.code == 2 and "key.gpg.rekey is there" in r.err
+    (second / "key.gpg.rekey").unlink()
+    r = cli("rekey", dest, "--all", "--new-passphrase-file", new_passphrase)
+    assert r.code == 0 and "left alone" not in r.err, r.err
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", NEW)
+    r = cli("monitor", "--storage", dest, "--max-age", "1d", "--rto", "1h", "--json")
+    assert r.code == 0 and json.loads(r.out)["targets"][0]["drill"]["verified"] is True, r.out
+    assert cli("verify", dest, "--all", "--read-data").code == 0
+
+
+def test_a_junk_archive_key_does_not_stop_rekey_wal(
+    cli, tmp_path: Path, tree: Path, passphrase: str, new_passphrase: Path
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    junk = dest / "wal" / "1000000000000000000"
+    junk.mkdir(parents=True)
+    (junk / "key.gpg").write_bytes(b"junk")
+    r = cli("rekey", dest, "--all", "--wal", "--new-passphrase-file", new_passphrase)
+    assert r.code == 0 and "left alone: the WAL archive wal/1000000000000000000" in r.err, r.err
+    assert f"re-wrapped the key of set {only_set(dest).name}" in r.out
