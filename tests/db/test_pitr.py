@@ -398,6 +398,19 @@ def test_recovery_follows_a_new_timeline(
         assert rows == ["timeline 1", "timeline 1, after the base", "timeline 2"]
     finally:
         server.close()
+    # timeline 2's history deleted, or overwritten with junk: recovering without it would
+    # silently take timeline 1 (issue 30 review); refused, saying which file to bring back
+    for harm in ("delete", "junk"):
+        copy = tmp_path / f"no-history-{harm}"
+        shutil.copytree(dest, copy)
+        (history,) = (copy / "wal").rglob("00000002.history.zst.gpg")
+        if harm == "delete":
+            history.unlink()
+        else:
+            history.write_bytes(b"junk")
+        r = cli("restore", copy, "--into", archiving.work / f"third-{harm}", "--to-time", target,
+                "--passphrase-file", archiving.secret, "--server-offsite", archiving.program)  # fmt: skip
+        assert r.code == 1 and "no history file for it" in r.err, r.err
 
 
 def test_targets_outside_what_is_kept_are_refused(

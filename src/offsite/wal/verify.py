@@ -172,12 +172,24 @@ def timeline_of_base(
     """The timeline ``base`` recovers into, read from the archive; None when the archive
     shows no timeline but the base backup's own (then 'latest' is that one)."""
     files = listing(storage, base.system_id).files
-    if not any(name.endswith(".history") for name in files):
+    later = sorted({n for n in files if is_segment(n) and int(n[:8], 16) > base.timeline})
+    if not later and not any(name.endswith(".history") for name in files):
         return None
     archive = Archive(storage, base.system_id, cache)
     histories, problems, _ = histories_of(archive, files, passphrase)
     if problems:  # a timeline chosen without its history could be the wrong branch
         raise BadInput(f"cannot choose the timeline to recover into: {problems[0]}")
+    # a later timeline with WAL that authenticates but no history that does (deleted, or
+    # overwritten): recovering without it would follow the wrong timeline, silently
+    for timeline in sorted({int(n[:8], 16) for n in later} - set(histories)):
+        first = next(n for n in later if int(n[:8], 16) == timeline)
+        try:
+            archive.fetch(first, passphrase, archive.key_hash() is not None)
+        except OffsiteError:
+            continue  # nothing of that timeline proves itself: planted names, passed over
+        raise ArchiveRefused(archive.where, f"holds WAL of timeline {timeline} but no history "
+                             f"file for it that authenticates ({timeline:08X}.history "
+                             "deleted or replaced? copy it from another destination)")  # fmt: skip
     archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
     return timeline_for(base.timeline, base.stop_lsn, histories, archived)
 
