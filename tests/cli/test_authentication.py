@@ -301,3 +301,17 @@ def test_a_swapped_key_gpg_in_a_signed_set_opens_nothing(
     r = cli("restore", dest, "--into", tmp_path / "out", "--trust-key", fpr)
     assert r.code == 1 and "opens to another key" in r.err, r.err
     assert not (tmp_path / "out").exists()
+
+
+def test_an_older_set_moved_after_a_set_with_auth_is_not_sealed(
+    cli, tmp_path: Path, tree: Path, real: Path, passphrase: str
+) -> None:
+    """Issue 30 review: an older set moved to an id after the newest set (its unsigned
+    manifest edited to match) was sealed by verify --seal and became the latest."""
+    real_set = only_set(real)
+    moved = _older_set(real, PLANTED, passphrase, tmp_path)
+    r = cli("verify", real, "--all", "--read-data", "--seal")
+    assert r.code == 1 and f"dated after set {real_set.name}" in r.err, r.err
+    assert not (moved / "key.gpg").exists()
+    r = cli("restore", real, "--into", tmp_path / "restored")
+    assert r.code == 0 and f"restored set {real_set.name}" in r.out, r.err

@@ -399,3 +399,29 @@ def test_a_recipients_archive_key_swapped_after_the_base_backup_is_refused(
     )
     with pytest.raises(ArchiveRefused, match="did not see"):
         check_archive_key(Archive(storage, "42", None), entry, None)
+
+
+def test_the_monitor_judges_wal_by_the_push_time_sealed_inside(
+    cli, tmp_path: Path, cluster: Path, tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 30 review: old WAL bytes written again look fresh by the store's time; the
+    push time sealed in each file's record does not move. And with a key given, a key.gpg
+    gone beside encrypted files is named, not taken as an archive that cannot be checked
+    (which --allow-unverified-wal would have passed)."""
+    import offsite.wal.packed as packed
+
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    three_days_ago = packed.time.time() - 3 * 86400
+    with monkeypatch.context() as pushed_then:  # the push three days ago
+        pushed_then.setattr(packed.time, "time", lambda: three_days_ago)
+        assert push(cli, dest).code == 0
+    stored = dest / "wal" / str(SYSTEM_ID) / f"{SEGMENT}.zst.gpg"
+    os.utime(stored)  # written again just now: the store says fresh
+    r = cli("monitor", "--storage", dest, "--max-age", "1d", "--max-wal-age", "1h")
+    assert r.code == 1 and "3d old, over --max-wal-age" in r.out + r.err, r.out
+    (stored.parent / "key.gpg").unlink()
+    (stored.parent / "000000010000000000000009.zst").write_bytes(b"plain junk")
+    r = cli("monitor", "--storage", dest, "--max-age", "1d", "--max-wal-age", "1h",
+            "--allow-unverified-wal")  # fmt: skip
+    assert r.code == 1 and "key.gpg is gone" in r.out + r.err, r.out

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 from offsite.crypto.auth import (
     ALG,
@@ -280,6 +281,13 @@ def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphras
     from offsite.crypto.streaming import Encryptor
     from offsite.storage.base import put_bytes
 
+    newer = next((o.id for o in others if o.manifest.auth is not None and o.id < stored.id), None)
+    if newer is not None or stored.future(datetime.now(timezone.utc)):
+        # an older-format set is older than every set made since sets carried auth: one
+        # dated after such a set (or ahead of now) is an old set moved forward, to pass
+        # for the newest once sealed
+        why = f"it is dated after set {newer}, which carries auth" if newer else "it is dated ahead"
+        raise NotAuthenticated(stored.id, f"{why}: an older set moved forward? not sealed")
     digests = {e.sha256 for e in stored.manifest.entries}
     twin = next((o.id for o in others if o.id != stored.id and digests & {
         e.sha256 for e in o.manifest.entries}), None)  # fmt: skip
