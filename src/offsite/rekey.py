@@ -19,16 +19,15 @@ from dataclasses import dataclass, field, replace
 
 from offsite.crypto.gpg import throwaway_home
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig, unwrap_key, wrap_key
-from offsite.errors import BadInput, CheckFailed, DecryptionFailed, ObjectMissing, OffsiteError
+from offsite.errors import BadInput, CheckFailed, DecryptionFailed, OffsiteError
 from offsite.github import gha
 from offsite.sets import drill_records
 from offsite.sets.stored import StoredSet, choose
-from offsite.sets.trust import Verifier
+from offsite.sets.trust import Verifier, read_small
 from offsite.storage.base import Storage, put_bytes
 from offsite.wal.archive import PREFIX, Archive
 
 SPARE = ".rekey"  # key.gpg.rekey: the new wrap, until it replaces key.gpg
-SMALL = 1 << 16
 
 
 @dataclass
@@ -39,20 +38,11 @@ class RekeyResult:
     refused: list[str] = field(default_factory=list)  # what was left alone, and why
 
 
-def _read(storage: Storage, key: str) -> bytes | None:
-    try:
-        with storage.open(key) as fh:
-            data = fh.read(SMALL + 1)
-    except ObjectMissing:
-        return None
-    return bytes(data) if len(data) <= SMALL else None
-
-
 def _swap(storage: Storage, key: str, data_key: str, new: str) -> None:
     """``key`` (a ``key.gpg``) replaced by ``data_key`` wrapped with ``new``: the spare
     created beside it first and checked, then written over it."""
     spare = key + SPARE
-    wrapped = _read(storage, spare)
+    wrapped = read_small(storage, spare)
     if wrapped is None or not _opens(wrapped, new, data_key):
         if wrapped is not None:  # a spare that is not ours (planted, or another rotation)
             raise BadInput(f"{spare} is there and does not open with the new passphrase to "
@@ -84,7 +74,7 @@ def rekey_sets(
         why = _rekeyable(verifier, stored)
         if why and _opens_with(storage, stored, new):
             result.sets.append(stored.id)  # re-wrapped by an earlier run cut short
-            data_key = unwrap_key(_read(storage, stored.key(KEY_FILE)) or b"", (), new)
+            data_key = unwrap_key(read_small(storage, stored.key(KEY_FILE)) or b"", (), new)
         elif why:
             result.refused.append(f"set {stored.id}: {why}")
             continue
@@ -101,7 +91,7 @@ def _opens_with(storage: Storage, stored: StoredSet, passphrase: str) -> bool:
     """Whether the set's key.gpg opens with ``passphrase`` to the key its auth holds with."""
     from offsite.sets.trust import auth_holds
 
-    wrapped = _read(storage, stored.key(KEY_FILE))
+    wrapped = read_small(storage, stored.key(KEY_FILE))
     if wrapped is None or stored.manifest.auth is None:
         return False
     try:
@@ -130,14 +120,14 @@ def _reseal_records(storage: Storage, listed: list[str], set_id: str, data_key: 
     the new wrap and its auth sealed again (the data key is the same). A record the key did
     not seal is not vouched for."""
     done = []
-    wrapped = _read(storage, f"{set_id}/{KEY_FILE}")
+    wrapped = read_small(storage, f"{set_id}/{KEY_FILE}")
     for key, record_set, _ in drill_records.names(listed):
-        raw = _read(storage, key) if record_set == set_id and wrapped else None
-        if raw is None or wrapped is None:
+        if record_set != set_id or wrapped is None:
             continue
         try:
-            record = drill_records.parse(raw, key)
-        except ValueError:
+            with storage.open(key) as fh:
+                record = drill_records.parse(fh.read(drill_records.MAX_RECORD + 1), key)
+        except (OffsiteError, ValueError):
             continue
         fresh = replace(record, key_gpg=base64.b64encode(wrapped).decode()).sealed(data_key)
         if not record.holds(data_key) or fresh == record:

@@ -1,14 +1,6 @@
 """The OCI distribution API, as far as a backup and a restore need it: manifests by tag or
 digest, blobs streamed (each checked by whoever reads it), uploads. The authentication
-registries ask for is ``auth.py``'s:
-
-A request goes out without credentials first (or with the token already held for its
-scope); a 401 names the scheme. ``Bearer`` (distribution's token flow, which GHCR and
-Docker Hub use): a token for ``repository:NAME:pull[,push]`` from the realm the challenge
-names, asked with the credentials when there are any, kept per scope. ``Basic``: the
-credentials themselves. Credentials come from ``OFFSITE_REGISTRY_USER`` and
-``OFFSITE_REGISTRY_PASSWORD``, or ``GITHUB_TOKEN`` for ghcr.io; never from the command
-line, and never sent over plain HTTP except to this machine (a local registry).
+registries ask for (credentials, the token flow) is ``auth.py``'s.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ class TrustConfig:
         return bool(self.passphrase) or bool(self.trust_keys)
 
 
-def _small(storage: Storage, key: str) -> bytes | None:
+def read_small(storage: Storage, key: str) -> bytes | None:
+    """A small object (key.gpg, a signature) whole; None when it is missing or larger."""
     try:
         with storage.open(key) as fh:
             data = fh.read(SMALL + 1)
@@ -111,7 +112,7 @@ class Verifier:
             recipients = next((e.encryption.recipients for e in stored.manifest.entries), ())
             if not recipients and not self.config.passphrase:
                 raise PassphraseNeeded(stored.id, KEY_FILE)
-            wrapped = _small(self.storage, stored.key(KEY_FILE))
+            wrapped = read_small(self.storage, stored.key(KEY_FILE))
             if wrapped is None:
                 raise DecryptionFailed(stored.id, KEY_FILE, "the set has no readable key.gpg")
             try:
@@ -225,7 +226,7 @@ class Verifier:
     def _problem(self, stored: StoredSet) -> str | None:
         """Why the set does not prove it was made with the configured key; None if it does."""
         if self.config.trust_keys:
-            signature = _small(self.storage, stored.key(SIGNATURE))
+            signature = read_small(self.storage, stored.key(SIGNATURE))
             if signature is None or not stored.raw:
                 return "it has no manifest.json.sig"
             assert self._home is not None
