@@ -38,7 +38,7 @@ from offsite.stream.progress import Progress
 from offsite.stream.readers import HashingReader, Readable, copy
 from offsite.urls import local_path
 from offsite.wal.archive import parse_object
-from offsite.wal.archiving import default_cache
+from offsite.wal.keycache import default_cache
 from offsite.wal.names import BASE_KIND
 
 Sink = Callable[[Readable], None]

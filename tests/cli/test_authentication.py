@@ -315,3 +315,17 @@ def test_an_older_set_moved_after_a_set_with_auth_is_not_sealed(
     assert not (moved / "key.gpg").exists()
     r = cli("restore", real, "--into", tmp_path / "restored")
     assert r.code == 0 and f"restored set {real_set.name}" in r.out, r.err
+
+
+def test_a_planted_set_with_junk_auth_does_not_block_sealing(
+    cli, tmp_path: Path, passphrase: str
+) -> None:
+    """Second review: only a set that proves itself shows an older-format set was moved."""
+    dest = tmp_path / "dest"
+    _older_set(dest, "20240101T000000Z", passphrase, tmp_path)
+    planted = _older_set(dest, "20000101T000000Z", passphrase, tmp_path)
+    doc = json.loads((planted / "manifest.json").read_text())
+    doc.update(format="offsite-manifest/1", auth={"alg": "HMAC-SHA256", "mac": "0" * 64})
+    (planted / "manifest.json").write_text(json.dumps(doc))
+    r = cli("verify", dest, "--id", "20240101T000000Z", "--read-data", "--seal")
+    assert r.code == 0 and "sealed set 20240101T000000Z" in r.err, r.err

@@ -425,3 +425,102 @@ def test_the_monitor_judges_wal_by_the_push_time_sealed_inside(
     r = cli("monitor", "--storage", dest, "--max-age", "1d", "--max-wal-age", "1h",
             "--allow-unverified-wal")  # fmt: skip
     assert r.code == 1 and "key.gpg is gone" in r.out + r.err, r.out
+
+
+def test_folders_no_listing_shows_never_stop_a_push(cli, tmp_path: Path, cluster: Path) -> None:
+    """Second review: empty folders under a name and 1,000 names beside it (a listing shows
+    none of them) used up the push's tries."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest).code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    nxt = "000000010000000000000004"
+    (folder / f"{nxt}.zst.gpg").mkdir()
+    for n in range(1, 1002):
+        (folder / f"{nxt}.{n}.zst.gpg").mkdir()
+    (cluster / "pg_wal" / nxt).write_bytes(segment(nxt, SYSTEM_ID))
+    r = push(cli, dest, nxt)
+    assert r.code == 0 and f"{nxt}.1002.zst.gpg" in r.err, r.err
+
+
+def test_a_key_gpg_gone_on_a_host_that_pins_none_is_not_replaced_by_a_new_key(
+    cli, tmp_path: Path, cluster: Path
+) -> None:
+    """Second review: a new host (cold key cache) made a new key where key.gpg was deleted,
+    and the archive's earlier files could no longer be read."""
+    dest = tmp_path / "dest"
+    assert push(cli, dest, SEGMENT, "--no-key-cache").code == 0
+    folder = dest / "wal" / str(SYSTEM_ID)
+    (folder / "key.gpg").unlink()
+    nxt = "000000010000000000000004"
+    (cluster / "pg_wal" / nxt).write_bytes(segment(nxt, SYSTEM_ID))
+    r = push(cli, dest, nxt, "--no-key-cache")
+    assert r.code == 3 and "copy it back" in r.err, r.err
+    assert not (folder / "key.gpg").exists()
+
+
+def test_a_wal_file_without_a_sealed_push_time_leaves_the_age_unverified(
+    cli, tmp_path: Path, cluster: Path, tree: Path
+) -> None:
+    """Second review: an older offsite's records have no push time, and the store's time
+    can be renewed by writing the same bytes again."""
+    import json as _json
+    import struct as _struct
+
+    import zstandard
+
+    from offsite.crypto.keys import EncryptionConfig
+    from offsite.storage.local import LocalStorage
+    from offsite.wal.archive import Archive
+    from offsite.wal.packed import SKIPPABLE, TAG
+
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    plain = segment(SEGMENT, SYSTEM_ID)
+    record = TAG + _json.dumps({"sha256": hashlib.sha256(plain).hexdigest(), "size": len(plain),
+                                "name": SEGMENT, "system_id": str(SYSTEM_ID)}).encode()  # fmt: skip
+    legacy = _struct.pack("<II", SKIPPABLE, len(record)) + record
+    legacy += zstandard.ZstdCompressor(level=3, write_checksum=True).compress(plain)
+    archive = Archive(LocalStorage(str(dest)), str(SYSTEM_ID), None)
+    key = archive.key_for_push(
+        EncryptionConfig("passphrase", passphrase=os.environ["OFFSITE_PASSPHRASE"])
+    )
+    archive.push(SEGMENT, legacy, key)
+    r = cli("monitor", "--storage", dest, "--max-age", "1d", "--max-wal-age", "1h")
+    assert r.code == 1 and "unverified" in r.out + r.err, r.out
+
+
+def test_a_base_backup_where_archiving_runs_records_the_pinned_key_not_a_swapped_one(
+    tmp_path: Path, keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Second review: a key.gpg swapped (wrapped to your public key by someone else)
+    before the base backup was recorded as the archive's. Where archive_command runs, the
+    key it pinned is what the base backup records; a restore whose key.gpg opens to
+    another key is refused."""
+    from offsite.crypto.keys import EncryptionConfig
+    from offsite.crypto.modes import Encryption
+    from offsite.errors import ArchiveRefused
+    from offsite.sets.manifest import Entry
+    from offsite.storage.local import LocalStorage
+    from offsite.wal.archive import Archive, archive_facts
+    from offsite.wal.keycache import default_cache
+    from offsite.wal.packed import pack
+    from offsite.wal.verify import check_archive_key
+
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "empty-home"))  # no secret key here
+    (tmp_path / "empty-home").mkdir(mode=0o700)
+    config = EncryptionConfig("recipients", recipients=(str(keyring.public_key_file),))
+    storage = LocalStorage(str(tmp_path / "dest"))
+    pusher = Archive(storage, "42", default_cache())
+    pusher.push(SEGMENT, pack(b"wal", SEGMENT, "42"), pusher.key_for_push(config))
+    other = Archive(LocalStorage(str(tmp_path / "theirs")), "42", None)
+    other.key_for_push(config)  # the attacker's own key, wrapped to your public key
+    (tmp_path / "dest" / "wal" / "42" / "key.gpg").write_bytes(
+        (tmp_path / "theirs" / "wal" / "42" / "key.gpg").read_bytes()
+    )
+    stats = archive_facts([storage], "42", config)  # the base backup, on this host
+    assert "wal_key_ids" in stats and "wal_key_sha256" not in stats
+    entry = Entry("pg-base", "pg-base", "postgresql://…", "pg-base.tar.zst.gpg", 1, "0" * 64, 1,
+                  "zstd", Encryption("set-key"), {"system_id": 42, **stats})  # fmt: skip
+    monkeypatch.setenv("GNUPGHOME", str(keyring.home))  # the restoring host: the secret key
+    with pytest.raises(ArchiveRefused, match="opens to another key"):
+        check_archive_key(Archive(storage, "42", None), entry, None)

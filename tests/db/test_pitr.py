@@ -406,6 +406,8 @@ def test_recovery_follows_a_new_timeline(
         (history,) = (copy / "wal").rglob("00000002.history.zst.gpg")
         if harm == "delete":
             history.unlink()
+            # and junk under the first name of timeline 2: the check reads on past it
+            (history.parent / "000000020000000000000001.zst.gpg").write_bytes(b"junk")
         else:
             history.write_bytes(b"junk")
         r = cli("restore", copy, "--into", archiving.work / f"third-{harm}", "--to-time", target,

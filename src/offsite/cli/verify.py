@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 
 import click
@@ -28,6 +29,7 @@ def _seal(
     others: list[StoredSet],
     checks: list[EntryCheck],
     trust: TrustConfig,
+    proves: Callable[[StoredSet], bool],
 ) -> list[EntryCheck]:
     """Seal each older set whose every entry was read and decrypted; a refusal is a
     failed check of that set."""
@@ -38,12 +40,20 @@ def _seal(
             continue
         assert trust.passphrase is not None
         try:
-            seal_set(storage, stored, others, trust.passphrase)
+            seal_set(storage, stored, others, trust.passphrase, proves)
         except CheckFailed as exc:
             failed.append(EntryCheck.of_set(stored.id, exc.message(), "(seal)"))
             continue
         gha.warn(f"sealed set {stored.id}: it carries a data key and auth now")
     return failed
+
+
+def _proves(verifier: Verifier, stored: StoredSet) -> bool:
+    """Whether the set proves itself, no flag lowered."""
+    try:
+        return verifier.check(stored, True)
+    except CheckFailed:
+        return False
 
 
 @click.command("verify", short_help="Check that sets are whole: sizes, or every byte.")
@@ -105,7 +115,8 @@ def command(
         )
         if seal:  # a copy is looked for among every set, not only the ones verified
             every_set = found.sets if found else scan(opened).sets
-            checks += _seal(opened, sets, every_set, checks, trust)
+            checks += _seal(opened, sets, every_set, checks, trust,
+                            lambda s: _proves(verifier, s))  # fmt: skip
     if found:  # a manifest offsite refuses is a failed check of its set, named
         checks += [EntryCheck.of_set(i.id, i.reason) for i in found.invalid]
     code = exit_code(checks)
@@ -134,7 +145,7 @@ def command(
 
 def _verify_wal(opened: Storage, read_data: bool, trust: TrustConfig, as_json: bool) -> int:
     """verify --wal: each archive the kept base backups use, named problem by problem."""
-    from offsite.wal.archiving import default_cache
+    from offsite.wal.keycache import default_cache
     from offsite.wal.verify import check_archives
 
     with Verifier(opened, trust) as verifier:

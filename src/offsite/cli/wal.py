@@ -45,7 +45,7 @@ def command() -> None:
 
 
 def _key_cache(key_cache: Path | None, no_key_cache: bool) -> Path | None:
-    from offsite.wal.archiving import default_cache
+    from offsite.wal.keycache import default_cache
 
     if no_key_cache:
         return None

@@ -67,8 +67,8 @@ def observe_archive(
                              "there: archiving skipped it")  # fmt: skip
     archive = Archive(storage, system_id, None)
     if archive.key_hash() is None:
-        if passphrase is not None and any(o.key.endswith(".gpg") for o in objects):
-            seen.verified = True  # a key was given: an encrypted archive lost its key.gpg
+        if any(o.key.endswith(".gpg") for o in objects):  # no key needed to see this
+            seen.verified = True
             seen.problems.append(f"{where}key.gpg is gone and the archive holds encrypted "
                                  "files: nothing there authenticates (deleted?)")  # fmt: skip
         return seen  # an unencrypted archive: anyone could have written what it holds
@@ -85,11 +85,13 @@ def observe_archive(
             seen.problems.append(f"{where}{name}, among the newest, does not authenticate: "
                                  f"{exc.message()}")  # fmt: skip
             continue
-        seen.verified = True
         # the push time sealed inside it, not the store's: the same bytes written again
-        # (a replay, a copy) would look fresh by their modification time
+        # (a replay, a copy) would look fresh by their modification time; a file an older
+        # offsite pushed has none, and its age stays unverified
         pushed = archive.pushed
-        seen.newest = times[name] if pushed is None else min(
-            times[name], datetime.fromtimestamp(pushed, timezone.utc))  # fmt: skip
+        if pushed is None:
+            return seen
+        seen.verified = True
+        seen.newest = min(times[name], datetime.fromtimestamp(pushed, timezone.utc))
         return seen
     return seen

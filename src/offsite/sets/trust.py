@@ -25,6 +25,7 @@ unwrapped), so ``key.gpg`` is opened once per set.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
@@ -273,7 +274,13 @@ def older(stored: StoredSet) -> bool:
     )
 
 
-def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphrase: str) -> None:
+def seal(
+    storage: Storage,
+    stored: StoredSet,
+    others: list[StoredSet],
+    passphrase: str,
+    proves: Callable[[StoredSet], bool],
+) -> None:
     """Give an older set, every entry of which has just decrypted with the passphrase, a
     data key and an ``auth`` (``verify --read-data --seal``, SPEC §7): from then on it
     proves its id like a new set. A set whose stored bytes another set also holds is a
@@ -282,7 +289,9 @@ def seal(storage: Storage, stored: StoredSet, others: list[StoredSet], passphras
     from offsite.crypto.streaming import Encryptor
     from offsite.storage.base import put_bytes
 
-    newer = next((o.id for o in others if o.manifest.auth is not None and o.id < stored.id), None)
+    candidates = sorted((o for o in others if o.manifest.auth is not None and o.id < stored.id),
+                        key=lambda o: o.id, reverse=True)  # fmt: skip
+    newer = next((o.id for o in candidates if proves(o)), None)  # a planted auth proves nothing
     if newer is not None or stored.future(datetime.now(timezone.utc)):
         # an older-format set is older than every set made since sets carried auth: one
         # dated after such a set (or ahead of now) is an old set moved forward, to pass

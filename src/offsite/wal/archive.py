@@ -32,7 +32,7 @@ from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, OffsiteErr
 from offsite.github import gha
 from offsite.storage.base import Storage
 from offsite.urls import redact
-from offsite.wal.keycache import KeyCache
+from offsite.wal.keycache import KeyCache, default_cache
 from offsite.wal.names import is_wal_name
 from offsite.wal.packed import MAX_FILE, unpack, unpack_record
 
@@ -91,6 +91,10 @@ class Archive:
         wrapped = self._wrapped()
         return None if wrapped is None else hashlib.sha256(wrapped).hexdigest()
 
+    def pinned(self) -> str | None:
+        """The key this host pushes to this archive with (its key cache), if any."""
+        return self._keys.pinned(self.where, self.system_id)
+
     def data_key(self, passphrase: str | None, recipients: tuple[str, ...] = ()) -> str | None:
         """The archive's data key, unwrapped (the passphrase, or a recipient's secret key
         in the keyring); None for an archive without ``key.gpg``. BadInput or WalCorrupt
@@ -122,6 +126,12 @@ class Archive:
         if wrapped is None:
             if encryption.mode == "none":
                 return None
+            if not pinned and any(
+                o.key.endswith(".gpg") for o in self.storage.list(f"{self.folder}/")
+            ):
+                raise WalCorrupt(KEY_FILE, self.where, "it is gone and encrypted files are there: "
+                                 "copy it back from another destination (a new key would leave "
+                                 "them unreadable)")  # fmt: skip
             with Encryptor(encryption) as encryptor:
                 data_key = pinned or encryptor.data_key
                 wrapped = wrap_key(data_key, encryption, encryptor.home, encryptor.fingerprints)
@@ -193,9 +203,9 @@ class Archive:
                 return False
             if same is False:
                 raise WalConflict(name, self.where)
-        used, n = {number for number, _ in taken}, 0
-        for _ in range(1000):  # the first free n (one taken since the listing: the next)
-            n += 1
+        used, n, refused = {number for number, _ in taken}, 0, 0
+        while refused < 100:  # the first free n; a name something holds that no listing
+            n += 1  # shows (a folder) is passed over, however many
             while n in used:
                 n += 1
             target = object_name(self.folder, name, encrypted, n)
@@ -204,7 +214,24 @@ class Archive:
                          f"not authenticate (planted?); stored beside it as "
                          f"{target.rsplit('/', 1)[-1]}")  # fmt: skip
                 return True
-        raise WalCorrupt(name, self.where, "every name beside it is being taken as it is tried")
+            same = self._same(target, key, mine, name)
+            if same is not None:  # another push of this name won the race
+                if same:
+                    return False
+                raise WalConflict(name, self.where)
+            if not self._held(target):
+                refused += 1  # refused with nothing there: a store that says no
+        raise WalCorrupt(name, self.where, "the store refuses every name beside it")
+
+    def _held(self, target: str) -> bool:
+        """Whether something is at ``target``, readable or not."""
+        try:
+            self.storage.open(target).close()
+        except ObjectMissing:
+            return False
+        except OffsiteError:
+            return True
+        return True
 
     def _same(self, target: str, key: str | None, mine: bytes, name: str) -> bool | None:
         """Whether ``target`` holds ``mine`` (True), other content that authenticates
@@ -309,7 +336,10 @@ def archive_facts(
     ids: set[str] = set()
     hashes: set[str] = set()
     for storage in storages:
-        archive = Archive(storage, system_id, None)
+        archive = Archive(storage, system_id, default_cache())
+        pinned = archive.pinned()  # the key this host pushes with, where it pushes
+        if pinned:  # what the archive's files are encrypted with, whatever key.gpg says now
+            ids.add(key_id(pinned))
         wrapped = archive.key_hash()
         objects = storage.list(f"{archive.folder}/")
         first = next(objects, None)
@@ -324,9 +354,9 @@ def archive_facts(
             key = archive.data_key(encryption.passphrase, encryption.recipients)
         except (BadInput, WalCorrupt):
             key = None  # its key does not open here: its key.gpg is what is recorded
-        if key is not None:
+        if key is not None and not pinned:
             ids.add(key_id(key))
-        else:
+        elif key is None and not pinned:
             hashes.add(wrapped)
     if not encrypted:
         return {}  # no archive yet

@@ -25,13 +25,6 @@ from offsite.wal.names import check_name, is_segment, system_id_of_datadir
 from offsite.wal.packed import MAX_FILE, pack
 
 
-def default_cache() -> Path:
-    """Where unwrapped archive keys are kept on this host (0600 files in a 0700 folder)."""
-    from offsite.wal.spool import cache_home
-
-    return Path(cache_home()) / "keys"
-
-
 def _system_id(given: str | None, name: str | None = None, data: bytes | None = None) -> str:
     """The cluster a WAL file is archived for: ``--system-id``, else the data directory's
     (PostgreSQL runs archive_command there). A segment's header must say the same, or,

@@ -63,3 +63,10 @@ class KeyCache:
             os.replace(temp, path)
         except OSError:
             pass  # no cache: the next run unwraps again
+
+
+def default_cache() -> Path:
+    """Where unwrapped archive keys are kept on this host (0600 files in a 0700 folder)."""
+    from offsite.wal.spool import cache_home
+
+    return Path(cache_home()) / "keys"

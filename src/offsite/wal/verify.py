@@ -181,17 +181,24 @@ def timeline_of_base(
         raise BadInput(f"cannot choose the timeline to recover into: {problems[0]}")
     # a later timeline with WAL that authenticates but no history that does (deleted, or
     # overwritten): recovering without it would follow the wrong timeline, silently
+    encrypted = archive.key_hash() is not None
     for timeline in sorted({int(n[:8], 16) for n in later} - set(histories)):
-        first = next(n for n in later if int(n[:8], 16) == timeline)
-        try:
-            archive.fetch(first, passphrase, archive.key_hash() is not None)
-        except OffsiteError:
+        names = [n for n in reversed(later) if int(n[:8], 16) == timeline]  # newest first
+        if not any(_authenticates(archive, n, passphrase, encrypted) for n in names):
             continue  # nothing of that timeline proves itself: planted names, passed over
         raise ArchiveRefused(archive.where, f"holds WAL of timeline {timeline} but no history "
                              f"file for it that authenticates ({timeline:08X}.history "
                              "deleted or replaced? copy it from another destination)")  # fmt: skip
     archived = {segment_of(n, base.segment_size)[0] for n in files if is_segment(n)}
     return timeline_for(base.timeline, base.stop_lsn, histories, archived)
+
+
+def _authenticates(archive: Archive, name: str, passphrase: str | None, encrypted: bool) -> bool:
+    try:
+        archive.fetch(name, passphrase, encrypted)
+    except OffsiteError:
+        return False
+    return True
 
 
 @dataclass
