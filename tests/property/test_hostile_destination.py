@@ -30,6 +30,7 @@ from offsite.sets.trust import TrustConfig
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
 from offsite.wal.archive import Archive, object_name
+from offsite.wal.keycache import KeyCache
 from offsite.wal.packed import pack
 from tests.property.test_untrusted_input import PROPERTY
 
@@ -54,6 +55,7 @@ def _plain(name: str, system_id: str) -> bytes:
 class Made:
     root: Path  # a destination: this cluster's archive, and another cluster's
     cache: Path  # both archives' keys, unwrapped once (0600 files)
+    key: str  # this cluster's archive key, which its database host pins
 
 
 @pytest.fixture(scope="module")
@@ -61,12 +63,13 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Made:
     root = tmp_path_factory.mktemp("hostile") / "dest"
     cache = root.parent / "keys"
     storage = LocalStorage(str(root))
+    keys = {}
     for system_id in (SYSTEM, OTHER):  # the other: the user's own other cluster
         archive = Archive(storage, system_id, cache)
-        key = archive.key_for_push(CONFIG)
+        key = keys[system_id] = archive.key_for_push(CONFIG) or ""
         for name in NAMES if system_id == OTHER else PUSHED:
             archive.push(name, pack(_plain(name, system_id), name, system_id), key)
-    return Made(root, cache)
+    return Made(root, cache, keys[SYSTEM])
 
 
 @contextlib.contextmanager
@@ -137,9 +140,10 @@ def test_a_fetch_hands_over_only_what_was_pushed_and_pushing_goes_on(
     made: Made, ops: list[tuple[str, str, int, Any]]
 ) -> None:
     with copy_of(made) as dest:
-        _attack(dest, ops)
         storage = LocalStorage(str(dest))
         archive = Archive(storage, SYSTEM, made.cache)
+        KeyCache(made.cache).pin(archive.where, SYSTEM, made.key)  # the database host's pin
+        _attack(dest, ops)
         for name in NAMES:
             try:
                 got = archive.fetch(name, PASSPHRASE)
@@ -151,6 +155,9 @@ def test_a_fetch_hands_over_only_what_was_pushed_and_pushing_goes_on(
         key = pusher.key_for_push(CONFIG)
         plain = _plain(NEXT, SYSTEM)
         pusher.push(NEXT, pack(plain, NEXT, SYSTEM), key)
+        # it comes back once key.gpg is whole (a replaced one is copied back from another
+        # destination; the host archived with the key it pinned all along)
+        shutil.copy(made.root / "wal" / SYSTEM / "key.gpg", dest / "wal" / SYSTEM / "key.gpg")
         assert Archive(storage, SYSTEM, made.cache).fetch(NEXT, PASSPHRASE) == plain, ops
 
 

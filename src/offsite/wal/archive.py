@@ -27,6 +27,7 @@ from pathlib import Path
 
 from offsite.crypto.auth import hkdf_sha256
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key, wrap_key
+from offsite.crypto.openpgp import encrypted_message
 from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, OffsiteError, WalCorrupt
 from offsite.github import gha
@@ -64,11 +65,17 @@ def parse_object(key: str) -> tuple[str, int, bool] | None:
     return found.group("name"), int(found.group("n") or 0), bool(found.group("gpg"))
 
 
-def read_object(storage: Storage, key: str) -> bytes:
-    """A stored WAL file's bytes, at most what a packed 1 GiB segment could take."""
+def read_object(storage: Storage, key: str, encrypted: bool = False) -> bytes:
+    """A stored WAL file's bytes, at most what a packed 1 GiB segment could take; of an
+    encrypted archive's, only once its first packets show an encrypted message (a planted
+    object of a gigabyte is refused after its first bytes, not read into memory)."""
     with storage.open(key) as fh:
-        data = fh.read(MAX_FILE + (64 << 20))
-        if fh.read(1):
+        source = encrypted_message(fh) if encrypted else fh
+        limit = MAX_FILE + (64 << 20)
+        data = bytearray()
+        while len(data) <= limit and (more := source.read(min(8 << 20, limit + 1 - len(data)))):
+            data += more
+        if len(data) > limit:
             raise ValueError("it is larger than any WAL file")
     return bytes(data)
 
@@ -307,7 +314,7 @@ class Archive:
         return sorted(found)
 
     def _plain_packed(self, target: str, key: str | None) -> bytes:
-        data = read_object(self.storage, target)
+        data = read_object(self.storage, target, key is not None)
         return open_sealed(data, key) if key else data
 
 
