@@ -23,7 +23,7 @@ from offsite.errors import BadInput, CheckFailed, DecryptionFailed, OffsiteError
 from offsite.github import gha
 from offsite.sets import drill_records
 from offsite.sets.stored import StoredSet, choose
-from offsite.sets.trust import Verifier, read_small
+from offsite.sets.trust import Verifier, auth_holds, read_small
 from offsite.storage.base import Storage, put_bytes
 from offsite.wal.archive import PREFIX, Archive
 
@@ -72,9 +72,10 @@ def rekey_sets(
     listed = [o.key for o in storage.list(drill_records.PREFIX)]
     for stored in choose(storage, set_id, every, None):
         why = _rekeyable(verifier, stored)
-        if why and _opens_with(storage, stored, new):
+        done_before = _opened_with(storage, stored, new) if why else None
+        if done_before:
             result.sets.append(stored.id)  # re-wrapped by an earlier run cut short
-            data_key = unwrap_key(read_small(storage, stored.key(KEY_FILE)) or b"", (), new)
+            data_key = done_before
         elif why:
             result.refused.append(f"set {stored.id}: {why}")
             continue
@@ -87,17 +88,17 @@ def rekey_sets(
     return result
 
 
-def _opens_with(storage: Storage, stored: StoredSet, passphrase: str) -> bool:
-    """Whether the set's key.gpg opens with ``passphrase`` to the key its auth holds with."""
-    from offsite.sets.trust import auth_holds
-
+def _opened_with(storage: Storage, stored: StoredSet, passphrase: str) -> str | None:
+    """The set's data key, when its key.gpg opens with ``passphrase`` to the key its auth
+    holds with; else None."""
     wrapped = read_small(storage, stored.key(KEY_FILE))
     if wrapped is None or stored.manifest.auth is None:
-        return False
+        return None
     try:
-        return auth_holds(stored.manifest, unwrap_key(wrapped, (), passphrase))
+        key = unwrap_key(wrapped, (), passphrase)
     except OffsiteError:
-        return False
+        return None
+    return key if auth_holds(stored.manifest, key) else None
 
 
 def _rekeyable(verifier: Verifier, stored: StoredSet) -> str | None:

@@ -216,8 +216,8 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
     # plain: with no key.gpg, files there cannot prove themselves (None: restore_command
     # requires a key, so a planted plain file stops recovery instead of being replayed)
     plain = entry.encryption.mode == "none" or entry.stats.get("wal_encrypted") is False
-    held = found is not None or next(iter(storage.list(f"{archive.folder}/")), None) is not None
-    if found is None and held and not plain and not request.trust.allow_unencrypted:
+    if (found is None and not plain and not request.trust.allow_unencrypted
+            and next(iter(storage.list(f"{archive.folder}/")), None) is not None):  # fmt: skip
         raise ArchiveRefused(archive.where, "has files but no key.gpg: a plain archive is "
                              "taken for an encrypted base backup only with "
                              "--allow-unencrypted")  # fmt: skip

@@ -5,12 +5,12 @@ A record carries an ``auth`` like a manifest's: an HMAC-SHA256 of its canonical 
 keyed from the drilled set's data key (``auth.py``'s HKDF, another label), and a copy of
 the set's ``key.gpg``, so it still proves itself once retention has pruned the set. The
 monitor trusts a record it can verify with the passphrase it is given (only the
-passphrase can open that ``key.gpg``: a set made for recipients has a key anyone can
-wrap): there a record is signed with ``--sign-key`` (``<record>.json.sig``, a detached
-OpenPGP signature of its bytes) and verified with ``--trust-key``. The others it labels
-unverified, and with a key given it leaves them out, as it leaves out planted sets; an
-unverified record satisfies no objective. Records are created, never overwritten
-(create-if-absent).
+passphrase can open that ``key.gpg``). A set made for recipients has a key anyone can
+wrap, so its records are signed with ``--sign-key`` (``<record>.json.sig``, a detached
+OpenPGP signature of their bytes) and verified with ``--trust-key``. The others the
+monitor labels unverified, and with a key given it leaves them out, as it leaves out
+planted sets; an unverified record satisfies no objective. Records are created, never
+overwritten (create-if-absent), but by ``rekey``, which seals them again.
 """
 
 from __future__ import annotations

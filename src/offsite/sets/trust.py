@@ -93,7 +93,6 @@ class Verifier:
         # (why refused, or None; whether only a lowered guard lets it in)
         self._verdicts: dict[tuple[str, str, bool], tuple[CheckFailed | None, bool]] = {}
         self._warned = False
-        self._lowered = False  # set while a verdict is made: a flag let the set in
 
     def __enter__(self) -> Verifier:
         if self.config.trust_keys:
@@ -156,9 +155,7 @@ class Verifier:
     def _judged(self, stored: StoredSet, named: bool) -> tuple[CheckFailed | None, bool]:
         at = (stored.id, stored.prefix, named)
         if at not in self._verdicts:
-            self._lowered = False
-            refused = self._verdict(stored, named)
-            self._verdicts[at] = (refused, refused is None and self._lowered)
+            self._verdicts[at] = self._verdict(stored, named)
         return self._verdicts[at]
 
     def check(self, stored: StoredSet, named: bool = False) -> bool:
@@ -175,38 +172,39 @@ class Verifier:
         proven = [s for s in admitted if not self._judged(s, False)[1]]
         return proven or admitted
 
-    def _lower(self, message: str) -> None:
-        """An opt-in flag lets the set being judged in: say so, and remember it."""
-        self._lowered = True
+    @staticmethod
+    def _lower(message: str) -> tuple[None, bool]:
+        """The verdict on a set an opt-in flag lets in: said, and marked so."""
         gha.warn(message)
+        return None, True
 
     def _warn_once(self, message: str) -> None:
         if not self._warned:
             self._warned = True
             gha.warn(message)
 
-    def _verdict(self, stored: StoredSet, named: bool) -> CheckFailed | None:
+    def _verdict(self, stored: StoredSet, named: bool) -> tuple[CheckFailed | None, bool]:
+        """Why the set is refused, or None; and whether only a lowered guard lets it in."""
         manifest = stored.manifest
         if not self.config.keyed:
             self._warn_once(
                 f"no key configured (a passphrase or --trust-key): what offsite reads from "
                 f"{self.storage.url} is unauthenticated"
             )
-            return None
+            return None, False
         if not manifest.entries or any(e.encryption.mode == "none" for e in manifest.entries):
             if self.config.trust_keys and self._problem(stored) is None:
-                return None  # signed by a trusted key: proves itself, encrypted or not
+                return None, False  # signed by a trusted key: proves itself, encrypted or not
             if self.config.allow_unencrypted:
-                self._lower(f"set {stored.id} is not encrypted (--allow-unencrypted)")
-                return None
-            return NotEncrypted(stored.id)
+                return self._lower(f"set {stored.id} is not encrypted (--allow-unencrypted)")
+            return NotEncrypted(stored.id), False
         problem: str | None
         if manifest.auth is None:
             before_auth = older(stored)
             if before_auth and named and self.config.passphrase:
                 gha.warn(f"set {stored.id} was made before sets carried auth: its entries still "
                          "prove themselves by decrypting")  # fmt: skip
-                return None
+                return None, False
             problem = (
                 "it was made before sets carried auth: name it with --id, or seal it with "
                 "verify --read-data --seal"
@@ -216,13 +214,12 @@ class Verifier:
         else:
             problem = self._problem(stored)
         if problem is None:
-            return None
+            return None, False
         if self.config.allow_unauthenticated:
-            self._lower(
+            return self._lower(
                 f"set {stored.id} is not authenticated ({problem}): --allow-unauthenticated"
             )
-            return None
-        return NotAuthenticated(stored.id, problem)
+        return NotAuthenticated(stored.id, problem), False
 
     def _problem(self, stored: StoredSet) -> str | None:
         """Why the set does not prove it was made with the configured key; None if it does."""

@@ -29,7 +29,15 @@ from offsite.crypto.auth import hkdf_sha256
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig, open_sealed, seal, unwrap_key, wrap_key
 from offsite.crypto.openpgp import encrypted_message
 from offsite.crypto.streaming import Encryptor
-from offsite.errors import BadInput, DecryptionFailed, ObjectMissing, OffsiteError, WalCorrupt
+from offsite.errors import (
+    BadInput,
+    DecryptionFailed,
+    ObjectMissing,
+    OffsiteError,
+    WalConflict,
+    WalCorrupt,
+    WalMissing,
+)
 from offsite.github import gha
 from offsite.storage.base import Storage
 from offsite.urls import redact
@@ -128,7 +136,7 @@ class Archive:
         ``key.gpg`` deleted is made again from it, and one replaced by what does not open
         (or opens to another key) never stops archiving, which goes on with the pinned key,
         saying so (restore ``key.gpg`` from another destination)."""
-        pinned = self._keys.pinned(self.where, self.system_id)
+        pinned = self.pinned()
         wrapped = self._wrapped()
         if wrapped is None:
             if encryption.mode == "none":
@@ -195,8 +203,6 @@ class Archive:
         when the same content was stored before; WalConflict when other content that
         authenticates was. Objects that do not authenticate (or cannot be read) are passed
         over, however many: the file goes beside the last of them."""
-        from offsite.errors import WalConflict
-
         stored = seal(packed, key) if key else packed
         encrypted = key is not None
         if self.storage.create(object_name(self.folder, name, encrypted), stored):
@@ -257,8 +263,6 @@ class Archive:
         cluster included). An archive is taken as encrypted unless ``encrypted`` is false:
         deleting ``key.gpg`` and planting plain files must not get them replayed.
         ``pinned``: the SHA-256 ``key.gpg`` must have (a restore writes the one it saw)."""
-        from offsite.errors import WalMissing
-
         wrapped = self._wrapped()
         if wrapped is None and encrypted:
             for plain in (False, True):
@@ -357,13 +361,15 @@ def archive_facts(
             encrypted.append(sealed)
             continue
         encrypted.append(True)
+        if pinned:
+            continue  # the pinned key's id is the fact: key.gpg need not be opened
         try:
             key = archive.data_key(encryption.passphrase, encryption.recipients)
         except (BadInput, WalCorrupt):
             key = None  # its key does not open here: its key.gpg is what is recorded
-        if key is not None and not pinned:
+        if key is not None:
             ids.add(key_id(key))
-        elif key is None and not pinned:
+        else:
             hashes.add(wrapped)
     if not encrypted:
         return {}  # no archive yet
