@@ -227,3 +227,6 @@ def test_holes_older_than_the_push_window_are_named() -> None:
     times["000000010000000000000007"] = NOW  # just pushed: 6 may still be on its way
     assert holes(names, times, NOW - timedelta(minutes=10)) == [
         "000000010000000000000003", "000000010000000000000004"]  # fmt: skip
+    far = ["000000010000000000000001", "0000000100000000FFFFFFFF"]  # a gap of 4 billion
+    cut = holes(far, dict.fromkeys(far, NOW - timedelta(hours=2)), NOW)
+    assert cut == [f"00000001000000000000000{n}" for n in range(2, 7)]

@@ -47,3 +47,16 @@ def test_prune_compares_positions_and_trusts_no_odd_size() -> None:
     assert gone == sorted(names(1, 1, 4))  # segment 5 holds the start: it stays
     assert removable(stored, 5 * MB16 + 10, 1 << 33) == []  # no such segment size
     assert removable(stored, 5 * MB16 + 10, 3 << 20) == []  # not a power of two
+
+
+def test_one_name_planted_far_ahead_is_walked_past_never_spelt_out() -> None:
+    """A segment name of log 0xFFFFFFFF made the range to check billions of names long
+    (verify --wal stalled): the first MAX_NAMED missing are named, the rest counted."""
+    from offsite.wal.chain import MAX_NAMED
+
+    far = "00000001FFFFFFFF000000FF"
+    found = reach(names(1, 3, 9) | {far}, 1, 3 * MB16, {}, MB16, 4 * MB16)
+    assert found.newest == far
+    assert len(found.missing) == MAX_NAMED and found.missing[0] == segment_name(1, 10, MB16)
+    assert found.unnamed == (0xFFFFFFFF * 256 + 255) - 10 - MAX_NAMED  # 10 … far-1
+    assert set(found.needed) == names(1, 3, 9) | {far}

@@ -35,16 +35,21 @@ class WalSeen:
     problems: list[str] = field(default_factory=list)
 
 
-def holes(names: list[str], times: dict[str, datetime], before: datetime) -> list[str]:
+def holes(
+    names: list[str], times: dict[str, datetime], before: datetime, most: int = 5
+) -> list[str]:
     """Segments missing between two archived ones of a timeline (and one log file) where the
-    later one was stored before ``before``: archiving skipped them (pure)."""
-    missing = []
+    later one was stored before ``before``: archiving skipped them; the first ``most`` (a
+    planted name far ahead makes a gap of billions) (pure)."""
+    missing: list[str] = []
     segments = sorted(n for n in names if is_segment(n))
     for older, newer in zip(segments, segments[1:]):
         if older[:16] != newer[:16] or times[newer] > before:
             continue
-        for number in range(int(older[16:], 16) + 1, int(newer[16:], 16)):
+        number, end = int(older[16:], 16) + 1, int(newer[16:], 16)
+        while number < end and len(missing) < most:
             missing.append(f"{older[:16]}{number:08X}")
+            number += 1
     return missing
 
 
@@ -62,7 +67,7 @@ def observe_archive(
     seen.problems += listed.problems()
     times = {name: obj.modified for name, obj in listed.files.items()}
     seen.times = [o.modified for objects in listed.objects.values() for o in objects]
-    for name in holes(list(times), times, now - PUSH_WINDOW)[:5]:
+    for name in holes(list(times), times, now - PUSH_WINDOW):
         seen.problems.append(f"WAL file {name} is missing from {where}, and later ones are "
                              "there: archiving skipped it")  # fmt: skip
     archive = Archive(storage, system_id, None)

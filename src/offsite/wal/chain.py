@@ -52,13 +52,17 @@ def timeline_for(
     return best
 
 
+MAX_NAMED = 100  # missing files named, at most (the rest counted): see ``reach``
+
+
 @dataclass(frozen=True)
 class Reach:
     """What a base backup needs, read against the archive."""
 
     newest: str | None  # the newest segment archived
-    needed: tuple[str, ...]  # every file from the base backup's start to the newest
-    missing: tuple[str, ...]  # those the archive lacks
+    needed: tuple[str, ...]  # the files it needs, from its start to the newest, that are there
+    missing: tuple[str, ...]  # those the archive lacks, the first MAX_NAMED of them
+    unnamed: int = 0  # how many more it lacks
 
 
 def reach(
@@ -101,14 +105,26 @@ def reach(
             path.append((tli, first, switch // size - 1))
             first = switch // size
         path.append((newest_tli, first, newest))
-    needed: list[str] = [f"{t:08X}.history" for t in range(timeline + 1, newest_tli + 1)
-                         if any(t == p[0] for p in path)]  # fmt: skip
+    histories_needed = [f"{t:08X}.history" for t in range(timeline + 1, newest_tli + 1)
+                        if any(t == p[0] for p in path)]  # fmt: skip
+    needed = [h for h in histories_needed if h in stored]
+    missing = [h for h in histories_needed if h not in stored]
+    # the names a range lacks are found by walking it past what is there, never whole: one
+    # name planted far ahead (a log number of 0xFFFFFFFF) makes a range of billions
+    unnamed = 0
     for tli, low, high in path:
-        needed += [segment_name(tli, n, size) for n in range(low, high + 1)]
-    missing = tuple(n for n in needed if n not in stored)
+        have = [n for t, n in segments if t == tli and low <= n <= high]
+        needed += [segment_name(tli, n, size) for n in have]
+        absent, present, n = (high - low + 1) - len(have), set(have), low
+        while absent > 0 and len(missing) < MAX_NAMED and n <= high:
+            if n not in present:
+                missing.append(segment_name(tli, n, size))
+                absent -= 1
+            n += 1
+        unnamed += max(absent, 0)
     archived = [n for t, n in segments if t == newest_tli]
     shown = segment_name(newest_tli, max(archived), size) if archived else None
-    return Reach(shown, tuple(needed), missing)
+    return Reach(shown, tuple(needed), tuple(missing), unnamed)
 
 
 def valid_size(size: object) -> bool:

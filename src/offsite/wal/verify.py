@@ -256,6 +256,9 @@ def check_archives(
                     f"WAL file {name}, which the base backup in set {base.set_id} needs, "
                     f"is missing from {PREFIX}/{system_id}/"
                 )
+            if found.unnamed:
+                check.problems.append(f"and {found.unnamed} more WAL files the base backup in "
+                                      f"set {base.set_id} needs are missing")  # fmt: skip
             needed.update(found.needed)
         if check.newest is not None and check.newest in files:
             check.newest_stored = files[check.newest].modified
