@@ -11,7 +11,7 @@ of random text and jsonb (``--docs`` rows), then times, round after round:
     offsite: offsite backup postgresql://… --to DEST         (zstd 3, encrypted, self-checked)
 and for restore, into new databases:
     pg_restore --jobs 2 from an unencrypted local -Fc file
-    offsite restore DEST --into postgresql://…               (streamed, one transaction)
+    offsite restore DEST --into postgresql://… --jobs 1      (streamed, one transaction)
     offsite restore DEST --into postgresql://… --jobs 2
 The hand-tuned and script rows use a GNUPGHOME whose agent is already running, as a
 user's shell would have. Prints medians, output sizes, peak RSS and the goals' ratios.
@@ -52,7 +52,16 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=40)
     parser.add_argument("--docs", type=int, default=3_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print each command's CPU seconds per process (server's too)",
+    )
+    parser.add_argument("--only", default="",
+                        help="run only the commands whose name contains one of these words "
+                        "(comma-separated), for profiling")  # fmt: skip
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="offsite-pgbench-"))
     pg = Postgres()
     try:
@@ -86,7 +95,14 @@ def main() -> None:
             "offsite backup": [sys.executable, "-m", "offsite", "backup", pg.url("bench"),
                                "--to", str(dest)],
         }  # fmt: skip
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in backups}
+        postmaster = int((pg.dir / "data" / "postmaster.pid").read_text().split()[0])
+        also = [postmaster] if args.profile else None
+        wanted = [w for w in args.only.split(",") if w]
+
+        def chosen(name: str) -> bool:
+            return not wanted or any(w in name for w in wanted)
+
+        runs: dict[str, list[dict]] = {name: [] for name in backups}
         writes = {"hand: pg_dump|zstd|gpg": hand_out, "script: pg_dump|gzip|gpg": script_out}
         for _ in range(args.rounds):
             for name, argv in backups.items():
@@ -94,12 +110,11 @@ def main() -> None:
                     writes[name].unlink(missing_ok=True)
                 if name == "offsite backup":
                     shutil.rmtree(dest, ignore_errors=True)
-                runs[name].append(measure(argv, env))
-        outs = {
-            "hand: pg_dump|zstd|gpg": hand_out.stat().st_size,
-            "script: pg_dump|gzip|gpg": script_out.stat().st_size,
-            "offsite backup": sum(p.stat().st_size for p in dest.rglob("*.pgdump*")),
-        }
+                elif not chosen(name):
+                    continue
+                runs[name].append(measure(argv, env, also))
+        outs = {name: path.stat().st_size for name, path in writes.items() if path.exists()}
+        outs["offsite backup"] = sum(p.stat().st_size for p in dest.rglob("*.pgdump*"))
 
         restores = {
             "pg_restore -j2 (plain file)": lambda i: [
@@ -107,7 +122,7 @@ def main() -> None:
                 conninfo.replace("/bench", f"/base_{i}"), str(plain)],
             "offsite restore (streamed)": lambda i: [
                 sys.executable, "-m", "offsite", "restore", str(dest), "--into",
-                pg.url(f"streamed_{i}"), "--no-owner"],
+                pg.url(f"streamed_{i}"), "--jobs", "1", "--no-owner"],
             "offsite restore --jobs 2": lambda i: [
                 sys.executable, "-m", "offsite", "restore", str(dest), "--into",
                 pg.url(f"jobs_{i}"), "--jobs", "2", "--no-owner"],
@@ -116,34 +131,52 @@ def main() -> None:
         for i in range(args.rounds):
             pg.sql("postgres", f"CREATE DATABASE base_{i};")
             for name, argv in restores.items():
-                runs[name].append(measure(argv(i), env))
+                if chosen(name):
+                    runs[name].append(measure(argv(i), env, also))
             for db in (f"base_{i}", f"streamed_{i}", f"jobs_{i}"):
-                pg.sql("postgres", f"DROP DATABASE {db};")
+                pg.sql("postgres", f"DROP DATABASE IF EXISTS {db};")
 
         def med(name: str) -> float:
             return statistics.median(r["wall"] for r in runs[name])
 
         dumped = plain.stat().st_size / MB
+        load = os.getloadavg()
         print(f"database: {size / MB:.0f} MiB (pgbench scale {args.scale}, {args.docs} docs), "
-              f"dump {dumped:.0f} MiB; median of {args.rounds} rounds")  # fmt: skip
+              f"dump {dumped:.0f} MiB; median of {args.rounds} rounds; load average after: "
+              f"{load[0]:.2f} {load[1]:.2f}")  # fmt: skip
         print(f"{'':30} {'rounds s':>20} {'median s':>9} {'out MiB':>8} {'peak proc MiB':>14} "
               f"{'peak tree MiB':>14}")  # fmt: skip
         for name, rs in runs.items():
+            if not rs:
+                continue
             walls = " ".join(f"{r['wall']:.2f}" for r in rs)
             out = f"{outs[name] / MB:8.1f}" if name in outs else f"{'':8}"
             print(f"{name:30} {walls:>20} {med(name):9.2f} {out} "
                   f"{max(r['peak_process_mb'] for r in rs):14.1f} "
                   f"{max(r['peak_tree_mb'] for r in rs):14.1f}")  # fmt: skip
-        ours, raw = med("offsite backup"), med("raw pg_dump -Fc -Z0")
-        hand_s, script_s = med("hand: pg_dump|zstd|gpg"), med("script: pg_dump|gzip|gpg")
-        base = med("pg_restore -j2 (plain file)")
-        print(f"offsite / hand-tuned:             {ours / hand_s:.2f}x (goal <= 1.0x)")
-        print(f"offsite / raw dump:               {ours / raw:.2f}x (goal <= 1.3x)")
-        print(f"script / offsite:                 {script_s / ours:.2f}x (goal >= 2.5x)")
-        print(f"offsite restore --jobs 2 / base:  {med('offsite restore --jobs 2') / base:.2f}x "
-              "(goal <= 1.2x)")  # fmt: skip
-        print(f"offsite restore streamed / base:  {med('offsite restore (streamed)') / base:.2f}x "
-              "(goal <= 1.5x)")  # fmt: skip
+        if args.profile:
+            print("CPU seconds per process, the median round of each (server processes too):")
+            for name, rs in runs.items():
+                if rs:
+                    middle = sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]
+                    cpu = " ".join(f"{k} {v:.2f}" for k, v in middle["cpu"].items())
+                    print(f"  {name:30} {sum(middle['cpu'].values()):6.2f} total: {cpu}")
+        goals = [
+            ("offsite / hand-tuned:           ", "offsite backup", "hand: pg_dump|zstd|gpg",
+             "<= 1.0x"),
+            ("offsite / raw dump:             ", "offsite backup", "raw pg_dump -Fc -Z0",
+             "<= 1.3x"),
+            ("offsite restore --jobs 2 / base:", "offsite restore --jobs 2",
+             "pg_restore -j2 (plain file)", "<= 1.2x"),
+            ("offsite restore streamed / base:", "offsite restore (streamed)",
+             "pg_restore -j2 (plain file)", "<= 1.5x"),
+        ]  # fmt: skip
+        for label, ours, theirs, goal in goals:
+            if runs[ours] and runs[theirs]:
+                print(f"{label} {med(ours) / med(theirs):.2f}x (goal {goal})")
+        if runs["script: pg_dump|gzip|gpg"]:
+            ratio = med("script: pg_dump|gzip|gpg") / med("offsite backup")
+            print(f"script / offsite:                 {ratio:.2f}x (goal >= 2.5x)")
     finally:
         pg.close()
         shutil.rmtree(work, ignore_errors=True)

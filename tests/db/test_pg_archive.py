@@ -123,3 +123,33 @@ def test_offsets_make_a_pipe_dump_what_pg_dump_writes_to_a_file(
     differ = [i for i in range(len(seekable)) if patched[i] != seekable[i]]
     assert all(i < 80 for i in differ), differ[:20]  # the header's date and time only
     assert [i for i in range(len(piped)) if piped[i] != seekable[i] and i >= 80]  # it did work
+
+
+def test_recorded_offsets_are_taken_only_when_they_are_the_blocks_own(dumped: bytes) -> None:
+    """A restore takes the data blocks' offsets from the manifest instead of walking the
+    chunks to them only when they name exactly the blocks the contents announce, in order,
+    after the contents; any other list leaves the walk in charge."""
+    walked = ArchiveCheck()
+    walked.feed(dumped)
+    walked.finish()
+    starts = walked.starts()
+    assert len(starts) >= 2 and list(starts.values()) == sorted(starts.values())
+
+    def taken(recorded: object) -> ArchiveCheck | None:
+        check = ArchiveCheck()
+        check.feed(dumped[: _data_start(dumped)])
+        return check if check.known_starts(recorded) else None
+
+    check = taken(dict(starts))
+    assert check is not None and check.offsets() == walked.offsets()
+    first, second = list(starts)[:2]
+    wrong = [
+        {**starts, first: starts[second]},  # not increasing
+        {**starts, first: 3},  # inside the contents
+        {k: v for k, v in starts.items() if k != first},  # one missing
+        {**starts, "999999": starts[second] + 1},  # one more than announced
+        {**starts, first: True},  # not a number
+        list(starts.values()),
+        None,
+    ]
+    assert all(taken(recorded) is None for recorded in wrong)

@@ -127,6 +127,41 @@ def test_round_trip_into_a_new_database(
     assert pg.sql(target, 'SELECT count(*) FROM "Audit Log"."order events"') == "2001\n"
 
 
+def test_without_jobs_a_new_database_gets_a_worker_per_core_an_existing_one_a_transaction(
+    cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The backup records where each table's data starts (so a parallel restore walks no
+    chunks to find it); a restore without --jobs loads a database it creates with one
+    worker per core, and an existing one in one transaction, streamed."""
+    from offsite.sources.postgres import dump as pg_dump
+
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(source_db), "--to", dest).code == 0
+    offsets = manifest_of(dest)["entries"][0]["stats"]["data_offsets"]
+    assert len(offsets) >= 3 and list(offsets.values()) == sorted(offsets.values())
+    staged: list[int] = []
+    real = pg_dump.StagedRestore
+
+    def spy(*args: object, **kwargs: object) -> object:
+        staged.append(int(args[4]))  # type: ignore[call-overload]
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pg_dump, "StagedRestore", spy)
+    monkeypatch.setattr(pg_dump, "default_jobs", lambda: 3)
+    target = new_name()
+    r = cli("restore", dest, "--into", pg.url(target))
+    assert r.code == 0, r.err
+    assert staged == [3] and content(pg, target) == content(pg, source_db)
+    existing = new_name()
+    pg.sql("postgres", f"CREATE DATABASE {existing};")
+    r = cli("restore", dest, "--into", pg.url(existing))
+    assert r.code == 0, r.err
+    assert staged == [3] and content(pg, existing) == content(pg, source_db)
+    r = cli("restore", "--help")
+    assert "one per core into a database the restore creates" in " ".join(r.out.split())
+
+
 def test_standard_tools_restore(
     cli, tmp_path: Path, pg: Postgres, source_db: str, passphrase: str
 ) -> None:

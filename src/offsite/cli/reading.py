@@ -213,7 +213,7 @@ def restore_options(f: F) -> F:
             lsn_value(to_lsn)
         options = RestoreOptions(
             force=kwargs.pop("force"),
-            jobs=kwargs.pop("jobs"),
+            jobs=kwargs.pop("jobs") or 0,
             no_owner=kwargs.pop("no_owner"),
             to_time=parse_time(to_time) if to_time else None,
             to_lsn=to_lsn,
@@ -241,9 +241,11 @@ def restore_options(f: F) -> F:
     decorated = option(
         "--jobs",
         type=click.IntRange(min=1),
-        default=1,
-        show_default=True,
-        help="PostgreSQL: restore with N parallel workers (stages the decoded dump in TMPDIR).",
+        default=None,
+        help="PostgreSQL: restore with N parallel workers, staging the decoded dump in "
+        "TMPDIR. Default: one per core into a database the restore creates (dropped again "
+        "if it fails); 1 into an existing one, in one transaction. --jobs 1: always one "
+        "transaction, streamed, nothing staged.",
     )(decorated)
     decorated = option("--force", is_flag=True, help="Restore over a non-empty target.")(decorated)
     decorated = option("--entry", metavar="NAME", help="Only this entry.")(decorated)

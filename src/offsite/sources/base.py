@@ -38,7 +38,7 @@ from offsite.urls import local_path, redact, scheme_of
 @dataclass(frozen=True)
 class RestoreOptions:
     force: bool = False  # restore over a non-empty target
-    jobs: int = 1  # parallel workers, where the engine has them (pg_restore --jobs)
+    jobs: int = 0  # parallel workers, where the engine has them (pg_restore --jobs); 0: its default
     no_owner: bool = False  # PostgreSQL: do not set object owners (pg_restore --no-owner)
     # point-in-time recovery of a base backup (SPEC §8): the target, none for the latest
     to_time: datetime | None = None

@@ -25,11 +25,18 @@ from pathlib import Path
 
 from offsite.errors import OffsiteError, WalMissing
 from offsite.wal.archiving import Fetcher, Pusher
-from offsite.wal.spool import FAILED, LOCK, WANT, Spool, is_segment, is_wal_file, pushed, take
+from offsite.wal.spool import (
+    FAILED,
+    LOCK,
+    WANT,
+    Spool,
+    confirmed,
+    is_segment,
+    is_wal_file,
+    take,
+)
 
 JOBS = 2  # files pushed or fetched at once
-WAIT = 300.0  # seconds a push call waits for the process ahead before pushing itself
-STARTING = 5.0  # seconds a process ahead may take to start
 IDLE_PUSH = 60.0  # seconds without a ready file: the push process exits (a busy server
 # makes a file every few seconds: staying spares each one a process start)
 IDLE_FETCH = 30.0  # seconds without a request: the fetch process exits
@@ -98,36 +105,11 @@ def _per_thread(make: Callable[[], Pusher | Fetcher]) -> Callable[[], Pusher | F
 
 # -- push ----------------------------------------------------------------------------------
 def push_call(pusher: Pusher, spool: Spool, path: Path) -> None:
-    """A ``wal push --async`` call the spool could not answer at once: start the process
-    ahead, wait for its record of ``path``; push the file here if it cannot. It cannot for
-    a file PostgreSQL has not marked ready (pushed by hand), nor for one whose record says
-    other content: those are pushed here at once."""
-    ready = path.absolute().parent / "archive_status" / f"{path.name}.ready"
-    if spool.usable(create=True) and is_wal_file(path.name) and ready.exists():
-        if pushed(spool, str(path)):
-            return
-        known = spool.record(path.name) is not None
-        if not known and not spool.pop_error(path.name) and _wait_pushed(spool, path):
-            return
-    pusher.push(path)  # the process ahead could not: this call does, and says why not
-
-
-def _wait_pushed(spool: Spool, path: Path) -> bool:
-    started = time.monotonic()
-    seen = spool.running()
-    if not seen:
-        spool.start()
-    while time.monotonic() - started < WAIT:
-        if pushed(spool, str(path)):
-            return True
-        if spool.pop_error(path.name):
-            return False
-        if spool.running():
-            seen = True
-        elif seen or time.monotonic() - started > STARTING:
-            return pushed(spool, str(path))  # it ended: with our file, or without it
-        time.sleep(0.01)
-    return False
+    """A ``wal push --async`` call the spool could not answer at once: the process ahead
+    started and waited for (``spool.confirmed``, unless the quick answer did that already);
+    the file pushed here if it could not be."""
+    if not confirmed(spool, str(path)):
+        pusher.push(path)  # the process ahead could not: this call does, and says why not
 
 
 def ready_files(wal_dir: Path) -> list[str]:

@@ -24,11 +24,11 @@ lightest modules: a call answered here costs an interpreter's start and a hash.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
 import sys
+import time
 
 from offsite.stream.digest import file_sha256  # stdlib only: archive_command's fast path
 
@@ -53,6 +53,8 @@ TRUE = ("1", "true", "t", "yes", "y", "on")  # click's true for a flag's variabl
 LOCK = "lock"
 WANT = "want"  # fetch: the segment the server asked for last, and its size
 LOG = "ahead.log"
+WAIT = 300.0  # seconds a push call waits for the process ahead before pushing itself
+STARTING = 5.0  # seconds a process ahead may take to start
 FAILED = ".failed"  # fetch: a file the process ahead found corrupt (the call says why)
 # the process ahead runs in the data directory: never import from there (``python -m``
 # would put it first on sys.path, and a restored data directory comes from a backup)
@@ -226,9 +228,9 @@ class Spool:
             os.close(fd)
         return False
 
-    def start(self) -> None:
+    def start(self) -> int | None:
         """Start the process ahead (it exits at once when one already runs), in a session
-        of its own, its output in ``ahead.log``."""
+        of its own, its output in ``ahead.log``: its process id, None if it did not start."""
         argv = [sys.executable, "-c", LAUNCH, "wal", self.verb, *self.args, "--ahead"]
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -236,8 +238,11 @@ class Spool:
              0o600),
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ]  # fmt: skip
-        with contextlib.suppress(OSError):  # the caller goes on without it
-            os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions, setsid=True)
+        try:
+            return os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions,
+                                  setsid=True)  # fmt: skip
+        except OSError:  # the caller goes on without it
+            return None
 
 
 def locate(verb: str, args: list[str], cwd: str | None = None) -> tuple[Spool, list[str]] | None:
@@ -294,6 +299,59 @@ def pushed(spool: Spool, path: str) -> bool:
         return False
 
 
+_waited: set[tuple[str, str]] = set()  # (spool, file) this process waited for already
+
+
+def confirmed(spool: Spool, path: str) -> bool:
+    """Whether the process ahead stored the file at ``path`` everywhere: started if none
+    runs, and waited for. False, and the call pushes the file itself, for a file
+    PostgreSQL has not marked ready (pushed by hand), one whose record says other content,
+    and one the process ahead failed on or did not come to. The quick answer (``answer``)
+    waits before click and the rest of offsite load; the command asks again only what
+    it can see at once."""
+    name = os.path.basename(path)
+    ready = os.path.join(os.path.dirname(os.path.abspath(path)), "archive_status", name + ".ready")
+    if not (spool.usable(create=True) and is_wal_file(name) and os.path.exists(ready)):
+        return False
+    if (spool.folder, name) in _waited:
+        return pushed(spool, path)
+    _waited.add((spool.folder, name))
+    if pushed(spool, path):
+        return True
+    if spool.record(name) is not None or spool.pop_error(name):
+        return False
+    return _wait_pushed(spool, path)
+
+
+def _wait_pushed(spool: Spool, path: str) -> bool:
+    started = time.monotonic()
+    name = os.path.basename(path)
+    seen = spool.running()
+    child = None if seen else spool.start()
+    while time.monotonic() - started < WAIT:
+        if pushed(spool, path):
+            return True
+        if spool.pop_error(name):
+            return False
+        if spool.running():
+            seen = True
+        elif seen or time.monotonic() - started > STARTING or _ended(child):
+            return pushed(spool, path)  # it ended: with our file, or without it
+        time.sleep(0.01)
+    return False
+
+
+def _ended(child: int | None) -> bool:
+    """Whether the process ahead this call started has exited (it could not run: the
+    command line or the storage is wrong, and the command says why at once)."""
+    if child is None:
+        return False
+    try:
+        return os.waitpid(child, os.WNOHANG)[0] != 0
+    except ChildProcessError:
+        return True
+
+
 def take(spool: Spool, name: str, target: str) -> int | None:
     """Move the fetched-ahead segment ``name`` to ``target``: its size, or None when the
     spool does not have it."""
@@ -323,11 +381,11 @@ def answer(argv: list[str]) -> int | None:
     if found is None or "--ahead" in argv:
         return None
     spool, positional = found
-    if not spool.usable():
-        return None
-    if argv[1] == "push":
-        if len(positional) == 1 and pushed(spool, positional[0]):
+    if argv[1] == "push":  # the spool made here if need be, for the first call to wait
+        if len(positional) == 1 and confirmed(spool, positional[0]):
             return 0
+        return None
+    if not spool.usable():
         return None
     if len(positional) != 2 or not is_segment(positional[0]):
         return None

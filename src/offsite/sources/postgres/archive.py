@@ -243,6 +243,32 @@ class ArchiveCheck:
         starts = self._starts[since:]
         return [(entry.dump_id, start) for entry, start in zip(self._expected[since:], starts)]
 
+    def starts(self) -> dict[str, int]:
+        """After ``finish``: each data block's stream offset by its entry number, as a
+        backup records them (``data_offsets``), so that a restore need not walk the
+        dump's chunks to find them (``known_starts``)."""
+        return {str(e.dump_id): start for e, start in zip(self._expected, self._starts)}
+
+    def known_starts(self, recorded: object) -> bool:
+        """Once the contents are parsed: take the blocks' offsets a backup recorded
+        instead of walking the chunks to them. False, and nothing taken, unless they name
+        exactly the blocks the contents announce, in order, after the contents, each
+        further on than the one before (else the restore walks the dump as before)."""
+        if self._head is not None or self.contents_end is None or not isinstance(recorded, dict):
+            return False
+        starts: list[int] = []
+        last = self.contents_end - 1
+        for entry in self._expected:
+            start = recorded.get(str(entry.dump_id))
+            if not isinstance(start, int) or isinstance(start, bool) or start <= last:
+                return False
+            starts.append(start)
+            last = start
+        if len(recorded) != len(starts):
+            return False
+        self._starts = starts
+        return True
+
     def offsets(self) -> list[tuple[int, bytes]]:
         """After ``finish``: where each data block's offset is stored in the contents and
         the bytes to store there (flag 2, "set", and the block's position). A dump written

@@ -12,7 +12,9 @@ argv has none.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
@@ -36,6 +38,7 @@ from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
 
+MAX_OFFSETS = 50_000  # data blocks whose offsets a manifest records (restore --jobs)
 NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
 
 
@@ -135,7 +138,12 @@ class PostgresSource(ServerSource):
                 raise self._fail(f"self-check failed: {exc}") from None
 
         def stats() -> dict[str, Any]:
-            return {"rows": dict(sorted(check.rows.items())), "server_major": major}
+            found: dict[str, Any] = {"rows": dict(sorted(check.rows.items())),
+                                     "server_major": major}  # fmt: skip
+            starts = check.starts()
+            if len(starts) <= MAX_OFFSETS:  # a restore walks the dump to them otherwise
+                found["data_offsets"] = starts
+            return found
 
         try:
             yield Dump(CheckedReader(SelfChecked(dump.stdout, check, self._fail), finish), stats)
@@ -146,6 +154,14 @@ class PostgresSource(ServerSource):
     @classmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
         return PgRestorer(Conn.parse(target), options)
+
+    @classmethod
+    def restorer_for(
+        cls, target: str, options: RestoreOptions, stats: Mapping[str, Any]
+    ) -> Restorer:
+        """With the data blocks' offsets the backup recorded: ``restore --jobs`` finds
+        each table's data without walking the dump's chunks to it."""
+        return PgRestorer(Conn.parse(target), options, stats.get("data_offsets"))
 
     @classmethod
     def hint_tail(cls, name: str) -> str:
@@ -173,19 +189,32 @@ class PostgresSource(ServerSource):
         return Inspection(rows, problems, ["rows per table", "pg_amcheck --heapallindexed"])
 
 
+def default_jobs() -> int:
+    """``restore``'s workers when ``--jobs`` is not given, into a database it creates:
+    the cores this process may run on (a failure there drops the database, so nothing is
+    lost by not restoring in one transaction)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class PgRestorer(Restorer):
     """Into a new database (created here, dropped again on failure) or an empty one."""
 
     applies_as_it_reads = True  # statements run as they arrive
 
-    def __init__(self, conn: Conn, options: RestoreOptions) -> None:
+    def __init__(self, conn: Conn, options: RestoreOptions, offsets: object = None) -> None:
         self.conn = conn
-        self.options = options
         self.location = conn.label
-        if options.jobs < 1:
+        self._offsets = offsets
+        if options.jobs < 0:
             raise BadInput("--jobs must be at least 1")
         self._major = server_major(conn, self._fail_on("the server"), "postgres")
         self._exists = self._database_exists()
+        if options.jobs == 0:  # not given: one worker per core into a database made here
+            options = replace(options, jobs=1 if self._exists else default_jobs())
+        self.options = options
         self._created = False
         self._staged: StagedRestore | None = None
         if self._exists:
@@ -232,7 +261,7 @@ class PgRestorer(Restorer):
             # entry's checksum matched.
             self._staged = StagedRestore(
                 self._restore_argv(), self.conn.env, self.conn.secrets, self._fail,
-                self.options.jobs, early=self._created,
+                self.options.jobs, early=self._created, recorded=self._offsets,
             )  # fmt: skip
             self._staged.write(stream)
             return

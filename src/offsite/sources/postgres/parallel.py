@@ -182,6 +182,7 @@ class StagedRestore:
         fail: ErrorFactory,
         jobs: int,
         early: bool,
+        recorded: object = None,
     ) -> None:
         self._argv, self._env, self._secrets, self._fail = list(argv), env, secrets, fail
         self._jobs, self._early = jobs, early
@@ -194,37 +195,62 @@ class StagedRestore:
         self._loaded: set[int] = set()  # the entries restored while the dump arrived
         self._indexes = _Early([])
         self._error: BaseException | None = None
-        self._contents = b""  # the dump's header and contents, once the schema is restored
+        self._contents = b""  # the dump's header and contents, once they have passed
+        self._schema: threading.Thread | None = None
+        self._recorded = recorded  # the blocks' offsets the backup recorded, if any
 
     def write(self, stream: Readable) -> None:
         check: ArchiveCheck | None = ArchiveCheck()
+        parsed = known = False  # known: the blocks' offsets the manifest recorded, no walk
         seen = 0
         try:
             while chunk := stream.read(CHUNK):
                 self._blocks.append(chunk)
                 if check is None:
                     continue
+                if known:
+                    seen = self._announce(check, seen)
+                    self._raise_failure()
+                    continue
                 try:
                     check.feed(chunk)
                 except ArchiveError:
                     check = None  # staged as it is: pg_restore judges it at the end
                     continue
-                if self._early and check.contents_end is not None:
-                    if not self._contents:
-                        self._schema(check.contents_end, check.toc)
+                if check.contents_end is not None and not parsed:
+                    parsed = True
+                    known = check.known_starts(self._recorded)
+                    if self._early:
+                        self._start_schema(check.contents_end, check.toc)
+                if known:
+                    seen = self._announce(check, seen)
+                elif self._early and check.contents_end is not None:
                     begun = check.begun(seen)
                     seen += len(begun)
                     self._blocks.begin(begun)
                 self._raise_failure()
             self._blocks.close()
             if check is not None:
-                self._set_offsets(check)
+                self._set_offsets(check, known)
+            if self._schema is not None:
+                self._schema.join()
             for loader in self._loaders:
                 loader.join()
             self._raise_failure()
         except BaseException:
             self._stop()
             raise
+
+    def _announce(self, check: ArchiveCheck, seen: int) -> int:
+        """With the recorded offsets: the blocks the writer has reached, from the
+        ``seen``-th on, handed to the loaders (none before the schema is restored)."""
+        if not self._early:
+            return seen
+        begun = check.begun(seen)
+        written = self._blocks.written
+        reached = [block for block in begun if block[1] < written]
+        self._blocks.begin(reached)
+        return seen + len(reached)
 
     def finish(self) -> None:
         """Restore what is left, from the staged file; it is removed either way."""
@@ -256,14 +282,26 @@ class StagedRestore:
     def _tool_args(self) -> tuple[dict[str, str], ErrorFactory, Sequence[str | None]]:
         return self._env, self._fail, self._secrets
 
-    def _schema(self, contents_end: int, toc: list[TocEntry]) -> None:
-        path = str(self.path)
-        run_tool([*self._argv, "--section=pre-data", path], *self._tool_args())
+    def _start_schema(self, contents_end: int, toc: list[TocEntry]) -> None:
+        """The schema restored on a thread of its own while the stream goes on arriving;
+        the loaders start once it is in."""
         self._contents = os.pread(self._blocks.fd, contents_end, 0)
         self._indexes = _Early(toc)
+        self._schema = threading.Thread(target=self._restore_schema, name="pg-schema", daemon=True)
+        self._schema.start()
+
+    def _restore_schema(self) -> None:
+        try:
+            self._restore("schema", [], self._write_contents, ["--section=pre-data"])
+        except BaseException as exc:
+            with self._lock:
+                self._error = self._error or exc
+            self._blocks.close(stopped=True)
+            return
         for n in range(self._jobs):
             loader = threading.Thread(target=self._load, name=f"pg-load-{n}", daemon=True)
-            self._loaders.append(loader)
+            with self._lock:
+                self._loaders.append(loader)
             loader.start()
 
     def _load(self) -> None:
@@ -287,11 +325,20 @@ class StagedRestore:
                 self._error = self._error or exc
             self._blocks.close(stopped=True)
 
-    def _restore(self, name: str, ids: list[int], feed: Callable[[IO[bytes]], None]) -> None:
-        """The entries ``ids``, by one pg_restore reading what ``feed`` writes."""
-        chosen = self._folder / f"{name}.list"
-        chosen.write_text("".join(f"{dump_id};\n" for dump_id in ids))
-        argv = [*self._argv, f"--use-list={chosen}"]
+    def _restore(
+        self,
+        name: str,
+        ids: list[int],
+        feed: Callable[[IO[bytes]], None],
+        only: Sequence[str] = (),
+    ) -> None:
+        """The entries ``ids`` (or, with ``only``, those pg_restore options choose), by one
+        pg_restore reading what ``feed`` writes."""
+        argv = [*self._argv, *only]
+        if not only:
+            chosen = self._folder / f"{name}.list"
+            chosen.write_text("".join(f"{dump_id};\n" for dump_id in ids))
+            argv.append(f"--use-list={chosen}")
         feed_tool(argv, self._env, feed, self._fail, self._secrets, self._started)
 
     def _write_contents(self, stdin: IO[bytes]) -> None:
@@ -316,17 +363,21 @@ class StagedRestore:
             tools = list(self._tools)
         for tool in tools:
             tool.kill()
-        for loader in self._loaders:
+        if self._schema is not None:
+            self._schema.join()
+        with self._lock:
+            loaders, self._loaders = self._loaders, []
+        for loader in loaders:
             loader.join()
-        self._loaders = []
 
-    def _set_offsets(self, check: ArchiveCheck) -> None:
+    def _set_offsets(self, check: ArchiveCheck, known: bool) -> None:
         """Each data block's position, stored in the staged dump's contents as pg_dump
         does writing to a file: pg_restore's workers then seek to a table's data instead
         of each reading the dump from the start. A dump this offsite cannot read is
         staged as it is."""
         try:
-            check.finish()
+            if not known:
+                check.finish()
             offsets = check.offsets()
         except (ArchiveError, OverflowError):
             return
