@@ -59,7 +59,9 @@ def main() -> None:
     parser.add_argument("--size-gb", type=float, default=1.0)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="CPU seconds per process")
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="offsite-bench-", dir=args.work))
     try:
         data = work / "data"
@@ -87,7 +89,7 @@ def main() -> None:
                     shutil.rmtree(work / "dest", ignore_errors=True)
                 else:
                     baseline_out.unlink(missing_ok=True)
-                runs[name].append(measure(argv, env))
+                runs[name].append(measure(argv, env, [] if args.profile else None))
         results = {}
         for name, rs in runs.items():
             results[name] = {
@@ -96,10 +98,16 @@ def main() -> None:
                 "peak_tree_mb": max(r["peak_tree_mb"] for r in rs),
             }
             print(f"{name}: rounds " + " ".join(f"{r['wall']:.2f}" for r in rs))
+            if args.profile:
+                middle = sorted(rs, key=lambda r: r["wall"])[len(rs) // 2]
+                cpu = " ".join(f"{k} {v:.2f}" for k, v in middle["cpu"].items())
+                print(f"  CPU s, the median round: {sum(middle['cpu'].values()):.2f}: {cpu}")
         results["tar|zstd|gpg"]["out"] = baseline_out.stat().st_size
         results["offsite"]["out"] = sum(p.stat().st_size for p in (work / "dest").rglob("*.gpg"))
 
-        print(f"data: {raw / MB:.0f} MiB in {sum(1 for _ in data.rglob('*'))} paths")
+        load = os.getloadavg()
+        print(f"data: {raw / MB:.0f} MiB in {sum(1 for _ in data.rglob('*'))} paths; "
+              f"load average after: {load[0]:.2f} {load[1]:.2f}")  # fmt: skip
         print(
             f"{'':14} {'wall s':>8} {'MiB/s':>8} {'out MiB':>9} "
             f"{'peak proc MiB':>14} {'peak tree MiB':>14}"

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from offsite import __version__
 from offsite.crypto.auth import SIGNATURE, sign
@@ -42,7 +43,13 @@ from offsite.storage import Storage, open_storage
 from offsite.storage.fanout import put_everywhere, put_one
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
-from offsite.stream.pipeline import COMPRESSIONS, Pipeline, compress
+from offsite.stream.pipeline import (
+    COMPRESSIONS,
+    CountingWriter,
+    Pipeline,
+    compress,
+    produce_compressed,
+)
 from offsite.stream.progress import Progress
 from offsite.stream.readers import CheckedReader, CountingReader, HashingReader, Readable
 from offsite.urls import local_path
@@ -137,14 +144,29 @@ def _dump_entry(
     pipeline = Pipeline()
     try:
         with progress.task(part.name) as meter, part.dump(pipeline) as dump:
-            counted = CountingReader(dump.reader, meter.add_read)
+            counted: CountingReader | CountingWriter
 
             def not_empty() -> None:
                 if counted.count == 0:
                     raise SourceFailed(part.name, "the dump is empty")
 
-            stream: Readable = CheckedReader(counted, not_empty)
-            stream = compress(pipeline, stream, config.compression, config.level)
+            stream: Readable
+            if dump.writer is not None:  # written straight into the compressor
+                writer = dump.writer
+
+                def write(dst: BinaryIO) -> None:
+                    writer(dst)
+                    not_empty()
+
+                counted = CountingWriter(meter.add_read)
+                # the compressed pipe itself goes on, so gpg can take it as its stdin
+                stream = produce_compressed(pipeline, part.name, write, config.compression,
+                                            config.level, counted)  # fmt: skip
+            else:
+                assert dump.reader is not None
+                counted = CountingReader(dump.reader, meter.add_read)
+                stream = CheckedReader(counted, not_empty)
+                stream = compress(pipeline, stream, config.compression, config.level)
             stream = encryptor.stage(pipeline, stream)
             hashed = HashingReader(pipeline.checked(stream), meter.add_written)
             put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)

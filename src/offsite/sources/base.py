@@ -77,10 +77,13 @@ def no_stats() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Dump:
-    """One entry's raw bytes in one run, and what making them counted."""
+    """One entry's raw bytes in one run, and what making them counted: a ``reader`` of
+    them, or a ``writer`` that writes them into a file object it is given (a tar: then
+    the backup compresses them as they are written, in the same stage, no pipe between)."""
 
-    reader: Readable
-    stats: Callable[[], dict[str, Any]] = no_stats  # call once ``reader`` gave its EOF
+    reader: Readable | None = None
+    stats: Callable[[], dict[str, Any]] = no_stats  # call once the bytes have all passed
+    writer: Callable[[BinaryIO], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -290,9 +293,6 @@ def tar_dump(
     write_tar: Callable[[BinaryIO], None],
     stats: Callable[[], dict[str, Any]] = no_stats,
 ) -> Iterator[Dump]:
-    """A tar that ``write_tar`` writes on a pipeline thread, as a ``Dump``."""
-    reader = pipeline.produce(f"tar-{name}", write_tar)
-    try:
-        yield Dump(reader, stats)
-    finally:
-        reader.close()
+    """A tar that ``write_tar`` writes, as a ``Dump``: the backup runs it on a pipeline
+    thread, writing into the compressor."""
+    yield Dump(stats=stats, writer=write_tar)

@@ -194,6 +194,66 @@ def compress(pipeline: Pipeline, src: Readable, algo: str, level: int | None) ->
     return pipeline.stage("gzip", run_gzip, src)
 
 
+class CountingWriter:
+    """A file object's ``write`` that counts what passes (``on_write`` sees each length);
+    the file object it writes into is set by ``into``."""
+
+    def __init__(self, on_write: Callable[[int], None] | None = None) -> None:
+        self._inner: IO[bytes] | None = None
+        self._on_write = on_write
+        self.count = 0
+
+    def into(self, inner: IO[bytes]) -> CountingWriter:
+        self._inner = inner
+        return self
+
+    def write(self, data: bytes) -> int:
+        assert self._inner is not None
+        written = self._inner.write(data)
+        self.count += len(data)
+        if self._on_write is not None and data:
+            self._on_write(len(data))
+        return written
+
+    def flush(self) -> None:
+        if self._inner is not None:
+            self._inner.flush()
+
+
+def produce_compressed(
+    pipeline: Pipeline,
+    name: str,
+    write: Callable[[BinaryIO], None],
+    algo: str,
+    level: int | None,
+    raw: CountingWriter,
+) -> BinaryIO:
+    """``write``'s bytes compressed in the same stage, as they are written: no pipe, and
+    no second thread, between the writer and the compressor (a tar of a folder). ``raw``
+    counts the bytes before compression."""
+
+    def run(dst: BinaryIO) -> None:
+        if algo == "none":
+            write(cast(BinaryIO, raw.into(dst)))
+            return
+        lvl = DEFAULT_LEVEL[algo] if level is None else level
+        sink: IO[bytes]
+        if algo == "zstd":
+            params = zstandard.ZstdCompressionParameters.from_level(
+                lvl, threads=-1, job_size=ZSTD_JOB_SIZE, write_checksum=True
+            )
+            sink = zstandard.ZstdCompressor(compression_params=params).stream_writer(
+                dst, write_size=CHUNK, closefd=False
+            )
+        else:
+            gz = gzip.GzipFile(filename="", fileobj=dst, mode="wb", compresslevel=lvl, mtime=0)
+            sink = cast(IO[bytes], gz)
+        with sink:
+            write(cast(BinaryIO, raw.into(sink)))
+
+    return pipeline.produce(f"{name}-{algo}", run)
+
+
 class _Decompressed:
     """A decompressing reader whose format errors become one clear OffsiteError."""
 

@@ -238,10 +238,11 @@ class Spool:
              0o600),
             (os.POSIX_SPAWN_DUP2, 1, 2),
         ]  # fmt: skip
-        try:
-            return os.posix_spawn(sys.executable, argv, os.environ, file_actions=actions,
-                                  setsid=True)  # fmt: skip
-        except OSError:  # the caller goes on without it
+        try:  # the caller goes on without it if it cannot start
+            return os.posix_spawn(
+                sys.executable, argv, os.environ, file_actions=actions, setsid=True
+            )
+        except OSError:
             return None
 
 
@@ -306,9 +307,8 @@ def confirmed(spool: Spool, path: str) -> bool:
     """Whether the process ahead stored the file at ``path`` everywhere: started if none
     runs, and waited for. False, and the call pushes the file itself, for a file
     PostgreSQL has not marked ready (pushed by hand), one whose record says other content,
-    and one the process ahead failed on or did not come to. The quick answer (``answer``)
-    waits before click and the rest of offsite load; the command asks again only what
-    it can see at once."""
+    and one the process ahead failed on or did not come to. The quick answer waits (before
+    click loads); the command then asks again only what it can see at once."""
     name = os.path.basename(path)
     ready = os.path.join(os.path.dirname(os.path.abspath(path)), "archive_status", name + ".ready")
     if not (spool.usable(create=True) and is_wal_file(name) and os.path.exists(ready)):
@@ -324,8 +324,7 @@ def confirmed(spool: Spool, path: str) -> bool:
 
 
 def _wait_pushed(spool: Spool, path: str) -> bool:
-    started = time.monotonic()
-    name = os.path.basename(path)
+    started, name = time.monotonic(), os.path.basename(path)
     seen = spool.running()
     child = None if seen else spool.start()
     while time.monotonic() - started < WAIT:
