@@ -14,7 +14,9 @@ and for restore, into new databases:
     offsite restore DEST --into postgresql://… --jobs 1      (streamed, one transaction)
     offsite restore DEST --into postgresql://… --jobs 2
 The hand-tuned and script rows use a GNUPGHOME whose agent is already running, as a
-user's shell would have. Prints medians, output sizes, peak RSS and the goals' ratios.
+user's shell would have. Before each command the server checkpoints and the machine
+syncs (no command pays for the dirty pages the one before left), and each round runs the
+commands in another order. Prints medians, output sizes, peak RSS and the goals' ratios.
 """
 
 from __future__ import annotations
@@ -104,14 +106,23 @@ def main() -> None:
 
         runs: dict[str, list[dict]] = {name: [] for name in backups}
         writes = {"hand: pg_dump|zstd|gpg": hand_out, "script: pg_dump|gzip|gpg": script_out}
-        for _ in range(args.rounds):
-            for name, argv in backups.items():
+
+        def settled() -> None:
+            """Each command starts where the others did: the server's dirty pages
+            written out and the machine's flushed, not left for the next command to pay."""
+            pg.sql("postgres", "CHECKPOINT;")
+            os.sync()
+
+        for r in range(args.rounds):
+            order = list(backups.items())
+            for name, argv in order[r % len(order) :] + order[: r % len(order)]:
                 if name in writes:
                     writes[name].unlink(missing_ok=True)
                 if name == "offsite backup":
                     shutil.rmtree(dest, ignore_errors=True)
                 elif not chosen(name):
                     continue
+                settled()
                 runs[name].append(measure(argv, env, also))
         outs = {name: path.stat().st_size for name, path in writes.items() if path.exists()}
         outs["offsite backup"] = sum(p.stat().st_size for p in dest.rglob("*.pgdump*"))
@@ -128,10 +139,12 @@ def main() -> None:
                 pg.url(f"jobs_{i}"), "--jobs", "2", "--no-owner"],
         }  # fmt: skip
         runs.update({name: [] for name in restores})
-        for i in range(args.rounds):
+        for i in range(args.rounds):  # each round in another order
             pg.sql("postgres", f"CREATE DATABASE base_{i};")
-            for name, argv in restores.items():
+            order = list(restores.items())
+            for name, argv in order[i % len(order) :] + order[: i % len(order)]:
                 if chosen(name):
+                    settled()
                     runs[name].append(measure(argv(i), env, also))
             for db in (f"base_{i}", f"streamed_{i}", f"jobs_{i}"):
                 pg.sql("postgres", f"DROP DATABASE IF EXISTS {db};")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 CANNOT_START = 3  # as any unexpected failure of a command
+INTERRUPTED = 130  # as the command line says it (cli.EXIT_INTERRUPTED)
 
 
 def main() -> None:
@@ -17,6 +18,9 @@ def main() -> None:
         from offsite.wal.spool import answer
 
         code = answer(sys.argv[1:])
+    except KeyboardInterrupt:  # while a push waits for the process ahead
+        print("offsite: interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED)
     except Exception:  # the quick answer is an optimisation: the command answers
         code = None
     if code is not None:

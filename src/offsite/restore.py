@@ -297,7 +297,9 @@ def restore_set(
             entry,
             target,
             kind_class(entry.kind).restorer_for(
-                target, _recovery(request, storage, entry), entry.stats
+                target,
+                replace(_recovery(request, storage, entry), size=entry.raw_size),
+                entry.stats,
             ),
         )
         for entry, target in plan

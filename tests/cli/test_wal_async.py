@@ -142,6 +142,28 @@ def test_the_first_call_is_answered_before_click_loads(tmp_path: Path, cluster: 
     assert time.monotonic() - started < quick.STARTING  # the process ahead ended at once
 
 
+def test_a_call_interrupted_while_it_waits_says_so_in_one_line(
+    tmp_path: Path, cluster: Path
+) -> None:
+    """Ctrl-C while a call waits for the process ahead (before click loads): one line and
+    exit 130, as anywhere else in offsite, not a traceback."""
+    import fcntl
+    import signal
+
+    args = _push_args(tmp_path / "dest", NAMES[0])
+    spool = _spool("push", args)
+    Path(spool.folder).mkdir(parents=True, mode=0o700)
+    with open(spool.path(quick.LOCK), "w") as held:  # a process ahead that never answers
+        fcntl.flock(held, fcntl.LOCK_EX)
+        call = subprocess.Popen([sys.executable, "-m", "offsite", *args], text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        time.sleep(1.5)
+        assert call.poll() is None  # waiting
+        call.send_signal(signal.SIGINT)
+        _out, err = call.communicate(timeout=10)
+    assert call.returncode == 130 and err.strip() == "offsite: interrupted", err
+
+
 def test_a_failing_destination_fails_the_call_as_without_async(
     cli, tmp_path: Path, cluster: Path
 ) -> None:

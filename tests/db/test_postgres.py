@@ -160,6 +160,49 @@ def test_without_jobs_a_new_database_gets_a_worker_per_core_an_existing_one_a_tr
     assert staged == [3] and content(pg, existing) == content(pg, source_db)
     r = cli("restore", "--help")
     assert "one per core into a database the restore creates" in " ".join(r.out.split())
+    # a TMPDIR too small for the decoded dump: the default streams, saying why; --jobs N
+    # is refused before anything is created
+    full = shutil.disk_usage(tempfile.gettempdir())._replace(free=1 << 20)
+    monkeypatch.setattr(pg_dump.shutil, "disk_usage", lambda _folder: full)
+    small = new_name()
+    r = cli("restore", dest, "--into", pg.url(small))
+    assert r.code == 0, r.err
+    assert staged == [3] and "in one transaction" in r.err and "1.0 MiB free" in r.err
+    other = new_name()
+    r = cli("restore", dest, "--into", pg.url(other), "--jobs", "2")
+    assert r.code == 2 and "--jobs 1" in r.err.splitlines()[-1]
+    assert (
+        pg.sql("postgres", f"SELECT count(*) FROM pg_database WHERE datname = '{other}'") == "0\n"
+    )
+
+
+def test_a_parallel_restore_gives_back_the_staged_bytes_its_loaders_have_sent(
+    cli, tmp_path: Path, pg: Postgres, passphrase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """restore --jobs stages the decoded dump in TMPDIR, and the bytes every loader has
+    sent are given back as it goes (holes punched): TMPDIR holds what the loaders have not
+    reached, not the whole dump, and the restored tables are whole."""
+    from offsite.sources.postgres import parallel, staging
+
+    database = make_db(pg, rows=200_000)
+    dest = tmp_path / "backups"
+    assert cli("backup", pg.url(database), "--to", dest).code == 0
+    monkeypatch.setattr(staging, "BEHIND", 256 << 10)
+    held: list[tuple[int, int]] = []
+    real = parallel.StagedRestore.finish
+
+    def finish(self: parallel.StagedRestore) -> None:
+        st = os.stat(self.path)
+        held.append((st.st_size, st.st_blocks * 512))
+        real(self)
+
+    monkeypatch.setattr(parallel.StagedRestore, "finish", finish)
+    target = new_name()
+    r = cli("restore", dest, "--into", pg.url(target), "--jobs", "2")
+    assert r.code == 0, r.err
+    assert content(pg, target) == content(pg, database)
+    [(size, allocated)] = held
+    assert size > 8 << 20 and allocated < size // 4, (size, allocated)
 
 
 def test_standard_tools_restore(

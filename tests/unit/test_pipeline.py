@@ -9,7 +9,13 @@ from typing import BinaryIO
 import pytest
 
 from offsite.errors import OperationFailed, SourceFailed
-from offsite.stream.pipeline import Pipeline, compress, decompress
+from offsite.stream.pipeline import (
+    CountingWriter,
+    Pipeline,
+    compress,
+    decompress,
+    produce_compressed,
+)
 from offsite.stream.readers import CHUNK, CheckedReader, HashingReader, Readable
 
 
@@ -29,6 +35,39 @@ def test_compress_decompress_round_trip(algo: str) -> None:
     assert _read_all(decompress(io.BytesIO(packed), algo)) == data
     if algo != "none":
         assert len(packed) < len(data)
+
+
+@pytest.mark.parametrize("algo", ["zstd", "gzip", "none"])
+def test_a_writer_compressed_in_its_own_stage_reads_back_and_counts(algo: str) -> None:
+    """A tar written straight into the compressor: the same bytes come back, counted
+    before compression, and the stream a stage after it reads is a pipe of its own (gpg
+    takes it as its stdin)."""
+    data = os.urandom(2 * CHUNK + 5) + b"abc" * 400_000
+    seen: list[int] = []
+    raw = CountingWriter(seen.append)
+
+    def write(dst: BinaryIO) -> None:
+        for start in range(0, len(data), 300_000):
+            dst.write(data[start : start + 300_000])
+
+    p = Pipeline()
+    reader = produce_compressed(p, "tar", write, algo, None, raw)
+    assert p.fd_of(reader) is not None
+    packed = _read_all(p.checked(reader))
+    p.join()
+    assert _read_all(decompress(io.BytesIO(packed), algo)) == data
+    assert raw.count == sum(seen) == len(data)
+
+
+def test_a_writer_failing_half_way_turns_eof_into_its_error() -> None:
+    def write(dst: BinaryIO) -> None:
+        dst.write(b"z" * CHUNK)
+        raise SourceFailed("files", "a file vanished")
+
+    p = Pipeline()
+    out = p.checked(produce_compressed(p, "tar", write, "zstd", None, CountingWriter()))
+    with pytest.raises(SourceFailed, match="vanished"):
+        _read_all(out)
 
 
 def test_a_failing_source_turns_eof_into_its_error() -> None:

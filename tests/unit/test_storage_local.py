@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,14 @@ def test_the_backend_lets_out_storage_errors_only(tmp_path: Path) -> None:
         put_bytes(s, "set/a.bin/inside", b"x")  # a file where a folder must go
     assert raised.value.message().startswith(f"{tmp_path}: ")
     assert get_bytes(s, "set/a.bin") == b"a"
+
+
+def test_a_large_object_is_whole_after_its_writing_was_started_early(tmp_path: Path) -> None:
+    """Objects larger than the write-behind step are handed to the kernel as they are
+    written (posix_fadvise), and still read back whole, byte for byte."""
+    from offsite.storage.local import WRITE_BEHIND
+
+    data = os.urandom(1 << 20) * (WRITE_BEHIND // (1 << 20) * 2 + 3)
+    storage = open_storage(str(tmp_path))
+    assert storage.put("set/big.bin", io.BytesIO(data)) == len(data)
+    assert get_bytes(storage, "set/big.bin") == data

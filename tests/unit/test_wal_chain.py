@@ -60,3 +60,14 @@ def test_one_name_planted_far_ahead_is_walked_past_never_spelt_out() -> None:
     assert len(found.missing) == MAX_NAMED and found.missing[0] == segment_name(1, 10, MB16)
     assert found.unnamed == (0xFFFFFFFF * 256 + 255) - 10 - MAX_NAMED  # 10 … far-1
     assert set(found.needed) == names(1, 3, 9) | {far}
+
+
+def test_a_name_spelt_past_the_logs_last_segment_hides_no_hole() -> None:
+    """``…00000105`` at 16 MiB (segment field past 0xFF) reads as the number of
+    ``…0000000100000005``: planted beside a deleted segment it evened the count, and
+    verify --wal called an archive with a hole whole. Only PostgreSQL's spelling counts."""
+    have = names(1, 0xF0, 0x1F0) - {segment_name(1, 0x1C8, MB16)}
+    alias = "000000010000000000000105"  # the segment field says 0x105
+    found = reach(have | {alias}, 1, 0xF0 * MB16, {}, MB16, 0xF1 * MB16)
+    assert found.missing == (segment_name(1, 0x1C8, MB16),)
+    assert alias not in found.needed

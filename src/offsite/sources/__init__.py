@@ -2,7 +2,7 @@
 one. ``base`` holds the protocol (``Kind`` for a stored entry, ``Source`` for what a run
 dumps), ``registry`` chooses a class by URL scheme or by manifest kind.
 
-May import: errors, names, urls, github, stream, oci, wal.
+May import: errors, names, urls, github, table, stream, oci, wal.
 """
 
 from offsite.sources.base import (

@@ -48,6 +48,7 @@ class RestoreOptions:
     program: str | None = None  # the offsite restore_command runs (default: this one)
     timeline: int | None = None  # the timeline to recover into (None: 'latest')
     archive_key: str | None = None  # key.gpg's SHA-256 as the restore saw it ("": none)
+    size: int = 0  # the entry's decoded bytes (what a restorer that stages it needs)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,10 @@ def reach(
     timeline's ancestors and where each ended) say lead there. The segments up to the
     backup's own end are needed whatever the archive holds: without them it never becomes
     consistent."""
-    segments = sorted(segment_of(n, size) for n in stored if is_segment(n))
+    # a name is one segment only as PostgreSQL spells it: a segment field past the log's
+    # last (``…00000105`` at 16 MiB) would count as another name's segment and hide a hole
+    segments = sorted({segment_of(n, size) for n in stored if is_segment(n)
+                       and segment_name(*segment_of(n, size), size) == n})  # fmt: skip
     consistent = max(start_lsn, stop_lsn or 0)
     newest_tli = timeline_for(timeline, consistent, histories, {t for t, _ in segments})
     own_end = consistent // size

@@ -4,7 +4,8 @@
 ``basebackup`` (the cluster's base backup for point-in-time recovery), ``basecheck`` (its tar
 walked and checked against its manifest as it streams), ``recovery`` (its restore, set up to
 recover), ``archive`` (a custom-format dump read as it streams), ``parallel``
-(``pg_restore --jobs``), ``scratch`` (a throwaway server for drills)."""
+(``pg_restore --jobs``), ``staging`` (its staged dump, handed to loaders as it grows),
+``scratch`` (a throwaway server for drills)."""
 
 from offsite.sources.postgres.basebackup import PgBaseSource
 from offsite.sources.postgres.conn import Conn, server_major, tool

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
 from offsite.errors import BadInput, RestoreFailed, SourceFailed, TargetNotEmpty
+from offsite.github import gha
 from offsite.names import safe_name
 from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, SourceOptions
 from offsite.sources.dburl import DbURL
@@ -37,6 +40,7 @@ from offsite.sources.process import ErrorFactory, SideCheck, Tool, pipe_into, ru
 from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
 from offsite.stream.readers import CheckedReader, Readable
+from offsite.table import human_size
 
 MAX_OFFSETS = 50_000  # data blocks whose offsets a manifest records (restore --jobs)
 NEWEST_CLIENT = 17  # the newest pg_dump whose archive ``archive`` reads; past it, pg_restore
@@ -189,6 +193,23 @@ class PostgresSource(ServerSource):
         return Inspection(rows, problems, ["rows per table", "pg_amcheck --heapallindexed"])
 
 
+MAX_DEFAULT_JOBS = 8  # workers without --jobs, however many cores (connections, memory)
+
+
+def staging_short(size: int) -> str | None:
+    """Why TMPDIR cannot hold a decoded dump of ``size`` bytes (with a margin), or None."""
+    folder = tempfile.gettempdir()
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    need = size + size // 10 + (64 << 20)
+    if free >= need:
+        return None
+    return (f"would stage the decoded dump ({human_size(size)}) in TMPDIR ({folder}), "
+            f"which has {human_size(free)} free")  # fmt: skip
+
+
 def default_jobs() -> int:
     """``restore``'s workers when ``--jobs`` is not given, into a database it creates:
     the cores this process may run on (a failure there drops the database, so nothing is
@@ -211,9 +232,13 @@ class PgRestorer(Restorer):
         if options.jobs < 0:
             raise BadInput("--jobs must be at least 1")
         self._major = server_major(conn, self._fail_on("the server"), "postgres")
-        self._exists = self._database_exists()
+        self._exists, free = self._database_exists()
         if options.jobs == 0:  # not given: one worker per core into a database made here
-            options = replace(options, jobs=1 if self._exists else default_jobs())
+            jobs = 1 if self._exists else self._default_jobs(free, options.size)
+            options = replace(options, jobs=jobs)
+        elif options.jobs > 1 and (why := staging_short(options.size)):
+            raise BadInput(f"--jobs {options.jobs} {why}: free space, point TMPDIR elsewhere, "
+                           "or restore with --jobs 1 (streamed)")  # fmt: skip
         self.options = options
         self._created = False
         self._staged: StagedRestore | None = None
@@ -232,14 +257,31 @@ class PgRestorer(Restorer):
     def _fail_on(self, database: str) -> ErrorFactory:
         return lambda why: RestoreFailed(self.conn.database, f"cannot reach {database}: {why}")
 
-    def _database_exists(self) -> bool:
+    def _database_exists(self) -> tuple[bool, int]:
+        """Whether the target database exists, and how many more connections the server
+        takes from a user who is not a superuser."""
         out = self.conn.psql(
-            "SELECT count(*) FROM pg_database WHERE datname = :'name';",
+            "SELECT (SELECT count(*) FROM pg_database WHERE datname = :'name'), "
+            "current_setting('max_connections')::int "
+            "- current_setting('superuser_reserved_connections')::int "
+            "- (SELECT count(*) FROM pg_stat_activity);",
             self._fail_on("the server"),
             database="postgres",
             name=self.conn.database,
         )
-        return out.strip() == "1"
+        exists, _, free = out.strip().partition("\x1f")
+        return exists == "1", int(free) if free.lstrip("-").isdigit() else 1
+
+    def _default_jobs(self, free_connections: int, size: int) -> int:
+        """One worker per core, as the server's free connections and TMPDIR's free space
+        allow (the decoded dump is staged there); 1, saying why, when they do not."""
+        jobs = min(default_jobs(), MAX_DEFAULT_JOBS, max(free_connections - 2, 1))
+        why = staging_short(size) if jobs > 1 else None
+        if why:
+            gha.warn(f"restoring {self.conn.label} in one transaction: parallel workers "
+                     f"{why}")  # fmt: skip
+            return 1
+        return jobs
 
     def _restore_argv(self) -> list[str]:
         argv = [tool("pg_restore"), "--no-password", "--exit-on-error"]

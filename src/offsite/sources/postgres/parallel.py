@@ -32,12 +32,10 @@ from pathlib import Path
 from typing import IO
 
 from offsite.sources.postgres.archive import ArchiveCheck
+from offsite.sources.postgres.staging import Blocks, Follow, Stopped
 from offsite.sources.postgres.toc import ArchiveError, TocEntry
 from offsite.sources.process import ErrorFactory, Tool, feed_tool, run_tool
 from offsite.stream.readers import CHUNK, Readable
-
-BATCH = 64 << 20  # whole blocks loaded by one pg_restore, up to about this many bytes
-
 
 EARLY = ("INDEX", "CONSTRAINT")  # post-data entries built as soon as their tables are loaded
 PRE_DATA, POST_DATA = 2, 4
@@ -73,103 +71,6 @@ class _Early:
         return ready
 
 
-class _Stopped(Exception):
-    """The restore failed elsewhere: a loader stops feeding its pg_restore."""
-
-
-class _Blocks:
-    """The staged file as it grows, and its data blocks, handed to the loaders in order.
-    A block ends where the next begins, or where the stream ended."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.cond = threading.Condition()
-        self.written = 0
-        self.ids: list[int] = []
-        self.starts: list[int] = []
-        self.taken = 0  # blocks handed to loaders
-        self.closed = False  # the stream ended
-        self.stopped = False  # the restore failed
-
-    def append(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            done = os.pwrite(self.fd, view, self.written)
-            view = view[done:]
-            with self.cond:
-                self.written += done
-                self.cond.notify_all()
-
-    def begin(self, blocks: list[tuple[int, int]]) -> None:
-        if blocks:
-            with self.cond:
-                for dump_id, start in blocks:
-                    self.ids.append(dump_id)
-                    self.starts.append(start)
-                self.cond.notify_all()
-
-    def close(self, *, stopped: bool = False) -> None:
-        with self.cond:
-            self.closed = True
-            self.stopped = self.stopped or stopped
-            self.cond.notify_all()
-
-    def _end(self, index: int) -> int | None:
-        if index + 1 < len(self.starts):
-            return self.starts[index + 1]
-        return self.written if self.closed else None
-
-    def next_batch(self) -> tuple[int, int] | None:
-        """The first and last block for a loader: the next block, with the whole blocks
-        after it when it is whole itself; None once none are left or the restore stopped."""
-        with self.cond:
-            while not self.stopped and self.taken == len(self.starts) and not self.closed:
-                self.cond.wait()
-            if self.stopped or self.taken == len(self.starts):
-                return None
-            first = last = self.taken
-            if self._end(first) is not None:
-                while last + 1 < len(self.starts):
-                    end = self._end(last + 1)
-                    if end is None or end - self.starts[first] > BATCH:
-                        break
-                    last += 1
-            self.taken = last + 1
-            return first, last
-
-    def readable(self, pos: int, last: int) -> int:
-        """How far a loader whose last block is ``last`` may read from ``pos``."""
-        with self.cond:
-            while True:
-                if self.stopped:
-                    raise _Stopped
-                end = self._end(last)
-                if end is not None:
-                    return end
-                if self.written > pos:
-                    return self.written
-                self.cond.wait()
-
-
-class _Follow:
-    """One loader's input: the dump's contents, then its blocks from the staged file as
-    far as the writer has come, copied by the kernel (``sendfile``), not through Python."""
-
-    def __init__(self, blocks: _Blocks, contents: bytes, first: int, last: int) -> None:
-        self._blocks, self._contents, self._last = blocks, contents, last
-        self._pos = blocks.starts[first]
-
-    def __call__(self, stdin: IO[bytes]) -> None:
-        stdin.write(self._contents)
-        stdin.flush()
-        out, blocks = stdin.fileno(), self._blocks
-        while (end := blocks.readable(self._pos, self._last)) > self._pos:
-            sent = os.sendfile(out, blocks.fd, self._pos, end - self._pos)
-            if sent == 0:
-                raise OSError(f"the staged dump ends at byte {self._pos}")
-            self._pos += sent
-
-
 class StagedRestore:
     """The decoded dump staged for ``pg_restore --jobs``; with ``early``, its schema and
     data restored while it arrives. ``write``, then ``finish`` or ``discard``."""
@@ -188,7 +89,7 @@ class StagedRestore:
         self._jobs, self._early = jobs, early
         self._folder = Path(tempfile.mkdtemp(prefix="offsite-restore-"))
         self.path = self._folder / "dump.pgdump"
-        self._blocks = _Blocks(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+        self._blocks = Blocks(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
         self._lock = threading.Lock()
         self._loaders: list[threading.Thread] = []
         self._tools: list[Tool] = []
@@ -309,7 +210,7 @@ class StagedRestore:
             while (batch := self._blocks.next_batch()) is not None:
                 first, last = batch
                 ids = self._blocks.ids[first : last + 1]
-                follow = _Follow(self._blocks, self._contents, first, last)
+                follow = Follow(self._blocks, self._contents, first, last)
                 self._restore(f"blocks-{first}", ids, follow)
                 with self._lock:
                     self._loaded.update(ids)
@@ -318,7 +219,7 @@ class StagedRestore:
                     self._restore(f"indexes-{first}", ready, self._write_contents)
                     with self._lock:
                         self._loaded.update(ready)
-        except _Stopped:
+        except Stopped:
             pass
         except BaseException as exc:
             with self._lock:
