@@ -21,6 +21,7 @@ pgBackRest's.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import shutil
@@ -204,6 +205,8 @@ def main() -> None:
     secret.write_text(PASSPHRASE + "\n")
     secret.chmod(0o600)
     program = server_offsite(work)
+    if (work / "lib").is_dir():  # the copy the server's user runs: compiled, as installed
+        compileall.compile_dir(work / "lib", quiet=1)
     _own(work)
     pg = Postgres(conf={"archive_mode": "on", "archive_command": f"cp %p {collected}/%f",
                         "wal_level": "replica", "max_wal_size": "4GB"})  # fmt: skip
