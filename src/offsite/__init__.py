@@ -14,7 +14,7 @@ its modules may import (``tests/unit/test_layering.py`` holds the tree to both):
     wal oci                                   PostgreSQL's WAL archive; container images
     sources                                   one module per entry kind
     pitr selection mirror                     decisions the operations share
-    backup restore copy prune rekey monitor   the operations
+    backup baseline restore copy prune rekey monitor  the operations; a diff's base
     verify drill                              operations that restore
     cli                                       one module per verb
     launch __main__                           the entry points

@@ -20,31 +20,35 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from offsite import __version__
+from offsite import __version__, baseline
+from offsite.baseline import Incremental
 from offsite.crypto.auth import SIGNATURE, sign
 from offsite.crypto.keys import KEY_FILE, EncryptionConfig
 from offsite.crypto.streaming import Encryptor
 from offsite.errors import BadInput, OffsiteError, OperationFailed, SourceFailed
 from offsite.github import env as github_env
+from offsite.github import gha
 from offsite.sets.manifest import (
     FORMAT,
     FORMAT_SET_KEY,
     MANIFEST_NAME,
+    Companion,
     Entry,
     Manifest,
     Origin,
     iso,
 )
-from offsite.sets.stored import allocate_id
+from offsite.sets.stored import StoredSet, allocate_id
 from offsite.sets.trust import with_auth
 from offsite.sources import Prepared, RunContext, Source
-from offsite.sources.base import Part
+from offsite.sources.base import Baseline, FullNeeded, Part
 from offsite.storage import Storage, open_storage
 from offsite.storage.fanout import put_everywhere, put_one
 from offsite.storage.local import LocalStorage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import (
     COMPRESSIONS,
+    SUFFIX,
     CountingWriter,
     Pipeline,
     compress,
@@ -72,6 +76,7 @@ class BackupConfig:
     # folders whose set ids this set must not take too: the job's GitHub Artifacts staging,
     # where a set written elsewhere in the same second would otherwise be copied later
     id_space: tuple[str, ...] = ()
+    incremental: Incremental = field(default_factory=Incremental)  # how a base is chosen
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class BackupResult:
     destinations: tuple[str, ...]
     entries: tuple[EntryResult, ...]
     skipped: tuple[str, ...] = ()  # "name: why" of optional sources with nothing there
+    full_because: str = ""  # a run with incremental sources that is full: why
 
     @property
     def seconds(self) -> float:
@@ -142,8 +148,24 @@ def _dump_entry(
     kind = part.kind
     file = kind.file_name(part.name, config.compression, encryptor.encrypted)
     pipeline = Pipeline()
+    companions: list[Companion] = []
     try:
         with progress.task(part.name) as meter, part.dump(pipeline) as dump:
+            if dump.delta == "unchanged":  # nothing to store (SPEC §10)
+                entry = Entry(
+                    part.name,
+                    kind.kind,
+                    display,
+                    "",
+                    0,
+                    "",
+                    0,
+                    config.compression,
+                    encryptor.manifest_encryption,
+                    dump.stats(),
+                    delta="unchanged",
+                )
+                return EntryResult(entry, meter.seconds)
             counted: CountingReader | CountingWriter
 
             def not_empty() -> None:
@@ -172,6 +194,9 @@ def _dump_entry(
             put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
             pipeline.join()
             stats = dump.stats()
+            for role, data in sorted(dump.companions().items()):
+                companions.append(_companion(part, role, data, set_id, storages, encryptor,
+                                             config))  # fmt: skip
         if kind.kind == BASE_KIND and isinstance(stats.get("system_id"), int):
             stats = {**stats, **archive_facts(storages, str(stats["system_id"]), config.encryption)}
     except BaseException:
@@ -191,8 +216,33 @@ def _dump_entry(
         encryption=encryptor.manifest_encryption,
         stats=stats,
         restore_hint=kind.restore_hint(part.name, file, config.compression, encryptor.encrypted),
+        delta=dump.delta,
+        companions=tuple(companions),
     )
     return EntryResult(entry, meter.seconds)
+
+
+def _companion(
+    part: Part,
+    role: str,
+    data: bytes,
+    set_id: str,
+    storages: list[Storage],
+    encryptor: Encryptor,
+    config: BackupConfig,
+) -> Companion:
+    """An entry's index or deleted list, stored beside it compressed and encrypted alike."""
+    file = f"{part.name}.{role}{SUFFIX[config.compression]}{'.gpg' if encryptor.encrypted else ''}"
+    pipeline = Pipeline()
+    try:
+        stream = compress(pipeline, io.BytesIO(data), config.compression, config.level)
+        hashed = HashingReader(pipeline.checked(encryptor.stage(pipeline, stream)))
+        put_everywhere(pipeline, storages, f"{set_id}/{file}", hashed)
+        pipeline.join()
+    except BaseException:
+        pipeline.abort()
+        raise
+    return Companion(role, file, hashed.count, hashed.hexdigest())
 
 
 def _prepared(
@@ -245,9 +295,32 @@ def _prepared(
 
 
 def run_backup(config: BackupConfig, progress: Progress | None = None) -> BackupResult:
+    """One run; with an incremental source, a diff against the base ``baseline`` finds, or
+    a full run saying why (also when a diff turns out too large, as it is found)."""
     progress = progress or Progress(enabled=False)
     _validate(config)
     storages = [open_storage(url, config.storage) for url in config.destinations]
+    if not any(s.diffs and s.options.incremental for s in config.sources):
+        return _run(config, storages, progress, None)
+    with contextlib.ExitStack() as stack:
+        base = baseline.choose(storages, stack, config.encryption, config.incremental)
+        if base[0] is not None:
+            try:
+                return _run(config, storages, progress, base)
+            except FullNeeded as exc:
+                gha.warn(f"{exc}: the run is full")
+                return _run(config, storages, progress, (None, None, str(exc)))
+        return _run(config, storages, progress, base)
+
+
+def _run(
+    config: BackupConfig,
+    storages: list[Storage],
+    progress: Progress,
+    base: tuple[Baseline | None, StoredSet | None, str] | None,
+) -> BackupResult:
+    """The run itself: ``base`` is None for a run without incremental sources (formats 1
+    and 2, as ever), else what it diffs against (None, and why, for a full run)."""
     # never archive a local destination that sits inside a folder being backed up
     skip = tuple(s.root.resolve() for s in storages if isinstance(s, LocalStorage))
     with Encryptor(config.encryption) as encryptor:
@@ -260,7 +333,7 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         try:
             wrapped = wrapping.submit(encryptor.wrapped_key) if encryptor.encrypted else None
             with tempfile.TemporaryDirectory(prefix="offsite-work-") as workdir:
-                context = RunContext(Path(workdir), skip)
+                context = RunContext(Path(workdir), skip, base[0] if base else None)
                 for source, prepared in _prepared(config.sources, context, config.jobs):
                     if prepared.absent:
                         skipped.append(f"{source.name}: {prepared.absent}")
@@ -282,6 +355,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
                 tool_version=__version__,
                 format=FORMAT_SET_KEY if encryptor.encrypted else FORMAT,
             )
+            if base is not None:  # incremental sources: format 3, each entry says its delta
+                manifest = baseline.delta_manifest(manifest, base[1])
             if encryptor.encrypted:
                 manifest = with_auth(manifest, encryptor.data_key)
             text = manifest.to_json().encode()
@@ -296,7 +371,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
             raise
         finally:
             wrapping.shutdown(wait=True)
-    return BackupResult(manifest, config.destinations, tuple(results), tuple(skipped))
+    why = base[2] if base is not None else ""
+    return BackupResult(manifest, config.destinations, tuple(results), tuple(skipped), why)
 
 
 def _spaces(config: BackupConfig) -> list[Storage]:

@@ -67,6 +67,7 @@ class SourceSpec:
     physical: bool = False  # a PostgreSQL base backup (point-in-time recovery), not a dump
     platform: str | None = None  # a container image: this platform of its index only
     objectives: Objectives = Objectives()
+    incremental: bool = False  # files: an index kept, diffs made against it (SPEC §10)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Config:
     retention: dict[str, str] = field(default_factory=dict)
     objectives: Objectives = Objectives()  # the file's, for every source
     group_objectives: dict[str, Objectives] = field(default_factory=dict)
+    full_after: timedelta | None = None  # incremental sources: a base older is no base
 
     @property
     def groups(self) -> tuple[str, ...]:
@@ -234,7 +236,7 @@ class _Reader:
 
 _SOURCE_KEYS = (
     "name", "url", "path", "exec", "groups", "group", "exclude", "pg-globals", "physical",
-    "platform", "objectives",
+    "platform", "objectives", "incremental",
 )  # fmt: skip
 _TOP_KEYS = (
     "sources",
@@ -246,6 +248,7 @@ _TOP_KEYS = (
     "retention",
     "objectives",
     "group-objectives",
+    "full-after",
 )
 
 
@@ -261,6 +264,15 @@ def _objectives(r: _Reader, raw: Any, where: str) -> Objectives:
             except BadInput as exc:
                 raise r.fail(f"{where}.{key}", exc.message()) from None
     return Objectives(**found)
+
+
+def _duration(r: _Reader, raw: Any, where: str) -> timedelta:
+    from offsite.durations import parse_duration
+
+    try:
+        return parse_duration(r.text(raw, where))
+    except BadInput as exc:
+        raise r.fail(where, exc.message()) from None
 
 
 def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
@@ -290,7 +302,9 @@ def _source(r: _Reader, raw: Any, where: str) -> SourceSpec:
         physical=r.flag(d["physical"], f"{where}.physical") if "physical" in d else False,
         platform=r.text(d["platform"], f"{where}.platform") if "platform" in d else None,
         objectives=_objectives(r, d.get("objectives"), f"{where}.objectives"),
-    )
+        incremental=r.flag(d["incremental"], f"{where}.incremental") if "incremental" in d
+        else False,
+    )  # fmt: skip
 
 
 def _encryption(r: _Reader, raw: Any) -> EncryptionSpec:
@@ -349,6 +363,7 @@ def parse(text: str, path: str) -> Config:
             str(group): _objectives(r, value, f"group-objectives.{group}")
             for group, value in by_group.items()
         },
+        full_after=_duration(r, d["full-after"], "full-after") if "full-after" in d else None,
     )
 
 

@@ -3,7 +3,8 @@
 Each entry is read once and streams to every target that lacks the set (the same tee
 as a backup's), while its SHA-256 and size are checked against the manifest; a mismatch
 fails before the manifest is written, and the manifest goes last, byte for byte the
-same, so a copy is exactly as complete as its original. A set a target already holds
+same, so a copy is exactly as complete as its original. A diff's base goes first
+(SPEC §10), so a target never holds a diff without the base it names. A set a target already holds
 with the same manifest is left alone; one it holds with another manifest is a
 conflict, never overwritten.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from offsite.crypto.auth import SIGNATURE
 from offsite.crypto.keys import KEY_FILE
 from offsite.errors import ChecksumMismatch, ObjectMissing, SizeMismatch, StorageError
+from offsite.sets.chain import base_of
 from offsite.sets.manifest import MANIFEST_NAME, Entry
 from offsite.sets.stored import StoredSet
 from offsite.storage.base import Storage, get_bytes
@@ -58,6 +60,8 @@ def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list
     """The set copied to every target that lacks it; one result per target, in order."""
     set_id = stored.id
     key = f"{set_id}/{MANIFEST_NAME}"
+    if stored.manifest.base is not None:  # a diff: its base first, where a target lacks it
+        copy_set(source, base_of(source, stored), targets)
     original = stored.raw or get_bytes(source, stored.key(MANIFEST_NAME))
     needed: list[Storage] = []
     for target in targets:
@@ -76,7 +80,7 @@ def copy_set(source: Storage, stored: StoredSet, targets: list[Storage]) -> list
                     continue
                 for target in needed:
                     put_one(target, f"{set_id}/{extra}", io.BytesIO(data))
-            for entry in stored.manifest.entries:
+            for entry in (o for e in stored.manifest.entries for o in e.objects()):
                 _copy_entry(source, stored, entry, needed)
             for target in needed:
                 put_one(target, key, io.BytesIO(original))

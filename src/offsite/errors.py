@@ -72,6 +72,10 @@ class NotEncrypted(CheckFailed):
     """set {} is not encrypted while a key is configured (--allow-unencrypted accepts it)"""
 
 
+class BaseBroken(CheckFailed):
+    """set {} is a diff of set {}, which {}"""
+
+
 # --- exit 2: bad input or configuration ---------------------------------------------
 
 

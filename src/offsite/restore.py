@@ -24,9 +24,11 @@ from offsite.errors import (
     ObjectMissing,
     PassphraseNeeded,
     TargetNotEmpty,
+    UnsafeMember,
 )
 from offsite.github import gha
 from offsite.pitr import Target, base_entry, check_reachable, choose_base, ends_before, stopped
+from offsite.sets.chain import base_of, underlying
 from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet, scan, select
 from offsite.sets.trust import TrustConfig, Verifier
@@ -35,7 +37,7 @@ from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import Pipeline, decompress
 from offsite.stream.progress import Progress
-from offsite.stream.readers import HashingReader, Readable, copy
+from offsite.stream.readers import CHUNK, HashingReader, Readable, copy
 from offsite.urls import local_path
 from offsite.wal.archive import parse_object
 from offsite.wal.keycache import default_cache
@@ -197,6 +199,46 @@ def _staged(read: Callable[[Sink], None], restorer: Restorer) -> None:
         restorer.write(staged)
 
 
+MAX_DELETED = 256 << 20  # bytes of a decoded deleted list: more is refused, not held
+
+
+def _size(base: StoredSet | None, entry: Entry) -> int:
+    """The decoded bytes an entry restores: a diff's with its base entry's."""
+    if base is None or entry.delta == "full":
+        return entry.raw_size
+    own = underlying(base, entry).raw_size
+    return own if entry.delta == "unchanged" else own + entry.raw_size
+
+
+def _restore_diff(
+    storage: Storage,
+    verifier: Verifier,
+    under: tuple[StoredSet, Entry],
+    over: tuple[StoredSet, Entry],
+    restorer: Restorer,
+    on_read: Callable[[int], None],
+) -> None:
+    """A diff entry (SPEC §10): its base entry staged, the paths its deleted list names
+    removed, then the diff written over; each part checked against its manifest."""
+    (base, first), (diff, entry) = under, over
+    read_entry(storage, base, first, verifier.entry_key(base, first), restorer.write, on_read)
+    deleted: list[str] = []
+    listed = entry.part("deleted")
+    if listed is not None:
+
+        def keep(stream: Readable) -> None:
+            data = stream.read(MAX_DELETED + 1)
+            if len(data) > MAX_DELETED:
+                raise UnsafeMember(entry.name, "(deleted list)", "it is over 256 MiB")
+            deleted.extend(p for p in data.decode("utf-8", "surrogateescape").split("\0") if p)
+            while stream.read(CHUNK):
+                pass
+
+        read_entry(storage, diff, listed, verifier.entry_key(diff, listed), keep, on_read)
+    key = verifier.entry_key(diff, entry)
+    read_entry(storage, diff, entry, key, lambda s: restorer.overlay(s, deleted), on_read)
+
+
 def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> RestoreOptions:
     """A base backup's options with the timeline it recovers into: the archive's newest
     that branched from it after it began ('latest' could pick a branch taken before, and
@@ -292,13 +334,15 @@ def restore_set(
     # Check every target before restoring anything.
     for entry, target in plan:
         kind_class(entry.kind).check_target(target)
+    # a diff's entries build on its base's (SPEC §10): the base is there, the one named
+    under_all = base_of(storage, stored, verifier.check) if stored.manifest.base else None
     restorers: list[tuple[Entry, str, Restorer]] = [
         (
             entry,
             target,
             kind_class(entry.kind).restorer_for(
                 target,
-                replace(_recovery(request, storage, entry), size=entry.raw_size),
+                replace(_recovery(request, storage, entry), size=_size(under_all, entry)),
                 entry.stats,
             ),
         )
@@ -306,26 +350,38 @@ def restore_set(
     ]
     done: list[Restored] = []
     for entry, target, restorer in restorers:
-        with progress.task(f"restore {entry.name}", entry.size) as meter:
+        # what is read: a full entry itself; an unchanged one its base's; a diff both
+        origin, own, under = stored, entry, None
+        if under_all is not None and entry.delta != "full":
+            if entry.delta == "unchanged":
+                origin, own = under_all, underlying(under_all, entry)
+            else:
+                under = (under_all, underlying(under_all, entry))
+        total = own.size + (under[1].size if under else 0)
+        with progress.task(f"restore {entry.name}", total) as meter:
             try:
-                key = verifier.entry_key(stored, entry)
-
-                # a kind that applies as it reads (SQL, mongorestore) never sees an
-                # unencrypted entry's byte before its checksum held: its stored bytes are
-                # staged and checked first (an encrypted one authenticates as it decrypts)
-                first = restorer.applies_as_it_reads and (
-                    entry.encryption.mode == "none" or not proven
-                )
-
-                def read(
-                    sink: Sink, entry: Entry = entry, key: str | None = key, first: bool = first
-                ) -> None:
-                    read_entry(storage, stored, entry, key, sink, meter.add_read, True, first)
-
-                if restorer.stages_first(request.options.force) and not first:
-                    _staged(read, restorer)
+                if under is not None:
+                    _restore_diff(storage, verifier, under, (stored, entry), restorer,
+                                  meter.add_read)  # fmt: skip
                 else:
-                    read(restorer.write)
+                    key = verifier.entry_key(origin, own)
+
+                    # a kind that applies as it reads (SQL, mongorestore) never sees an
+                    # unencrypted entry's byte before its checksum held: its stored bytes
+                    # are staged and checked first (an encrypted one authenticates as it
+                    # decrypts)
+                    first = restorer.applies_as_it_reads and (
+                        own.encryption.mode == "none" or not proven
+                    )
+
+                    def read(sink: Sink, origin: StoredSet = origin, own: Entry = own,
+                             key: str | None = key, first: bool = first) -> None:  # fmt: skip
+                        read_entry(storage, origin, own, key, sink, meter.add_read, True, first)
+
+                    if restorer.stages_first(request.options.force) and not first:
+                        _staged(read, restorer)
+                    else:
+                        read(restorer.write)
                 restorer.commit()
             except BaseException:
                 restorer.discard()
@@ -333,9 +389,8 @@ def restore_set(
                     places = ", ".join(f"{r.entry} ({r.location})" for r in done)
                     gha.warn(f"restored before the failure, and left in place: {places}")
                 raise
-        restored = Restored(
-            stored.id, entry.name, entry.kind, restorer.location, entry.raw_size, meter.seconds
-        )
+        restored = Restored(stored.id, entry.name, entry.kind, restorer.location,
+                            _size(under_all, entry), meter.seconds)  # fmt: skip
         done.append(restored)
         if after is not None:
             after(entry, target, restored)

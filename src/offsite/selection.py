@@ -48,6 +48,7 @@ class Request:
     images: packages.ImageChoice = field(default_factory=packages.ImageChoice)  # and images
     extras: RepoExtras = field(default_factory=RepoExtras)  # LFS, wiki, metadata
     mirror_cache: Path | None = None  # --mirror-cache
+    incremental: bool = False  # --incremental: files sources keep an index and make diffs
 
     @property
     def owners(self) -> tuple[str, ...]:
@@ -131,6 +132,7 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
         physical=request.physical,
         wal_included=request.with_wal,
         platform=check_platform(request.platform),
+        incremental=request.incremental,
     )
     sources = [from_url(url, None, options) for url in request.plain]
     sources += [from_url(url, name, options) for name, url in request.names]
@@ -142,6 +144,7 @@ def select(request: Request, env: Mapping[str, str] | None = None) -> tuple[Sour
                 excludes=options.excludes + spec.exclude,
                 physical=options.physical or spec.physical,
                 platform=check_platform(spec.platform) or options.platform,
+                incremental=options.incremental or spec.incremental,
             )
             source = from_url(spec.url, spec.name, own)
         else:

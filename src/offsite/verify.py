@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from offsite.errors import BadInput, CheckFailed, EntryMissing, OffsiteError, SizeMismatch
+from offsite.errors import (
+    BadInput,
+    BaseBroken,
+    CheckFailed,
+    EntryMissing,
+    OffsiteError,
+    SizeMismatch,
+)
 from offsite.restore import read_entry
 from offsite.sets.manifest import MANIFEST_NAME
-from offsite.sets.stored import StoredSet
+from offsite.sets.stored import StoredSet, chain_problem, scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import Storage
 from offsite.stream.progress import Progress
@@ -75,12 +82,18 @@ def verify_sets(
     verifier = verifier or Verifier(storage, TrustConfig())
     checks: list[EntryCheck] = []
     index = 0
+    everything = sets_of(storage, sets)
     for stored in sets:
         refused = verifier.refusal(stored, True)  # verify names what it checks: older sets pass
         if refused is not None:
             checks.append(EntryCheck.of_set(stored.id, refused.message()))
             continue
-        for entry in stored.manifest.entries:
+        broken = chain_problem(stored, everything, verifier.check)
+        if broken is not None:  # a diff whose base is gone or another (SPEC §10)
+            assert stored.manifest.base is not None
+            why = BaseBroken(stored.id, stored.manifest.base.id, broken)
+            checks.append(EntryCheck.of_set(stored.id, why.message(), "(base)"))
+        for entry in (o for e in stored.manifest.entries for o in e.objects()):
             reading = read_data or (subset is not None and subset.includes(index))
             index += 1
             decode = reading and verifier.can_decrypt(entry)
@@ -111,6 +124,14 @@ def verify_sets(
                     )
                 )
     return checks
+
+
+def sets_of(storage: Storage, checked: list[StoredSet]) -> list[StoredSet]:
+    """Where the bases of ``checked`` are looked for: every set of the destination, read
+    once, when one of them is a diff."""
+    if not any(s.manifest.base for s in checked):
+        return checked
+    return scan(storage).sets
 
 
 def exit_code(checks: list[EntryCheck]) -> int:

@@ -64,3 +64,29 @@ def test_readme_documents_each_kind_hint() -> None:
         cls = kind_class(kind)
         hint = cls.restore_hint(name, cls.file_name(name, "zstd", True), "zstd", True)
         assert hint in readme, hint
+
+
+def test_a_files_diff_restores_with_the_readme_commands(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    """Base tar, then the deleted list, then the diff tar: the README's three lines."""
+    dest = tmp_path / "backups"
+    assert tree.name == "files"  # the entry's name, as the README's commands say it
+    assert cli("backup", tree, "--incremental", "--to", dest).code == 0
+    victims = sorted(p for p in tree.rglob("*") if p.is_file())
+    victims[0].unlink()
+    (tree / "added.txt").write_text("added after the base\n")
+    assert cli("backup", tree, "--incremental", "--to", dest).code == 0
+    base, diff = sorted(p for p in dest.iterdir() if p.is_dir())
+    work = tmp_path / "by-hand"
+    work.mkdir()
+    shutil.copytree(base, work / "base")
+    shutil.copytree(diff, work / "diff")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("Restoring a files diff with standard tools", 1)[1]
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert tree_content(work / "files") == tree_content(tree)

@@ -4,6 +4,7 @@ one scenario per way a backup goes wrong, each with its exit code and its alert.
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -363,3 +364,24 @@ def test_a_destination_that_cannot_be_read_is_could_not_check_and_the_rest_is_ju
     assert r.code == 3, r.err
     by_target = {t["target"]: t["status"] for t in json.loads(r.out)["targets"]}
     assert by_target == {str(dest): "healthy", str(unreadable): "unknown"}
+
+
+def test_a_diff_counts_with_its_base_and_one_without_it_is_named(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    """SPEC §10: the monitor's sizes and freshness count a diff with its base (a small diff
+    is not a backup that shrank); a diff whose base is gone is no backup, and is named."""
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--incremental", "--to", dest).code == 0
+    (tree / "one-more.txt").write_text("one more\n")
+    assert cli("backup", tree, "--incremental", "--to", dest).code == 0
+    base, diff = sorted(p.name for p in dest.iterdir())
+    args = ("monitor", "--storage", dest, "--max-age", "1h", "--min-ratio", "0.9", "--json",
+            "--state-file", tmp_path / "s")  # fmt: skip
+    r = cli(*args)
+    assert r.code == 0, r.out
+    shutil.rmtree(dest / base)
+    r = cli(*args)
+    assert r.code == 1
+    reasons = json.loads(r.out)["targets"][0]["reasons"]
+    assert any(f"set {diff} is a diff whose base is not there" in why for why in reasons)

@@ -9,7 +9,7 @@ import pytest
 from offsite.durations import parse_duration
 from offsite.errors import BadInput
 from offsite.names import set_id_for
-from offsite.sets.retention import Policy, plan
+from offsite.sets.retention import Policy, keep_bases, plan
 
 
 def _t(text: str) -> datetime:
@@ -105,3 +105,42 @@ def test_durations(text: str, delta: timedelta) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(BadInput):
         parse_duration(text)
+
+
+def test_a_kept_diff_keeps_its_base_which_takes_no_place() -> None:
+    full, diff = "20240101T000000Z", "20240101T010000Z"
+    newer = "20240102T000000Z"
+    times = [(i, datetime.strptime(i, "%Y%m%dT%H%M%SZ")) for i in (full, diff, newer)]
+    decided = keep_bases(plan(times, Policy(last=2)), {diff: full})
+    reasons = {d.set_id: d.reasons for d in decided.decisions}
+    assert reasons == {newer: ("last 1/2",), diff: ("last 2/2",), full: (f"base of {diff}",)}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_year_of_hourly_diffs_and_daily_fulls_never_loses_a_base(seed: int) -> None:
+    """Generated: a year of sets (a full each day at 00:00, a diff of it every hour after),
+    a random GFS policy; every diff kept keeps its base, and removing one keeps none."""
+    import random
+
+    rng = random.Random(seed)
+    start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    times, bases = [], {}
+    for day in range(365):
+        full = set_id_for(start + timedelta(days=day))
+        times.append((full, start + timedelta(days=day)))
+        for hour in range(1, 24, rng.choice((1, 3, 6))):
+            moment = start + timedelta(days=day, hours=hour)
+            times.append((set_id_for(moment), moment))
+            bases[set_id_for(moment)] = full
+    policy = Policy(last=rng.randint(0, 30), hourly=rng.randint(0, 48), daily=rng.randint(1, 14),
+                    weekly=rng.randint(0, 8), monthly=rng.randint(0, 12))  # fmt: skip
+    before = plan(times, policy)
+    decided = keep_bases(before, bases)
+    kept = {d.set_id for d in decided.keep}
+    assert all(bases[i] in kept for i in kept if i in bases)
+    # what a rule chose is unchanged; only bases are added, each naming its diffs
+    assert {d.set_id for d in before.keep} <= kept
+    for d in decided.keep:
+        if d.set_id not in {b.set_id for b in before.keep}:
+            assert all(r.startswith("base of ") for r in d.reasons)
+            assert d.set_id in bases.values()

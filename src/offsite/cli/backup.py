@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
 
 from offsite.backup import BackupConfig, BackupResult, run_backup
+from offsite.baseline import Incremental
 from offsite.cli import outputs
 from offsite.cli.options import (
     Lines,
@@ -16,6 +17,7 @@ from offsite.cli.options import (
     extras_options,
     given,
     image_options,
+    incremental_options,
     json_option,
     option,
     passphrase_option,
@@ -98,13 +100,16 @@ def _report(result: BackupResult) -> str:
             human_size(r.entry.raw_size),
             human_size(r.entry.size),
             human_duration(r.seconds),
-            r.entry.file,
+            r.entry.file or "(unchanged)",
         )
         for r in result.entries
     ]
     where = ", ".join(result.destinations)
+    what = f"a diff of set {m.base.id}" if m.base else "full" if result.full_because else ""
     lines = [
-        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}",
+        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}"
+        + (f" ({what})" if what else ""),
+        *([f"a full run: {result.full_because}"] if result.full_because else []),
         "",
         render(("entry", "kind", "raw", "stored", "time", "file"), rows, right=(2, 3, 4)),
         "",
@@ -229,6 +234,7 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
     show_default=True,
     help="Repositories fetched at once.",
 )
+@incremental_options
 @repo_options
 @image_options
 @extras_options
@@ -275,6 +281,8 @@ def command(
     shard: str | None,
     mirror_cache: str | None,
     jobs: int,
+    incremental: bool,
+    policy: Incremental,
     choice: RepoChoice,
     images: ImageChoice,
     extras: RepoExtras,
@@ -324,6 +332,7 @@ def command(
         images=images,
         extras=extras,
         mirror_cache=Path(mirror_cache).expanduser() if mirror_cache else None,
+        incremental=incremental,
     )
     sources = select(request)
     for source in sources:  # the file's, expanded: each password masked before it can show
@@ -363,6 +372,9 @@ def command(
         shard=request.shard,
         jobs=jobs,
         sign_key=sign_key,
+        incremental=replace(
+            policy, full_after=policy.full_after or (file.full_after if file else None)
+        ),
     )
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")
@@ -381,7 +393,8 @@ def command(
     outputs.publish(result.manifest, result.destinations, _summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),
-                   "skipped": list(result.skipped)})  # fmt: skip
+                   "skipped": list(result.skipped),
+                   "full_because": result.full_because or None})  # fmt: skip
     else:
         click.echo(_report(result))
     return 0

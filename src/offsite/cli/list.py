@@ -23,7 +23,8 @@ def command(dest: str, config: Config | None, as_json: bool, storage: StorageSet
 
     A set whose manifest offsite refuses (not valid, or a newer format) is listed as
     INVALID with the reason; a set dated more than an hour ahead as FUTURE: neither is
-    ever restored as the latest.
+    ever restored as the latest. TYPE says whether a set is full or a diff, and of which
+    set (SPEC §10).
     """
     found = scan(open_storage(dest, storage))
     future = {s.id for s in found.future()}
@@ -36,6 +37,7 @@ def command(dest: str, config: Config | None, as_json: bool, storage: StorageSet
                         "size": s.manifest.size,
                         "prefix": s.prefix,
                         "future": s.id in future,
+                        "delta": s.manifest.delta,
                     }
                     for s in found.sets
                 ],
@@ -51,15 +53,17 @@ def command(dest: str, config: Config | None, as_json: bool, storage: StorageSet
         (
             s.id + (" FUTURE" if s.id in future else ""),
             s.manifest.created_at,
+            f"diff of {s.manifest.base.id}" if s.manifest.base else "full",
             ", ".join(e.name for e in s.manifest.entries),
             human_size(s.manifest.size),
             " ".join(f"{k}={v}" for k, v in s.manifest.labels.items()),
         )
         for s in found.sets
     ]
-    rows += [(f"{i.prefix.rstrip('/')} INVALID", "", i.reason, "", "") for i in found.invalid]
+    rows += [(f"{i.prefix.rstrip('/')} INVALID", "", "", i.reason, "", "") for i in found.invalid]
     if rows:
-        click.echo(render(("id", "created", "entries", "size", "labels"), rows, right=(3,)))
+        titles = ("id", "created", "type", "entries", "size", "labels")
+        click.echo(render(titles, rows, right=(4,)))
     else:
         click.echo(f"no complete backup set in {dest}")
     if found.incomplete:

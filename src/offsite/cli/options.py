@@ -224,6 +224,45 @@ def repo_options(f: F) -> F:
     return cast(F, decorated)
 
 
+def incremental_options(f: F) -> F:
+    """--incremental and its limits; the command receives ``incremental`` and ``policy``
+    (an Incremental, its ``full_after`` None where neither it nor the default was given)."""
+    import functools
+
+    from offsite.baseline import Incremental
+    from offsite.durations import parse_duration
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        after, over = kwargs.pop("full_after"), kwargs.pop("full_when_over")
+        share = 0.5
+        if over:
+            try:
+                share = float(over.rstrip("%")) / 100
+            except ValueError:
+                share = -1.0
+            if not 0 < share <= 1:
+                raise BadInput(f"--full-when-over takes a share from 1% to 100%, not {over!r}")
+        policy = Incremental(parse_duration(after) if after else None, share)
+        return f(*args, policy=policy, **kwargs)
+
+    decorated: Any = wrapper
+    for decl, metavar, text in (
+        ("--full-when-over", "PERCENT", "With --incremental: a full run when a diff would be "
+         "over this share of its base (default 50%)."),
+        ("--full-after", "DURATION", "With --incremental: a full run when the newest full set "
+         "is older (default 7d)."),
+    ):  # fmt: skip
+        decorated = option(decl, metavar=metavar, help=text)(decorated)
+    decorated = option(
+        "--incremental",
+        is_flag=True,
+        help="Files sources keep an index, and a run makes a diff of what changed against the "
+        "newest full set that has one at every DEST (a full run otherwise, saying why).",
+    )(decorated)
+    return cast(F, decorated)
+
+
 def image_options(f: F) -> F:
     """Which container images of a GitHub owner (oci://ghcr.io/OWNER, or github://OWNER with
     --include-images); the command receives them as one ``images`` argument (an ImageChoice)."""

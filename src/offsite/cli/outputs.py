@@ -50,7 +50,8 @@ def summary(manifest: Manifest, name: str, env: Mapping[str, str] | None = None)
     repo = env.get("GITHUB_REPOSITORY", "OWNER/REPO")
     run_id = env.get("GITHUB_RUN_ID", "RUN_ID")
     rows = "\n".join(
-        f"| `{e.name}` | {e.kind} | `{e.file}` | {human_size(e.size)} | `{e.sha256}` |"
+        f"| `{e.name}` | {e.kind} | `{e.file or '(unchanged)'}` | {human_size(e.size)} "
+        f"| `{e.sha256}` |"
         for e in manifest.entries
     )
     first = manifest.entries[0].name if manifest.entries else "ENTRY"

@@ -72,6 +72,8 @@ def command(
 
     Rules are ORed; --keep-within counts back from the newest set. Incomplete sets (no
     manifest) older than a day are removed too. A policy that keeps nothing is refused.
+    A diff counts like a full set and keeps its base (said as "base of ID"); a diff whose
+    base is gone or another is removed and named.
     With --config and no --keep option, the file's `retention:` is the policy.
     """
     policy = Policy(
@@ -106,6 +108,7 @@ def command(
                 "interrupted_uploads_aborted": result.uploads,
                 "untouched": result.untouched,
                 "wal_removed": result.wal,
+                "broken_diffs": result.broken,
             }
         )
     else:
@@ -131,6 +134,8 @@ def command(
         click.echo(f"{verb} {len(result.wal)} WAL file(s) no kept base backup needs")
     for why in result.untouched:
         gha.warn(f"not counted nor removed: set {why}")
+    for why in result.broken:  # a diff is no restore point without its base (SPEC §10)
+        gha.warn(f"{'would remove' if dry_run else 'removed'} {why}")
     for failure in result.failures:
         click.echo(f"offsite: could not remove {failure}", err=True)
     if result.failures:

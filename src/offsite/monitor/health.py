@@ -84,6 +84,7 @@ class Observation:
     wal_verified: dict[str, datetime] = field(default_factory=dict)
     wal_unverified: set[str] = field(default_factory=set)
     wal_problems: list[str] = field(default_factory=list)
+    set_problems: list[str] = field(default_factory=list)  # diffs whose base is gone
     drills: list[Drill] = field(default_factory=list)  # newest first
     reenabled: bool = False  # the monitor re-enabled the workflow GitHub had disabled
     history_short: bool = False  # the runs read do not reach back over the whole window
@@ -361,8 +362,8 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     drill = seen.drills[0] if seen.drills else None
     wal_newest = {c: seen.wal_verified.get(c) or max(ts) for c, ts in seen.wal.items() if ts}
     if not seen.backups:
-        return Health(seen.target, UNHEALTHY, ["no complete backup set"], None, None,
-                      seen.url, drill=drill, wal_newest=wal_newest)  # fmt: skip
+        return Health(seen.target, UNHEALTHY, ["no complete backup set", *seen.set_problems],
+                      None, None, seen.url, drill=drill, wal_newest=wal_newest)  # fmt: skip
     latest = seen.backups[0]
     age = now - latest.created
     reasons = []
@@ -374,7 +375,7 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
         limit = human_age(t.max_age)
         reasons.append(f"newest set {latest.name} is {human_age(age)} old, over --max-age {limit}")
     reasons += rpo
-    reasons += _size_checks(latest, seen.backups[1:], t)
+    reasons += _size_checks(latest, seen.backups[1:], t) + seen.set_problems
     reasons += _wal_checks(seen, t, now)
     reasons += _drill_checks(seen.drills, t, now)
     if continuous:

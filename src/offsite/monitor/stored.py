@@ -15,7 +15,7 @@ from offsite.monitor.health import Backup, Drill, Observation
 from offsite.monitor.walseen import observe_archive
 from offsite.names import set_time
 from offsite.sets import drill_records
-from offsite.sets.stored import scan
+from offsite.sets.stored import chain_problem, scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.base import ObjectInfo, Storage
@@ -47,7 +47,15 @@ def observe_storage(
     if trust is not None and trust.keyed:
         with Verifier(opened, trust) as verifier:
             current = verifier.usable(current)
-    seen.backups = [Backup(s.id, s.manifest.size, set_time(s.id)) for s in reversed(current)]
+    # a diff is a backup with its base (SPEC §10): never fresh without it, as large as both
+    broken = {s.id: why for s in current if (why := chain_problem(s, found.sets)) is not None}
+    seen.set_problems = [f"set {i} is a diff whose base {why}" for i, why in broken.items()]
+    sizes = {s.id: s.manifest.size for s in found.sets}
+    seen.backups = [
+        Backup(s.id, s.manifest.size + (sizes[s.manifest.base.id] if s.manifest.base else 0),
+               set_time(s.id))
+        for s in reversed(current) if s.id not in broken
+    ]  # fmt: skip
     # the clusters whose base backups are kept: their WAL archives give the RPO
     seen.pitr = {str(e.stats.get("system_id")) for s in current for e in s.manifest.entries
                  if e.kind == "pg-base" and e.stats.get("system_id")}  # fmt: skip

@@ -6,6 +6,13 @@ module (``schemas/manifest.schema.json``) before building anything from it, then
 schema cannot say (names and files unique, each file named after its entry). Formats
 ``offsite-manifest/1`` and ``/2`` (sets with a data key) are read; a newer one says
 "upgrade offsite".
+
+Format ``offsite-manifest/3`` (SPEC §10) is written by a run with an incremental source: a
+diff's ``base`` (its id and the SHA-256 of its manifest's bytes), each entry's ``delta``
+(``full``, ``diff``, ``unchanged``: no file) and its companion objects (an index, a deleted
+list), each named and checksummed like the entry's file. Formats 1 and 2 hold none of
+these, and their JSON comes back from the dataclasses byte for byte as it was read (the
+``auth`` of a set is computed over it).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,7 +31,9 @@ from offsite.names import NAME, SET_ID
 
 FORMAT = "offsite-manifest/1"
 FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data key
-FORMATS = (FORMAT, FORMAT_SET_KEY)
+FORMAT_DELTA = "offsite-manifest/3"  # incremental sets: base, delta, companions (SPEC §10)
+FORMATS = (FORMAT, FORMAT_SET_KEY, FORMAT_DELTA)
+DELTAS = ("full", "diff", "unchanged")
 MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST = 16 << 20  # bytes: a manifest larger than this is refused unread
 # fullmatch these: $ matches before a newline; [0-9], not \d, which takes any script's digits
@@ -67,11 +76,21 @@ def iso(moment: datetime) -> str:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """An object stored beside an entry's file, compressed and encrypted like it."""
+
+    role: str  # index | deleted | refs
+    file: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Entry:
     name: str
     kind: str
     source: str
-    file: str
+    file: str  # "" for an unchanged entry (format 3): nothing stored
     size: int
     sha256: str
     raw_size: int
@@ -79,6 +98,38 @@ class Entry:
     encryption: Encryption
     stats: dict[str, Any] = field(default_factory=dict)
     restore_hint: str = ""
+    delta: str = ""  # format 3: full | diff | unchanged; "" in formats 1 and 2
+    companions: tuple[Companion, ...] = ()
+
+    @property
+    def stored(self) -> bool:
+        """Whether the entry has a file of its own (an unchanged one has none)."""
+        return self.delta != "unchanged"
+
+    def companion(self, role: str) -> Companion | None:
+        return next((c for c in self.companions if c.role == role), None)
+
+    def part(self, role: str) -> Entry | None:
+        """The companion of ``role`` as an entry of its own, to read, verify or copy it
+        like a file (the same compression and encryption), or None when there is none."""
+        c = self.companion(role)
+        if c is None:
+            return None
+        return replace(self, file=c.file, size=c.size, sha256=c.sha256, delta="full",
+                       companions=())  # fmt: skip
+
+    def objects(self) -> list[Entry]:
+        """What the destination holds of this entry: its file, then each companion."""
+        own = [self] if self.stored else []
+        return own + [p for c in self.companions if (p := self.part(c.role)) is not None]
+
+
+@dataclass(frozen=True)
+class BaseRef:
+    """A diff's base: the full set it was made against, pinned by its manifest's bytes."""
+
+    id: str
+    manifest_sha256: str
 
 
 @dataclass(frozen=True)
@@ -107,10 +158,16 @@ class Manifest:
     tool_version: str = __version__
     format: str = FORMAT
     auth: Auth | None = None
+    base: BaseRef | None = None  # format 3: the full set a diff was made against
 
     @property
     def size(self) -> int:
-        return sum(e.size for e in self.entries)
+        return sum(o.size for e in self.entries for o in e.objects())
+
+    @property
+    def delta(self) -> str:
+        """``full`` or ``diff``: what kind of set this is."""
+        return "full" if self.base is None else "diff"
 
     def entry(self, name: str) -> Entry | None:
         return next((e for e in self.entries if e.name == name), None)
@@ -120,8 +177,14 @@ class Manifest:
         data = asdict(self)
         for entry in data["entries"]:
             entry["encryption"]["recipients"] = list(entry["encryption"]["recipients"])
+            if not entry["delta"]:  # formats 1 and 2: as they were written
+                del entry["delta"], entry["companions"]
+            elif entry["delta"] == "unchanged":
+                del entry["file"], entry["size"], entry["sha256"]
         if data["auth"] is None:
             del data["auth"]
+        if data["base"] is None:
+            del data["base"]
         return data
 
     def to_json(self) -> str:
@@ -157,34 +220,8 @@ class Manifest:
             raise ManifestError(where, problem)
         if not SET_ID.fullmatch(data["id"]):  # the schema's $ also matches before a newline
             raise ManifestError(where, "its id is not a set id")
-        names: set[str] = set()
-        files: set[str] = set()
-        for e in data["entries"]:
-            if not (NAME.fullmatch(e["name"]) and FILE.fullmatch(e["file"])):
-                raise ManifestError(where, "an entry name or file is not a plain name")
-            if not (KIND.fullmatch(e["kind"]) and SHA256.fullmatch(e["sha256"])):
-                raise ManifestError(where, f"entry {e['name']!r} has a bad kind or digest")
-            if e["encryption"]["mode"] == "set-key" and data["format"] == FORMAT:
-                raise ManifestError(where, "a format 1 manifest cannot hold set-key entries")
-            if e["name"] in names or e["file"] in files:
-                raise ManifestError(where, f"entry {e['name']!r} or its file appears twice")
-            if not e["file"].startswith(e["name"] + "."):
-                raise ManifestError(where, f"entry {e['name']!r} has a file of another name")
-            names.add(e["name"])
-            files.add(e["file"])
-        entries = tuple(
-            Entry(
-                **{
-                    **e,
-                    "encryption": Encryption(
-                        mode=e["encryption"]["mode"],
-                        cipher=e["encryption"].get("cipher"),
-                        recipients=tuple(e["encryption"].get("recipients", ())),
-                    ),
-                }
-            )
-            for e in data["entries"]
-        )
+        _check_entries(data, where)
+        entries = tuple(_entry(e) for e in data["entries"])
         auth = data.get("auth")
         return cls(
             id=data["id"],
@@ -196,4 +233,61 @@ class Manifest:
             tool_version=data.get("tool_version", "unknown"),
             format=data["format"],
             auth=Auth(auth["alg"], auth["mac"]) if auth else None,
+            base=BaseRef(**data["base"]) if "base" in data else None,
         )
+
+
+def _check_entries(data: dict[str, Any], where: str) -> None:
+    """What the schema cannot say: plain, unique names and files, each after its entry's
+    name; the fields of format 3 in format 3 only, where every entry has its delta."""
+    delta_format = data["format"] == FORMAT_DELTA
+    if "base" in data and not delta_format:
+        raise ManifestError(where, "only a format 3 manifest names a base")
+    names: set[str] = set()
+    files: set[str] = set()
+    for e in data["entries"]:
+        name = e["name"]
+        if not (NAME.fullmatch(name) and KIND.fullmatch(e["kind"])):
+            raise ManifestError(where, "an entry name or kind is not a plain name")
+        if ("delta" in e) != delta_format or ("companions" in e) != delta_format:
+            raise ManifestError(
+                where, f"entry {name!r}: delta and companions belong to format 3, always both"
+            )
+        if e["encryption"]["mode"] == "set-key" and data["format"] == FORMAT:
+            raise ManifestError(where, "a format 1 manifest cannot hold set-key entries")
+        if e.get("delta") in ("diff", "unchanged") and "base" not in data:
+            raise ManifestError(where, f"entry {name!r} is a {e['delta']} in a set with no base")
+        if name in names:
+            raise ManifestError(where, f"entry {name!r} appears twice")
+        names.add(name)
+        stored = [(e["file"], e["sha256"])] if "file" in e else []
+        stored += [(c["file"], c["sha256"]) for c in e.get("companions", ())]
+        if len({c["role"] for c in e.get("companions", ())}) != len(e.get("companions", ())):
+            raise ManifestError(where, f"entry {name!r} has two companions of one role")
+        for file, digest in stored:
+            if not (FILE.fullmatch(file) and SHA256.fullmatch(digest)):
+                raise ManifestError(where, f"entry {name!r} has a bad file name or digest")
+            if file in files:
+                raise ManifestError(where, f"the file {file!r} appears twice")
+            if not file.startswith(name + "."):
+                raise ManifestError(where, f"entry {name!r} has a file of another name")
+            files.add(file)
+
+
+def _entry(e: dict[str, Any]) -> Entry:
+    encryption = Encryption(
+        mode=e["encryption"]["mode"],
+        cipher=e["encryption"].get("cipher"),
+        recipients=tuple(e["encryption"].get("recipients", ())),
+    )
+    companions = tuple(Companion(**c) for c in e.get("companions", ()))
+    return Entry(
+        **{
+            "file": "",
+            "size": 0,
+            "sha256": "",
+            **e,
+            "encryption": encryption,
+            "companions": companions,
+        }
+    )

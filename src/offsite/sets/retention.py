@@ -5,12 +5,15 @@ each of the N most recent periods that have a set, and, like restic since 0.16, 
 oldest set while the rule has counts left (the longest history the counts allow);
 ``keep-last N`` keeps the N newest; ``keep-within D`` keeps every set less than D older
 than the newest set. Rules are ORed, and a set records every rule that keeps it.
+
+A diff (SPEC §10) is a restore point like a full set and counts alike; ``keep_bases`` then
+keeps the base of every kept diff, which takes no place of a rule unless it was chosen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 from offsite.errors import BadInput
@@ -99,3 +102,21 @@ def plan(sets: Sequence[tuple[str, datetime]], policy: Policy) -> Plan:
     if ordered and not result.keep:
         raise BadInput("this policy would remove every set; refusing")
     return result
+
+
+def keep_bases(decided: Plan, bases: dict[str, str]) -> Plan:
+    """``decided`` with the base of every kept diff kept too (``bases``: diff id -> base
+    id), saying which diff keeps it."""
+    kept = {d.set_id for d in decided.keep}
+    needed: dict[str, list[str]] = {}
+    for diff, base in bases.items():
+        if diff in kept:
+            needed.setdefault(base, []).append(diff)
+    return Plan(
+        tuple(
+            d
+            if d.set_id not in needed or d.keep
+            else replace(d, reasons=tuple(f"base of {x}" for x in sorted(needed[d.set_id])))
+            for d in decided.decisions
+        )
+    )

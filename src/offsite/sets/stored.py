@@ -7,11 +7,13 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from offsite.errors import (
+    BaseBroken,
     CheckFailed,
     DestinationMissing,
     ManifestError,
@@ -23,7 +25,7 @@ from offsite.errors import (
 )
 from offsite.github import gha
 from offsite.names import set_id_for, set_ids_of, set_time
-from offsite.sets.manifest import MANIFEST_NAME, MAX_MANIFEST, Manifest
+from offsite.sets.manifest import FORMAT_DELTA, MANIFEST_NAME, MAX_MANIFEST, Manifest
 from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage
 from offsite.urls import redact
 
@@ -176,10 +178,54 @@ def _downloadable(storage: Storage) -> bool:
 Check = Callable[[StoredSet, bool], bool]
 
 
+def manifest_sha256(stored: StoredSet) -> str:
+    return hashlib.sha256(stored.raw).hexdigest()
+
+
+def mismatch(diff: StoredSet, base: StoredSet) -> str | None:
+    """Why ``base`` is not the base ``diff`` names (or cannot be one); None when it is."""
+    ref = diff.manifest.base
+    assert ref is not None
+    if base.id != ref.id or manifest_sha256(base) != ref.manifest_sha256:
+        return "is there with another manifest than the diff names (swapped?)"
+    if base.manifest.format != FORMAT_DELTA or base.manifest.base is not None:
+        return "is not a full set of format 3"
+    for entry in diff.manifest.entries:
+        if entry.delta in ("diff", "unchanged"):
+            own = base.manifest.entry(entry.name)
+            if own is None or own.delta != "full" or own.kind != entry.kind:
+                return f"holds no full entry {entry.name!r} of kind {entry.kind}"
+    return None
+
+
+def chain_problem(
+    diff: StoredSet, sets: Iterable[StoredSet], check: Check | None = None
+) -> str | None:
+    """Why ``diff``'s chain is broken among ``sets`` (one destination's), or None; a base
+    that ``check`` refuses is broken too. None for a full set."""
+    ref = diff.manifest.base
+    if ref is None:
+        return None
+    base = next((s for s in sets if s.id == ref.id), None)
+    if base is None:
+        if diff.prefix == "":  # a set `gh run download -n` fetched alone
+            return (f"is not in this folder: download the artifact backup-{ref.id} beside it "
+                    f"(gh run download RUN_ID -n backup-{ref.id})")  # fmt: skip
+        return "is not there"
+    why = mismatch(diff, base)
+    if why is None and check is not None:
+        try:
+            check(base, True)
+        except OffsiteError as exc:
+            return f"is refused: {exc.message()}"
+    return why
+
+
 def latest(
     found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None
 ) -> StoredSet:
-    """The newest valid set: not dated in the future, and passing ``check`` (SPEC §7); one
+    """The newest valid set: not dated in the future, passing ``check`` (SPEC §7), and,
+    a diff, with its base there and the one named (SPEC §10); one
     that only an opt-in flag lets in only when no set proves itself. Each set passed over
     is named in a warning."""
     moment = now or datetime.now(timezone.utc)
@@ -197,6 +243,11 @@ def latest(
             except CheckFailed as exc:
                 refused.append(exc)
                 continue
+        broken = chain_problem(stored, found.sets, check)
+        if broken is not None:  # a diff is a restore point only with its base (SPEC §10)
+            assert stored.manifest.base is not None
+            refused.append(BaseBroken(stored.id, stored.manifest.base.id, broken))
+            continue
         for passed in refused:
             gha.warn(f"passing over {passed.message()}")
         for other in flagged:

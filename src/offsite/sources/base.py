@@ -59,9 +59,26 @@ class SourceOptions:
     mirror_cache: Path | None = None  # repositories: mirrors kept here between runs
     lfs: bool = False  # repositories: their LFS objects too, as a second entry NAME-lfs
     physical: bool = False  # PostgreSQL: a base backup of the cluster, not a dump
+    incremental: bool = False  # files: an index kept, diffs against it (SPEC §10)
     wal_included: bool = False  # ... with the WAL it needs inside (no archive to restore)
     optional: bool = False  # a repository that may not exist (a wiki): skipped, not failed
     platform: str | None = None  # container images: this platform of an index (os/arch[/v])
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The full set an incremental run diffs against (SPEC §10): its start, and what each
+    of its entries left to diff against (``read(name, role)``: a companion, decoded)."""
+
+    set_id: str
+    started_ns: int  # the base run's start: a file modified since is always read
+    raw_sizes: Mapping[str, int]  # per entry name with an index: its decoded bytes
+    read: Callable[[str, str], bytes]
+    full_when_over: float = 0.5  # a diff larger than this share of its base: a full run
+
+
+class FullNeeded(Exception):
+    """An entry's diff would be larger than ``--full-when-over`` allows: the run is full."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,7 @@ class RunContext:
 
     workdir: Path  # the run's work folder (gone when the run ends)
     skip: tuple[Path, ...] = ()  # absolute paths never archived: a destination inside a folder
+    baseline: Baseline | None = None  # an incremental run's base
 
 
 def no_stats() -> dict[str, Any]:
@@ -85,6 +103,9 @@ class Dump:
     reader: Readable | None = None
     stats: Callable[[], dict[str, Any]] = no_stats  # call once the bytes have all passed
     writer: Callable[[BinaryIO], None] | None = None
+    delta: str = ""  # an incremental source's: full | diff | unchanged (no bytes at all)
+    # companion objects by role (index, deleted), decoded: called once the bytes passed
+    companions: Callable[[], dict[str, bytes]] = dict
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,7 @@ class Kind(abc.ABC):
     # the URL schemes a restore target of this kind may have ("file": a plain path)
     target_schemes: ClassVar[tuple[str, ...]] = ("file",)
     target_hint: ClassVar[str] = ""  # what to do instead, when a target is of another kind
+    diffs: ClassVar[bool] = False  # whether an incremental source of the kind makes diffs
 
     @classmethod
     def local_target(cls, url: str) -> str:

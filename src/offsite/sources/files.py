@@ -1,21 +1,36 @@
-"""Files and folders: a POSIX (pax) tar, streamed; restored with traversal-safe extraction."""
+"""Files and folders: a POSIX (pax) tar, streamed; restored with traversal-safe extraction.
+
+An incremental source (SPEC §10) keeps an index beside its full tar (``tree``), and a
+diff run stores a tar of what changed and the list of what is gone; a diff restores over
+its base entry (``FolderRestorer.overlay``)."""
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import os
 import shutil
 import stat
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import SourceNotFound, TargetNotEmpty
+from offsite.errors import SourceFailed, SourceNotFound, TargetNotEmpty
 from offsite.github import gha
-from offsite.sources.base import Dump, Inspection, RestoreOptions, RunContext, Source, tar_dump
+from offsite.sources import tree
+from offsite.sources.base import (
+    Dump,
+    FullNeeded,
+    Inspection,
+    RestoreOptions,
+    RunContext,
+    Source,
+    tar_dump,
+)
 from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
 from offsite.stream import safetar
 from offsite.stream.pipeline import Pipeline
@@ -25,6 +40,7 @@ from offsite.stream.readers import CHUNK, Readable
 class FilesSource(Source):
     kind = "files"
     suffix = ".tar"
+    diffs = True
     target_suffix = ""  # a folder
 
     @property
@@ -65,8 +81,98 @@ class FilesSource(Source):
                 else:
                     tar.add(path, arcname=path.name, filter=lambda i: keep(path.parent, i))
 
+        if self.options.incremental:
+            yield self._incremental(context)
+            return
         with tar_dump(pipeline, self.name, write_tar, lambda: dict(counts)) as dump:
             yield dump
+
+    # -- incremental (SPEC §10) ------------------------------------------------------------
+    def _keep(self, context: RunContext) -> tree.Keep:
+        root, excludes, skip = self.path, self.options.excludes, context.skip
+
+        def keep(rel: str) -> bool:
+            base = rel.rsplit("/", 1)[-1]
+            if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in excludes):
+                return False
+            return not (skip and (root / rel).resolve() in skip)
+
+        return keep
+
+    def _where(self, rel: str) -> tuple[Path, str]:
+        """A relative path's file and its member name (as a full tar names it)."""
+        top = self.path
+        if rel in (tree.ROOT, top.name) and not (top.is_dir() and not top.is_symlink()):
+            return top, top.name
+        return (top, ".") if rel == tree.ROOT else (top / rel, "./" + rel)
+
+    def _incremental(self, context: RunContext) -> Dump:
+        keep, baseline = self._keep(context), context.baseline
+        if baseline is None or self.name not in baseline.raw_sizes:
+            return self._indexed(keep)
+        try:
+            base = tree.loads(baseline.read(self.name, "index"))
+        except ValueError as exc:
+            raise SourceFailed(self.name, f"the index of set {baseline.set_id} is not "
+                               f"readable: {exc}") from None  # fmt: skip
+        found = tree.plan(self.path, keep, base, baseline.started_ns, tree.hash_file)
+        stats = {"files": found.files, "bytes": found.bytes,
+                 "changed_files": len(found.members), "deleted": len(found.deleted)}  # fmt: skip
+        if found.empty:
+            return Dump(stats=lambda: stats, delta="unchanged")
+        limit = baseline.full_when_over * baseline.raw_sizes[self.name]
+        if found.changed_bytes > limit:
+            raise FullNeeded(f"the diff of {self.name} would hold {found.changed_bytes} bytes, "
+                             f"over {baseline.full_when_over:.0%} of its base entry's "
+                             f"{baseline.raw_sizes[self.name]} (--full-when-over)")  # fmt: skip
+
+        def write_diff(dst: BinaryIO) -> None:
+            with _tar(dst) as tar:
+                for rel in found.members:
+                    path, arcname = self._where(rel)
+                    info: tarfile.TarInfo | None = tar.gettarinfo(str(path), arcname)
+                    if info is None:  # a socket: tar keeps none
+                        continue
+                    if info.isreg():
+                        with open(path, "rb") as fh:
+                            tar.addfile(info, fh)
+                    else:
+                        tar.addfile(info)
+
+        deleted = "\0".join(found.deleted).encode("utf-8", "surrogateescape")
+        return Dump(writer=write_diff, stats=lambda: stats, delta="diff",
+                    companions=lambda: {"deleted": deleted} if deleted else {})  # fmt: skip
+
+    def _indexed(self, keep: tree.Keep) -> Dump:
+        """A full tar of the tree and its index, each file hashed as it is archived."""
+        items: list[tree.Item] = []
+        counts = {"files": 0, "bytes": 0}
+
+        def write_tar(dst: BinaryIO) -> None:
+            hashes: dict[tuple[int, int], str] = {}  # an inode's content, for its hardlinks
+            with _tar(dst) as tar:
+                for rel, path, st in tree.walk(self.path, keep):
+                    info: tarfile.TarInfo | None = tar.gettarinfo(str(path), self._where(rel)[1])
+                    if info is None:  # a socket: tar keeps none
+                        continue
+                    found = tree.item(rel, path, st)
+                    digest = ""
+                    if info.isreg():
+                        with open(path, "rb") as fh:
+                            hashing = _HashingFile(fh)
+                            tar.addfile(info, hashing)
+                        digest = hashes[(st.st_dev, st.st_ino)] = hashing.hexdigest()
+                        counts["files"] += 1
+                        counts["bytes"] += info.size
+                    else:
+                        tar.addfile(info)
+                        digest = hashes.get((st.st_dev, st.st_ino), "") if info.islnk() else ""
+                    if found is not None:
+                        size = info.size if info.isreg() else found.size
+                        items.append(replace(found, size=size, sha256=digest))
+
+        return Dump(writer=write_tar, stats=lambda: dict(counts), delta="full",
+                    companions=lambda: {"index": tree.dumps(items)})  # fmt: skip
 
     @classmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
@@ -94,6 +200,28 @@ class FilesSource(Source):
         return Inspection(problems=problems, checks=["files and bytes"])
 
 
+def _tar(dst: BinaryIO) -> tarfile.TarFile:
+    tar = tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)  # noqa: SIM115
+    tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # file data in 1 MiB reads
+    return tar
+
+
+class _HashingFile:
+    """A file read for a tar member, its SHA-256 taken on the way (the index's)."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self._fh = fh
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._digest.update(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
 class FolderRestorer(FolderStagingRestorer):
     """Extracts into a staging folder beside the target, then moves it into place.
 
@@ -114,6 +242,11 @@ class FolderRestorer(FolderStagingRestorer):
             tempfile.mkdtemp(prefix=f".{self.target.name}.", dir=self.target.parent)
         )
         safetar.extract(stream, self._staged, self.target.name, gha.warn)
+
+    def overlay(self, stream: Readable, deleted: list[str]) -> None:
+        assert self._staged is not None
+        safetar.remove(self._staged, deleted, self.target.name)
+        safetar.extract(stream, self._staged, self.target.name, gha.warn, over=True)
 
     def commit(self) -> None:
         staged = self._staged

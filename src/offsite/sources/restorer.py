@@ -52,6 +52,11 @@ class Restorer(abc.ABC):
     def write(self, stream: Readable) -> None:
         """Restore into a staging place next to the target."""
 
+    def overlay(self, stream: Readable, deleted: list[str]) -> None:
+        """After ``write`` staged a base entry: a diff of it over what is staged (SPEC §10),
+        the ``deleted`` paths removed first; only kinds that have diffs take one."""
+        raise BadInput(f"a diff cannot be restored into {self.location}: its kind has no diffs")
+
     @abc.abstractmethod
     def commit(self) -> None:
         """Move the staged restore into place."""

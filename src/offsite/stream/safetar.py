@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 import tarfile
 from collections.abc import Callable
@@ -57,6 +58,7 @@ class _State:
     dirs: dict[Parts, tarfile.TarInfo] = field(default_factory=dict)  # modes set at the end
     folders: set[Parts] = field(default_factory=set)  # every folder made, members or not
     owner: bool = field(default_factory=lambda: os.geteuid() == 0)
+    over: bool = False  # a diff extracted over its base: folders there are taken as they are
 
     def path(self, parts: Parts) -> Path:
         return self.root.joinpath(*parts)
@@ -66,7 +68,11 @@ def shown(info: tarfile.TarInfo | None) -> str:
     """A member's name for a message: at most 200 characters, never unprintable."""
     if info is None:
         return "(the links at the end)"
-    name = info.name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+    return _printable(info.name)
+
+
+def _printable(name: str) -> str:
+    name = name.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
     return name if len(name) <= 200 else name[:200] + "…"
 
 
@@ -98,6 +104,14 @@ def _make_parents(state: _State, parts: Parts) -> None:
         if not stat.S_ISDIR(st.st_mode):
             raise ValueError(f"its folder {'/'.join(parts[:i])!r} is a file in this archive")
         state.folders.add(parts[:i])
+
+
+def _is_folder(path: Path) -> bool:
+    """A real folder (lstat: never a symlink to one)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _clear(path: Path) -> None:
@@ -195,8 +209,9 @@ def _member(state: _State, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         if parts in state.links:
             raise ValueError("a symlink of the same name comes before it")
         if parts not in state.folders:
-            _clear(path)
-            os.mkdir(path, 0o700)
+            if not (state.over and _is_folder(path)):  # a diff's folder its base made
+                _clear(path)
+                os.mkdir(path, 0o700)
             state.folders.add(parts)
         state.dirs[parts] = info
         state.files.discard(parts)
@@ -228,12 +243,14 @@ def _finish(state: _State) -> None:
         _times(path, info)
 
 
-def extract(stream: Readable, root: Path, entry: str, warn: Warn) -> None:
-    """Extract the tar ``stream`` into the existing, empty folder ``root``.
+def extract(stream: Readable, root: Path, entry: str, warn: Warn, over: bool = False) -> None:
+    """Extract the tar ``stream`` into the existing, empty folder ``root``; with ``over``,
+    into a folder a base entry was extracted into (a diff: its folders are reused, its
+    files and links replaced, never written through).
 
     Raises UnsafeMember for a member the rules refuse, ArchiveUnreadable for a stream that
     is not a tar; the decoding pipeline's own errors pass through."""
-    state = _State(root, lambda message: warn(f"entry {entry!r}: {message}"))
+    state = _State(root, lambda message: warn(f"entry {entry!r}: {message}"), over=over)
     info: tarfile.TarInfo | None = None
     try:
         with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK) as tar:  # type: ignore[call-overload]
@@ -251,3 +268,30 @@ def extract(stream: Readable, root: Path, entry: str, warn: Warn) -> None:
         raise UnsafeMember(entry, shown(info), exc) from None
     except OSError as exc:
         raise UnsafeMember(entry, shown(info), exc.strerror or exc) from None
+
+
+def remove(root: Path, paths: list[str], entry: str) -> None:
+    """Remove a diff's deleted paths (SPEC §10) from ``root``, where its base was extracted.
+
+    The list is untrusted like member names: each path must be relative, without ``..``
+    or NUL, and every folder above it a real folder, never a symlink (UnsafeMember, exit
+    1, otherwise); a folder goes whole, a path that is not there is passed over."""
+    for name in paths:
+        try:
+            parts = member_path(name)
+            if not parts:
+                raise ValueError("it names the target itself")
+            for i in range(1, len(parts)):
+                above = root.joinpath(*parts[:i])
+                if os.path.lexists(above) and not _is_folder(above):
+                    raise ValueError(f"its folder {'/'.join(parts[:i])!r} is not a folder")
+            path = root.joinpath(*parts)
+            if _is_folder(path):
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        except ValueError as exc:
+            raise UnsafeMember(entry, f"(deleted) {_printable(name)}", exc) from None
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise UnsafeMember(entry, f"(deleted) {_printable(name)}", why) from None

@@ -1,0 +1,130 @@
+"""The base an incremental run diffs against (SPEC §10), or why the run is full.
+
+The base is the newest full set of format 3 that proves itself with the run's key, holds
+an index for an entry the run makes incrementally, and is at every destination under the
+same id with the same manifest. Its age is the run's choice (``--full-after``); a run
+whose diff would grow past ``--full-when-over`` of its base turns full as it finds out
+(``sources.base.FullNeeded``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+
+from offsite.crypto.keys import EncryptionConfig
+from offsite.errors import DestinationMissing, OffsiteError, SourceFailed
+from offsite.restore import read_entry
+from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Manifest
+from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
+from offsite.sets.trust import TrustConfig, Verifier
+from offsite.sources.base import Baseline
+from offsite.storage.base import Storage
+from offsite.stream.readers import Readable
+
+FULL_AFTER = timedelta(days=7)  # SPEC §10's default
+MAX_COMPANION = 1 << 30  # bytes of a decoded index read back: more is refused, not held
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """How a run with incremental sources picks its base."""
+
+    full_after: timedelta | None = None  # a base older than this (7 days) is no base
+    full_when_over: float = 0.5  # a diff over this share of its base: the run is full
+
+    @property
+    def oldest(self) -> timedelta:
+        return self.full_after or FULL_AFTER
+
+
+def _indexed(stored: StoredSet) -> bool:
+    m = stored.manifest
+    return (m.format == FORMAT_DELTA and m.base is None
+            and any(e.companion("index") for e in m.entries))  # fmt: skip
+
+
+def _scan(storage: Storage) -> Scan:
+    """The sets there; none in a local folder the run is about to create."""
+    try:
+        return scan(storage)
+    except DestinationMissing:
+        return Scan()
+
+
+def _proves(verifier: Verifier, stored: StoredSet, unencrypted: bool) -> bool:
+    """Whether the set proves it was made with the run's key; an unencrypted run takes an
+    unencrypted base (nothing to prove it with: the run writes unencrypted sets too)."""
+    try:
+        return verifier.check(stored, False) or unencrypted
+    except OffsiteError:
+        return False
+
+
+def choose(
+    storages: list[Storage],
+    stack: contextlib.ExitStack,
+    encryption: EncryptionConfig,
+    policy: Incremental,
+    now: datetime | None = None,
+) -> tuple[Baseline | None, StoredSet | None, str]:
+    """The run's base (what its sources read, and the set) or None and why the run is full."""
+    if encryption.mode == "recipients":
+        return None, None, "a set made for recipients cannot be read back here to diff against"
+    now = now or datetime.now(timezone.utc)
+    unencrypted = encryption.mode == "none"
+    trust = TrustConfig(passphrase=encryption.passphrase, allow_unencrypted=unencrypted)
+    first = storages[0]
+    verifier = stack.enter_context(Verifier(first, trust))
+    others = [{s.id: s.raw for s in _scan(st).sets} for st in storages[1:]]
+    for stored in reversed(_scan(first).current(now)):
+        if not _indexed(stored) or not _proves(verifier, stored, unencrypted):
+            continue
+        if any(o.get(stored.id) != stored.raw for o in others):
+            continue  # a base must be at every destination, the same there
+        if now - stored.time > policy.oldest:
+            return None, None, (f"the newest full set, {stored.id}, is older than "
+                                f"{policy.oldest} (--full-after)")  # fmt: skip
+        return _baseline(first, verifier, stored, policy), stored, ""
+    return None, None, "no full set with an index proves itself at every destination"
+
+
+def _baseline(
+    storage: Storage, verifier: Verifier, stored: StoredSet, policy: Incremental
+) -> Baseline:
+    def read(name: str, role: str) -> bytes:
+        entry = stored.manifest.entry(name)
+        part = entry.part(role) if entry is not None else None
+        if part is None:
+            raise SourceFailed(name, f"set {stored.id} has no {role} for it")
+        chunks: list[bytes] = []
+
+        def keep(stream: Readable) -> None:
+            total = 0
+            while chunk := stream.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_COMPANION:
+                    raise SourceFailed(name, f"the {role} of set {stored.id} is over 1 GiB")
+                chunks.append(chunk)
+
+        read_entry(storage, stored, part, verifier.entry_key(stored, part), keep)
+        return b"".join(chunks)
+
+    started = datetime.fromisoformat(stored.manifest.created_at.replace("Z", "+00:00"))
+    return Baseline(
+        set_id=stored.id,
+        started_ns=int(started.timestamp()) * 1_000_000_000,
+        raw_sizes={e.name: e.raw_size for e in stored.manifest.entries if e.companion("index")},
+        read=read,
+        full_when_over=policy.full_when_over,
+    )
+
+
+def delta_manifest(manifest: Manifest, base: StoredSet | None) -> Manifest:
+    """A run's manifest in format 3: each entry says its delta, a diff names its base."""
+    entries = tuple(e if e.delta else replace(e, delta="full") for e in manifest.entries)
+    ref = BaseRef(base.id, manifest_sha256(base)) if base is not None else None
+    if ref is None or not any(e.delta != "full" for e in entries):
+        ref = None  # nothing diffed (every entry new): a full set, itself a base
+    return replace(manifest, format=FORMAT_DELTA, entries=entries, base=ref)

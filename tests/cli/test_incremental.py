@@ -1,0 +1,291 @@
+"""Incremental sets of files (SPEC §10): diffs against a full base, restored whole, and
+every chain check a user relies on: a diff without its base is never a restore point."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from offsite.sets.manifest import Manifest
+
+
+def tree(root: Path) -> dict[str, object]:
+    """What a restore must give back: each path's type, content or target, and mode."""
+    found: dict[str, object] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        st = path.lstat()
+        if path.is_symlink():
+            found[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[rel] = ("dir", oct(st.st_mode & 0o777))
+        else:
+            found[rel] = ("file", path.read_bytes(), oct(st.st_mode & 0o777))
+    return found
+
+
+def sets(dest: Path) -> list[Manifest]:
+    return [Manifest.from_json((p / "manifest.json").read_bytes()) for p in sorted(dest.iterdir())
+            if (p / "manifest.json").exists()]  # fmt: skip
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "docs" / "old").mkdir(parents=True)
+    (src / "keep.txt").write_text("kept\n")
+    (src / "change.txt").write_text("before\n")
+    (src / "docs" / "old" / "a.md").write_text("a\n")
+    (src / "docs" / "old" / "b.md").write_text("b\n")
+    (src / "becomes-dir").write_text("a file first\n")
+    (src / "big.bin").write_bytes(os.urandom(200_000))
+    os.symlink("keep.txt", src / "link")
+    return src
+
+
+def backup(cli, src: Path, dest: Path, *more: str):  # type: ignore[no-untyped-def]
+    r = cli("backup", src, "--incremental", "--to", dest, *more)
+    assert r.code == 0, r.err
+    return r
+
+
+def change(src: Path) -> None:
+    (src / "change.txt").write_text("after, longer\n")
+    (src / "new.txt").write_text("new\n")
+    shutil.rmtree(src / "docs" / "old")
+    (src / "becomes-dir").unlink()
+    (src / "becomes-dir").mkdir()
+    (src / "becomes-dir" / "inside.txt").write_text("in\n")
+    (src / "link").unlink()
+    os.symlink("new.txt", src / "link")
+
+
+def test_a_diff_stores_what_changed_and_restores_the_tree_of_its_time(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    first = tree(source)
+    change(source)
+    r = backup(cli, source, dest)
+    assert "a diff of set" in r.out
+    full, diff = sets(dest)
+    assert full.base is None and full.format == "offsite-manifest/3"
+    assert full.entries[0].delta == "full" and full.entries[0].companion("index")
+    raw = (dest / full.id / "manifest.json").read_bytes()
+    assert diff.base is not None and diff.base.id == full.id
+    assert diff.base.manifest_sha256 == hashlib.sha256(raw).hexdigest()
+    entry = diff.entries[0]
+    assert entry.delta == "diff" and entry.companion("deleted") is not None
+    assert entry.raw_size < 50_000  # not the 200 kB file that did not change
+    assert entry.stats["deleted"] == 2  # docs/old (once, whole) and becomes-dir (retyped)
+    assert cli("restore", dest, "--into", tmp_path / "latest").code == 0
+    assert tree(tmp_path / "latest") == tree(source)
+    assert cli("restore", dest, "--id", full.id, "--into", tmp_path / "first").code == 0
+    assert tree(tmp_path / "first") == first
+    listed = cli("list", dest).out
+    assert f"diff of {full.id}" in listed and "full" in listed
+    assert json.loads(cli("list", dest, "--json").out)["sets"][1]["delta"] == "diff"
+    r = cli("verify", dest, "--all", "--read-data")
+    assert r.code == 0, r.out + r.err
+
+
+def test_a_fresh_checkout_with_new_mtimes_and_the_same_content_stores_nothing(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    for path in source.rglob("*"):  # every mtime new, as a fresh clone of the same commit
+        os.utime(path, follow_symlinks=False)
+    backup(cli, source, dest)
+    diff = sets(dest)[1]
+    assert diff.entries[0].delta == "unchanged" and diff.entries[0].file == ""
+    assert sorted(p.name for p in (dest / diff.id).iterdir()) == [
+        ".offsite-set", "key.gpg", "manifest.json"
+    ]  # fmt: skip
+    assert cli("restore", dest, "--into", tmp_path / "out").code == 0
+    assert tree(tmp_path / "out") == tree(source)
+
+
+def test_a_file_changed_in_the_second_of_its_base_is_read_again(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    """Size and mtime equal to the index, but not older than the base run's start: read."""
+    dest = tmp_path / "dest"
+    target = source / "change.txt"
+    backup(cli, source, dest)
+    stamp = target.stat().st_mtime_ns
+    target.write_text("BEFORE\n")  # the same size
+    os.utime(target, ns=(stamp, stamp))
+    backup(cli, source, dest)
+    assert cli("restore", dest, "--into", tmp_path / "out").code == 0
+    assert (tmp_path / "out" / "change.txt").read_text() == "BEFORE\n"
+
+
+def test_a_run_turns_full_when_its_diff_is_too_large_or_its_base_too_old(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    (source / "big.bin").write_bytes(os.urandom(200_000))
+    r = backup(cli, source, dest)
+    assert "over 50% of its base" in r.err and "a full run" in r.out
+    time.sleep(1.1)
+    r = backup(cli, source, dest, "--full-after", "1s")
+    assert "is older than 0:00:01 (--full-after)" in r.out
+    assert [m.base for m in sets(dest)] == [None, None, None]
+    (source / "new.txt").write_text("small\n")
+    backup(cli, source, dest)
+    assert sets(dest)[-1].base is not None
+
+
+def test_without_incremental_a_files_backup_is_as_before(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", source, "--to", dest).code == 0
+    only = sets(dest)[0]
+    assert only.format == "offsite-manifest/2" and only.entries[0].companions == ()
+
+
+# -- chains: a diff without its base ------------------------------------------------------
+@pytest.fixture
+def chain(cli, passphrase: str, source: Path, tmp_path: Path) -> tuple[Path, str, str]:
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    change(source)
+    backup(cli, source, dest)
+    full, diff = sets(dest)
+    return dest, full.id, diff.id
+
+
+def test_a_diff_whose_base_is_gone_is_no_restore_point(cli, chain, tmp_path: Path) -> None:
+    dest, base, diff = chain
+    older = tmp_path / "older"
+    older.mkdir()
+    shutil.move(dest / base, older / base)
+    r = cli("restore", dest, "--id", diff, "--into", tmp_path / "out")
+    assert r.code == 1 and f"set {diff} is a diff of set {base}, which" in r.err
+    assert not (tmp_path / "out").exists()
+    r = cli("verify", dest, "--id", diff)
+    assert r.code == 1 and "(base)" in r.out
+    r = cli("restore", dest, "--into", tmp_path / "out")  # the latest: none is left
+    assert r.code == 1 and "is not there" in r.err
+    r = cli("prune", dest, "--keep-last", "5")
+    assert r.code == 0 and f"removed set {diff} is a diff of set {base}" in r.err
+    assert not (dest / diff).exists()
+
+
+@pytest.mark.parametrize("encrypted", [True, False])
+def test_a_base_swapped_under_its_id_breaks_the_chain(
+    cli, source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, encrypted: bool
+) -> None:
+    """Another real set moved under the base's id: encrypted, its auth no longer holds;
+    unencrypted (no auth to break), its manifest is not the one the diff names."""
+    if encrypted:
+        monkeypatch.setenv("OFFSITE_PASSPHRASE", "pass")
+    plain = () if encrypted else ("--no-encrypt",)
+    dest, other = tmp_path / "dest", tmp_path / "other"
+    backup(cli, source, dest, *plain)
+    change(source)
+    backup(cli, source, dest, *plain)
+    base, diff = (m.id for m in sets(dest))
+    (source / "new.txt").write_text("another tree\n")
+    backup(cli, source, other, *plain)
+    made = sets(other)[0].id
+    shutil.rmtree(dest / base)
+    shutil.copytree(other / made, dest / base)
+    text = (dest / base / "manifest.json").read_text().replace(made, base)
+    (dest / base / "manifest.json").write_text(text)
+    r = cli("restore", dest, "--id", diff, "--into", tmp_path / "out")
+    why = "does not prove it was made" if encrypted else "another manifest than the diff names"
+    assert r.code == 1 and f"is a diff of set {base}" in r.err and why in r.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_diff_naming_another_base_fails_its_auth(cli, chain, tmp_path: Path) -> None:
+    dest, _base, diff = chain
+    path = dest / diff / "manifest.json"
+    data = json.loads(path.read_text())
+    data["base"]["manifest_sha256"] = "0" * 64
+    path.write_text(json.dumps(data))
+    r = cli("restore", dest, "--id", diff, "--into", tmp_path / "out")
+    assert r.code == 1 and "does not prove it was made with your key" in r.err
+    r = cli("restore", dest, "--into", tmp_path / "out")  # the latest passes over it
+    assert r.code == 0 and f"passing over set {diff}" in r.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir())[:2] == ["becomes-dir", "big.bin"]
+
+
+def test_a_diff_downloaded_without_its_base_names_the_artifact(cli, chain, tmp_path: Path) -> None:
+    dest, base, diff = chain
+    r = cli("restore", dest / diff, "--into", tmp_path / "out")
+    assert r.code == 1 and f"download the artifact backup-{base} beside it" in r.err
+    both = tmp_path / "download"  # `gh run download` without -n: a folder per artifact
+    shutil.copytree(dest / base, both / f"backup-{base}")
+    shutil.copytree(dest / diff, both / f"backup-{diff}")
+    assert cli("restore", both, "--into", tmp_path / "out").code == 0
+
+
+def test_copy_takes_a_diffs_base_first(cli, chain, source: Path, tmp_path: Path) -> None:
+    dest, base, diff = chain
+    r = cli("copy", dest, "--id", diff, "--to", tmp_path / "copy")
+    assert r.code == 0, r.err
+    assert sorted(m.id for m in sets(tmp_path / "copy")) == [base, diff]
+    assert cli("restore", tmp_path / "copy", "--into", tmp_path / "out").code == 0
+    assert tree(tmp_path / "out") == tree(source)
+
+
+def test_prune_keeps_the_base_of_a_kept_diff(cli, chain, tmp_path: Path) -> None:
+    dest, base, diff = chain
+    r = cli("prune", dest, "--keep-last", "1", "--json")
+    assert r.code == 0, r.err
+    reasons = {s["id"]: s["reasons"] for s in json.loads(r.out)["sets"]}
+    assert reasons == {diff: ["last 1/1"], base: [f"base of {diff}"]}
+    assert (dest / base / "manifest.json").exists()
+
+
+# -- hostile deleted lists ----------------------------------------------------------------
+def _plant_deleted(dest: Path, diff: str, paths: list[str]) -> None:
+    """Rewrite an unencrypted diff's deleted list, and its manifest to match (what anyone
+    who can write to the destination can do to a set that carries no auth)."""
+    data = zstandard.ZstdCompressor().compress("\0".join(paths).encode())
+    manifest = json.loads((dest / diff / "manifest.json").read_text())
+    companion = manifest["entries"][0]["companions"][0]
+    assert companion["role"] == "deleted"
+    (dest / diff / companion["file"]).write_bytes(data)
+    companion.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (dest / diff / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [["../outside/victim.txt"], ["/abs/victim.txt"], ["escape/victim.txt"], ["."]],
+    ids=["climbing", "absolute", "through-a-symlink", "the-target"],
+)
+def test_a_deleted_list_cannot_remove_outside_the_target(
+    cli, source: Path, tmp_path: Path, planted: list[str]
+) -> None:
+    victim_dir = tmp_path / "outside"
+    victim_dir.mkdir()
+    (victim_dir / "victim.txt").write_text("precious\n")
+    os.symlink(victim_dir, source / "escape")
+    dest = tmp_path / "dest"
+    backup(cli, source, dest, "--no-encrypt")
+    (source / "change.txt").unlink()
+    backup(cli, source, dest, "--no-encrypt")
+    diff = sets(dest)[1].id
+    planted = [p.replace("/abs", str(victim_dir)) if p.startswith("/abs") else p
+               for p in planted]  # fmt: skip
+    _plant_deleted(dest, diff, planted)
+    out = tmp_path / "restored" / "out"
+    r = cli("restore", dest, "--into", out)
+    assert r.code == 1 and "refusing the archive member '(deleted)" in r.err
+    assert (victim_dir / "victim.txt").read_text() == "precious\n"
+    assert not out.exists()
