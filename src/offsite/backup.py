@@ -303,7 +303,8 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     if not any(s.diffs and s.options.incremental for s in config.sources):
         return _run(config, storages, progress, None)
     with contextlib.ExitStack() as stack:
-        base = baseline.choose(storages, stack, config.encryption, config.incremental)
+        base = baseline.choose(storages, stack, config.encryption, config.incremental,
+                               config.sign_key)  # fmt: skip
         if base[0] is not None:
             try:
                 return _run(config, storages, progress, base)

@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from offsite.crypto.keys import EncryptionConfig
-from offsite.errors import DestinationMissing, OffsiteError, SourceFailed
+from offsite.errors import CheckFailed, DestinationMissing
 from offsite.restore import read_entry
 from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
 from offsite.sets.trust import TrustConfig, Verifier
-from offsite.sources.base import Baseline
+from offsite.sources.base import Baseline, FullNeeded
 from offsite.storage.base import Storage
 from offsite.stream.readers import Readable
 
@@ -53,12 +53,13 @@ def _scan(storage: Storage) -> Scan:
         return Scan()
 
 
-def _proves(verifier: Verifier, stored: StoredSet, unencrypted: bool) -> bool:
-    """Whether the set proves it was made with the run's key; an unencrypted run takes an
-    unencrypted base (nothing to prove it with: the run writes unencrypted sets too)."""
+def _proves(verifier: Verifier, stored: StoredSet, lowered: bool) -> bool:
+    """Whether the set proves it was made with the run's key (its passphrase, or the key
+    it signs with); an unencrypted, unsigned run takes an unencrypted base (nothing would
+    prove it: the run writes such sets too)."""
     try:
-        return verifier.check(stored, False) or unencrypted
-    except OffsiteError:
+        return verifier.check(stored, False) or lowered
+    except CheckFailed:
         return False
 
 
@@ -67,19 +68,21 @@ def choose(
     stack: contextlib.ExitStack,
     encryption: EncryptionConfig,
     policy: Incremental,
+    sign_key: str | None = None,
     now: datetime | None = None,
 ) -> tuple[Baseline | None, StoredSet | None, str]:
     """The run's base (what its sources read, and the set) or None and why the run is full."""
     if encryption.mode == "recipients":
         return None, None, "a set made for recipients cannot be read back here to diff against"
     now = now or datetime.now(timezone.utc)
-    unencrypted = encryption.mode == "none"
-    trust = TrustConfig(passphrase=encryption.passphrase, allow_unencrypted=unencrypted)
+    lowered = encryption.mode == "none" and not sign_key
+    trust = TrustConfig(passphrase=encryption.passphrase, allow_unencrypted=lowered,
+                        trust_keys=(sign_key,) if sign_key else ())  # fmt: skip
     first = storages[0]
     verifier = stack.enter_context(Verifier(first, trust))
     others = [{s.id: s.raw for s in _scan(st).sets} for st in storages[1:]]
     for stored in reversed(_scan(first).current(now)):
-        if not _indexed(stored) or not _proves(verifier, stored, unencrypted):
+        if not _indexed(stored) or not _proves(verifier, stored, lowered):
             continue
         if any(o.get(stored.id) != stored.raw for o in others):
             continue  # a base must be at every destination, the same there
@@ -97,7 +100,7 @@ def _baseline(
         entry = stored.manifest.entry(name)
         part = entry.part(role) if entry is not None else None
         if part is None:
-            raise SourceFailed(name, f"set {stored.id} has no {role} for it")
+            raise FullNeeded(f"set {stored.id} has no {role} for {name}")
         chunks: list[bytes] = []
 
         def keep(stream: Readable) -> None:
@@ -105,7 +108,7 @@ def _baseline(
             while chunk := stream.read(1 << 20):
                 total += len(chunk)
                 if total > MAX_COMPANION:
-                    raise SourceFailed(name, f"the {role} of set {stored.id} is over 1 GiB")
+                    raise FullNeeded(f"the {role} of {name} in set {stored.id} is over 1 GiB")
                 chunks.append(chunk)
 
         read_entry(storage, stored, part, verifier.entry_key(stored, part), keep)

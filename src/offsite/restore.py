@@ -33,6 +33,7 @@ from offsite.sets.manifest import Entry
 from offsite.sets.stored import StoredSet, scan, select
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.sources import RestoreOptions, Restorer, kind_class
+from offsite.sources.tree import MAX_DELETED
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import Pipeline, decompress
@@ -199,9 +200,6 @@ def _staged(read: Callable[[Sink], None], restorer: Restorer) -> None:
         restorer.write(staged)
 
 
-MAX_DELETED = 256 << 20  # bytes of a decoded deleted list: more is refused, not held
-
-
 def _size(base: StoredSet | None, entry: Entry) -> int:
     """The decoded bytes an entry restores: a diff's with its base entry's."""
     if base is None or entry.delta == "full":
@@ -227,12 +225,12 @@ def _restore_diff(
     if listed is not None:
 
         def keep(stream: Readable) -> None:
-            data = stream.read(MAX_DELETED + 1)
-            if len(data) > MAX_DELETED:
-                raise UnsafeMember(entry.name, "(deleted list)", "it is over 256 MiB")
+            data = bytearray()
+            while chunk := stream.read(CHUNK):  # a store may answer a read short
+                data += chunk
+                if len(data) > MAX_DELETED:
+                    raise UnsafeMember(entry.name, "(deleted list)", "it is over 256 MiB")
             deleted.extend(p for p in data.decode("utf-8", "surrogateescape").split("\0") if p)
-            while stream.read(CHUNK):
-                pass
 
         read_entry(storage, diff, listed, verifier.entry_key(diff, listed), keep, on_read)
     key = verifier.entry_key(diff, entry)
@@ -335,7 +333,9 @@ def restore_set(
     for entry, target in plan:
         kind_class(entry.kind).check_target(target)
     # a diff's entries build on its base's (SPEC §10): the base is there, the one named
-    under_all = base_of(storage, stored, verifier.check) if stored.manifest.base else None
+    # (needed only where a chosen entry is not full: a full one restores without it)
+    chained = stored.manifest.base and any(e.delta != "full" for e, _ in plan)
+    under_all = base_of(storage, stored, verifier.check) if chained else None
     restorers: list[tuple[Entry, str, Restorer]] = [
         (
             entry,

@@ -48,7 +48,8 @@ def observe_storage(
         with Verifier(opened, trust) as verifier:
             current = verifier.usable(current)
     # a diff is a backup with its base (SPEC §10): never fresh without it, as large as both
-    broken = {s.id: why for s in current if (why := chain_problem(s, found.sets)) is not None}
+    # (its base among the sets that count here: with a key, those that prove themselves)
+    broken = {s.id: why for s in current if (why := chain_problem(s, current)) is not None}
     seen.set_problems = [f"set {i} is a diff whose base {why}" for i, why in broken.items()]
     sizes = {s.id: s.manifest.size for s in found.sets}
     seen.backups = [

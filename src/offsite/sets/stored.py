@@ -214,9 +214,9 @@ def chain_problem(
         return "is not there"
     why = mismatch(diff, base)
     if why is None and check is not None:
-        try:
+        try:  # a store that fails to answer says so (exit 3): no reason to call a chain broken
             check(base, True)
-        except OffsiteError as exc:
+        except CheckFailed as exc:
             return f"is refused: {exc.message()}"
     return why
 
@@ -235,18 +235,18 @@ def latest(
         if stored.future(moment):
             gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
             continue
-        if check is not None:
-            try:
-                if not check(stored, False):
-                    flagged.append(stored)
-                    continue
-            except CheckFailed as exc:
-                refused.append(exc)
-                continue
+        try:
+            proven = check is None or check(stored, False)
+        except CheckFailed as exc:
+            refused.append(exc)
+            continue
         broken = chain_problem(stored, found.sets, check)
         if broken is not None:  # a diff is a restore point only with its base (SPEC §10)
             assert stored.manifest.base is not None
             refused.append(BaseBroken(stored.id, stored.manifest.base.id, broken))
+            continue
+        if not proven:
+            flagged.append(stored)
             continue
         for passed in refused:
             gha.warn(f"passing over {passed.message()}")

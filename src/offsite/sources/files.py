@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import SourceFailed, SourceNotFound, TargetNotEmpty
+from offsite.errors import SourceNotFound, TargetNotEmpty
 from offsite.github import gha
 from offsite.sources import tree
 from offsite.sources.base import (
@@ -112,9 +112,9 @@ class FilesSource(Source):
             return self._indexed(keep)
         try:
             base = tree.loads(baseline.read(self.name, "index"))
-        except ValueError as exc:
-            raise SourceFailed(self.name, f"the index of set {baseline.set_id} is not "
-                               f"readable: {exc}") from None  # fmt: skip
+        except ValueError as exc:  # a run that cannot diff is full, not failed
+            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
+                             f"readable ({exc})") from None  # fmt: skip
         found = tree.plan(self.path, keep, base, baseline.started_ns, tree.hash_file)
         stats = {"files": found.files, "bytes": found.bytes,
                  "changed_files": len(found.members), "deleted": len(found.deleted)}  # fmt: skip
@@ -140,6 +140,8 @@ class FilesSource(Source):
                         tar.addfile(info)
 
         deleted = "\0".join(found.deleted).encode("utf-8", "surrogateescape")
+        if len(deleted) > tree.MAX_DELETED:  # more than a restore reads back
+            raise FullNeeded(f"the deleted list of {self.name} is over 256 MiB")
         return Dump(writer=write_diff, stats=lambda: stats, delta="diff",
                     companions=lambda: {"deleted": deleted} if deleted else {})  # fmt: skip
 
@@ -245,8 +247,9 @@ class FolderRestorer(FolderStagingRestorer):
 
     def overlay(self, stream: Readable, deleted: list[str]) -> None:
         assert self._staged is not None
+        folders = safetar.open_folders(self._staged)  # a read-only folder of the base too
         safetar.remove(self._staged, deleted, self.target.name)
-        safetar.extract(stream, self._staged, self.target.name, gha.warn, over=True)
+        safetar.extract(stream, self._staged, self.target.name, gha.warn, over=folders)
 
     def commit(self) -> None:
         staged = self._staged

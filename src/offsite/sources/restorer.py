@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from offsite.errors import BadInput, TargetNotEmpty
+from offsite.stream import safetar
 from offsite.stream.readers import Readable, copy
 
 
@@ -120,6 +121,8 @@ class FolderStagingRestorer(Restorer):
 
     def discard(self) -> None:
         if self._staged is not None:
+            with contextlib.suppress(OSError):  # a read-only folder staged: removable
+                safetar.open_folders(self._staged)
             shutil.rmtree(self._staged, ignore_errors=True)
             self._staged = None
         remove_empty(self._created)

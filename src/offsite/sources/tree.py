@@ -5,9 +5,9 @@ The index lists, per path (relative, no ``./``; ``.`` for the folder itself), it
 gid, SHA-256 for a file and target for a symlink: one JSON object per line, in the order
 a tar of the folder holds them. A diff compares the tree with its base's index: a path
 whose type, size, mtime, mode and owner are all equal is unchanged unread; a file whose
-content, mode and owner are equal is unchanged whatever its mtime (so is a folder whose
-mode and owner are, and a symlink whose target is); a file whose mtime is not older than
-the base run's start is always read; anything else is a member of the diff.
+content, mode and owner are equal is unchanged whatever its mtime; a file whose mtime is
+not older than the base run's start is always read; anything else is a member of the
+diff (a folder whose mtime moved is a header alone, so it comes back with its mtime).
 A path gone, or of another type, is on the deleted list (a folder once, not its contents).
 """
 
@@ -26,6 +26,7 @@ from offsite.stream.readers import CHUNK
 TYPES = {stat.S_IFREG: "f", stat.S_IFDIR: "d", stat.S_IFLNK: "l"}
 ROOT = "."
 MAX_PATHS = 10_000_000  # paths in an index read back: more is refused, not held
+MAX_DELETED = 256 << 20  # bytes of a deleted list: a diff run with more is full
 
 Keep = Callable[[str], bool]  # whether a relative path is archived (excludes, skip)
 
@@ -155,13 +156,16 @@ def plan(
     """Compare the tree at ``top`` with ``base``, an index its run started at
     ``started_ns``; ``digest`` reads a file's SHA-256 (only where metadata cannot decide)."""
     result = Plan()
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # path -> its place in the walk
     retyped: set[str] = set()
+    links: dict[tuple[int, int], list[str]] = {}  # a file's inode -> its paths
     for rel, path, st in walk(top, keep):
         now = item(rel, path, st)
         if now is None:
             continue
-        seen.add(rel)
+        seen[rel] = len(seen)
+        if now.type == "f" and st.st_nlink > 1:
+            links.setdefault((st.st_dev, st.st_ino), []).append(rel)
         if now.type == "f":
             result.files += 1
             result.bytes += now.size
@@ -173,7 +177,13 @@ def plan(
         result.members.append(rel)
         if now.type == "f":
             result.changed_bytes += now.size
-    gone = sorted((set(base) - seen) | retyped)
+    # a member's hardlinks go with it, so the diff's tar links them again
+    chosen = set(result.members)
+    for paths in links.values():
+        if chosen.intersection(paths):
+            chosen.update(paths)
+    result.members = sorted(chosen, key=seen.__getitem__)
+    gone = sorted((set(base) - set(seen)) | retyped)
     topmost: set[str] = set()
     for rel in gone:  # sorted: a folder comes before its contents
         if rel == ROOT or any(p in topmost for p in _parents(rel)):
@@ -186,16 +196,13 @@ def plan(
 def _unchanged(
     now: Item, old: Item, path: Path, started_ns: int, digest: Callable[[Path], str]
 ) -> bool:
-    """Whether ``now`` is what the base holds (of the same type); a fresh checkout, its
-    mtimes all new, is unchanged where content, mode and owner are."""
-    if now.same_metadata(old) and now.mtime_ns < started_ns:
+    """Whether ``now`` is what the base holds (of the same type): its metadata all equal (a
+    file's mtime also older than the base run's start), or a file's content, mode and
+    owner (a fresh checkout: every mtime new)."""
+    if now.same_metadata(old) and (now.type != "f" or now.mtime_ns < started_ns):
         return True
-    if not now.same_owner_and_mode(old):
+    if now.type != "f" or not now.same_owner_and_mode(old):
         return False
-    if now.type == "d":  # its listing is its members' and the deleted list's concern
-        return True
-    if now.type == "l":
-        return now.target == old.target
     return now.size == old.size and digest(path) == old.sha256
 
 

@@ -58,7 +58,8 @@ class _State:
     dirs: dict[Parts, tarfile.TarInfo] = field(default_factory=dict)  # modes set at the end
     folders: set[Parts] = field(default_factory=set)  # every folder made, members or not
     owner: bool = field(default_factory=lambda: os.geteuid() == 0)
-    over: bool = False  # a diff extracted over its base: folders there are taken as they are
+    # a diff extracted over its base: the folders there, their modes and mtimes to put back
+    over: dict[Parts, tuple[int, int]] | None = None
 
     def path(self, parts: Parts) -> Path:
         return self.root.joinpath(*parts)
@@ -102,7 +103,8 @@ def _make_parents(state: _State, parts: Parts) -> None:
             os.mkdir(folder)
             st = os.lstat(folder)
         if not stat.S_ISDIR(st.st_mode):
-            raise ValueError(f"its folder {'/'.join(parts[:i])!r} is a file in this archive")
+            raise ValueError(f"its folder {'/'.join(parts[:i])!r} is not a folder (a file or a "
+                             "symlink before it)")  # fmt: skip
         state.folders.add(parts[:i])
 
 
@@ -209,7 +211,7 @@ def _member(state: _State, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         if parts in state.links:
             raise ValueError("a symlink of the same name comes before it")
         if parts not in state.folders:
-            if not (state.over and _is_folder(path)):  # a diff's folder its base made
+            if not (state.over is not None and _is_folder(path)):  # one its base made
                 _clear(path)
                 os.mkdir(path, 0o700)
             state.folders.add(parts)
@@ -241,12 +243,27 @@ def _finish(state: _State) -> None:
         os.chmod(path, _mode(info, "folder", state.warn))
         _owner(state, path, info)
         _times(path, info)
+    before = state.over or {}
+    for parts in sorted(set(before) - set(state.dirs), key=len, reverse=True):
+        path = state.path(parts)  # a base's folder the diff did not name: as it was
+        if _is_folder(path):
+            mode, mtime = before[parts]
+            os.chmod(path, mode)
+            with contextlib.suppress(OSError):
+                os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
 
 
-def extract(stream: Readable, root: Path, entry: str, warn: Warn, over: bool = False) -> None:
-    """Extract the tar ``stream`` into the existing, empty folder ``root``; with ``over``,
-    into a folder a base entry was extracted into (a diff: its folders are reused, its
-    files and links replaced, never written through).
+def extract(
+    stream: Readable,
+    root: Path,
+    entry: str,
+    warn: Warn,
+    over: dict[Parts, tuple[int, int]] | None = None,
+) -> None:
+    """Extract the tar ``stream`` into the existing, empty folder ``root``; with ``over``
+    (what ``open_folders`` returned), into a folder a base entry was extracted into (a
+    diff: its folders are reused, its files and links replaced, never written through;
+    the folders the diff does not name get their modes and mtimes back).
 
     Raises UnsafeMember for a member the rules refuse, ArchiveUnreadable for a stream that
     is not a tar; the decoding pipeline's own errors pass through."""
@@ -268,6 +285,24 @@ def extract(stream: Readable, root: Path, entry: str, warn: Warn, over: bool = F
         raise UnsafeMember(entry, shown(info), exc) from None
     except OSError as exc:
         raise UnsafeMember(entry, shown(info), exc.strerror or exc) from None
+
+
+def open_folders(root: Path) -> dict[Parts, tuple[int, int]]:
+    """Every real folder under ``root`` (``root`` too) made writable by its owner, so a
+    diff can go into a folder its base made read-only (or a staging folder be removed);
+    their modes and mtimes before, to give back (``extract(over=...)``)."""
+    found: dict[Parts, tuple[int, int]] = {}
+    stack: list[Parts] = [()]
+    while stack:
+        parts = stack.pop()
+        path = root.joinpath(*parts)
+        st = os.lstat(path)
+        found[parts] = (stat.S_IMODE(st.st_mode), st.st_mtime_ns)
+        if st.st_mode & 0o700 != 0o700:  # before listing it: a folder may be unreadable too
+            os.chmod(path, stat.S_IMODE(st.st_mode) | 0o700)
+        with os.scandir(path) as listing:
+            stack += [(*parts, e.name) for e in listing if e.is_dir(follow_symlinks=False)]
+    return found
 
 
 def remove(root: Path, paths: list[str], entry: str) -> None:
