@@ -64,8 +64,8 @@ class FilesSource(Source):
                 base = rel.rsplit("/", 1)[-1]
                 if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in excludes):
                     return None
-                if skip and (root / rel).resolve() in skip:
-                    return None
+                if skip and info.isdir() and (root / rel).resolve() in skip:
+                    return None  # (a destination is a folder: only folders are resolved)
             if info.isreg():
                 counts["files"] += 1
                 counts["bytes"] += info.size
@@ -91,11 +91,11 @@ class FilesSource(Source):
     def _keep(self, context: RunContext) -> tree.Keep:
         root, excludes, skip = self.path, self.options.excludes, context.skip
 
-        def keep(rel: str) -> bool:
+        def keep(rel: str, folder: bool) -> bool:
             base = rel.rsplit("/", 1)[-1]
             if any(fnmatch.fnmatch(rel, p) or fnmatch.fnmatch(base, p) for p in excludes):
-                return False
-            return not (skip and (root / rel).resolve() in skip)
+                return False  # a destination is a folder: only folders are resolved
+            return not (skip and folder and (root / rel).resolve() in skip)
 
         return keep
 

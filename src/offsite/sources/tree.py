@@ -28,7 +28,7 @@ ROOT = "."
 MAX_PATHS = 10_000_000  # paths in an index read back: more is refused, not held
 MAX_DELETED = 256 << 20  # bytes of a deleted list: a diff run with more is full
 
-Keep = Callable[[str], bool]  # whether a relative path is archived (excludes, skip)
+Keep = Callable[[str, bool], bool]  # whether a relative path (a folder?) is archived
 
 
 @dataclass(frozen=True)
@@ -96,8 +96,9 @@ def walk(top: Path, keep: Keep) -> Iterator[tuple[str, Path, os.stat_result]]:
 def _children(prefix: str, folder: Path, keep: Keep) -> Iterator[tuple[str, Path, os.stat_result]]:
     for name in sorted(os.listdir(folder)):
         rel, path = prefix + name, folder / name
-        if keep(rel):
-            yield rel, path, os.lstat(path)
+        st = os.lstat(path)
+        if keep(rel, stat.S_ISDIR(st.st_mode)):
+            yield rel, path, st
 
 
 def hash_file(path: Path) -> str:
@@ -120,10 +121,14 @@ def dumps(items: list[Item]) -> bytes:
 def loads(data: bytes) -> dict[str, Item]:
     """An index read back (from a set that proved itself); ValueError when it is not one."""
     found: dict[str, Item] = {}
-    for n, line in enumerate(data.splitlines()):
-        if n >= MAX_PATHS:
-            raise ValueError(f"more than {MAX_PATHS} paths")
-        row = json.loads(line.decode("utf-8", "surrogateescape"))
+    lines = data.splitlines()
+    if len(lines) > MAX_PATHS:
+        raise ValueError(f"more than {MAX_PATHS} paths")
+    text = (b"[" + b",".join(lines) + b"]").decode("utf-8", "surrogateescape")
+    rows = json.loads(text)  # one parse, not one a line (names not UTF-8 kept as written)
+    if len(rows) != len(lines):
+        raise ValueError("a line holds more than one item")
+    for n, row in enumerate(rows):
         if not (isinstance(row, list) and len(row) == 9):
             raise ValueError(f"line {n + 1} is not an index item")
         path, kind, size, mtime, mode, uid, gid, digest, target = row
