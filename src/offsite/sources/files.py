@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import os
 import shutil
 import stat
@@ -34,7 +33,7 @@ from offsite.sources.base import (
 from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
 from offsite.stream import safetar
 from offsite.stream.pipeline import Pipeline
-from offsite.stream.readers import CHUNK, Readable
+from offsite.stream.readers import CHUNK, HashingReader, Readable
 
 
 class FilesSource(Source):
@@ -161,7 +160,7 @@ class FilesSource(Source):
                     digest = ""
                     if info.isreg():
                         with open(path, "rb") as fh:
-                            hashing = _HashingFile(fh)
+                            hashing = HashingReader(fh)  # the index's SHA-256, on the way
                             tar.addfile(info, hashing)
                         digest = hashes[(st.st_dev, st.st_ino)] = hashing.hexdigest()
                         counts["files"] += 1
@@ -206,22 +205,6 @@ def _tar(dst: BinaryIO) -> tarfile.TarFile:
     tar = tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK)  # noqa: SIM115
     tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # file data in 1 MiB reads
     return tar
-
-
-class _HashingFile:
-    """A file read for a tar member, its SHA-256 taken on the way (the index's)."""
-
-    def __init__(self, fh: BinaryIO) -> None:
-        self._fh = fh
-        self._digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self._digest.update(data)
-        return data
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
 
 
 class FolderRestorer(FolderStagingRestorer):

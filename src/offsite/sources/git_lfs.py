@@ -27,7 +27,7 @@ from offsite.sources.process import ErrorFactory
 from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
 from offsite.stream.digest import file_sha256
 from offsite.stream.pipeline import Pipeline
-from offsite.stream.readers import CHUNK, Readable
+from offsite.stream.readers import CHUNK, HashingReader, Readable
 from offsite.stream.safetar import member_path, shown
 
 OID = re.compile(r"^[0-9a-f]{64}$")
@@ -82,7 +82,7 @@ def dump(
                 info = tar.gettarinfo(str(path), path.relative_to(folder).as_posix())
                 info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
                 with open(path, "rb") as fh:
-                    digest = _Hashing(fh)
+                    digest = HashingReader(fh)
                     tar.addfile(info, digest)
                 if digest.hexdigest() != path.name:
                     raise fail(f"LFS object {path.name} does not match its id")
@@ -130,20 +130,6 @@ def _objects_root(target: Path) -> Path:
     """Where ``lfs/objects`` goes: a bare repository itself, a work tree's ``.git``, or a
     plain folder."""
     return target / ".git" if (target / ".git").is_dir() else target
-
-
-class _Hashing:
-    def __init__(self, inner: BinaryIO) -> None:
-        self.inner = inner
-        self.digest = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.inner.read(size)
-        self.digest.update(data)
-        return data
-
-    def hexdigest(self) -> str:
-        return self.digest.hexdigest()
 
 
 class LfsRestorer(FolderStagingRestorer):
