@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from offsite.crypto.keys import EncryptionConfig
-from offsite.errors import CheckFailed, DestinationMissing
+from offsite.errors import CheckFailed, DecryptionFailed, DestinationMissing
 from offsite.restore import read_entry
 from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
@@ -111,7 +111,11 @@ def _baseline(
                     raise FullNeeded(f"the {role} of {name} in set {stored.id} is over 1 GiB")
                 chunks.append(chunk)
 
-        read_entry(storage, stored, part, verifier.entry_key(stored, part), keep)
+        try:
+            read_entry(storage, stored, part, verifier.entry_key(stored, part), keep)
+        except (CheckFailed, DecryptionFailed) as exc:  # gone or damaged: diff against nothing
+            raise FullNeeded(f"the {role} of {name} in set {stored.id} cannot be read: "
+                             f"{exc.message()}") from None  # fmt: skip
         return b"".join(chunks)
 
     started = datetime.fromisoformat(stored.manifest.created_at.replace("Z", "+00:00"))

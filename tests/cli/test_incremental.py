@@ -411,3 +411,68 @@ def test_a_broken_diff_only_a_flag_lets_in_is_passed_over_too(
     r = cli("restore", dest, "--into", tmp_path / "out", "--allow-unencrypted")
     assert r.code == 0, r.err
     assert f"restored set {older}" in r.out and f"passing over set {diff}" in r.err
+
+
+def test_a_folder_replaced_by_a_symlink_never_carries_a_mode_out_of_the_target(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    """The base's d/sub (0700, old) gets its mode and mtime back only where d is still a
+    folder: d is now a symlink to a folder outside, whose sub must stay as it is."""
+    sub = source / "d" / "sub"
+    sub.mkdir(parents=True)
+    sub.chmod(0o700)
+    os.utime(sub, ns=(10**18, 10**18))
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "sub").mkdir(parents=True)
+    (elsewhere / "sub").chmod(0o755)
+    before = (elsewhere / "sub").stat()
+    shutil.rmtree(source / "d")
+    os.symlink(elsewhere, source / "d")
+    backup(cli, source, dest)
+    assert cli("restore", dest, "--into", tmp_path / "out").code == 0
+    after = (elsewhere / "sub").stat()
+    assert (after.st_mode, after.st_mtime_ns) == (before.st_mode, before.st_mtime_ns)
+    assert tree(tmp_path / "out") == tree(source)
+
+
+def test_a_base_index_gone_or_damaged_makes_the_run_full(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "dest"
+    backup(cli, source, dest)
+    full = sets(dest)[0]
+    index = full.entries[0].companion("index")
+    assert index is not None
+    (dest / full.id / index.file).unlink()  # anyone who can delete an object can do this
+    r = backup(cli, source, dest)
+    assert "cannot be read" in r.err and sets(dest)[-1].base is None
+
+
+def test_restore_force_over_a_folder_from_a_read_only_tree(
+    cli, passphrase: str, source: Path, tmp_path: Path
+) -> None:
+    """A tree whose top folder is 0555, restored with --force into a folder that holds
+    files, without root's rights: every file comes back, none is lost on the way."""
+    (source / "ro").mkdir()
+    (source / "ro" / "f").write_text("in a read-only folder\n")
+    (source / "ro").chmod(0o555)
+    source.chmod(0o555)
+    dest = tmp_path / "dest"
+    try:
+        backup(cli, source, dest)
+    finally:
+        source.chmod(0o755)
+    target = tmp_path / "restored" / "out"
+    target.mkdir(parents=True)
+    (target / "keep.txt").write_text("the user's, replaced by the backup's\n")
+    argv = ["restore", str(dest), "--into", str(target), "--force"]
+    if os.geteuid() == 0 and shutil.which("setpriv"):  # without CAP_DAC_OVERRIDE
+        run = subprocess.run(["setpriv", "--bounding-set=-all", sys.executable, "-m", "offsite",
+                              *argv], capture_output=True, text=True, env=os.environ)  # fmt: skip
+        assert run.returncode == 0, run.stderr
+    else:
+        assert cli(*argv).code == 0
+    assert (target / "keep.txt").read_text() == "kept\n"
+    assert (target / "ro" / "f").read_text() == "in a read-only folder\n"

@@ -23,18 +23,25 @@ PATHS = st.lists(PARTS, min_size=1, max_size=4).map("/".join)
 
 
 def _base(root: Path, outside: Path) -> None:
-    (root / "dir").mkdir()
+    (root / "dir" / "sub").mkdir(parents=True)
+    (root / "dir" / "sub").chmod(0o700)
+    os.utime(root / "dir" / "sub", ns=(10**18, 10**18))
     (root / "dir" / "kept").write_text("kept")
     (root / "file").write_text("file")
     os.symlink(outside, root / "link")
     os.symlink(outside, root / "dir" / "link")
 
 
-def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def _snapshot(folder: Path) -> dict[str, object]:
+    """Files' bytes, and folders' modes and mtimes: what a diff must not change outside."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes() if p.is_file()
+        else (p.stat().st_mode, p.stat().st_mtime_ns)
+        for p in [folder, *folder.rglob("*")]
+    }  # fmt: skip
 
 
-def _tar(members: list[tuple[str, str]]) -> io.BytesIO:
+def _tar(members: list[tuple[str, str]], outside: Path) -> io.BytesIO:
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name, kind in members:
@@ -43,7 +50,7 @@ def _tar(members: list[tuple[str, str]]) -> io.BytesIO:
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
             elif kind == "link":
-                info.type, info.linkname = tarfile.SYMTYPE, "/"
+                info.type, info.linkname = tarfile.SYMTYPE, str(outside)
                 tar.addfile(info)
             else:
                 info.size = 5
@@ -66,13 +73,14 @@ def test_a_diff_never_changes_anything_outside_its_target(
         root.mkdir()
         (outside / "precious").write_text("precious")
         (outside / "kept").write_text("outside's")
+        (outside / "sub").mkdir()  # what a base's dir/sub would be put back onto
         _base(root, outside)
         before = _snapshot(outside)
         try:
             folders = safetar.open_folders(root)
-            safetar.remove(root, deleted, "e")
-            safetar.extract(_tar(members), root, "e", lambda _: None, over=folders)
+            safetar.remove(root, deleted, "e", folders)
+            safetar.extract(_tar(members, outside), root, "e", lambda _: None, over=folders)
         except UnsafeMember:
             pass
         assert _snapshot(outside) == before
-        assert sorted(p.name for p in outside.iterdir()) == ["kept", "precious"]
+        assert sorted(p.name for p in outside.iterdir()) == ["kept", "precious", "sub"]

@@ -231,7 +231,7 @@ class FolderRestorer(FolderStagingRestorer):
     def overlay(self, stream: Readable, deleted: list[str]) -> None:
         assert self._staged is not None
         folders = safetar.open_folders(self._staged)  # a read-only folder of the base too
-        safetar.remove(self._staged, deleted, self.target.name)
+        safetar.remove(self._staged, deleted, self.target.name, folders)
         safetar.extract(stream, self._staged, self.target.name, gha.warn, over=folders)
 
     def commit(self) -> None:
@@ -242,12 +242,19 @@ class FolderRestorer(FolderStagingRestorer):
                 self.target.rmdir()
             os.replace(staged, self.target)
         else:  # --force over a non-empty folder: what the backup holds replaces what is there
+            os.chmod(staged, stat.S_IMODE(os.lstat(staged).st_mode) | 0o700)  # (read-only?)
             for child in staged.iterdir():
                 dest = self.target / child.name
+                mode = os.lstat(child).st_mode
                 if dest.is_dir() and not dest.is_symlink():
                     shutil.rmtree(dest)
-                elif os.path.lexists(dest):
-                    dest.unlink()
-                os.replace(child, dest)
+                elif stat.S_ISDIR(mode) and os.path.lexists(dest):
+                    dest.unlink()  # a file where a folder goes (a file replaces one in place)
+                if stat.S_ISDIR(mode) and mode & 0o700 != 0o700:  # moved: its ".." changes
+                    os.chmod(child, stat.S_IMODE(mode) | 0o700)
+                    os.replace(child, dest)
+                    os.chmod(dest, stat.S_IMODE(mode))
+                else:
+                    os.replace(child, dest)
             staged.rmdir()
         self._staged = None

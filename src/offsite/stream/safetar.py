@@ -245,12 +245,14 @@ def _finish(state: _State) -> None:
         _times(path, info)
     before = state.over or {}
     for parts in sorted(set(before) - set(state.dirs), key=len, reverse=True):
-        path = state.path(parts)  # a base's folder the diff did not name: as it was
-        if _is_folder(path):
+        # a base's folder the diff did not name gets its mode and mtime back: only where
+        # every folder of its path is still a real folder (one the diff replaced by a
+        # symlink would carry the change elsewhere)
+        if all(_is_folder(state.path(parts[:i])) for i in range(1, len(parts) + 1)):
             mode, mtime = before[parts]
-            os.chmod(path, mode)
+            os.chmod(state.path(parts), mode)
             with contextlib.suppress(OSError):
-                os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+                os.utime(state.path(parts), ns=(mtime, mtime), follow_symlinks=False)
 
 
 def extract(
@@ -305,8 +307,9 @@ def open_folders(root: Path) -> dict[Parts, tuple[int, int]]:
     return found
 
 
-def remove(root: Path, paths: list[str], entry: str) -> None:
-    """Remove a diff's deleted paths (SPEC §10) from ``root``, where its base was extracted.
+def remove(root: Path, paths: list[str], entry: str, folders: dict[Parts, tuple[int, int]]) -> None:
+    """Remove a diff's deleted paths (SPEC §10) from ``root``, where its base was extracted,
+    and from ``folders`` (what ``open_folders`` found) the folders they took with them.
 
     The list is untrusted like member names: each path must be relative, without ``..``
     or NUL, and every folder above it a real folder, never a symlink (UnsafeMember, exit
@@ -325,6 +328,8 @@ def remove(root: Path, paths: list[str], entry: str) -> None:
                 shutil.rmtree(path)
             elif os.path.lexists(path):
                 os.unlink(path)
+            for gone in [f for f in folders if f[: len(parts)] == parts]:
+                del folders[gone]
         except ValueError as exc:
             raise UnsafeMember(entry, f"(deleted) {_printable(name)}", exc) from None
         except OSError as exc:
