@@ -16,7 +16,9 @@ and, on a second full of the changed tree, every mtime touched and no content ch
 (a fresh checkout):
     touched:  offsite backup DIR --incremental --to B   against
     sha256sum: find DIR -type f -print0 | xargs -0 sha256sum
-Prints each goal's ratio and the load average beside it.
+and, with ``--repos N`` (default 50), N repositories of 30 commits each, backed up whole,
+then again after one new commit in each (both runs with the mirror cache, as the
+template keeps it). Prints each goal's ratio and the load average beside it.
 """
 
 from __future__ import annotations
@@ -70,11 +72,55 @@ def ratio(name: str, value: float, goal: str) -> None:
     print(f"{name:<58} {value:6.3f}  (goal {goal}; load {load[0]:.2f} {load[1]:.2f})")
 
 
+def git(*argv: str, cwd: Path | None = None) -> None:
+    subprocess.run(["git", *argv], cwd=cwd, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x",
+                        "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@x"})  # fmt: skip
+
+
+def repositories(work: Path, count: int, offsite: list[str], env: dict[str, str]) -> None:
+    """N repositories, a full run, one new commit in each, a diff run: stored and wall."""
+    rnd = random.Random(3)
+    urls = []
+    for i in range(count):
+        tree, bare = work / f"w{i:02d}", work / "remotes" / f"r{i:02d}.git"
+        git("init", "-q", "-b", "main", str(tree))
+        for c in range(30):
+            (tree / f"f{c % 7}.txt").write_bytes(rnd.randbytes(20_000).hex().encode())
+            git("add", ".", cwd=tree)
+            git("commit", "-q", "-m", f"commit {c}", cwd=tree)
+        git("clone", "-q", "--bare", str(tree), str(bare))
+        git("remote", "add", "origin", str(bare), cwd=tree)
+        urls.append(f"git+file://{bare}")
+    dest, cache = work / "G", work / "cache"
+    argv = [*offsite, "backup", *urls, "--incremental", "--mirror-cache", str(cache), "--to",
+            str(dest)]  # fmt: skip
+    measure(argv, env)  # the base, and the mirror cache filled
+    warm = [*offsite, "backup", *urls, "--mirror-cache", str(cache), "--to", str(work / "F")]
+    full = measure(warm, env)  # a full run with the cache warm, as the template's would be
+    for i in range(count):
+        tree = work / f"w{i:02d}"
+        (tree / "new.txt").write_bytes(rnd.randbytes(2_000).hex().encode())
+        git("add", ".", cwd=tree)
+        git("commit", "-q", "-m", "one more", cwd=tree)
+        git("push", "-q", "origin", "main", cwd=tree)
+    diff = measure(argv, env)
+    full_set, diff_set = sorted(p for p in dest.iterdir() if p.is_dir())
+    print(
+        f"{count} repositories: full {full['wall']:.2f} s ({du(full_set) / MB:.2f} MiB), "
+        f"diff {diff['wall']:.2f} s ({du(diff_set) / MB:.3f} MiB)"
+    )
+    ratio("repositories: diff set / full set (bytes)", du(diff_set) / du(full_set), "<= 0.03")
+    ratio("repositories: diff wall / full wall", diff["wall"] / full["wall"], "<= 0.5")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--size-gb", type=float, default=2.0)
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--repos", type=int, default=50)
+    parser.add_argument("--only-repos", action="store_true", help="skip the folder figures")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="offsite-incbench-", dir=args.work))
@@ -83,6 +129,10 @@ def main() -> None:
            "RESTIC_CACHE_DIR": str(work / "restic-cache")}  # fmt: skip
     offsite = [sys.executable, "-m", "offsite"]
     try:
+        if args.repos:
+            repositories(work, args.repos, offsite, env)
+        if args.only_repos:
+            return
         data = work / "data"
         generate(data, args.files, int(args.size_gb * 1024 * MB))
         time.sleep(1.1)  # every file older than the full's start second

@@ -151,20 +151,12 @@ def _dump_entry(
     companions: list[Companion] = []
     try:
         with progress.task(part.name) as meter, part.dump(pipeline) as dump:
-            if dump.delta == "unchanged":  # nothing to store (SPEC §10)
-                entry = Entry(
-                    part.name,
-                    kind.kind,
-                    display,
-                    "",
-                    0,
-                    "",
-                    0,
-                    config.compression,
-                    encryptor.manifest_encryption,
-                    dump.stats(),
-                    delta="unchanged",
-                )
+            if dump.reader is None and dump.writer is None:  # unchanged, or a ref list alone
+                stored = tuple(_companion(part, role, data, set_id, storages, encryptor, config)
+                               for role, data in sorted(dump.companions().items()))  # fmt: skip
+                entry = Entry(part.name, kind.kind, display, "", 0, "", 0, config.compression,
+                              encryptor.manifest_encryption, dump.stats(), delta=dump.delta,
+                              companions=stored)  # fmt: skip
                 return EntryResult(entry, meter.seconds)
             counted: CountingReader | CountingWriter
 

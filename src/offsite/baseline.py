@@ -16,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 from offsite.crypto.keys import EncryptionConfig
 from offsite.errors import CheckFailed, DecryptionFailed, DestinationMissing
 from offsite.restore import read_entry
-from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Manifest
+from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Entry, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.sources.base import Baseline, FullNeeded
@@ -41,8 +41,12 @@ class Incremental:
 
 def _indexed(stored: StoredSet) -> bool:
     m = stored.manifest
-    return (m.format == FORMAT_DELTA and m.base is None
-            and any(e.companion("index") for e in m.entries))  # fmt: skip
+    return m.format == FORMAT_DELTA and m.base is None and any(map(_diffable, m.entries))
+
+
+def _diffable(entry: Entry) -> bool:
+    """An entry a later run can diff against: it kept an index or a ref list."""
+    return entry.delta == "full" and bool(entry.companion("index") or entry.companion("refs"))
 
 
 def _scan(storage: Storage) -> Scan:
@@ -122,7 +126,7 @@ def _baseline(
     return Baseline(
         set_id=stored.id,
         started_ns=int(started.timestamp()) * 1_000_000_000,
-        raw_sizes={e.name: e.raw_size for e in stored.manifest.entries if e.companion("index")},
+        raw_sizes={e.name: e.raw_size for e in stored.manifest.entries if _diffable(e)},
         read=read,
         full_when_over=policy.full_when_over,
     )

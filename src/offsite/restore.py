@@ -216,25 +216,28 @@ def _restore_diff(
     restorer: Restorer,
     on_read: Callable[[int], None],
 ) -> None:
-    """A diff entry (SPEC §10): its base entry staged, the paths its deleted list names
-    removed, then the diff written over; each part checked against its manifest."""
+    """A diff entry (SPEC §10): its base entry staged, then the diff over it with its
+    companions (a deleted list, a ref list), each part checked against its manifest."""
     (base, first), (diff, entry) = under, over
     read_entry(storage, base, first, verifier.entry_key(base, first), restorer.write, on_read)
-    deleted: list[str] = []
-    listed = entry.part("deleted")
-    if listed is not None:
+    companions: dict[str, bytes] = {}
+    for role, part in ((c.role, entry.part(c.role)) for c in entry.companions):
+        assert part is not None
 
-        def keep(stream: Readable) -> None:
+        def keep(stream: Readable, role: str = role) -> None:
             data = bytearray()
             while chunk := stream.read(CHUNK):  # a store may answer a read short
                 data += chunk
                 if len(data) > MAX_DELETED:
-                    raise UnsafeMember(entry.name, "(deleted list)", "it is over 256 MiB")
-            deleted.extend(p for p in data.decode("utf-8", "surrogateescape").split("\0") if p)
+                    raise UnsafeMember(entry.name, f"({role})", "it is over 256 MiB")
+            companions[role] = bytes(data)
 
-        read_entry(storage, diff, listed, verifier.entry_key(diff, listed), keep, on_read)
+        read_entry(storage, diff, part, verifier.entry_key(diff, part), keep, on_read)
+    if not entry.stored:  # a diff that is its companions alone (a ref list)
+        restorer.overlay(None, companions)
+        return
     key = verifier.entry_key(diff, entry)
-    read_entry(storage, diff, entry, key, lambda s: restorer.overlay(s, deleted), on_read)
+    read_entry(storage, diff, entry, key, lambda s: restorer.overlay(s, companions), on_read)
 
 
 def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> RestoreOptions:

@@ -103,8 +103,9 @@ class Entry:
 
     @property
     def stored(self) -> bool:
-        """Whether the entry has a file of its own (an unchanged one has none)."""
-        return self.delta != "unchanged"
+        """Whether the entry has a file of its own (an unchanged one has none, nor a diff
+        that is its companions alone: a repository's ref list)."""
+        return self.file != ""
 
     def companion(self, role: str) -> Companion | None:
         return next((c for c in self.companions if c.role == role), None)
@@ -179,7 +180,7 @@ class Manifest:
             entry["encryption"]["recipients"] = list(entry["encryption"]["recipients"])
             if not entry["delta"]:  # formats 1 and 2: as they were written
                 del entry["delta"], entry["companions"]
-            elif entry["delta"] == "unchanged":
+            elif not entry["file"]:  # unchanged, or a diff of companions alone
                 del entry["file"], entry["size"], entry["sha256"]
         if data["auth"] is None:
             del data["auth"]

@@ -72,7 +72,7 @@ class Baseline:
 
     set_id: str
     started_ns: int  # the base run's start: a file modified since is always read
-    raw_sizes: Mapping[str, int]  # per entry name with an index: its decoded bytes
+    raw_sizes: Mapping[str, int]  # per entry name with an index or refs: its decoded bytes
     read: Callable[[str, str], bytes]
     full_when_over: float = 0.5  # a diff larger than this share of its base: a full run
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import io
 import os
 import shutil
 import stat
@@ -228,8 +229,11 @@ class FolderRestorer(FolderStagingRestorer):
         )
         safetar.extract(stream, self._staged, self.target.name, gha.warn)
 
-    def overlay(self, stream: Readable, deleted: list[str]) -> None:
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
         assert self._staged is not None
+        listed = companions.get("deleted", b"").decode("utf-8", "surrogateescape")
+        deleted = [p for p in listed.split("\0") if p]
+        stream = stream if stream is not None else io.BytesIO(bytes(1024))  # an empty tar
         folders = safetar.open_folders(self._staged)  # a read-only folder of the base too
         safetar.remove(self._staged, deleted, self.target.name, folders)
         safetar.extract(stream, self._staged, self.target.name, gha.warn, over=folders)

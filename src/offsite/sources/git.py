@@ -27,8 +27,10 @@ from urllib.parse import urlsplit
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
+from offsite.sources import git_delta
 from offsite.sources.base import (
     Dump,
+    FullNeeded,
     Inspection,
     Part,
     Prepared,
@@ -38,6 +40,7 @@ from offsite.sources.base import (
     SourceOptions,
     stage_folder,
 )
+from offsite.sources.git_delta import pack_problem
 from offsite.sources.git_lfs import GitLfsKind, check_available, collect, lfs_available
 from offsite.sources.git_lfs import dump as lfs_dump
 from offsite.sources.git_remote import (
@@ -57,43 +60,10 @@ from offsite.stream.readers import Readable, copy
 from offsite.urls import redact
 
 
-def pack_problem(bundle: Path) -> str | None:
-    """Read the whole bundle: its header, then the pack, whose trailer is the SHA-1 (or
-    SHA-256) of every byte before it. ``git bundle verify`` reads only the header and the
-    prerequisites: a corrupt or truncated pack passes it."""
-    import hashlib
-
-    with open(bundle, "rb") as fh:
-        first = fh.readline()
-        if first not in (b"# v2 git bundle\n", b"# v3 git bundle\n"):
-            return "not a git bundle"
-        algorithm = "sha1"
-        while True:
-            line = fh.readline()
-            if not line:
-                return "the bundle ends in its header"
-            if line == b"\n":
-                break
-            if line.startswith(b"@object-format=sha256"):
-                algorithm = "sha256"
-        size = 32 if algorithm == "sha256" else 20
-        digest = hashlib.new(algorithm)
-        if fh.read(4) != b"PACK":
-            return "the bundle holds no pack"
-        digest.update(b"PACK")
-        tail = b""
-        while chunk := fh.read(1 << 20):
-            data = tail + chunk
-            digest.update(data[:-size])
-            tail = data[-size:]
-        if len(tail) < size or digest.digest() != tail:
-            return "the pack's checksum does not match its content"
-    return None
-
-
 class GitSource(Source):
     kind = "git"
     suffix = ".bundle"
+    diffs = True
     target_schemes = ("file", "git+", "github")
     target_suffix = ".git"  # a bare repository
 
@@ -161,22 +131,55 @@ class GitSource(Source):
                     Part(self.lfs_name, GitLfsKind,
                          lambda p: lfs_dump(p, self.lfs_name, folder, lfs_stats, lfs_fail))
                 )  # fmt: skip
-            bundle = self._bundle(mirror, workdir)
-            made.append(bundle)
+            if self.options.incremental:
+                bundle, extra = self._delta(mirror, workdir, context)
+            else:
+                bundle, extra = self._bundle(mirror, workdir), {}
+            if bundle is not None:
+                made.append(bundle)
         except BaseException:
             Prepared(made=tuple(made)).release()
             raise
         finally:
             if not self.options.mirror_cache:
                 shutil.rmtree(mirror, ignore_errors=True)
-        parts.insert(0, Part(self.name, GitSource, lambda p: _read_bundle(bundle, stats)))
+        part = Part(self.name, GitSource, lambda p: _read_bundle(bundle, stats, **extra))
+        parts.insert(0, part)
         return Prepared(parts=tuple(parts), made=tuple(made))
 
-    def _bundle(self, mirror: Path, workdir: Path) -> Path:
+    def _delta(self, mirror: Path, workdir: Path, context: RunContext) -> tuple[Path | None, Any]:
+        """An incremental repository (SPEC §10): its ref list beside a full bundle, or,
+        against the base's list, a bundle of the new objects, the list alone, or nothing."""
+        listed = git_delta.ref_list(mirror, self._fail)
+        base = context.baseline
+        if base is None or self.name not in base.raw_sizes:
+            return self._bundle(mirror, workdir), {"delta": "full", "refs": listed}
+        before = base.read(self.name, "refs")
+        if before == listed:
+            return None, {"delta": "unchanged"}
+        try:
+            old = git_delta.parse(before)[0]
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FullNeeded(f"the ref list of {self.name} in set {base.set_id} is not "
+                             f"readable ({exc})") from None  # fmt: skip
+        names = list(git_delta.parse(listed)[0])
+        have = git_delta.known(mirror, set(old.values()), self._fail)
+        if not git_delta.new_objects(mirror, names, have, self._fail):
+            return None, {"delta": "diff", "refs": listed}  # refs moved or gone: the list
+        return self._bundle(mirror, workdir, (names, have)), {"delta": "diff", "refs": listed}
+
+    def _bundle(
+        self, mirror: Path, workdir: Path, against: tuple[list[str], list[str]] | None = None
+    ) -> Path:
+        """``--all``, or (a diff) the refs ``against`` names without what its commits reach."""
         bundle = workdir / f"{self.name}.bundle"
         try:
             run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
-            run_git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail, mirror)
+            if against is None:
+                run_git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail,
+                        mirror)  # fmt: skip
+            else:
+                git_delta.bundle(mirror, bundle, *against, self._fail)
             run_git(["bundle", "verify", "--quiet", str(bundle)], {}, self._fail, mirror)
             problem = pack_problem(bundle)
             if problem:
@@ -261,10 +264,18 @@ class GitSource(Source):
 
 
 @contextlib.contextmanager
-def _read_bundle(bundle: Path, stats: dict[str, Any]) -> Iterator[Dump]:
+def _read_bundle(
+    bundle: Path | None, stats: dict[str, Any], delta: str = "", refs: bytes | None = None
+) -> Iterator[Dump]:
+    """The bundle as the entry's bytes (none: a diff that is a ref list, or unchanged), the
+    ref list an incremental repository keeps beside it."""
+    extra: dict[str, bytes] = {"refs": refs} if refs is not None else {}
+    if bundle is None:
+        yield Dump(stats=lambda: dict(stats), delta=delta, companions=lambda: extra)
+        return
     try:
         with open(bundle, "rb") as fh:
-            yield Dump(fh, lambda: dict(stats))
+            yield Dump(fh, lambda: dict(stats), delta=delta, companions=lambda: extra)
     finally:
         with contextlib.suppress(OSError):
             bundle.unlink()
@@ -294,6 +305,21 @@ class _StagedBundle(Restorer):
         run_git(["remote", "remove", "origin"], {}, self._fail, self.mirror)
         run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, self.mirror)
         bundle.unlink()
+
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
+        """A diff over the base's repository: its bundle fetched, every ref set to its list."""
+        assert self.mirror is not None and self._tmp is not None
+        if "refs" not in companions:
+            raise self._fail("the diff holds no ref list")
+        fetched = None
+        if stream is not None:
+            fetched = self._tmp / "diff.bundle"
+            with open(fetched, "wb") as out:
+                copy(stream, out.write)
+        git_delta.apply(self.mirror, fetched, companions["refs"], self._fail)
+        run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, self.mirror)
+        if fetched is not None:
+            fetched.unlink()
 
     def discard(self) -> None:
         if self._tmp is not None:

@@ -53,9 +53,10 @@ class Restorer(abc.ABC):
     def write(self, stream: Readable) -> None:
         """Restore into a staging place next to the target."""
 
-    def overlay(self, stream: Readable, deleted: list[str]) -> None:
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
         """After ``write`` staged a base entry: a diff of it over what is staged (SPEC §10),
-        the ``deleted`` paths removed first; only kinds that have diffs take one."""
+        with its companions (a deleted list, a ref list), decoded; ``stream`` is None for a
+        diff that stores no file (a ref list alone). Only kinds that have diffs take one."""
         raise BadInput(f"a diff cannot be restored into {self.location}: its kind has no diffs")
 
     @abc.abstractmethod

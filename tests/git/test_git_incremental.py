@@ -1,0 +1,122 @@
+"""Incremental repositories (SPEC §10): a diff is a bundle of what the base's refs do not
+reach plus the complete ref list; a restore sets refs exactly (deleted branches and
+tags gone, moved ones moved), over file:// remotes and into a new remote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from offsite.sets.manifest import Manifest
+from tests.git.conftest import commit, git, refs
+
+
+def _sets(dest: Path) -> list[Manifest]:
+    return [Manifest.from_json((p / "manifest.json").read_bytes()) for p in sorted(dest.iterdir())
+            if (p / "manifest.json").exists()]  # fmt: skip
+
+
+def _backup(cli, repo: Path, dest: Path, cache: Path) -> Manifest:  # type: ignore[no-untyped-def]
+    r = cli("backup", f"git+file://{repo}", "--incremental", "--mirror-cache", cache,
+            "--to", dest)  # fmt: skip
+    assert r.code == 0, r.err
+    return _sets(dest)[-1]
+
+
+def _push_commit(repo: Path, tmp_path: Path, name: str) -> None:
+    work = tmp_path / f"work-{name}"
+    git("clone", "-q", str(repo), str(work))
+    commit(work, f"{name}.txt", f"{name}\n" * 50)
+    git("push", "-q", "origin", "main", cwd=work)
+
+
+def head(repo: Path) -> str:
+    return git("symbolic-ref", "HEAD", cwd=repo)
+
+
+def test_a_diff_carries_new_objects_and_restores_refs_exactly(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    full = _backup(cli, repo, dest, cache)
+    assert full.entries[0].delta == "full" and full.entries[0].companion("refs")
+    _push_commit(repo, tmp_path, "new")
+    git("branch", "-D", "feature", cwd=repo)  # a deleted branch
+    git("tag", "-f", "light-1", "main", cwd=repo)  # a moved tag
+    diff = _backup(cli, repo, dest, cache)
+    entry = diff.entries[0]
+    assert diff.base is not None and diff.base.id == full.id and entry.delta == "diff"
+    assert entry.raw_size < full.entries[0].raw_size / 2  # the new commit, not the history
+    r = cli("restore", dest, "--into", tmp_path / "restored.git")
+    assert r.code == 0, r.err
+    assert refs(tmp_path / "restored.git") == refs(repo)
+    assert head(tmp_path / "restored.git") == head(repo)
+    git("fsck", "--full", "--no-dangling", cwd=tmp_path / "restored.git")
+    fresh = tmp_path / "new-home.git"  # into a new, empty remote: pushed with every ref
+    git("init", "-q", "--bare", str(fresh))
+    assert cli("restore", dest, "--into", f"git+file://{fresh}").code == 0
+    assert refs(fresh) == refs(repo)
+    r = cli("verify", dest, "--all", "--read-data")
+    assert r.code == 0, r.out + r.err
+
+
+def test_a_repository_whose_refs_only_went_away_is_a_ref_list_alone(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    _backup(cli, repo, dest, cache)
+    unchanged = _backup(cli, repo, dest, cache)
+    assert unchanged.entries[0].delta == "unchanged" and unchanged.entries[0].file == ""
+    git("branch", "-D", "release/2", cwd=repo)
+    git("tag", "-d", "v1.0", cwd=repo)
+    diff = _backup(cli, repo, dest, cache)
+    entry = diff.entries[0]
+    assert entry.delta == "diff" and entry.file == "" and entry.companion("refs") is not None
+    data = json.loads((dest / diff.id / "manifest.json").read_text())
+    assert "file" not in data["entries"][0]
+    r = cli("restore", dest, "--into", tmp_path / "restored.git")
+    assert r.code == 0, r.err
+    assert refs(tmp_path / "restored.git") == refs(repo)
+    assert "release/2" not in refs(tmp_path / "restored.git")
+
+
+def test_a_new_annotated_tag_of_an_old_commit_comes_back(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    """No new commit, one new object: the tag. The diff is a bundle, not a list alone."""
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    _backup(cli, repo, dest, cache)
+    git("tag", "-a", "v0.9", "-m", "an old release, tagged late", "feature", cwd=repo)
+    diff = _backup(cli, repo, dest, cache)
+    assert diff.entries[0].delta == "diff" and diff.entries[0].file != ""
+    assert cli("restore", dest, "--into", tmp_path / "restored.git").code == 0
+    assert refs(tmp_path / "restored.git") == refs(repo)
+
+
+def test_a_repository_diff_restores_with_the_readme_commands(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    from tests.conftest import batch_gnupg_home
+
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    base = _backup(cli, repo, dest, cache)
+    _push_commit(repo, tmp_path, "new")
+    git("branch", "-D", "feature", cwd=repo)
+    diff = _backup(cli, repo, dest, cache)
+    work = tmp_path / "by-hand"
+    work.mkdir()
+    shutil.copytree(dest / base.id, work / "base")
+    shutil.copytree(dest / diff.id, work / "diff")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("A repository's diff the same way", 1)[1]
+    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert refs(work / "app.git") == refs(repo)
+    assert head(work / "app.git") == head(repo)
