@@ -195,6 +195,23 @@ def batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
     return home
 
 
+def run_readme_diff(after: str, base: Path, diff: Path, tmp_path: Path) -> Path:
+    """The README's bash block that follows ``after``, run in a folder holding the base
+    set as ``base/`` and the diff as ``diff/`` (what a person downloads), passphrase-
+    encrypted sets opened unattended; the folder it ran in."""
+    work = tmp_path / "by-hand"
+    work.mkdir()
+    shutil.copytree(base, work / "base")
+    shutil.copytree(diff, work / "diff")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = readme.split(after, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
+    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return work
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[Postgres]:
     """A throwaway PostgreSQL server on a free port, for the whole session."""

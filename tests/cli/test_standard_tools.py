@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Keyring, batch_gnupg_home, only_set, sqlite_content, tree_content
+from tests.conftest import (
+    Keyring,
+    batch_gnupg_home,
+    only_set,
+    run_readme_diff,
+    sqlite_content,
+    tree_content,
+)
 
 
 @pytest.mark.parametrize("mode", ["passphrase", "recipient"])
@@ -78,15 +85,5 @@ def test_a_files_diff_restores_with_the_readme_commands(
     (tree / "added.txt").write_text("added after the base\n")
     assert cli("backup", tree, "--incremental", "--to", dest).code == 0
     base, diff = sorted(p for p in dest.iterdir() if p.is_dir())
-    work = tmp_path / "by-hand"
-    work.mkdir()
-    shutil.copytree(base, work / "base")
-    shutil.copytree(diff, work / "diff")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("Restoring a files diff with standard tools", 1)[1]
-    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
-    env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
-    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    work = run_readme_diff("Restoring a files diff with standard tools", base, diff, tmp_path)
     assert tree_content(work / "files") == tree_content(tree)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from offsite.sets.manifest import Manifest
+from tests.conftest import run_readme_diff
 from tests.git.conftest import commit, git, refs
 
 
@@ -96,27 +97,12 @@ def test_a_new_annotated_tag_of_an_old_commit_comes_back(
 def test_a_repository_diff_restores_with_the_readme_commands(
     cli, passphrase: str, tmp_path: Path, repo: Path
 ) -> None:
-    import os
-    import shutil
-    import subprocess
-
-    from tests.conftest import batch_gnupg_home
-
     dest, cache = tmp_path / "sets", tmp_path / "cache"
     base = _backup(cli, repo, dest, cache)
     _push_commit(repo, tmp_path, "new")
     git("branch", "-D", "feature", cwd=repo)
     diff = _backup(cli, repo, dest, cache)
-    work = tmp_path / "by-hand"
-    work.mkdir()
-    shutil.copytree(dest / base.id, work / "base")
-    shutil.copytree(dest / diff.id, work / "diff")
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    section = readme.split("A repository's diff the same way", 1)[1]
-    commands = section.split("```bash\n", 1)[1].split("```", 1)[0]
-    env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
-    done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    work = run_readme_diff("A repository's diff the same way", dest / base.id, dest / diff.id,
+                           tmp_path)  # fmt: skip
     assert refs(work / "app.git") == refs(repo)
     assert head(work / "app.git") == head(repo)
