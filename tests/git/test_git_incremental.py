@@ -106,3 +106,58 @@ def test_a_repository_diff_restores_with_the_readme_commands(
                            tmp_path)  # fmt: skip
     assert refs(work / "app.git") == refs(repo)
     assert head(work / "app.git") == head(repo)
+
+
+def test_a_branch_renamed_to_a_nested_name_restores(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    """refs/heads/release/2 gone and refs/heads/release made: two update-ref transactions
+    (one cannot delete a ref and create one nested under its name)."""
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    _backup(cli, repo, dest, cache)
+    git("branch", "-D", "release/2", cwd=repo)
+    git("branch", "release", "feature", cwd=repo)
+    _backup(cli, repo, dest, cache)
+    r = cli("restore", dest, "--into", tmp_path / "restored.git")
+    assert r.code == 0, r.err
+    assert refs(tmp_path / "restored.git") == refs(repo)
+
+
+def test_head_follows_the_remote_default_branch(
+    cli, passphrase: str, tmp_path: Path, repo: Path
+) -> None:
+    """A cached mirror's fetch never moves its HEAD: the run follows the remote's."""
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    _backup(cli, repo, dest, cache)
+    git("symbolic-ref", "HEAD", "refs/heads/feature", cwd=repo)  # the default branch moved
+    git("branch", "-D", "main", cwd=repo)
+    _backup(cli, repo, dest, cache)
+    assert cli("restore", dest, "--into", tmp_path / "one.git").code == 0
+    assert head(tmp_path / "one.git") == "refs/heads/feature\n"
+    assert refs(tmp_path / "one.git") == refs(repo)
+
+
+def test_a_ref_list_naming_a_file_outside_refs_is_refused(cli, tmp_path: Path, repo: Path) -> None:
+    """Unencrypted (no auth to break): a list naming hooks/post-update is not a ref list."""
+    import hashlib
+
+    import zstandard
+
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    r = cli("backup", f"git+file://{repo}", "--incremental", "--mirror-cache", cache,
+            "--no-encrypt", "--to", dest)  # fmt: skip
+    assert r.code == 0, r.err
+    git("branch", "-D", "feature", cwd=repo)
+    r = cli("backup", f"git+file://{repo}", "--incremental", "--mirror-cache", cache,
+            "--no-encrypt", "--to", dest)  # fmt: skip
+    diff = _sets(dest)[-1]
+    sha = git("rev-parse", "main", cwd=repo).strip()
+    data = zstandard.ZstdCompressor().compress(f"{sha} hooks/post-update\n".encode())
+    doc = json.loads((dest / diff.id / "manifest.json").read_text())
+    companion = doc["entries"][0]["companions"][0]
+    (dest / diff.id / companion["file"]).write_bytes(data)
+    companion.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    (dest / diff.id / "manifest.json").write_text(json.dumps(doc))
+    r = cli("restore", dest, "--into", tmp_path / "restored.git")
+    assert r.code == 3 and "ref list is not one" in r.err
+    assert not (tmp_path / "restored.git").exists()

@@ -158,15 +158,23 @@ class GitSource(Source):
         if before == listed:
             return None, {"delta": "unchanged"}
         try:
-            old = git_delta.parse(before)[0]
+            old, _, old_head = git_delta.parse(before)
         except (ValueError, UnicodeDecodeError) as exc:
             raise FullNeeded(f"the ref list of {self.name} in set {base.set_id} is not "
                              f"readable ({exc})") from None  # fmt: skip
-        names = list(git_delta.parse(listed)[0])
-        have = git_delta.known(mirror, set(old.values()), self._fail)
+        now, _, head = git_delta.parse(listed)
+        names = list(now) + (["HEAD"] if head else [])  # a detached HEAD's commit too
+        shas = set(old.values()) | ({old_head} if old_head else set())
+        have = git_delta.known(mirror, shas, self._fail)
         if not git_delta.new_objects(mirror, names, have, self._fail):
             return None, {"delta": "diff", "refs": listed}  # refs moved or gone: the list
-        return self._bundle(mirror, workdir, (names, have)), {"delta": "diff", "refs": listed}
+        bundle = self._bundle(mirror, workdir, (names, have))
+        if bundle.stat().st_size > base.full_when_over * base.raw_sizes[self.name]:
+            bundle.unlink()
+            share = f"{base.full_when_over:.0%}"
+            raise FullNeeded(f"the diff of {self.name} would be over {share} of its base "
+                             "(--full-when-over)")  # fmt: skip
+        return bundle, {"delta": "diff", "refs": listed}
 
     def _bundle(
         self, mirror: Path, workdir: Path, against: tuple[list[str], list[str]] | None = None
@@ -212,6 +220,13 @@ class GitSource(Source):
             if cached:
                 before = object_count(target, self._fail)
                 run_git(["remote", "update", "--prune"], env, self._fail, target)
+                # a fetch never moves a mirror's HEAD: follow the remote's default branch
+                symref = run_git(["ls-remote", "--symref", "--", self.remote, "HEAD"], env,
+                                 self._fail, target)  # fmt: skip
+                head = next((line[5:].split("\t")[0] for line in symref.splitlines()
+                             if line.startswith("ref: refs/")), None)  # fmt: skip
+                if head:
+                    run_git(["symbolic-ref", "HEAD", head], env, self._fail, target)
             else:
                 if target.exists():
                     shutil.rmtree(target)

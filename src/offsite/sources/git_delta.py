@@ -34,20 +34,27 @@ def ref_list(repo: Path, fail: ErrorFactory) -> bytes:
     return (listed + (f"ref: {head}\n" if head else "")).encode()
 
 
-def parse(data: bytes) -> tuple[dict[str, str], str | None]:
-    """``{ref: sha}`` (HEAD left out) and HEAD's target; ValueError for a list that is not one."""
+def parse(data: bytes) -> tuple[dict[str, str], str | None, str | None]:
+    """``{ref: sha}`` (names under ``refs/`` only), HEAD's target and HEAD's commit (a
+    detached HEAD has a commit and no target); ValueError for a list that is not one."""
     refs: dict[str, str] = {}
-    head = None
+    head = head_sha = None
     for line in data.decode("utf-8", "strict").splitlines():
-        if line.startswith("ref: "):
+        if line.startswith("ref: refs/") and not any(c.isspace() for c in line[5:]):
             head = line[5:]
             continue
         sha, _, name = line.partition(" ")
-        if not SHA.fullmatch(sha) or not name or any(c.isspace() for c in name):
+        if (
+            not SHA.fullmatch(sha)
+            or any(c.isspace() for c in name)
+            or not (name == "HEAD" or name.startswith("refs/"))
+        ):
             raise ValueError(f"not a ref line: {line[:80]!r}")
-        if name != "HEAD":
+        if name == "HEAD":
+            head_sha = sha
+        else:
             refs[name] = sha
-    return refs, head
+    return refs, head, head_sha
 
 
 def _run(repo: Path, args: list[str], data: bytes, fail: ErrorFactory) -> str:
@@ -82,20 +89,23 @@ def apply(repo: Path, fetched: Path | None, data: bytes, fail: ErrorFactory) -> 
     prerequisites are checked by git), then set every ref to the list, deleting the refs
     it does not name, and HEAD to its target."""
     try:
-        listed, head = parse(data)
+        listed, head, head_sha = parse(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise fail(f"the diff's ref list is not one: {exc}") from None
-    if fetched is not None:
+    if fetched is not None:  # (the whole pack is indexed: HEAD's commit too)
         run_git(["fetch", "--quiet", "--no-tags", str(fetched), f"+refs/*:{INCOMING}*"],
                 {"LC_ALL": "C"}, fail, repo)  # fmt: skip
-    present = [line.split(" ", 1)[1] for line in
-               run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {"LC_ALL": "C"},
-                       fail, repo).splitlines()]  # fmt: skip
-    commands = [f"delete {ref}" for ref in present if ref not in listed]
-    commands += [f"update {ref} {sha}" for ref, sha in sorted(listed.items())]
-    _run(repo, ["update-ref", "--stdin"], ("\n".join(commands) + "\n").encode(), fail)
+    present = run_git(["for-each-ref", "--format=%(refname)"], {"LC_ALL": "C"}, fail, repo)
+    # two transactions: one could not delete refs/heads/a and create refs/heads/a/b
+    deletes = [f"delete {ref}" for ref in present.splitlines()]
+    updates = [f"create {ref} {sha}" for ref, sha in sorted(listed.items())]
+    for commands in (deletes, updates):
+        if commands:
+            _run(repo, ["update-ref", "--stdin"], ("\n".join(commands) + "\n").encode(), fail)
     if head is not None:
         run_git(["symbolic-ref", "HEAD", head], {"LC_ALL": "C"}, fail, repo)
+    elif head_sha is not None and known(repo, {head_sha}, fail):  # a detached HEAD
+        run_git(["update-ref", "--no-deref", "HEAD", head_sha], {"LC_ALL": "C"}, fail, repo)
 
 
 def pack_problem(bundle: Path) -> str | None:
