@@ -59,7 +59,7 @@ class SourceOptions:
     mirror_cache: Path | None = None  # repositories: mirrors kept here between runs
     lfs: bool = False  # repositories: their LFS objects too, as a second entry NAME-lfs
     physical: bool = False  # PostgreSQL: a base backup of the cluster, not a dump
-    incremental: bool = False  # files: an index kept, diffs against it (SPEC §10)
+    incremental: bool = False  # files, repositories: an index or ref list kept, diffs made
     wal_included: bool = False  # ... with the WAL it needs inside (no archive to restore)
     optional: bool = False  # a repository that may not exist (a wiki): skipped, not failed
     platform: str | None = None  # container images: this platform of an index (os/arch[/v])
@@ -78,7 +78,8 @@ class Baseline:
 
 
 class FullNeeded(Exception):
-    """An entry's diff would be larger than ``--full-when-over`` allows: the run is full."""
+    """An entry cannot be a diff (over ``--full-when-over``, or what its base left to diff
+    against cannot be read): the run is full, saying why."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class Dump:
     stats: Callable[[], dict[str, Any]] = no_stats  # call once the bytes have all passed
     writer: Callable[[BinaryIO], None] | None = None
     delta: str = ""  # an incremental source's: full | diff | unchanged (no bytes at all)
-    # companion objects by role (index, deleted), decoded: called once the bytes passed
+    # companion objects by role (index, deleted, refs), decoded: called once bytes passed
     companions: Callable[[], dict[str, bytes]] = dict
 
 
