@@ -72,10 +72,7 @@ class FilesSource(Source):
             return info
 
         def write_tar(dst: BinaryIO) -> None:
-            with tarfile.open(
-                fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT, bufsize=CHUNK
-            ) as tar:
-                tar.copybufsize = CHUNK  # type: ignore[attr-defined]  # file data in 1 MiB reads, not 16 KiB
+            with _tar(dst) as tar:
                 if path.is_dir() and not path.is_symlink():
                     tar.add(path, arcname=".", filter=lambda i: keep(path, i))
                 else:

@@ -13,7 +13,6 @@ A path gone, or of another type, is on the deleted list (a folder once, not its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -21,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offsite.stream.readers import CHUNK
+from offsite.stream.readers import HashingReader
 
 TYPES = {stat.S_IFREG: "f", stat.S_IFDIR: "d", stat.S_IFLNK: "l"}
 ROOT = "."
@@ -102,11 +101,10 @@ def _children(prefix: str, folder: Path, keep: Keep) -> Iterator[tuple[str, Path
 
 
 def hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        hashed = HashingReader(fh)
+        hashed.drain()
+    return hashed.hexdigest()
 
 
 def dumps(items: list[Item]) -> bytes:
