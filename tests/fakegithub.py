@@ -112,6 +112,10 @@ class FakeMetadata:
     releases: dict[str, dict[str, bytes]] = field(default_factory=dict)  # tag → name → data
     labels: int = 0
     milestones: int = 0
+    # changes after a first backup, by list ("issues", "issues/comments", "labels", …):
+    edits: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)  # id → fields
+    gone: dict[str, set[int]] = field(default_factory=dict)  # ids deleted
+    reviews: dict[int, int] = field(default_factory=dict)  # pull number → its review count
 
 
 @dataclass
@@ -132,6 +136,7 @@ class FakeGitHub:
     log: list[str] = field(default_factory=list)
     broken: set[int] = field(default_factory=set)  # artifacts whose blob is gone (404)
     stale_refused: int = 0  # blob requests refused for a stale signature
+    not_modified: int = 0  # list pages answered 304 (If-None-Match held)
     workflows: list[FakeWorkflow] = field(default_factory=list)
     org_repos: dict[str, list[str]] = field(default_factory=dict)  # organisation → names
     fail_next: int = 0  # answer this many API requests with a 503
@@ -362,7 +367,12 @@ class FakeGitHub:
                 validate(item, definition)
         else:
             validate(body, definition)
-        headers = {}
+        etag = 'W/"' + hashlib.sha256(json.dumps(body).encode()).hexdigest() + '"'
+        if h.headers.get("If-None-Match") == etag:  # GitHub: 304, no body, free
+            with self._lock:
+                self.not_modified += 1
+            return self._empty(h, 304, {"ETag": etag})
+        headers = {"ETag": etag}
         last = max(1, -(-len(items) // per_page))
         rest = "&".join(f"{k}={v[0]}" for k, v in query.items() if k not in ("page", "per_page"))
         base = f"{self.url}{urlsplit(h.path).path}?per_page={per_page}" + (
@@ -509,7 +519,8 @@ class FakeGitHub:
         review = re.fullmatch(r"pulls/(\d+)/reviews", rest)
         if review:
             number = int(review.group(1))
-            lists[rest] = ("pull-request-review", list(range(1, meta.reviews_per_pull + 1)),
+            count = meta.reviews.get(number, meta.reviews_per_pull)
+            lists[rest] = ("pull-request-review", list(range(1, count + 1)),
                            lambda i: self._item("pull-request-review", id=number * 100 + i,
                                                 body=f"review {i} of {number}"))  # fmt: skip
         asset = re.fullmatch(r"releases/assets/(\d+)", rest)
@@ -520,7 +531,15 @@ class FakeGitHub:
             self._json(h, 404, NOT_FOUND)
             return True
         definition, items, render = lists[rest]
-        self._page(h, query, items, self.metadata_page, None, definition, render)
+        releases = list(meta.releases)
+
+        def ident(x: Any) -> int:  # an item's id: a number, an issue's, a release's
+            return x[1] if isinstance(x, tuple) else releases.index(x) + 1 if isinstance(x, str) else x
+
+        gone, edits = meta.gone.get(rest, set()), meta.edits.get(rest, {})
+        shown = [x for x in items if ident(x) not in gone]
+        edited = lambda x: {**render(x), **edits.get(ident(x), {})}  # noqa: E731
+        self._page(h, query, shown, self.metadata_page, None, definition, edited)
         return True
 
     def _item(self, definition: str, **fields: Any) -> dict[str, Any]:

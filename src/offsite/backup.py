@@ -348,8 +348,9 @@ def _run(
                 tool_version=__version__,
                 format=FORMAT_SET_KEY if encryptor.encrypted else FORMAT,
             )
-            if base is not None:  # incremental sources: format 3, each entry says its delta
-                manifest = baseline.delta_manifest(manifest, base[1])
+            if base is not None or any(r.entry.delta for r in results):
+                # incremental sources, per-item metadata: format 3, each entry its delta
+                manifest = baseline.delta_manifest(manifest, base[1] if base else None)
             if encryptor.encrypted:
                 manifest = with_auth(manifest, encryptor.data_key)
             text = manifest.to_json().encode()

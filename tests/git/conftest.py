@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakegithub import TOKEN, FakeGitHub, FakeMetadata
 from tests.servers import free_port
 
 GIT_ENV = {
@@ -113,3 +114,28 @@ def daemon(tmp_path: Path) -> Iterator[GitDaemon]:
     server = GitDaemon(base)
     yield server
     server.close()
+
+
+# -- a fake GitHub with a repository's metadata ------------------------------------------
+OWNER = "octo-org"
+
+
+@pytest.fixture
+def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    """A fake GitHub with octo-org/app (git served from a folder by GITHUB_SERVER_URL)."""
+    fake = FakeGitHub()
+    make_repo(tmp_path / "server" / OWNER, "app", commits=1)
+    fake.org_repos[OWNER] = ["app"]
+    fake.repo_attrs[f"{OWNER}/app"] = {"clone_url": f"file://{tmp_path}/server/{OWNER}/app.git"}
+    fake.metadata[f"{OWNER}/app"] = FakeMetadata(
+        issues=5, pulls=3, reviews_per_pull=2, issue_comments=4, review_comments=3,
+        releases={"v1.0": {"app-linux.tar.gz": os.urandom(5000)},
+                  "v1.1": {"app-linux.tar.gz": os.urandom(6000), "notes.txt": b"fixed\n"}},
+        labels=3, milestones=2,
+    )  # fmt: skip
+    fake.metadata_page = 2  # every list takes several pages
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("GITHUB_SERVER_URL", f"file://{tmp_path}/server")
+    yield fake
+    fake.close()

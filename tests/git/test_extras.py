@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import only_set
-from tests.fakegithub import TOKEN, FakeGitHub, FakeMetadata, validate
-from tests.git.conftest import GIT_ENV, git, make_repo, refs
+from tests.fakegithub import TOKEN, FakeGitHub, validate
+from tests.git.conftest import GIT_ENV, OWNER, git, make_repo, refs
 
 needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
 BIG = {"model.bin": os.urandom(300_000), "data.bin": os.urandom(120_000)}
@@ -137,30 +136,6 @@ def test_the_wiki_is_an_entry_where_there_is_one(cli, tmp_path: Path) -> None:
 
 
 # -- GitHub metadata --------------------------------------------------------------------
-OWNER = "octo-org"
-
-
-@pytest.fixture
-def github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    """A fake GitHub with octo-org/app (git served from a folder by GITHUB_SERVER_URL)."""
-    fake = FakeGitHub()
-    make_repo(tmp_path / "server" / OWNER, "app", commits=1)
-    fake.org_repos[OWNER] = ["app"]
-    fake.repo_attrs[f"{OWNER}/app"] = {"clone_url": f"file://{tmp_path}/server/{OWNER}/app.git"}
-    fake.metadata[f"{OWNER}/app"] = FakeMetadata(
-        issues=5, pulls=3, reviews_per_pull=2, issue_comments=4, review_comments=3,
-        releases={"v1.0": {"app-linux.tar.gz": os.urandom(5000)},
-                  "v1.1": {"app-linux.tar.gz": os.urandom(6000), "notes.txt": b"fixed\n"}},
-        labels=3, milestones=2,
-    )  # fmt: skip
-    fake.metadata_page = 2  # every list takes several pages
-    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    monkeypatch.setenv("GITHUB_API_URL", fake.url)
-    monkeypatch.setenv("GITHUB_SERVER_URL", f"file://{tmp_path}/server")
-    yield fake
-    fake.close()
-
-
 def _read_json(folder: Path, name: str):  # type: ignore[no-untyped-def]
     return json.loads((folder / name).read_text())
 
@@ -194,20 +169,34 @@ def test_metadata_is_exported_page_by_page_within_rate_limits(
     r = cli("restore", tmp_path / "sets", "--entry", "app-metadata", "--into", tmp_path / "m")
     assert r.code == 0, r.err
     folder = tmp_path / "m"
-    issues = _read_json(folder, "issues.json")
+    issues = _items(folder, "issues")
     assert [i["number"] for i in issues] == list(range(1, 9))
     for item in issues:
         validate(item, "issue")
-    for item in _read_json(folder, "pulls.json"):
+    for item in _items(folder, "pulls"):
         validate(item, "pull-request-simple")
-    reviews = _read_json(folder, "pull-reviews.json")
-    assert sorted(reviews) == ["6", "7", "8"] and all(len(v) == 2 for v in reviews.values())
-    assert [r["tag_name"] for r in _read_json(folder, "releases.json")] == ["v1.0", "v1.1"]
-    assert _read_json(folder, "repository.json")["full_name"] == f"{OWNER}/app"
+    reviews = sorted(p.relative_to(folder / "pull-reviews").parts[0]
+                     for p in (folder / "pull-reviews").rglob("*.json"))  # fmt: skip
+    assert reviews == ["6", "6", "7", "7", "8", "8"]
+    assert [r["tag_name"] for r in _items(folder, "releases")] == ["v1.0", "v1.1"]
+    assert _read_json(folder, "settings/repository.json")["full_name"] == f"{OWNER}/app"
+    index = _read_json(folder, "index.json")
+    assert sorted(index["items"]["issues"], key=lambda k: int(k[:-5])) == [
+        f"{n}.json" for n in range(1, 9)
+    ]
     expected = github.metadata[f"{OWNER}/app"].releases
     assets = folder / "release-assets"
     assert (assets / "2" / "notes.txt").read_bytes() == expected["v1.1"]["notes.txt"]
     assert (assets / "1" / "app-linux.tar.gz").read_bytes() == expected["v1.0"]["app-linux.tar.gz"]
+    # one JSON file per item: format 3, each entry full
+    assert out["manifest"]["format"] == "offsite-manifest/3"
+    assert meta["delta"] == "full" and not meta.get("companions")
+
+
+def _items(folder: Path, kind: str) -> list:  # type: ignore[type-arg]
+    """A kind's items, in the order of their numbers or ids."""
+    files = sorted((folder / kind).glob("*.json"), key=lambda p: int(p.stem))
+    return [json.loads(p.read_text()) for p in files]
 
 
 def test_metadata_for_a_whole_organisation_and_a_plain_git_url(
@@ -221,7 +210,7 @@ def test_metadata_for_a_whole_organisation_and_a_plain_git_url(
     r = cli("restore", tmp_path / "sets", "--into", tmp_path / "all")
     assert r.code == 0, r.err
     assert refs(tmp_path / "all" / "app.git") == refs(tmp_path / "server" / OWNER / "app.git")
-    assert _read_json(tmp_path / "all" / "app-metadata", "labels.json")
+    assert _items(tmp_path / "all" / "app-metadata", "labels")
 
     r = cli("backup", f"git+file://{tmp_path}/server/{OWNER}/app.git", "--include-metadata",
             "--to", tmp_path / "x", "--no-encrypt")  # fmt: skip

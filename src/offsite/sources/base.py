@@ -316,7 +316,9 @@ def tar_dump(
     name: str,
     write_tar: Callable[[BinaryIO], None],
     stats: Callable[[], dict[str, Any]] = no_stats,
+    delta: str = "",
+    companions: Callable[[], dict[str, bytes]] = dict,
 ) -> Iterator[Dump]:
     """A tar that ``write_tar`` writes, as a ``Dump``: the backup runs it on a pipeline
     thread, writing into the compressor."""
-    yield Dump(stats=stats, writer=write_tar)
+    yield Dump(stats=stats, writer=write_tar, delta=delta, companions=companions)

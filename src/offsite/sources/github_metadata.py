@@ -1,192 +1,57 @@
 """What a GitHub repository holds besides git (``--include-metadata``): issues and their
 comments, pull requests with reviews and review comments, releases (``--include-release-
-assets``: and their files), labels and milestones, as GitHub's own JSON in a POSIX tar.
+assets``: and their files), labels and milestones, the repository's settings, as GitHub's
+own JSON, one file per item, in a POSIX tar (``offsite.github.metadata`` reads them and
+says the layout).
 
-Read through PyGithub's requester: its ``GithubRetry`` waits out a ``Retry-After`` and the
-reset of an exhausted rate limit, ``GITHUB_API_URL`` points it at GitHub Enterprise Server.
-Lists are read page by page (``per_page=100``, ``Link: rel="next"``) and written as they
-come, so a repository with many issues never sits in memory whole. The archive is staged
-in the run's work folder by ``prepare``, beside other repositories' fetches.
-
-Layout (``tar -x`` gives a folder a person or a script can read)::
-
-    repository.json  labels.json  milestones.json  issues.json  issue-comments.json
-    pulls.json  pull-reviews.json ({"<number>": [reviews]})  pull-review-comments.json
-    releases.json  release-assets/<release id>/<asset name>
+Every entry of the kind is of a format-3 set (per-item metadata, SPEC §10); sets of format
+2 (one JSON array per list) stay readable. An incremental entry keeps its ``index.json`` as
+a companion too; a diff against it holds the items that changed, its complete
+``index.json``, and a deleted list of what the index no longer names, restored as a folder
+diff is (base, deletions, diff). The export is staged in the run's work folder by
+``prepare``, beside other repositories' fetches.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
-import re
 import shutil
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import SourceFailed
+from offsite.github.metadata import INDEX, LISTINGS, Export, Index
 from offsite.sources.base import (
     Dump,
+    FullNeeded,
     Inspection,
     Part,
     Prepared,
     RestoreOptions,
     RunContext,
     Source,
+    SourceOptions,
     stage_folder,
     tar_dump,
 )
 from offsite.sources.files import FilesSource
 from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
-from offsite.stream.readers import CHUNK
 
-# file → (path under /repos/OWNER/REPO, query)
-LISTS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("labels.json", "labels", {}),
-    ("milestones.json", "milestones", {"state": "all"}),
-    ("issues.json", "issues", {"state": "all", "direction": "asc"}),
-    ("issue-comments.json", "issues/comments", {"direction": "asc"}),
-    ("pulls.json", "pulls", {"state": "all", "direction": "asc"}),
-    ("pull-review-comments.json", "pulls/comments", {"direction": "asc"}),
-    ("releases.json", "releases", {}),
-)
-_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
-_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
-
-
-def next_page(headers: dict[str, Any]) -> str | None:
-    """The ``rel="next"`` address of GitHub's ``Link`` header, or None on the last page."""
-    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
-    m = _NEXT.search(str(link or ""))
-    return m.group(1) if m else None
-
-
-def _safe(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).lstrip(".")
-    return cleaned or "asset"
-
-
-class _Export:
-    """One repository's export into ``folder``, counting what it wrote and asked."""
-
-    def __init__(self, requester: Any, repo: str, folder: Path, fail: Any) -> None:
-        self.requester = requester
-        self.base = f"/repos/{repo}"
-        self.folder = folder
-        self.fail = fail
-        self.requests = 0
-
-    def get(self, url: str, params: dict[str, Any] | None) -> tuple[dict[str, Any], Any]:
-        from github import GithubException
-
-        from offsite.github.repos import reason
-
-        self.requests += 1
-        try:
-            headers, data = self.requester.requestJsonAndCheck("GET", url, parameters=params)
-        except GithubException as exc:
-            if exc.status == 410:  # the feature is switched off (issues disabled): nothing
-                return {}, []
-            raise self.fail(f"{url.split('?')[0]}: {reason(exc)}") from None
-        except OSError as exc:
-            raise self.fail(reason(exc)) from None
-        return headers, data
-
-    def pages(self, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        url: str | None = f"{self.base}/{path}"
-        query: dict[str, Any] | None = {**params, "per_page": 100}
-        while url:
-            headers, data = self.get(url, query)
-            if not isinstance(data, list):
-                raise self.fail(f"{path}: GitHub answered {type(data).__name__}, not a list")
-            yield from data
-            url, query = next_page(headers), None
-
-    def write_list(self, name: str, items: Iterator[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Write ``items`` as a JSON array, one at a time; return each item's ``number``,
-        ``id`` and ``assets`` (what later requests need), not the items."""
-        kept: list[dict[str, Any]] = []
-        with open(self.folder / name, "w", encoding="utf-8") as out:
-            out.write("[")
-            for i, item in enumerate(items):
-                out.write(",\n" if i else "\n")
-                json.dump(item, out, ensure_ascii=False, sort_keys=True)
-                kept.append({k: item[k] for k in ("number", "id", "assets") if k in item})
-            out.write("\n]\n")
-        return kept
-
-    def run(self, assets: bool) -> dict[str, int]:
-        _, repository = self.get(self.base, None)
-        (self.folder / "repository.json").write_text(json.dumps(repository, sort_keys=True))
-        stats: dict[str, int] = {}
-        kept: dict[str, list[dict[str, Any]]] = {}
-        for name, path, params in LISTS:
-            kept[name] = self.write_list(name, self.pages(path, params))
-            stats[name[: -len(".json")].replace("-", "_")] = len(kept[name])
-        reviews = 0
-        with open(self.folder / "pull-reviews.json", "w", encoding="utf-8") as out:
-            out.write("{")
-            for i, pull in enumerate(kept["pulls.json"]):
-                listed = list(self.pages(f"pulls/{pull['number']}/reviews", {}))
-                reviews += len(listed)
-                out.write(",\n" if i else "\n")
-                out.write(f'"{pull["number"]}": {json.dumps(listed, sort_keys=True)}')
-            out.write("\n}\n")
-        stats["pull_reviews"] = reviews
-        if assets:
-            stats["release_assets"], stats["release_asset_bytes"] = self.assets(
-                kept["releases.json"]
-            )
-        stats["requests"] = self.requests
-        return stats
-
-    def assets(self, releases: list[dict[str, Any]]) -> tuple[int, int]:
-        """Download every release asset (through the API's asset address, which redirects
-        to storage); check its size and, where GitHub gives one, its SHA-256."""
-        import requests
-        from github import GithubException
-
-        from offsite.github.repos import reason
-
-        count = total = 0
-        for release in releases:
-            for asset in release.get("assets") or []:
-                folder = self.folder / "release-assets" / str(release["id"])
-                folder.mkdir(parents=True, exist_ok=True)
-                path = folder / _safe(str(asset["name"]))
-                digest = hashlib.sha256()
-                size = 0
-                self.requests += 1
-                try:
-                    _, _, chunks = self.requester.getStream(asset["url"], chunk_size=CHUNK)
-                    with open(path, "wb") as out:
-                        for chunk in chunks:
-                            digest.update(chunk)
-                            size += len(chunk)
-                            out.write(chunk)
-                except GithubException as exc:  # a 403 goes through PyGithub's retry first
-                    raise self.fail(f"release asset {asset['name']}: {reason(exc)}") from None
-                except (requests.RequestException, OSError) as exc:
-                    # the storage address an asset redirects to is signed in its query
-                    said = _QUERY.sub(r"\1", str(exc))
-                    raise self.fail(f"release asset {asset['name']}: {said}") from None
-                if size != asset.get("size", size):
-                    raise self.fail(
-                        f"release asset {asset['name']}: {size} bytes, GitHub lists {asset['size']}"
-                    )
-                stated = str(asset.get("digest") or "")
-                if stated.startswith("sha256:") and stated[7:] != digest.hexdigest():
-                    raise self.fail(f"release asset {asset['name']}: its SHA-256 does not match")
-                count, total = count + 1, total + size
-        return count, total
+# format 2's arrays (a set made before per-item metadata): file → its count in the stats
+ARRAYS = {
+    "labels.json": "labels", "milestones.json": "milestones", "issues.json": "issues",
+    "issue-comments.json": "issue_comments", "pulls.json": "pulls",
+    "pull-review-comments.json": "pull_review_comments", "releases.json": "releases",
+}  # fmt: skip
 
 
 def _tar(
-    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any]
-) -> AbstractContextManager[Dump]:
+    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any], delta: str,
+    companions: dict[str, bytes],
+) -> AbstractContextManager[Dump]:  # fmt: skip
     def write_tar(dst: BinaryIO) -> None:
         import tarfile
 
@@ -200,44 +65,90 @@ def _tar(
                 else:
                     tar.addfile(info)
 
-    return tar_dump(pipeline, name, write_tar, lambda: dict(stats))
+    if delta == "unchanged":
+        return contextlib.nullcontext(Dump(stats=lambda: dict(stats), delta=delta))
+    return tar_dump(pipeline, name, write_tar, lambda: dict(stats), delta,
+                    lambda: dict(companions))  # fmt: skip
 
 
 class GitHubMetadataSource(Source):
     kind = "github-metadata"
     suffix = ".tar"
     target_suffix = ""  # a folder of JSON
+    diffs = True
 
-    def __init__(self, name: str, url: str, repo: str, assets: bool = False) -> None:
-        super().__init__(name, url)
+    def __init__(
+        self, name: str, url: str, repo: str, assets: bool = False,
+        options: SourceOptions | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(name, url, options)
         self.repo = repo  # owner/name
         self.assets = assets
 
     @classmethod
     def of(cls, parent: Source, repo: str, assets: bool) -> GitHubMetadataSource:
-        return cls(f"{parent.name}-metadata", f"github://{repo}", repo, assets)
+        """The metadata of ``parent``'s repository: incremental where ``parent`` is."""
+        options = SourceOptions(incremental=parent.options.incremental)
+        return cls(f"{parent.name}-metadata", f"github://{repo}", repo, assets, options)
 
     def _fail(self, reason: str) -> SourceFailed:
         return SourceFailed(self.name, reason)
 
+    def _base(self, context: RunContext) -> Index | None:
+        baseline = context.baseline
+        if not self.options.incremental or baseline is None:
+            return None
+        if self.name not in baseline.raw_sizes:
+            return None
+        try:
+            return Index.loads(baseline.read(self.name, "index"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
+                             f"readable ({exc})") from None  # fmt: skip
+
     def prepare(self, context: RunContext) -> Prepared:
         """Export the repository's JSON (and release assets) into a folder of the work
-        folder, beside other repositories' fetches; the dump then tars that folder."""
+        folder, beside other repositories' fetches; the dump then tars that folder. An
+        incremental run against a base exports what changed since it."""
         from offsite.github.repos import client
 
         folder = stage_folder(context.workdir, self.name)
+        base = self._base(context)
         try:
-            stats = _Export(client().requester, self.repo, folder, self._fail).run(self.assets)
+            export = Export(client().requester, self.repo, folder, self._fail, base)
+            stats = export.run(self.assets)
+            delta, companions = self._delta(export, base, context)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        part = Part(self.name, GitHubMetadataSource, lambda p: _tar(p, self.name, folder, stats))
+        part = Part(self.name, GitHubMetadataSource,
+                    lambda p: _tar(p, self.name, folder, stats, delta, companions))  # fmt: skip
         return Prepared(parts=(part,), made=(folder,))
+
+    def _delta(
+        self, export: Export, base: Index | None, context: RunContext
+    ) -> tuple[str, dict[str, bytes]]:
+        """The entry's delta and companions: a full one keeps its index (incremental), a
+        diff lists what went away, an entry with nothing new is unchanged."""
+        if base is None:
+            indexed = {"index": export.index.to_bytes()} if self.options.incremental else {}
+            return "full", indexed
+        if export.unchanged():
+            return "unchanged", {}
+        baseline = context.baseline
+        assert baseline is not None
+        limit = baseline.full_when_over * baseline.raw_sizes[self.name]
+        if export.written > limit:
+            raise FullNeeded(f"the diff of {self.name} would hold {export.written} bytes, "
+                             f"over {baseline.full_when_over:.0%} of its base entry's "
+                             f"{baseline.raw_sizes[self.name]} (--full-when-over)")  # fmt: skip
+        gone = export.deleted()
+        return "diff", ({"deleted": "\0".join(gone).encode()} if gone else {})
 
     def dump(self, pipeline: Pipeline, context: RunContext) -> AbstractContextManager[Dump]:
         return self.dump_prepared(pipeline, context)
 
-    # -- restoring: a folder of JSON (GitHub has no import for most of it) ---------------
+    # -- restoring: a folder of JSON (``--into github://`` is SPEC §11's, not this) -------
     @classmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
         return FilesSource.restorer(target, options)
@@ -248,15 +159,47 @@ class GitHubMetadataSource(Source):
 
     @classmethod
     def inspect(cls, target: str, stats: dict[str, Any]) -> Inspection:
+        """Each item the index names is there and hashes as it says (format 2: each array
+        holds as many items as the backup counted)."""
         folder = Path(cls.local_target(target)).expanduser()
+        if not (folder / INDEX).exists():
+            return _inspect_arrays(folder, stats)
+        try:
+            index = Index.loads((folder / INDEX).read_bytes())
+        except (OSError, ValueError) as exc:
+            return Inspection(problems=[f"{INDEX}: {exc}"], checks=["metadata index"])
         problems = []
-        for name, _, _ in LISTS:
-            key = name[: -len(".json")].replace("-", "_")
-            try:
-                items = json.loads((folder / name).read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                problems.append(f"{name}: {exc}")
-                continue
-            if key in stats and len(items) != stats[key]:
-                problems.append(f"{name}: {len(items)} items, the backup had {stats[key]}")
-        return Inspection(problems=problems, checks=["metadata JSON", "item counts"])
+        for kind, listed in index.items.items():
+            for key, fingerprint in listed.items():
+                path = folder / kind / key
+                if not path.is_file():
+                    problems.append(f"{kind}/{key}: missing")
+                elif len(fingerprint) == 64 and _sha256(path) != fingerprint:
+                    problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
+        for listing in LISTINGS:
+            count = len(index.items.get(listing.kind, {}))
+            if listing.stat in stats and count != stats[listing.stat]:
+                problems.append(f"{listing.kind}: {count} items, the backup had "
+                                f"{stats[listing.stat]}")  # fmt: skip
+        return Inspection(problems=problems[:20], checks=["metadata index", "item SHA-256",
+                                                          "item counts"])  # fmt: skip
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _inspect_arrays(folder: Path, stats: dict[str, Any]) -> Inspection:
+    problems = []
+    for name, key in ARRAYS.items():
+        try:
+            items = json.loads((folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            problems.append(f"{name}: {exc}")
+            continue
+        if key in stats and len(items) != stats[key]:
+            problems.append(f"{name}: {len(items)} items, the backup had {stats[key]}")
+    return Inspection(problems=problems, checks=["metadata JSON", "item counts"])

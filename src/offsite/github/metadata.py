@@ -1,0 +1,356 @@
+"""A repository's GitHub metadata exported item by item (SPEC §10): one JSON file per item
+in a folder per kind, and ``index.json`` naming every item with the SHA-256 of its file.
+
+Layout (``tar -x`` gives a folder a person or a script can read)::
+
+    index.json                       every item per kind, its fingerprint; list pages' ETags
+    settings/repository.json
+    labels/<id>.json  milestones/<number>.json  releases/<id>.json
+    issues/<number>.json             pull requests too, as the issues list has them
+    issue-comments/<id>.json  pulls/<number>.json  pull-review-comments/<id>.json
+    pull-reviews/<pull number>/<id>.json
+    release-assets/<release id>/<asset name>
+
+Against a base's index (an incremental run), only what changed is written: each list is
+read page by page with the base's ``ETag`` as ``If-None-Match`` (a page GitHub answers 304
+is the base's page again, and costs nothing against the rate limit), an item whose bytes
+hash as in the base is not written again, a pull request's reviews are read again only
+where the pull request changed, a release asset downloaded again only where its id, size
+or time changed. ``index.json`` always lists everything, so what the base holds and the
+index does not is what went away (``Export.deleted``).
+
+Read through PyGithub's requester: its ``GithubRetry`` waits out a ``Retry-After`` and the
+reset of an exhausted rate limit, ``GITHUB_API_URL`` points it at GitHub Enterprise Server.
+Pages are written as they come, so a repository with many issues never sits in memory
+whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INDEX = "index.json"
+INDEX_FORMAT = "offsite-metadata-index/1"
+PER_PAGE = 100
+CHUNK = 1 << 20
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+_QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
+_KEY = re.compile(r"^(?:\d+/)?(?:\d+\.json|[A-Za-z0-9_+-][A-Za-z0-9._+-]*)$")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One of a repository's lists: its folder, its path under ``/repos/OWNER/REPO``, the
+    query, and which field names an item's file."""
+
+    kind: str
+    path: str
+    params: dict[str, str]
+    key: str  # "number" or "id"
+    stat: str  # its count's name in the entry's stats
+
+
+LISTINGS: tuple[Listing, ...] = (
+    Listing("labels", "labels", {}, "id", "labels"),
+    Listing("milestones", "milestones", {"state": "all"}, "number", "milestones"),
+    Listing("issues", "issues", {"state": "all", "sort": "created", "direction": "asc"},
+            "number", "issues"),
+    Listing("issue-comments", "issues/comments", {"sort": "created", "direction": "asc"},
+            "id", "issue_comments"),
+    Listing("pulls", "pulls", {"state": "all", "sort": "created", "direction": "asc"},
+            "number", "pulls"),
+    Listing("pull-review-comments", "pulls/comments", {"sort": "created", "direction": "asc"},
+            "id", "pull_review_comments"),
+    Listing("releases", "releases", {}, "id", "releases"),
+)  # fmt: skip
+NESTED = {"pull-reviews": "pull_reviews", "release-assets": "release_assets"}
+KINDS = frozenset({"settings", *(x.kind for x in LISTINGS), *NESTED})
+
+
+def next_page(headers: dict[str, Any]) -> str | None:
+    """The ``rel="next"`` address of GitHub's ``Link`` header, or None on the last page."""
+    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    m = _NEXT.search(str(link or ""))
+    return m.group(1) if m else None
+
+
+def _header(headers: dict[str, Any], name: str) -> str:
+    return str(next((v for k, v in headers.items() if k.lower() == name), "") or "")
+
+
+def safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).lstrip(".")
+    return cleaned or "asset"
+
+
+def item_bytes(item: Any) -> bytes:
+    return (json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+@dataclass
+class Index:
+    """What ``index.json`` says: per kind, each item's file (relative to the kind's folder)
+    and fingerprint (the SHA-256 of a JSON item's file; a release asset's id, size, time);
+    per list, each page's ETag and the items it held."""
+
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
+    pages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    repository: str = ""
+
+    def to_bytes(self) -> bytes:
+        body = {"format": INDEX_FORMAT, "repository": self.repository,
+                "items": {k: dict(sorted(v.items())) for k, v in sorted(self.items.items())},
+                "pages": dict(sorted(self.pages.items()))}  # fmt: skip
+        return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def loads(cls, data: bytes) -> Index:
+        """An index read back; ValueError where it is not one this offsite wrote."""
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT:
+            raise ValueError(f"not an {INDEX_FORMAT} index")
+        items, pages = body.get("items"), body.get("pages")
+        if not isinstance(items, dict) or not isinstance(pages, dict):
+            raise ValueError("its items or pages are not objects")
+        for kind, listed in items.items():
+            if kind not in KINDS or not isinstance(listed, dict):
+                raise ValueError(f"an unknown kind {kind!r}")
+            for key, value in listed.items():
+                if not isinstance(value, str) or not (_KEY.match(key) or kind == "settings"):
+                    raise ValueError(f"an item {kind}/{key!r} offsite does not name so")
+        for kind, listed in pages.items():
+            known = items.get(kind, {})
+            for page in listed if isinstance(listed, list) else [None]:
+                if not isinstance(page, dict) or not isinstance(page.get("etag"), str):
+                    raise ValueError(f"a page of {kind} without its ETag")
+                if not isinstance(page.get("keys"), list) or not set(page["keys"]) <= set(known):
+                    raise ValueError(f"a page of {kind} names items the index lacks")
+        return cls(items, pages, str(body.get("repository") or ""))
+
+
+class Export:
+    """One repository's export into ``folder``; against ``base`` (an incremental run's
+    base index) only what changed is written. ``fail(reason)`` makes the error to raise."""
+
+    def __init__(
+        self,
+        requester: Any,
+        repo: str,
+        folder: Path,
+        fail: Callable[[str], Exception],
+        base: Index | None = None,
+    ) -> None:
+        self.requester = requester
+        self.root = f"/repos/{repo}"
+        self.folder = folder
+        self.fail = fail
+        self.base = base or Index()
+        self.index = Index(repository=repo)
+        self.requests = 0
+        self.not_modified = 0  # pages GitHub answered 304
+        self.written = 0  # bytes of the files written
+        self.changed = 0  # items written (all of them in a full export)
+        self.asset_bytes = 0
+
+    # -- asking ----------------------------------------------------------------------------
+    def get(
+        self, url: str, params: dict[str, Any] | None, etag: str = ""
+    ) -> tuple[dict[str, Any], Any]:
+        """GitHub's answer; the data is None where ``etag`` still holds (304)."""
+        from github import GithubException
+
+        from offsite.github.repos import reason
+
+        self.requests += 1
+        headers = {"If-None-Match": etag} if etag else None
+        try:
+            answer, data = self.requester.requestJsonAndCheck(
+                "GET", url, parameters=params, headers=headers
+            )
+        except GithubException as exc:
+            if exc.status == 410:  # the feature is switched off (issues disabled): nothing
+                return {}, []
+            raise self.fail(f"{url.split('?')[0]}: {reason(exc)}") from None
+        except OSError as exc:
+            raise self.fail(reason(exc)) from None
+        if data is None and not etag:
+            raise self.fail(f"{url.split('?')[0]}: GitHub answered with no body")
+        return answer, data
+
+    def pages(self, path: str) -> list[Any]:
+        """Every item of a list not kept in the index (a pull request's reviews)."""
+        url: str | None = f"{self.root}/{path}"
+        query: dict[str, Any] | None = {"per_page": PER_PAGE}
+        found: list[Any] = []
+        while url:
+            headers, data = self.get(url, query)
+            if not isinstance(data, list):
+                raise self.fail(f"{path}: GitHub answered {type(data).__name__}, not a list")
+            found += data
+            url, query = next_page(headers), None
+        return found
+
+    # -- keeping ---------------------------------------------------------------------------
+    def store(self, kind: str, key: str, data: bytes, fingerprint: str = "") -> bool:
+        """Record an item; write it where the base does not hold it as it is now."""
+        fingerprint = fingerprint or hashlib.sha256(data).hexdigest()
+        self.index.items.setdefault(kind, {})[key] = fingerprint
+        if self.base.items.get(kind, {}).get(key) == fingerprint:
+            return False
+        path = self.folder / kind / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        self.changed += 1
+        self.written += len(data)
+        return True
+
+    def carry(self, kind: str, prefix: str) -> None:
+        """The base's items of ``kind`` under ``prefix`` (a parent that did not change)."""
+        kept = self.index.items.setdefault(kind, {})
+        base = self.base.items.get(kind, {})
+        kept.update((k, v) for k, v in base.items() if k.startswith(prefix))
+
+    def key(self, item: Any, field_name: str, what: str) -> str:
+        value = item.get(field_name) if isinstance(item, dict) else None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(f"{what}: GitHub answered an item without a numeric {field_name}")
+        return f"{value}.json"
+
+    def listing(self, listing: Listing) -> list[tuple[str, Any, bool]]:
+        """Every item of a list as (file, item or None where its page was the base's,
+        whether it changed); pages the base holds are asked with their ETag."""
+        old_pages = self.base.pages.get(listing.kind, [])
+        base_items = self.base.items.get(listing.kind, {})
+        found: dict[str, tuple[Any, bool]] = {}
+        pages: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            old = old_pages[page - 1] if page <= len(old_pages) else None
+            params = {**listing.params, "per_page": PER_PAGE, "page": page}
+            headers, data = self.get(f"{self.root}/{listing.path}", params,
+                                     old["etag"] if old else "")  # fmt: skip
+            if data is None and old is not None:  # 304: the base's page, as it was
+                self.not_modified += 1
+                for key in old["keys"]:
+                    self.index.items.setdefault(listing.kind, {})[key] = base_items[key]
+                    found.setdefault(key, (None, False))
+                pages.append(old)
+                more = True  # a 304 says nothing of the pages after it
+            elif isinstance(data, list):
+                keys = []
+                for item in data:
+                    key = self.key(item, listing.key, listing.path)
+                    found[key] = (item, self.store(listing.kind, key, item_bytes(item)))
+                    keys.append(key)
+                if keys or page == 1:
+                    pages.append({"etag": _header(headers, "etag"), "keys": keys})
+                more = bool(keys) and next_page(headers) is not None
+            else:
+                raise self.fail(f"{listing.path}: GitHub answered "
+                                f"{type(data).__name__}, not a list")  # fmt: skip
+            if not more:
+                break
+            page += 1
+        self.index.pages[listing.kind] = pages
+        return [(key, item, changed) for key, (item, changed) in found.items()]
+
+    # -- the export ------------------------------------------------------------------------
+    def run(self, assets: bool) -> dict[str, int]:
+        _, repository = self.get(self.root, None)
+        self.store("settings", "repository.json", item_bytes(repository))
+        listed = {x.kind: self.listing(x) for x in LISTINGS}
+        self.index.items.setdefault("pull-reviews", {})
+        for key, _, changed in listed["pulls"]:
+            number = key[: -len(".json")]
+            if not changed:
+                self.carry("pull-reviews", f"{number}/")
+                continue
+            for review in self.pages(f"pulls/{number}/reviews"):
+                rkey = self.key(review, "id", f"pulls/{number}/reviews")
+                self.store("pull-reviews", f"{number}/{rkey}", item_bytes(review))
+        if assets:
+            self.index.items.setdefault("release-assets", {})
+            for key, release, _ in listed["releases"]:
+                self.release_assets(key[: -len(".json")], release)
+        (self.folder / INDEX).write_bytes(self.index.to_bytes())
+        stats = {x.stat: len(self.index.items.get(x.kind, {})) for x in LISTINGS}
+        stats.update({v: len(self.index.items.get(k, {})) for k, v in NESTED.items()})
+        if not assets:
+            del stats["release_assets"]
+        else:
+            stats["release_asset_bytes"] = sum(
+                int(v.split(":")[2]) for v in self.index.items["release-assets"].values()
+            )
+        stats["requests"] = self.requests
+        if self.base.items:
+            stats.update(changed_items=self.changed, pages_not_modified=self.not_modified)
+        return stats
+
+    def deleted(self) -> list[str]:
+        """What the base holds and this export's index does not list, as paths."""
+        return sorted(
+            f"{kind}/{key}"
+            for kind, listed in self.base.items.items()
+            for key in listed
+            if key not in self.index.items.get(kind, {})
+        )
+
+    def unchanged(self) -> bool:
+        return self.index.items == self.base.items and self.index.pages == self.base.pages
+
+    def release_assets(self, release_id: str, release: Any) -> None:
+        """A release's files; those the base holds as they are now are not downloaded."""
+        if release is None:  # its page was the base's: so are its assets
+            self.carry("release-assets", f"{release_id}/")
+            return
+        for asset in release.get("assets") or []:
+            name = f"{release_id}/{safe_name(str(asset.get('name') or ''))}"
+            fingerprint = (f"asset:{asset.get('id')}:{int(asset.get('size') or 0)}:"
+                           f"{asset.get('updated_at')}:{asset.get('digest')}")  # fmt: skip
+            if self.base.items.get("release-assets", {}).get(name) == fingerprint:
+                self.index.items["release-assets"][name] = fingerprint
+                continue
+            self.download(asset, self.folder / "release-assets" / name)
+            self.index.items["release-assets"][name] = fingerprint
+            self.changed += 1
+
+    def download(self, asset: dict[str, Any], path: Path) -> None:
+        """One release asset (through the API's asset address, which redirects to
+        storage); its size and, where GitHub gives one, its SHA-256 checked."""
+        import requests
+        from github import GithubException
+
+        from offsite.github.repos import reason
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        self.requests += 1
+        try:
+            _, _, chunks = self.requester.getStream(asset["url"], chunk_size=CHUNK)
+            with open(path, "wb") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except GithubException as exc:  # a 403 goes through PyGithub's retry first
+            raise self.fail(f"release asset {asset['name']}: {reason(exc)}") from None
+        except (requests.RequestException, OSError) as exc:
+            # the storage address an asset redirects to is signed in its query
+            said = _QUERY.sub(r"\1", str(exc))
+            raise self.fail(f"release asset {asset['name']}: {said}") from None
+        if size != asset.get("size", size):
+            raise self.fail(
+                f"release asset {asset['name']}: {size} bytes, GitHub lists {asset['size']}"
+            )
+        stated = str(asset.get("digest") or "")
+        if stated.startswith("sha256:") and stated[7:] != digest.hexdigest():
+            raise self.fail(f"release asset {asset['name']}: its SHA-256 does not match")
+        self.written += size
+        self.asset_bytes += size
