@@ -534,7 +534,9 @@ class FakeGitHub:
         releases = list(meta.releases)
 
         def ident(x: Any) -> int:  # an item's id: a number, an issue's, a release's
-            return x[1] if isinstance(x, tuple) else releases.index(x) + 1 if isinstance(x, str) else x
+            return (
+                x[1] if isinstance(x, tuple) else releases.index(x) + 1 if isinstance(x, str) else x
+            )
 
         gone, edits = meta.gone.get(rest, set()), meta.edits.get(rest, {})
         shown = [x for x in items if ident(x) not in gone]

@@ -74,6 +74,19 @@ def make_repo(root: Path, name: str, commits: int = 3, lfs: dict[str, bytes] | N
     return bare
 
 
+needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
+
+
+def checkout_with_lfs(bare: Path, work: Path) -> None:
+    """A work tree cloned from ``bare`` with LFS's smudge filter: each large file's content
+    comes from the LFS objects ``bare`` holds, or the clone fails."""
+    lfs = ["-c", "filter.lfs.process=git-lfs filter-process", "-c", "filter.lfs.required=true",
+           "-c", "filter.lfs.smudge=git-lfs smudge -- %f", "-c", "filter.lfs.clean=git-lfs clean -- %f"]  # fmt: skip
+    done = subprocess.run(["git", *lfs, "clone", "-q", f"file://{bare}", str(work)],
+                          env={**os.environ, **GIT_ENV}, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
 def refs(repo: Path) -> str:
     return git("for-each-ref", "--format=%(objectname) %(objecttype) %(refname)", cwd=repo)
 

@@ -8,18 +8,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import only_set
 from tests.fakegithub import TOKEN, FakeGitHub, validate
-from tests.git.conftest import GIT_ENV, OWNER, git, make_repo, refs
+from tests.git.conftest import OWNER, checkout_with_lfs, git, make_repo, needs_lfs, refs
 
-needs_lfs = pytest.mark.skipif(shutil.which("git-lfs") is None, reason="git-lfs not installed")
 BIG = {"model.bin": os.urandom(300_000), "data.bin": os.urandom(120_000)}
 
 
@@ -27,16 +22,6 @@ def _backup(cli, *args):  # type: ignore[no-untyped-def]
     r = cli("backup", *args, "--no-encrypt", "--json")
     assert r.code == 0, r.err
     return json.loads(r.out)
-
-
-def _checkout_with_lfs(bare: Path, work: Path) -> None:
-    """A work tree cloned from ``bare`` with LFS's smudge filter: each large file's content
-    comes from the LFS objects ``bare`` holds, or the clone fails."""
-    lfs = ["-c", "filter.lfs.process=git-lfs filter-process", "-c", "filter.lfs.required=true",
-           "-c", "filter.lfs.smudge=git-lfs smudge -- %f", "-c", "filter.lfs.clean=git-lfs clean -- %f"]  # fmt: skip
-    done = subprocess.run(["git", *lfs, "clone", "-q", f"file://{bare}", str(work)],
-                          env={**os.environ, **GIT_ENV}, capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 @needs_lfs
@@ -57,7 +42,7 @@ def test_lfs_objects_are_a_second_entry_and_come_back_into_the_restored_reposito
     assert r.code == 0, r.err
     restored = tmp_path / "out" / "app.git"
     assert refs(restored) == refs(repo)
-    _checkout_with_lfs(restored, tmp_path / "work")
+    checkout_with_lfs(restored, tmp_path / "work")
     for name, data in BIG.items():
         assert (tmp_path / "work" / name).read_bytes() == data
 
@@ -66,7 +51,7 @@ def test_lfs_objects_are_a_second_entry_and_come_back_into_the_restored_reposito
     assert r.code == 0, r.err
     r = cli("restore", tmp_path / "sets", "--entry", "app-lfs", "--into", tmp_path / "again.git")
     assert r.code == 0, r.err
-    _checkout_with_lfs(tmp_path / "again.git", tmp_path / "work2")
+    checkout_with_lfs(tmp_path / "again.git", tmp_path / "work2")
     assert (tmp_path / "work2" / "model.bin").read_bytes() == BIG["model.bin"]
 
 
@@ -102,7 +87,7 @@ def test_incremental_runs_keep_lfs_objects_in_the_cache(cli, tmp_path: Path) -> 
     _backup(cli, f"git+file://{repo}", "--to", tmp_path / "sets", "--include-lfs",
             "--mirror-cache", cache)  # fmt: skip
     work = tmp_path / "push-work"
-    _checkout_with_lfs(repo, work)
+    checkout_with_lfs(repo, work)
     git("lfs", "install", "--local", cwd=work)
     (work / "more.bin").write_bytes(b"new large file\n" * 1000)
     git("add", "more.bin", cwd=work)

@@ -5,11 +5,12 @@ tags gone, moved ones moved), over file:// remotes and into a new remote."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from offsite.sets.manifest import Manifest
 from tests.conftest import run_readme_diff
-from tests.git.conftest import commit, git, refs
+from tests.git.conftest import checkout_with_lfs, commit, git, make_repo, needs_lfs, refs
 
 
 def _sets(dest: Path) -> list[Manifest]:
@@ -161,3 +162,42 @@ def test_a_ref_list_naming_a_file_outside_refs_is_refused(cli, tmp_path: Path, r
     r = cli("restore", dest, "--into", tmp_path / "restored.git")
     assert r.code == 3 and "ref list is not one" in r.err
     assert not (tmp_path / "restored.git").exists()
+
+
+@needs_lfs
+def test_an_lfs_diff_holds_only_the_objects_its_base_lacks(
+    cli, passphrase: str, tmp_path: Path
+) -> None:
+    big = {"model.bin": os.urandom(200_000), "data.bin": os.urandom(100_000)}
+    repo = make_repo(tmp_path / "remotes", "app", lfs=big)
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    args = ("--include-lfs", "--incremental", "--mirror-cache", cache, "--to", dest)
+    assert cli("backup", f"git+file://{repo}", *args).code == 0
+    full = _sets(dest)[-1]
+    lfs = full.entry("app-lfs")
+    assert lfs is not None and lfs.delta == "full" and lfs.companion("index")
+    assert cli("backup", f"git+file://{repo}", *args).code == 0  # nothing new
+    same = _sets(dest)[-1].entry("app-lfs")
+    assert same is not None and same.delta == "unchanged" and not same.file
+
+    work = tmp_path / "work"
+    checkout_with_lfs(repo, work)
+    git("lfs", "install", "--local", cwd=work)
+    new = os.urandom(150_000)
+    (work / "weights.bin").write_bytes(new)
+    git("add", "weights.bin", cwd=work)
+    git("commit", "-q", "-m", "new weights", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+    assert cli("backup", f"git+file://{repo}", *args).code == 0
+    diff = _sets(dest)[-1]
+    entry = diff.entry("app-lfs")
+    assert diff.base is not None and diff.base.id == full.id
+    assert entry is not None and entry.delta == "diff"
+    assert (entry.stats["objects"], entry.stats["new_objects"]) == (3, 1)
+    assert len(new) <= entry.raw_size < len(new) + 10_000  # the new object alone
+
+    r = cli("restore", dest, "--into", tmp_path / "out")
+    assert r.code == 0, r.err
+    checkout_with_lfs(tmp_path / "out" / "app.git", tmp_path / "again")
+    for name, data in {**big, "weights.bin": new}.items():
+        assert (tmp_path / "again" / name).read_bytes() == data

@@ -6,10 +6,15 @@ tar laid out as a repository keeps them (``lfs/objects/ab/cd/<oid>``), so that
 An object's name is the SHA-256 of its content: each one is checked on the way into the
 archive and again on the way back out. A pointer whose object the server lacks fails the
 backup (an archive missing it would restore a repository that cannot check that file out).
+
+An incremental repository's LFS entry keeps the ids of its objects as its index (SPEC
+§10); a diff holds only the objects its base lacks, and a restore extracts both into one
+folder (objects no ref points at any more stay there: git ignores them).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -46,33 +51,53 @@ def check_available() -> None:
         raise BadInput("--include-lfs needs git-lfs: install it (Debian: apt install git-lfs)")
 
 
-def collect(mirror: Path, env: dict[str, str], folder: Path, fail: ErrorFactory) -> dict[str, Any]:
-    """Fetch every LFS object any ref of ``mirror`` points at and stage them in ``folder``
-    (hard links where the file system allows); return the entry's stats."""
+def collect(
+    mirror: Path, env: dict[str, str], folder: Path, fail: ErrorFactory,
+    have: frozenset[str] | None = None,
+) -> tuple[dict[str, Any], list[str]]:  # fmt: skip
+    """Fetch every LFS object any ref of ``mirror`` points at and stage in ``folder`` those
+    not in ``have`` (a base's, SPEC §10; hard links where the file system allows); return
+    the entry's stats and every object's id."""
     run_git(["lfs", "fetch", "--all", "origin"], env, fail, mirror)
     listed = run_git(["lfs", "ls-files", "--all", "--long"], env, fail, mirror)
     oids = sorted({line.split()[0] for line in listed.splitlines() if line.strip()})
-    size = 0
+    size = staged = 0
     for oid in oids:
         if not OID.match(oid):
             raise fail(f"git lfs listed {oid!r}, which is not an object id")
         source = object_path(mirror, oid)
         if not source.is_file():
             raise fail(f"the server holds no LFS object {oid}")
+        size += source.stat().st_size
+        if have is not None and oid in have:
+            continue
         target = object_path(folder, oid)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
-        size += target.stat().st_size
-    return {"objects": len(oids), "bytes": size}
+        staged += target.stat().st_size
+    stats = {"objects": len(oids), "bytes": size}
+    if have is not None:
+        stats.update(new_objects=len(set(oids) - have), new_bytes=staged)
+    return stats, oids
+
+
+def read_index(data: bytes) -> frozenset[str]:
+    """A base's LFS index (one object id a line); ValueError where a line is not one."""
+    oids = data.decode("ascii").split()
+    if not all(OID.match(o) for o in oids):
+        raise ValueError("a line that is not an LFS object id")
+    return frozenset(oids)
 
 
 def dump(
-    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any], fail: ErrorFactory
-) -> AbstractContextManager[Dump]:
-    """The staged objects as a tar, each checked against its id on the way in."""
+    pipeline: Pipeline, name: str, folder: Path, stats: dict[str, Any], fail: ErrorFactory,
+    delta: str = "", companions: dict[str, bytes] | None = None,
+) -> AbstractContextManager[Dump]:  # fmt: skip
+    """The staged objects as a tar, each checked against its id on the way in (none at
+    all: an incremental entry with no object its base lacks, ``unchanged``)."""
 
     def write_tar(dst: BinaryIO) -> None:
         with tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -87,7 +112,10 @@ def dump(
                 if digest.hexdigest() != path.name:
                     raise fail(f"LFS object {path.name} does not match its id")
 
-    return tar_dump(pipeline, name, write_tar, lambda: dict(stats))
+    if delta == "unchanged":
+        return contextlib.nullcontext(Dump(stats=lambda: dict(stats), delta=delta))
+    extra = dict(companions or {})
+    return tar_dump(pipeline, name, write_tar, lambda: dict(stats), delta, lambda: extra)
 
 
 class GitLfsKind(Kind):
@@ -153,6 +181,15 @@ class LfsRestorer(FolderStagingRestorer):
         self._no_links(root / "lfs", root / "lfs" / "objects")
         self._created = make_parents(root / "lfs" / "objects" / "x")
         self._staged = Path(tempfile.mkdtemp(prefix=".offsite-lfs-", dir=root / "lfs"))
+        self._stage(stream)
+
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
+        """A diff's objects (those its base lacked) staged beside the base's."""
+        if stream is not None:
+            self._stage(stream)
+
+    def _stage(self, stream: Readable) -> None:
+        assert self._staged is not None
         try:
             with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
