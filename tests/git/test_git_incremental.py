@@ -4,6 +4,7 @@ tags gone, moved ones moved), over file:// remotes and into a new remote."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -201,3 +202,8 @@ def test_an_lfs_diff_holds_only_the_objects_its_base_lacks(
     checkout_with_lfs(tmp_path / "out" / "app.git", tmp_path / "again")
     for name, data in {**big, "weights.bin": new}.items():
         assert (tmp_path / "again" / name).read_bytes() == data
+    # by hand, as the README says: both tars into the repository
+    sets = sorted(p for p in dest.iterdir() if (p / "manifest.json").exists())
+    work = run_readme_diff("LFS objects and container images: a diff", sets[0], sets[-1], tmp_path)
+    found = {p.name for p in (work / "app.git" / "lfs" / "objects").rglob("*") if p.is_file()}
+    assert found == {hashlib.sha256(d).hexdigest() for d in [*big.values(), new]}

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import threading
@@ -118,6 +119,35 @@ def build(
            "annotations": {"org.opencontainers.image.ref.name": tag}}  # fmt: skip
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
     return image
+
+
+def extend(image: Image, layout: Path, platform: str = "linux/riscv64") -> Image:
+    """``image`` with one platform more (a layer of its own beside the shared one), every
+    other blob the same: what a diff of it against ``image`` holds is that platform's."""
+    shutil.copytree(image.layout, layout)
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]
+    index = json.loads((layout / "blobs" / "sha256" / top["digest"][7:]).read_bytes())
+    os_name, arch = platform.split("/")
+    shared = (image.layers[0], (layout / "blobs" / "sha256" / image.layers[0][7:]).stat().st_size)
+    own = _blob(layout, _layer({f"app/{arch}.bin": os.urandom(4096)}))
+    config = {"architecture": arch, "os": os_name, "config": {"Cmd": ["/app"]},
+              "rootfs": {"type": "layers", "diff_ids": [shared[0], own[0]]}}  # fmt: skip
+    cdigest, csize = _blob(layout, json.dumps(config).encode())
+    manifest = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": cdigest, "size": csize},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": d, "size": n} for d, n in (shared, own)],
+    }  # fmt: skip
+    mdigest, msize = _blob(layout, json.dumps(manifest).encode())
+    index["manifests"].append({"mediaType": OCI_MANIFEST, "digest": mdigest, "size": msize,
+                               "platform": {"architecture": arch, "os": os_name}})  # fmt: skip
+    idigest, isize = _blob(layout, json.dumps(index).encode())
+    top.update(digest=idigest, size=isize)
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [top]}))
+    return Image(layout, image.tag, idigest, {**image.platforms, platform: mdigest},
+                 [*image.layers, own[0]])  # fmt: skip
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[str]:

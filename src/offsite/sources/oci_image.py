@@ -11,9 +11,11 @@ it names none): the same bytes, so the same digests. By hand: ``skopeo copy --al
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import tarfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +44,7 @@ from offsite.oci.registry import Registry
 from offsite.oci.tree import resolve
 from offsite.sources.base import (
     Dump,
+    FullNeeded,
     Inspection,
     Part,
     Prepared,
@@ -68,9 +71,38 @@ def _member(name: str, size: int = 0, folder: bool = False) -> tarfile.TarInfo:
     return info
 
 
+INDEX_HEADER = "offsite-oci-index/1"
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """What an incremental image's base entry held (SPEC §10): its ``index.json``'s
+    SHA-256 and the digest of every manifest and blob."""
+
+    index_sha256: str
+    digests: frozenset[str]
+
+    @classmethod
+    def loads(cls, data: bytes) -> BaseImage:
+        lines = data.decode("ascii").splitlines()
+        if len(lines) < 2 or lines[0] != INDEX_HEADER or not lines[1].startswith("index "):
+            raise ValueError(f"not an {INDEX_HEADER} index")
+        if not all(_DIGEST.match(d) for d in lines[2:]):
+            raise ValueError("a line that is not a sha256 digest")
+        return cls(lines[1][len("index ") :], frozenset(lines[2:]))
+
+    @staticmethod
+    def dumps(index: bytes, tree: Tree) -> bytes:
+        digests = sorted({*tree.manifests, *tree.blobs})
+        lines = [INDEX_HEADER, f"index {hashlib.sha256(index).hexdigest()}", *digests]
+        return ("\n".join(lines) + "\n").encode()
+
+
 class OciImageSource(Source):
     kind = "oci-image"
     suffix = ".tar"
+    diffs = True
     target_suffix = ""  # a whole-set restore writes the layout into a folder
     target_schemes = ("file", "oci", "oci+http")
     target_hint = "a folder (an OCI image layout) or oci://REGISTRY/REPOSITORY:TAG"
@@ -101,8 +133,25 @@ class OciImageSource(Source):
         except (RegistryError, LayoutError) as exc:
             registry.close()
             raise self._fail(exc) from None
-        part = Part(self.name, type(self), lambda p: self._dump(p, registry, tree))
+        try:
+            base = self._base(context)
+        except BaseException:
+            registry.close()
+            raise
+        part = Part(self.name, type(self), lambda p: self._dump(p, registry, tree, base))
         return Prepared(parts=(part,))
+
+    def _base(self, context: RunContext) -> BaseImage | None:
+        baseline = context.baseline
+        if not self.options.incremental or baseline is None:
+            return None
+        if self.name not in baseline.raw_sizes:
+            return None
+        try:
+            return BaseImage.loads(baseline.read(self.name, "index"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
+                             f"readable ({exc})") from None  # fmt: skip
 
     def dump(
         self, pipeline: Pipeline, context: RunContext
@@ -110,12 +159,23 @@ class OciImageSource(Source):
         return self.dump_prepared(pipeline, context)
 
     @contextlib.contextmanager
-    def _dump(self, pipeline: Pipeline, registry: Registry, tree: Tree) -> Iterator[Dump]:
+    def _dump(
+        self, pipeline: Pipeline, registry: Registry, tree: Tree, base: BaseImage | None
+    ) -> Iterator[Dump]:
+        """The layout as a tar; against a base, its manifests and the blobs the base lacks
+        (SPEC §10), with what the base holds and the image no longer names as deleted."""
         repo = self.ref.repository
         stats = {  # numbers only (SPEC §2): the digest and tag are the layout's index.json
             "platforms": len(tree.platforms), "manifests": len(tree.manifests),
             "blobs": len(tree.manifests) + len(tree.blobs), "bytes": tree.size,
         }  # fmt: skip
+        index = index_json(tree.top, self.ref.tag)
+        delta, extra = self._delta(tree, index, base, stats)
+        if delta == "unchanged":
+            registry.close()
+            yield Dump(stats=lambda: dict(stats), delta=delta)
+            return
+        have = base.digests if base is not None else frozenset()
 
         def write_tar(dst: BinaryIO) -> None:
             try:
@@ -124,12 +184,14 @@ class OciImageSource(Source):
                 ) as tar:
                     tar.copybufsize = CHUNK  # type: ignore[attr-defined]
                     _add(tar, LAYOUT_FILE, LAYOUT)
-                    _add(tar, INDEX_FILE, index_json(tree.top, self.ref.tag))
+                    _add(tar, INDEX_FILE, index)
                     tar.addfile(_member("blobs", folder=True))
                     tar.addfile(_member("blobs/sha256", folder=True))
                     for digest, body in tree.manifests.items():
                         _add(tar, Descriptor("", digest, len(body)).path, body)
                     for d in tree.blobs.values():
+                        if d.digest in have:
+                            continue
                         with registry.blob(repo, d.digest, d.size) as blob:
                             try:
                                 tar.addfile(_member(d.path, d.size), blob)
@@ -143,8 +205,26 @@ class OciImageSource(Source):
             finally:
                 registry.close()
 
-        with tar_dump(pipeline, self.name, write_tar, lambda: dict(stats)) as dump:
+        with tar_dump(pipeline, self.name, write_tar, lambda: dict(stats), delta,
+                      lambda: dict(extra)) as dump:  # fmt: skip
             yield dump
+
+    def _delta(
+        self, tree: Tree, index: bytes, base: BaseImage | None, stats: dict[str, Any]
+    ) -> tuple[str, dict[str, bytes]]:
+        """An incremental image: full with its index; unchanged where its ``index.json``
+        is the base's; else a diff, counted in ``stats``."""
+        if not self.options.incremental:
+            return "", {}
+        if base is None:
+            return "full", {"index": BaseImage.dumps(index, tree)}
+        if hashlib.sha256(index).hexdigest() == base.index_sha256:
+            return "unchanged", {}
+        new = [d for d in tree.blobs.values() if d.digest not in base.digests]
+        stats.update(new_blobs=len(new), new_bytes=sum(d.size for d in new))
+        gone = sorted(base.digests - {*tree.manifests, *tree.blobs})
+        listed = "\0".join(f"blobs/sha256/{d[len('sha256:') :]}" for d in gone).encode()
+        return "diff", ({"deleted": listed} if gone else {})
 
     # -- restoring ---------------------------------------------------------------------
     @classmethod
@@ -211,6 +291,14 @@ class LayoutRestorer(FolderRestorer):
 
     def write(self, stream: Readable) -> None:
         super().write(stream)
+        self._check()
+
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
+        """A diff's manifests and new blobs over its base's layout (SPEC §10)."""
+        super().overlay(stream, companions)
+        self._check()
+
+    def _check(self) -> None:
         assert self._staged is not None
         problems, _ = check_folder(self._staged)
         if problems:
@@ -257,6 +345,14 @@ class RegistryRestorer(Restorer):
         missing = [d for d in self.needed if not self.registry.has_blob(self.ref.repository, d)]
         if missing:
             raise self._fail(f"blob {missing[0]} is in neither the backup nor the registry")
+
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
+        """A diff over its base (SPEC §10): the base's blobs are pushed already; the diff
+        names the image (its index and every manifest) and pushes the blobs it adds."""
+        self.top, self.wanted, self.needed, self.manifests = None, {}, {}, {}
+        if stream is None:
+            raise self._fail("an image diff without its layout")
+        self.write(stream)
 
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         name = member.name[2:] if member.name.startswith("./") else member.name
