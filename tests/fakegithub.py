@@ -137,6 +137,8 @@ class FakeGitHub:
     broken: set[int] = field(default_factory=set)  # artifacts whose blob is gone (404)
     stale_refused: int = 0  # blob requests refused for a stale signature
     not_modified: int = 0  # list pages answered 304 (If-None-Match held)
+    # (list, page) → what happens in the repository right after that page is answered
+    after_page: dict[tuple[str, int], Any] = field(default_factory=dict)
     workflows: list[FakeWorkflow] = field(default_factory=list)
     org_repos: dict[str, list[str]] = field(default_factory=dict)  # organisation → names
     fail_next: int = 0  # answer this many API requests with a 503
@@ -542,6 +544,9 @@ class FakeGitHub:
         shown = [x for x in items if ident(x) not in gone]
         edited = lambda x: {**render(x), **edits.get(ident(x), {})}  # noqa: E731
         self._page(h, query, shown, self.metadata_page, None, definition, edited)
+        hook = self.after_page.pop((rest, int(query.get("page", ["1"])[0])), None)
+        if hook is not None:
+            hook()
         return True
 
     def _item(self, definition: str, **fields: Any) -> dict[str, Any]:

@@ -27,8 +27,10 @@ whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +43,14 @@ PER_PAGE = 100
 CHUNK = 1 << 20
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
-_KEY = re.compile(r"^(?:\d+/)?(?:\d+\.json|[A-Za-z0-9_+-][A-Za-z0-9._+-]*)$")
+_ITEM_KEY = re.compile(r"^\d{1,20}\.json$")
+_NESTED_KEY = re.compile(r"^\d{1,20}/\d{1,20}\.json$")
+_ASSET_KEY = re.compile(r"^\d{1,20}/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ASSET_FINGERPRINT = re.compile(r"^asset:\d{1,20}:\d{1,20}:")
+_PAGES = re.compile(r"^(?:labels|milestones|issues|issue-comments|pulls|pull-review-comments"
+                    r"|releases|pull-reviews/\d{1,20})$")  # fmt: skip
+SETTINGS = ("repository.json",)
 
 
 @dataclass(frozen=True)
@@ -111,27 +120,52 @@ class Index:
 
     @classmethod
     def loads(cls, data: bytes) -> Index:
-        """An index read back; ValueError where it is not one this offsite wrote."""
-        body = json.loads(data)
-        if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT:
-            raise ValueError(f"not an {INDEX_FORMAT} index")
-        items, pages = body.get("items"), body.get("pages")
-        if not isinstance(items, dict) or not isinstance(pages, dict):
-            raise ValueError("its items or pages are not objects")
-        for kind, listed in items.items():
-            if kind not in KINDS or not isinstance(listed, dict):
-                raise ValueError(f"an unknown kind {kind!r}")
-            for key, value in listed.items():
-                if not isinstance(value, str) or not (_KEY.match(key) or kind == "settings"):
-                    raise ValueError(f"an item {kind}/{key!r} offsite does not name so")
-        for kind, listed in pages.items():
-            known = items.get(kind, {})
-            for page in listed if isinstance(listed, list) else [None]:
-                if not isinstance(page, dict) or not isinstance(page.get("etag"), str):
-                    raise ValueError(f"a page of {kind} without its ETag")
-                if not isinstance(page.get("keys"), list) or not set(page["keys"]) <= set(known):
-                    raise ValueError(f"a page of {kind} names items the index lacks")
+        """An index read back; ValueError where it is not one this offsite wrote (every
+        key a file name offsite gives, every fingerprint of its shape, every page's items
+        in the index)."""
+        try:
+            body = json.loads(data)
+            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT:
+                raise ValueError(f"not an {INDEX_FORMAT} index")
+            items, pages = body.get("items"), body.get("pages")
+            if not isinstance(items, dict) or not isinstance(pages, dict):
+                raise ValueError("its items or pages are not objects")
+            for kind, listed in items.items():
+                if kind not in KINDS or not isinstance(listed, dict):
+                    raise ValueError(f"an unknown kind {str(kind)[:40]!r}")
+                for key, value in listed.items():
+                    if not valid_item(kind, key, value):
+                        raise ValueError(f"an item {kind}/{key[:60]!r} offsite does not name so")
+            for name, listed in pages.items():
+                kind = name.split("/")[0]
+                if not _PAGES.match(name) or not isinstance(listed, list):
+                    raise ValueError(f"pages of an unknown list {name[:40]!r}")
+                known = items.get(kind, {})
+                for page in listed:
+                    if not isinstance(page, dict) or not isinstance(page.get("etag"), str):
+                        raise ValueError(f"a page of {name} without its ETag")
+                    keys = page.get("keys")
+                    if not isinstance(keys, list) or not all(
+                        isinstance(k, str) and k in known for k in keys
+                    ):
+                        raise ValueError(f"a page of {name} names items the index lacks")
+        except (TypeError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"not an index offsite wrote ({type(exc).__name__})") from None
         return cls(items, pages, str(body.get("repository") or ""))
+
+
+def valid_item(kind: str, key: Any, fingerprint: Any) -> bool:
+    """Whether ``key`` is a file name offsite gives an item of ``kind`` (nothing that
+    climbs, no NUL, a parent's number where the kind nests), with a fingerprint of the
+    kind's shape."""
+    if not isinstance(key, str) or not isinstance(fingerprint, str):
+        return False
+    if kind == "settings":
+        return key in SETTINGS and bool(_SHA256.match(fingerprint))
+    if kind == "release-assets":
+        return bool(_ASSET_KEY.match(key) and _ASSET_FINGERPRINT.match(fingerprint))
+    shape = _NESTED_KEY if kind == "pull-reviews" else _ITEM_KEY
+    return bool(shape.match(key) and _SHA256.match(fingerprint))
 
 
 class Export:
@@ -160,41 +194,38 @@ class Export:
 
     # -- asking ----------------------------------------------------------------------------
     def get(
-        self, url: str, params: dict[str, Any] | None, etag: str = ""
+        self, url: str, params: dict[str, Any] | None, etag: str = "", first: bool = True
     ) -> tuple[dict[str, Any], Any]:
-        """GitHub's answer; the data is None where ``etag`` still holds (304)."""
+        """GitHub's answer; the data is None where ``etag`` still holds (304). A 410 on a
+        list's first page (the feature is switched off: issues disabled) is an empty list;
+        on a later one the list went away while it was read: the run fails."""
         from github import GithubException
 
         from offsite.github.repos import reason
 
         self.requests += 1
+        where = url.split("?")[0]
         headers = {"If-None-Match": etag} if etag else None
         try:
-            answer, data = self.requester.requestJsonAndCheck(
+            status, answer, output = self.requester.requestJson(
                 "GET", url, parameters=params, headers=headers
             )
+            if status == 304 and etag:
+                return answer, None
+            data = json.loads(output) if output else None
+            if status >= 400:
+                raise self.requester.createException(status, answer, data)
         except GithubException as exc:
-            if exc.status == 410:  # the feature is switched off (issues disabled): nothing
+            if exc.status == 410 and first:
                 return {}, []
-            raise self.fail(f"{url.split('?')[0]}: {reason(exc)}") from None
+            raise self.fail(f"{where}: {reason(exc)}") from None
+        except ValueError:
+            raise self.fail(f"{where}: GitHub answered what is not JSON") from None
         except OSError as exc:
             raise self.fail(reason(exc)) from None
-        if data is None and not etag:
-            raise self.fail(f"{url.split('?')[0]}: GitHub answered with no body")
+        if data is None or status != 200:
+            raise self.fail(f"{where}: GitHub answered {status} with no body")
         return answer, data
-
-    def pages(self, path: str) -> list[Any]:
-        """Every item of a list not kept in the index (a pull request's reviews)."""
-        url: str | None = f"{self.root}/{path}"
-        query: dict[str, Any] | None = {"per_page": PER_PAGE}
-        found: list[Any] = []
-        while url:
-            headers, data = self.get(url, query)
-            if not isinstance(data, list):
-                raise self.fail(f"{path}: GitHub answered {type(data).__name__}, not a list")
-            found += data
-            url, query = next_page(headers), None
-        return found
 
     # -- keeping ---------------------------------------------------------------------------
     def store(self, kind: str, key: str, data: bytes, fingerprint: str = "") -> bool:
@@ -222,61 +253,88 @@ class Export:
             raise self.fail(f"{what}: GitHub answered an item without a numeric {field_name}")
         return f"{value}.json"
 
-    def listing(self, listing: Listing) -> list[tuple[str, Any, bool]]:
-        """Every item of a list as (file, item or None where its page was the base's,
-        whether it changed); pages the base holds are asked with their ETag."""
-        old_pages = self.base.pages.get(listing.kind, [])
-        base_items = self.base.items.get(listing.kind, {})
+    def listing(
+        self, kind: str, path: str, params: dict[str, str], field_name: str,
+        prefix: str, old: tuple[list[dict[str, Any]], dict[str, str]],
+    ) -> dict[str, tuple[Any, bool]]:  # fmt: skip
+        """Every item of a list by file: (the item, or None where its page was answered
+        304 and is ``old``'s; whether it was written). ``old``: the pages and items an
+        earlier reading left (the base's), whose ETags are asked with."""
+        old_pages, old_items = old
+        kept = self.index.items.setdefault(kind, {})
         found: dict[str, tuple[Any, bool]] = {}
         pages: list[dict[str, Any]] = []
         page = 1
         while True:
-            old = old_pages[page - 1] if page <= len(old_pages) else None
-            params = {**listing.params, "per_page": PER_PAGE, "page": page}
-            headers, data = self.get(f"{self.root}/{listing.path}", params,
-                                     old["etag"] if old else "")  # fmt: skip
-            if data is None and old is not None:  # 304: the base's page, as it was
+            before = old_pages[page - 1] if page <= len(old_pages) else None
+            query = {**params, "per_page": PER_PAGE, "page": page}
+            headers, data = self.get(f"{self.root}/{path}", query,
+                                     before["etag"] if before else "", page == 1)  # fmt: skip
+            if data is None and before is not None:  # 304: the page as it was
                 self.not_modified += 1
-                for key in old["keys"]:
-                    self.index.items.setdefault(listing.kind, {})[key] = base_items[key]
+                for key in before["keys"]:
+                    kept[key] = old_items[key]
                     found.setdefault(key, (None, False))
-                pages.append(old)
+                pages.append(before)
                 more = True  # a 304 says nothing of the pages after it
             elif isinstance(data, list):
                 keys = []
                 for item in data:
-                    key = self.key(item, listing.key, listing.path)
-                    found[key] = (item, self.store(listing.kind, key, item_bytes(item)))
+                    key = prefix + self.key(item, field_name, path)
+                    found[key] = (item, self.store(kind, key, item_bytes(item)))
                     keys.append(key)
                 if keys or page == 1:
                     pages.append({"etag": _header(headers, "etag"), "keys": keys})
                 more = bool(keys) and next_page(headers) is not None
             else:
-                raise self.fail(f"{listing.path}: GitHub answered "
-                                f"{type(data).__name__}, not a list")  # fmt: skip
+                raise self.fail(f"{path}: GitHub answered {type(data).__name__}, not a list")
             if not more:
                 break
             page += 1
-        self.index.pages[listing.kind] = pages
-        return [(key, item, changed) for key, (item, changed) in found.items()]
+        self.index.pages[kind + (f"/{prefix[:-1]}" if prefix else "")] = pages
+        return found
+
+    def confirmed(
+        self, kind: str, path: str, params: dict[str, str], field_name: str,
+        prefix: str = "", etags: bool = True,
+    ) -> dict[str, tuple[Any, bool]]:  # fmt: skip
+        """``listing`` against the base; where an item of the base is not found, the list
+        is read once more before it counts as deleted: pages are numbered, so an item
+        deleted on a page read before moves the next page's first item onto it, unseen."""
+        name = kind + (f"/{prefix[:-1]}" if prefix else "")
+        base_items = self.base.items.get(kind, {})
+        base = (self.base.pages.get(name, []) if etags else [], base_items)
+        found = self.listing(kind, path, params, field_name, prefix, base)
+        if not {k for k in base_items if k.startswith(prefix)} - set(found):
+            return found
+        first = (self.index.pages[name], dict(self.index.items[kind]))
+        for key in found:
+            del self.index.items[kind][key]
+        again = self.listing(kind, path, params, field_name, prefix, first)
+        for key in set(found) - set(again):  # written the first time, gone the second
+            (self.folder / kind / key).unlink(missing_ok=True)
+        return {
+            k: (item if item is not None else found.get(k, (None, False))[0],
+                written or found.get(k, (None, False))[1])
+            for k, (item, written) in again.items()
+        }  # fmt: skip
 
     # -- the export ------------------------------------------------------------------------
     def run(self, assets: bool) -> dict[str, int]:
         _, repository = self.get(self.root, None)
         self.store("settings", "repository.json", item_bytes(repository))
-        listed = {x.kind: self.listing(x) for x in LISTINGS}
+        # releases read afresh where the base kept no assets to take for an unchanged page
+        fresh = assets and "release-assets" not in self.base.items
+        listed = {x.kind: self.confirmed(x.kind, x.path, x.params, x.key,
+                                         etags=not (fresh and x.kind == "releases"))
+                  for x in LISTINGS}  # fmt: skip
         self.index.items.setdefault("pull-reviews", {})
-        for key, _, changed in listed["pulls"]:
+        for key in listed["pulls"]:  # each pull request's reviews, asked with their ETag
             number = key[: -len(".json")]
-            if not changed:
-                self.carry("pull-reviews", f"{number}/")
-                continue
-            for review in self.pages(f"pulls/{number}/reviews"):
-                rkey = self.key(review, "id", f"pulls/{number}/reviews")
-                self.store("pull-reviews", f"{number}/{rkey}", item_bytes(review))
+            self.confirmed("pull-reviews", f"pulls/{number}/reviews", {}, "id", f"{number}/")
         if assets:
             self.index.items.setdefault("release-assets", {})
-            for key, release, _ in listed["releases"]:
+            for key, (release, _) in listed["releases"].items():
                 self.release_assets(key[: -len(".json")], release)
         (self.folder / INDEX).write_bytes(self.index.to_bytes())
         stats = {x.stat: len(self.index.items.get(x.kind, {})) for x in LISTINGS}
@@ -354,3 +412,42 @@ class Export:
             raise self.fail(f"release asset {asset['name']}: its SHA-256 does not match")
         self.written += size
         self.asset_bytes += size
+
+
+def settle(folder: Path) -> list[str]:
+    """After a diff was extracted over its base (SPEC §10): remove each item file its
+    ``index.json`` does not list (and the folders that leaves empty); then what is wrong:
+    an item the index lists that is missing, or whose bytes do not hash as it says."""
+    try:
+        index = Index.loads((folder / INDEX).read_bytes())
+    except (OSError, ValueError) as exc:
+        return [f"{INDEX}: {exc}"]
+    for kind in sorted(KINDS):
+        root = folder / kind
+        if root.is_symlink() or (root.exists() and not root.is_dir()):
+            return [f"{kind}: not a folder"]
+        listed = index.items.get(kind, {})
+        for parent, dirs, files in os.walk(root, topdown=False):
+            here = Path(parent)
+            for name in files:
+                if (here / name).relative_to(root).as_posix() not in listed:
+                    (here / name).unlink()
+            for name in dirs:
+                with contextlib.suppress(OSError):  # not empty: it holds listed items
+                    (here / name).rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
+    problems = []
+    for kind, listed in index.items.items():
+        for key, fingerprint in listed.items():
+            path = folder / kind / key
+            if not path.is_file() or path.is_symlink():
+                problems.append(f"{kind}/{key}: missing")
+            elif _SHA256.match(fingerprint) and file_sha256(path) != fingerprint:
+                problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

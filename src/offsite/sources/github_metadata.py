@@ -21,8 +21,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from offsite.errors import SourceFailed
-from offsite.github.metadata import INDEX, LISTINGS, Export, Index
+from offsite.errors import RestoreFailed, SourceFailed
+from offsite.github.metadata import INDEX, LISTINGS, Export, Index, file_sha256, settle
 from offsite.sources.base import (
     Dump,
     FullNeeded,
@@ -36,9 +36,10 @@ from offsite.sources.base import (
     stage_folder,
     tar_dump,
 )
-from offsite.sources.files import FilesSource
+from offsite.sources.files import FilesSource, FolderRestorer
 from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import Pipeline
+from offsite.stream.readers import Readable
 
 # format 2's arrays (a set made before per-item metadata): file → its count in the stats
 ARRAYS = {
@@ -151,7 +152,7 @@ class GitHubMetadataSource(Source):
     # -- restoring: a folder of JSON (``--into github://`` is SPEC §11's, not this) -------
     @classmethod
     def restorer(cls, target: str, options: RestoreOptions) -> Restorer:
-        return FilesSource.restorer(target, options)
+        return MetadataRestorer(Path(cls.local_target(target)).expanduser(), options.force)
 
     @classmethod
     def hint_tail(cls, name: str) -> str:
@@ -174,7 +175,7 @@ class GitHubMetadataSource(Source):
                 path = folder / kind / key
                 if not path.is_file():
                     problems.append(f"{kind}/{key}: missing")
-                elif len(fingerprint) == 64 and _sha256(path) != fingerprint:
+                elif len(fingerprint) == 64 and file_sha256(path) != fingerprint:
                     problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
         for listing in LISTINGS:
             count = len(index.items.get(listing.kind, {}))
@@ -185,11 +186,19 @@ class GitHubMetadataSource(Source):
                                                           "item counts"])  # fmt: skip
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
+class MetadataRestorer(FolderRestorer):
+    """A folder of JSON; a diff over its base as SPEC §10 says: the diff's tar over the
+    base's, then each item its ``index.json`` does not list removed, and every item it
+    lists checked against its SHA-256 (the deleted list is for standard tools: the index
+    decides here)."""
 
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    def overlay(self, stream: Readable | None, companions: dict[str, bytes]) -> None:
+        super().overlay(stream, {})
+        assert self._staged is not None
+        problems = settle(self._staged)
+        if problems:
+            raise RestoreFailed(self.target.name, f"the diff does not make what its index "
+                                                  f"lists: {problems[0]}")  # fmt: skip
 
 
 def _inspect_arrays(folder: Path, stats: dict[str, Any]) -> Inspection:
