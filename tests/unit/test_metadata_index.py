@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from offsite.github.metadata import INDEX_FORMAT, Index, settle
+from offsite.github.metadata_index import INDEX_FORMAT, Index, settle
 
 SHA = "a" * 64
 

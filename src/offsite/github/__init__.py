@@ -1,7 +1,8 @@
 """GitHub, as offsite meets it: where GitHub is and which token it is shown (``env``, the
 one reader of those variables), a workflow's I/O (``gha``: step outputs, the step summary,
 masks and annotations, and every warning offsite prints), the API's repositories
-(``repos``) and GitHub Artifacts as a destination the actions upload (``artifacts``: the
+(``repos``), a repository's metadata exported item by item (``metadata``, its index and
+layout ``metadata_index``) and GitHub Artifacts as a destination the actions upload (``artifacts``: the
 names a set's artifact may take). Reading artifacts back is a storage backend
 (``storage/gh_artifacts.py``); the monitor reads workflow runs (``monitor/github.py``).
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,31 @@ def check_folder(folder: Path) -> tuple[list[str], dict[str, int]]:
     )
     problems += [f"blob {d} is in no manifest" for d in sorted(stray)]
     return problems, counts
+
+
+INDEX_HEADER = "offsite-oci-index/1"
+_DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """What an incremental image's entry keeps as its index (SPEC §10), read back from its
+    base: the SHA-256 of its ``index.json`` and the digest of every manifest and blob."""
+
+    index_sha256: str
+    digests: frozenset[str]
+
+    @classmethod
+    def loads(cls, data: bytes) -> BaseImage:
+        lines = data.decode("ascii").splitlines()
+        if len(lines) < 2 or lines[0] != INDEX_HEADER or not lines[1].startswith("index "):
+            raise ValueError(f"not an {INDEX_HEADER} index")
+        if not all(_DIGEST.match(d) for d in lines[2:]):
+            raise ValueError("a line that is not a sha256 digest")
+        return cls(lines[1][len("index ") :], frozenset(lines[2:]))
+
+    @staticmethod
+    def dumps(index: bytes, tree: Tree) -> bytes:
+        digests = sorted({*tree.manifests, *tree.blobs})
+        lines = [INDEX_HEADER, f"index {hashlib.sha256(index).hexdigest()}", *digests]
+        return ("\n".join(lines) + "\n").encode()

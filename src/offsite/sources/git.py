@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from offsite.errors import RestoreFailed, SourceFailed, TargetNotEmpty
 from offsite.names import safe_name
-from offsite.sources import git_delta
+from offsite.sources import git_delta, git_lfs
 from offsite.sources.base import (
     Dump,
     FullNeeded,
@@ -43,7 +43,6 @@ from offsite.sources.base import (
 from offsite.sources.git_delta import pack_problem
 from offsite.sources.git_lfs import GitLfsKind, check_available, collect, lfs_available
 from offsite.sources.git_lfs import dump as lfs_dump
-from offsite.sources.git_lfs import read_index as read_lfs_index
 from offsite.sources.git_remote import (
     MISSING,
     cache_folder,
@@ -127,10 +126,13 @@ class GitSource(Source):
                 folder = stage_folder(workdir, self.lfs_name)
                 made.append(folder)
                 lfs_fail = lambda why: SourceFailed(self.lfs_name, why)  # noqa: E731
-                have = self._lfs_base(context)
+                base = context.baseline if self.options.incremental else None
+                have = git_lfs.base_objects(base, self.lfs_name)
                 with git_env(self.remote, workdir) as env:
                     lfs_stats, oids = collect(mirror, env, folder, lfs_fail, have)
-                lfs_delta, lfs_extra = self._lfs_delta(context, have, lfs_stats, oids)
+                lfs_delta, lfs_extra = git_lfs.delta(
+                    self.options.incremental, base, self.lfs_name, have, lfs_stats, oids
+                )
                 parts.append(
                     Part(self.lfs_name, GitLfsKind,
                          lambda p: lfs_dump(p, self.lfs_name, folder, lfs_stats, lfs_fail,
@@ -151,37 +153,6 @@ class GitSource(Source):
         part = Part(self.name, GitSource, lambda p: _read_bundle(bundle, stats, **extra))
         parts.insert(0, part)
         return Prepared(parts=tuple(parts), made=tuple(made))
-
-    def _lfs_base(self, context: RunContext) -> frozenset[str] | None:
-        """The LFS objects of the base entry (an incremental run's), None: no base."""
-        base = context.baseline
-        if not self.options.incremental or base is None or self.lfs_name not in base.raw_sizes:
-            return None
-        try:
-            return read_lfs_index(base.read(self.lfs_name, "index"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FullNeeded(f"the index of {self.lfs_name} in set {base.set_id} is not "
-                             f"readable ({exc})") from None  # fmt: skip
-
-    def _lfs_delta(
-        self, context: RunContext, have: frozenset[str] | None, stats: dict[str, Any],
-        oids: list[str],
-    ) -> tuple[str, dict[str, bytes]]:  # fmt: skip
-        """An incremental LFS entry: full with its index, a diff of the objects its base
-        lacks, or unchanged (none)."""
-        if not self.options.incremental:
-            return "", {}
-        if have is None:
-            return "full", {"index": "".join(f"{o}\n" for o in oids).encode()}
-        if not stats["new_objects"]:
-            return "unchanged", {}
-        base = context.baseline
-        assert base is not None
-        if stats["new_bytes"] > base.full_when_over * base.raw_sizes[self.lfs_name]:
-            share = f"{base.full_when_over:.0%}"
-            raise FullNeeded(f"the diff of {self.lfs_name} would be over {share} of its base "
-                             "(--full-when-over)")  # fmt: skip
-        return "diff", {}
 
     def _delta(self, mirror: Path, workdir: Path, context: RunContext) -> tuple[Path | None, Any]:
         """An incremental repository (SPEC §10): its ref list beside a full bundle, or,

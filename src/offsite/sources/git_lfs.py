@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import ArchiveUnreadable, BadInput, RestoreFailed, UnsafeMember
-from offsite.sources.base import Dump, Inspection, Kind, RestoreOptions, tar_dump
+from offsite.sources.base import (
+    Baseline,
+    Dump,
+    FullNeeded,
+    Inspection,
+    Kind,
+    RestoreOptions,
+    tar_dump,
+)
 from offsite.sources.git_remote import run_git
 from offsite.sources.process import ErrorFactory
 from offsite.sources.restorer import FolderStagingRestorer, Restorer, make_parents
@@ -82,6 +90,36 @@ def collect(
     if have is not None:
         stats.update(new_objects=len(set(oids) - have), new_bytes=staged)
     return stats, oids
+
+
+def base_objects(base: Baseline | None, name: str) -> frozenset[str] | None:
+    """The LFS objects of entry ``name`` in an incremental run's base; None: no base."""
+    if base is None or name not in base.raw_sizes:
+        return None
+    try:
+        return read_index(base.read(name, "index"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FullNeeded(f"the index of {name} in set {base.set_id} is not readable "
+                         f"({exc})") from None  # fmt: skip
+
+
+def delta(
+    incremental: bool, base: Baseline | None, name: str, have: frozenset[str] | None,
+    stats: dict[str, Any], oids: list[str],
+) -> tuple[str, dict[str, bytes]]:  # fmt: skip
+    """An incremental LFS entry: full with its index, a diff of the objects its base
+    lacks, or unchanged (none); an entry of another source: neither."""
+    if not incremental:
+        return "", {}
+    if base is None or have is None:
+        return "full", {"index": "".join(f"{o}\n" for o in oids).encode()}
+    if not stats["new_objects"]:
+        return "unchanged", {}
+    if stats["new_bytes"] > base.full_when_over * base.raw_sizes[name]:
+        share = f"{base.full_when_over:.0%}"
+        raise FullNeeded(f"the diff of {name} would be over {share} of its base "
+                         "(--full-when-over)")  # fmt: skip
+    return "diff", {}
 
 
 def read_index(data: bytes) -> frozenset[str]:

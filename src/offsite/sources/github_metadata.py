@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from offsite.errors import RestoreFailed, SourceFailed
-from offsite.github.metadata import INDEX, LISTINGS, Export, Index, file_sha256, settle
+from offsite.github.metadata import Export
+from offsite.github.metadata_index import INDEX, LISTINGS, Index, file_sha256, settle
 from offsite.sources.base import (
     Dump,
     FullNeeded,

@@ -1,0 +1,173 @@
+"""The index of a repository's GitHub metadata (SPEC §10): ``index.json`` names every item
+the export wrote, per kind, with its fingerprint (the SHA-256 of a JSON item's file, a
+release asset's id, size and time), and per list each page's ETag and items. Read back
+from a base it is untrusted input: ``Index.loads`` takes only the names and fingerprints
+offsite writes. ``settle`` makes a folder of base and diff exactly what a diff's index
+lists.
+
+Layout (``tar -x`` gives a folder a person or a script can read)::
+
+    index.json                       every item per kind, its fingerprint; list pages' ETags
+    settings/repository.json
+    labels/<id>.json  milestones/<number>.json  releases/<id>.json
+    issues/<number>.json             pull requests too, as the issues list has them
+    issue-comments/<id>.json  pulls/<number>.json  pull-review-comments/<id>.json
+    pull-reviews/<pull number>/<id>.json
+    release-assets/<release id>/<asset name>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INDEX = "index.json"
+INDEX_FORMAT = "offsite-metadata-index/1"
+_ITEM_KEY = re.compile(r"^\d{1,20}\.json$")
+_NESTED_KEY = re.compile(r"^\d{1,20}/\d{1,20}\.json$")
+_ASSET_KEY = re.compile(r"^\d{1,20}/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ASSET_FINGERPRINT = re.compile(r"^asset:\d{1,20}:\d{1,20}:")
+_PAGES = re.compile(r"^(?:labels|milestones|issues|issue-comments|pulls|pull-review-comments"
+                    r"|releases|pull-reviews/\d{1,20})$")  # fmt: skip
+SETTINGS = ("repository.json",)
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One of a repository's lists: its folder, its path under ``/repos/OWNER/REPO``, the
+    query, and which field names an item's file."""
+
+    kind: str
+    path: str
+    params: dict[str, str]
+    key: str  # "number" or "id"
+    stat: str  # its count's name in the entry's stats
+
+
+LISTINGS: tuple[Listing, ...] = (
+    Listing("labels", "labels", {}, "id", "labels"),
+    Listing("milestones", "milestones", {"state": "all"}, "number", "milestones"),
+    Listing("issues", "issues", {"state": "all", "sort": "created", "direction": "asc"},
+            "number", "issues"),
+    Listing("issue-comments", "issues/comments", {"sort": "created", "direction": "asc"},
+            "id", "issue_comments"),
+    Listing("pulls", "pulls", {"state": "all", "sort": "created", "direction": "asc"},
+            "number", "pulls"),
+    Listing("pull-review-comments", "pulls/comments", {"sort": "created", "direction": "asc"},
+            "id", "pull_review_comments"),
+    Listing("releases", "releases", {}, "id", "releases"),
+)  # fmt: skip
+NESTED = {"pull-reviews": "pull_reviews", "release-assets": "release_assets"}
+KINDS = frozenset({"settings", *(x.kind for x in LISTINGS), *NESTED})
+
+
+@dataclass
+class Index:
+    """What ``index.json`` says: per kind, each item's file (relative to the kind's folder)
+    and fingerprint (the SHA-256 of a JSON item's file; a release asset's id, size, time);
+    per list, each page's ETag and the items it held."""
+
+    items: dict[str, dict[str, str]] = field(default_factory=dict)
+    pages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    repository: str = ""
+
+    def to_bytes(self) -> bytes:
+        body = {"format": INDEX_FORMAT, "repository": self.repository,
+                "items": {k: dict(sorted(v.items())) for k, v in sorted(self.items.items())},
+                "pages": dict(sorted(self.pages.items()))}  # fmt: skip
+        return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def loads(cls, data: bytes) -> Index:
+        """An index read back; ValueError where it is not one this offsite wrote (every
+        key a file name offsite gives, every fingerprint of its shape, every page's items
+        in the index)."""
+        try:
+            body = json.loads(data)
+            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT:
+                raise ValueError(f"not an {INDEX_FORMAT} index")
+            items, pages = body.get("items"), body.get("pages")
+            if not isinstance(items, dict) or not isinstance(pages, dict):
+                raise ValueError("its items or pages are not objects")
+            for kind, listed in items.items():
+                if kind not in KINDS or not isinstance(listed, dict):
+                    raise ValueError(f"an unknown kind {str(kind)[:40]!r}")
+                for key, value in listed.items():
+                    if not valid_item(kind, key, value):
+                        raise ValueError(f"an item {kind}/{key[:60]!r} offsite does not name so")
+            for name, listed in pages.items():
+                kind = name.split("/")[0]
+                if not _PAGES.match(name) or not isinstance(listed, list):
+                    raise ValueError(f"pages of an unknown list {name[:40]!r}")
+                known = items.get(kind, {})
+                for page in listed:
+                    if not isinstance(page, dict) or not isinstance(page.get("etag"), str):
+                        raise ValueError(f"a page of {name} without its ETag")
+                    keys = page.get("keys")
+                    if not isinstance(keys, list) or not all(
+                        isinstance(k, str) and k in known for k in keys
+                    ):
+                        raise ValueError(f"a page of {name} names items the index lacks")
+        except (TypeError, AttributeError, RecursionError) as exc:
+            raise ValueError(f"not an index offsite wrote ({type(exc).__name__})") from None
+        return cls(items, pages, str(body.get("repository") or ""))
+
+
+def valid_item(kind: str, key: Any, fingerprint: Any) -> bool:
+    """Whether ``key`` is a file name offsite gives an item of ``kind`` (nothing that
+    climbs, no NUL, a parent's number where the kind nests), with a fingerprint of the
+    kind's shape."""
+    if not isinstance(key, str) or not isinstance(fingerprint, str):
+        return False
+    if kind == "settings":
+        return key in SETTINGS and bool(_SHA256.match(fingerprint))
+    if kind == "release-assets":
+        return bool(_ASSET_KEY.match(key) and _ASSET_FINGERPRINT.match(fingerprint))
+    shape = _NESTED_KEY if kind == "pull-reviews" else _ITEM_KEY
+    return bool(shape.match(key) and _SHA256.match(fingerprint))
+
+
+def settle(folder: Path) -> list[str]:
+    """After a diff was extracted over its base (SPEC §10): remove each item file its
+    ``index.json`` does not list (and the folders that leaves empty); then what is wrong:
+    an item the index lists that is missing, or whose bytes do not hash as it says."""
+    try:
+        index = Index.loads((folder / INDEX).read_bytes())
+    except (OSError, ValueError) as exc:
+        return [f"{INDEX}: {exc}"]
+    for kind in sorted(KINDS):
+        root = folder / kind
+        if root.is_symlink() or (root.exists() and not root.is_dir()):
+            return [f"{kind}: not a folder"]
+        listed = index.items.get(kind, {})
+        for parent, dirs, files in os.walk(root, topdown=False):
+            here = Path(parent)
+            for name in files:
+                if (here / name).relative_to(root).as_posix() not in listed:
+                    (here / name).unlink()
+            for name in dirs:
+                with contextlib.suppress(OSError):  # not empty: it holds listed items
+                    (here / name).rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
+    problems = []
+    for kind, listed in index.items.items():
+        for key, fingerprint in listed.items():
+            path = folder / kind / key
+            if not path.is_file() or path.is_symlink():
+                problems.append(f"{kind}/{key}: missing")
+            elif _SHA256.match(fingerprint) and file_sha256(path) != fingerprint:
+                problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
+    return problems
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
