@@ -73,6 +73,7 @@ class StoredArtifact:
     repo: str | None = None  # owner/name; None: the fake's own repository
     fork: bool = False  # uploaded by a run of a fork's pull request
     branch: str = "main"  # the branch its run ran on
+    days: int = 90  # its retention: GitHub deletes it this long after it was made
 
 
 @dataclass
@@ -181,12 +182,12 @@ class FakeGitHub:
     def add(
         self, name: str, data: bytes, created: datetime | None = None, expired: bool = False,
         run_id: int | None = None, repo: str | None = None, fork: bool = False,
-        branch: str = "main",
+        branch: str = "main", days: int = 90,
     ) -> StoredArtifact:  # fmt: skip
         with self._lock:
             artifact = StoredArtifact(100 + len(self.artifacts), name, data,
                                       created or datetime.now(timezone.utc), expired,
-                                      run_id, repo, fork, branch)  # fmt: skip
+                                      run_id, repo, fork, branch, days)  # fmt: skip
             self.artifacts.append(artifact)
             return artifact
 
@@ -252,7 +253,7 @@ class FakeGitHub:
         body.update(id=a.id, name=a.name, size_in_bytes=len(a.data), url=base,
                     archive_download_url=f"{base}/zip", expired=a.expired,
                     created_at=a.created.strftime(stamp), updated_at=a.created.strftime(stamp),
-                    expires_at=(a.created + timedelta(days=90)).strftime(stamp))  # fmt: skip
+                    expires_at=(a.created + timedelta(days=a.days)).strftime(stamp))  # fmt: skip
         own = REPOSITORY["id"]
         body["workflow_run"] = {
             **body["workflow_run"], "repository_id": own, "head_branch": a.branch,

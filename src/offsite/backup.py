@@ -77,6 +77,7 @@ class BackupConfig:
     # where a set written elsewhere in the same second would otherwise be copied later
     id_space: tuple[str, ...] = ()
     incremental: Incremental = field(default_factory=Incremental)  # how a base is chosen
+    artifacts: str | None = None  # the destination that is GitHub Artifacts' staging folder
 
 
 @dataclass(frozen=True)
@@ -295,8 +296,13 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
     if not any(s.diffs and s.options.incremental for s in config.sources):
         return _run(config, storages, progress, None)
     with contextlib.ExitStack() as stack:
-        base = baseline.choose(storages, stack, config.encryption, config.incremental,
-                               config.sign_key)  # fmt: skip
+        holders, why = baseline.holders(config.destinations, storages, config.artifacts,
+                                        config.incremental.base_from, config.storage)  # fmt: skip
+        base = (
+            baseline.choose(holders, stack, config.encryption, config.incremental,
+                            config.sign_key)
+            if not why else (None, None, why)
+        )  # fmt: skip
         if base[0] is not None:
             try:
                 return _run(config, storages, progress, base)

@@ -14,16 +14,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 
 from offsite.crypto.keys import EncryptionConfig
-from offsite.errors import CheckFailed, DecryptionFailed, DestinationMissing
+from offsite.errors import BadInput, CheckFailed, DecryptionFailed, DestinationMissing
 from offsite.restore import read_entry
 from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Entry, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.sources.base import Baseline, FullNeeded
+from offsite.storage import open_storage
 from offsite.storage.base import Storage
+from offsite.storage.settings import StorageSettings
 from offsite.stream.readers import Readable
 
 FULL_AFTER = timedelta(days=7)  # SPEC §10's default
+ARTIFACT_DAYS = 90  # GitHub keeps an artifact this long when its retention is not given
 MAX_COMPANION = 1 << 30  # bytes of a decoded index read back: more is refused, not held
 
 
@@ -33,10 +36,33 @@ class Incremental:
 
     full_after: timedelta | None = None  # a base older than this (7 days) is no base
     full_when_over: float = 0.5  # a diff over this share of its base: the run is full
+    # where the base is read in place of GitHub Artifacts' staging folder (gh-artifacts://)
+    base_from: str | None = None
+    retention_days: int | None = None  # the diff's artifact's; GitHub's 90 days when unsaid
 
     @property
     def oldest(self) -> timedelta:
         return self.full_after or FULL_AFTER
+
+
+def holders(
+    destinations: tuple[str, ...], storages: list[Storage], artifacts: str | None,
+    base_from: str | None, settings: StorageSettings,
+) -> tuple[list[Storage], str]:  # fmt: skip
+    """Where a base must be (SPEC §10): every destination, GitHub Artifacts' staging
+    folder ``artifacts`` (empty, uploaded after the run) read at ``base_from`` instead;
+    or why there is none."""
+    staged = [url == artifacts for url in destinations]
+    if not any(staged):
+        if base_from:
+            raise BadInput("--base-from reads the base in place of github-artifacts: it "
+                           "goes with github-artifacts among the destinations")  # fmt: skip
+        return storages, ""
+    if not base_from:
+        return [], ("GitHub Artifacts are uploaded after the run, so the base is read "
+                    "elsewhere: name it with --base-from gh-artifacts://OWNER/REPO")  # fmt: skip
+    others = [s for s, here in zip(storages, staged, strict=True) if not here]
+    return [open_storage(base_from, settings), *others], ""
 
 
 def _indexed(stored: StoredSet) -> bool:
@@ -93,8 +119,25 @@ def choose(
         if now - stored.time > policy.oldest:
             return None, None, (f"the newest full set, {stored.id}, is older than "
                                 f"{policy.oldest} (--full-after)")  # fmt: skip
+        expiry = _expires_first(storages, stored.id, now, policy)
+        if expiry:
+            return None, None, expiry
         return _baseline(first, verifier, stored, policy), stored, ""
     return None, None, "no full set with an index proves itself at every destination"
+
+
+def _expires_first(storages: list[Storage], set_id: str, now: datetime, policy: Incremental) -> str:
+    """Why a base cannot be taken: its artifact goes before the diff's would (GitHub
+    Artifacts' retention days), leaving a diff without its base; "" where it can."""
+    days = policy.retention_days or ARTIFACT_DAYS
+    for storage in storages:
+        expires = getattr(storage, "expires", None)
+        when = expires(set_id) if expires is not None else None
+        if when is not None and when < now + timedelta(days=days):
+            return (f"the newest full set, {set_id}, expires from GitHub Artifacts on "
+                    f"{when:%Y-%m-%d}, before a diff kept {days} days would "
+                    "(--retention-days)")  # fmt: skip
+    return ""
 
 
 def _baseline(

@@ -327,7 +327,7 @@ def restore_set(
         stored, base = _point_in_time(request, storage, verifier, point)
         request = replace(request, entry=base.name)
     else:
-        stored = select(storage, request.set_id, verifier.check)
+        stored = select(storage, request.set_id, verifier.check, request.entry)
     # a set only an --allow-… flag lets in proves nothing of its entries either: each is
     # checked before a kind that applies as it reads sees a byte, encrypted or not
     proven = verifier.check(stored, request.set_id is not None)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from offsite.cli import all_commands
+from tests.actions.expressions import substitute
 from tests.actions.harness import ROOT
 
 ACTIONS = sorted([ROOT / "action.yml", *ROOT.glob("actions/*/action.yml")])
@@ -222,6 +223,32 @@ def test_each_template_has_its_properties(path: Path) -> None:
 def test_backup_template_schedule_and_choice() -> None:
     doc = _load(ROOT / "workflows-templates" / "backup.yml")
     on = doc[True]
-    assert on["schedule"] == [{"cron": "0 2 * * *"}]
+    assert on["schedule"] == [{"cron": "0 2 * * *"}, {"cron": "30 * * * *"}]
     choice = on["workflow_dispatch"]["inputs"]["backup_type"]
     assert choice["type"] == "choice" and choice["options"] == ["full", "database", "files"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "dispatched", "only", "full_after", "days"),
+    [
+        ("0 2 * * *", "", "full", "20h", "30"),  # the night: everything, a new full set
+        ("30 * * * *", "", "files", "7d", "3"),  # each hour: the files, a diff of it
+        ("", "database", "database", "20h", "30"),  # by hand
+    ],
+)
+def test_backup_template_chooses_the_run_from_its_schedule(
+    schedule: str, dispatched: str, only: str, full_after: str, days: str
+) -> None:
+    """One workflow, two crons: the hourly run is a diff of the files kept 3 days (it
+    expires before its base, kept 30, so a diff never outlives its base); the daily one
+    is full; both read their base from this repository's artifacts."""
+    doc = _load(ROOT / "workflows-templates" / "backup.yml")
+    step = next(s for s in doc["jobs"]["backup"]["steps"] if s.get("id") == "backup")
+    context = {"github": {"event": {"schedule": schedule}, "repository": "acme/app"},
+               "inputs": {"backup_type": dispatched}}  # fmt: skip
+    given = {k: substitute(v if isinstance(v, str) else json.dumps(v), context)
+             for k, v in step["with"].items()}  # fmt: skip
+    assert (given["only"], given["full-after"], given["retention-days"]) == (only, full_after, days)
+    assert given["incremental"] == "true" and given["base-from"] == "gh-artifacts://acme/app"
+    action = _load(ROOT / "action.yml")
+    assert set(given) <= set(action["inputs"])

@@ -476,3 +476,32 @@ def test_restore_force_over_a_folder_from_a_read_only_tree(
         assert cli(*argv).code == 0
     assert (target / "keep.txt").read_text() == "kept\n"
     assert (target / "ro" / "f").read_text() == "in a read-only folder\n"
+
+
+def test_the_latest_set_of_an_entry_is_the_newest_that_holds_it(
+    cli, passphrase: str, tmp_path: Path, source: Path
+) -> None:
+    """The hourly sets hold the files alone: --entry of the database takes the night's."""
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("create table t (x)")
+        conn.execute("insert into t values (42)")
+    dest = tmp_path / "sets"
+    assert cli("backup", "--name", f"app=sqlite:///{db}", source, "--to", dest,
+               "--incremental").code == 0  # fmt: skip
+    (source / "hourly.txt").write_text("an hour later\n")
+    assert cli("backup", source, "--to", dest, "--incremental").code == 0
+    nightly, hourly = sets(dest)
+    assert hourly.entry("app") is None and hourly.base is not None
+    r = cli("restore", dest, "--entry", "app", "--into", tmp_path / "back.db")
+    assert r.code == 0, r.err
+    assert nightly.id in r.out + r.err
+    with sqlite3.connect(tmp_path / "back.db") as conn:
+        assert conn.execute("select x from t").fetchall() == [(42,)]
+    r = cli("drill", dest, "--entry", "src", "--into", tmp_path / "scratch", "--json")
+    assert r.code == 0, r.out + r.err
+    assert json.loads(r.out)["set_id"] == hourly.id  # the newest diff, with its base
+    r = cli("restore", dest, "--entry", "nothing", "--into", tmp_path / "x")
+    assert r.code == 2 and "nothing" in r.err and "src" in r.err

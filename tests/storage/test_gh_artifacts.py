@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -144,3 +145,40 @@ def test_a_forks_artifact_or_another_branchs_is_never_read(
     every = cli("list", URL, "--json", "--artifacts-branch", "*")
     ids = [s["id"] for s in json.loads(every.out)["sets"]]
     assert fork_set not in ids and "29990101T000000Z" not in ids  # a folder of another id
+
+
+def test_an_incremental_run_into_github_artifacts_reads_its_base_from_the_artifacts(
+    cli, github: FakeGitHub, tree: Path, tmp_path: Path, passphrase: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The staging folder is empty at every run (the job uploads it after): the base is
+    read where the artifacts are (--base-from); a base whose artifact expires before the
+    diff's would is no base."""
+    staging = tmp_path / "staging"
+    monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", str(staging))
+    url = f"gh-artifacts://{github.owner}/{github.repo}"
+
+    def run(*extra: str) -> dict:  # type: ignore[type-arg]
+        r = cli("backup", tree, "--incremental", "--to", "github-artifacts", "--json", *extra)
+        assert r.code == 0, r.err
+        out = json.loads(r.out)
+        made = out["manifest"]["id"]  # uploaded, as actions/upload-artifact does, for 30 days
+        github.add(f"backup-{made}", zip_folder(staging / made), days=30)
+        shutil.rmtree(staging)
+        return out
+
+    full = run()  # without --base-from: full, saying where to read a base
+    assert "--base-from gh-artifacts://OWNER/REPO" in full["full_because"]
+    (tree / "new.txt").write_text("an hour later\n")
+    diff = run("--base-from", url, "--retention-days", "2")
+    assert diff["manifest"]["base"]["id"] == full["manifest"]["id"]
+    assert diff["manifest"]["entries"][0]["delta"] == "diff"
+    r = cli("restore", url, "--latest", "--into", tmp_path / "back")
+    assert r.code == 0, r.err
+    assert tree_content(tmp_path / "back") == tree_content(tree)
+
+    kept_longer = run("--base-from", url, "--retention-days", "60")  # the base goes first
+    assert kept_longer["manifest"].get("base") is None
+    assert "expires from GitHub Artifacts" in kept_longer["full_because"]
+    r = cli("backup", tree, "--incremental", "--to", tmp_path / "elsewhere", "--base-from", url)
+    assert r.code == 2 and "github-artifacts" in r.err

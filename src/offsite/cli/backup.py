@@ -40,7 +40,6 @@ from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import COMPRESSIONS
 from offsite.stream.progress import Progress
-from offsite.table import human_duration, human_size, render
 from offsite.urls import local_path, scheme_of
 
 
@@ -89,45 +88,6 @@ def _among(folder: str, destinations: tuple[str, ...]) -> bool:
 
 def _labels(values: tuple[str, ...]) -> dict[str, str]:
     return dict(split_pairs(values, "--label"))
-
-
-def _report(result: BackupResult) -> str:
-    m = result.manifest
-    rows = [
-        (
-            r.entry.name,
-            r.entry.kind,
-            human_size(r.entry.raw_size),
-            human_size(r.entry.size),
-            human_duration(r.seconds),
-            r.entry.file or "(unchanged)",
-        )
-        for r in result.entries
-    ]
-    where = ", ".join(result.destinations)
-    what = f"a diff of set {m.base.id}" if m.base else "full" if result.full_because else ""
-    lines = [
-        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}"
-        + (f" ({what})" if what else ""),
-        *([f"a full run: {result.full_because}"] if result.full_because else []),
-        "",
-        render(("entry", "kind", "raw", "stored", "time", "file"), rows, right=(2, 3, 4)),
-        "",
-        *(f"skipped {why}" for why in result.skipped),
-        f"restore with: offsite restore {result.destinations[0]} --id {m.id} --into TARGET",
-    ]
-    return "\n".join(lines)
-
-
-def _summary(result: BackupResult) -> str:
-    m = result.manifest
-    rows = "\n".join(
-        f"| `{e.name}` | {e.kind} | {human_size(e.size)} | `{e.sha256[:16]}…` |" for e in m.entries
-    )
-    return (
-        f"### offsite backup `{m.id}`\n\n| entry | kind | size | sha256 |\n|---|---|---|---|\n"
-        f"{rows}\n\nRestore: `offsite restore {result.destinations[0]} --id {m.id} --into TARGET`"
-    )
 
 
 def _push_metrics(gateway: str, result: BackupResult, shard: tuple[int, int] | None) -> None:
@@ -375,6 +335,7 @@ def command(
         incremental=replace(
             policy, full_after=policy.full_after or (file.full_after if file else None)
         ),
+        artifacts=staging if artifacts.ARTIFACTS in map(str.strip, destinations) else None,
     )
     if ping_url and not ping_url.startswith(("http://", "https://")):
         raise BadInput("--ping-url is an http(s) address")
@@ -390,11 +351,11 @@ def command(
     _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
     if pushgateway:
         _push_metrics(pushgateway, result, request.shard)
-    outputs.publish(result.manifest, result.destinations, _summary(result))
+    outputs.publish(result.manifest, result.destinations, outputs.backup_summary(result))
     if as_json:
         emit_json({"manifest": asdict(result.manifest), "destinations": list(destinations),
                    "skipped": list(result.skipped),
                    "full_because": result.full_because or None})  # fmt: skip
     else:
-        click.echo(_report(result))
+        click.echo(outputs.report(result))
     return 0

@@ -235,6 +235,7 @@ def incremental_options(f: F) -> F:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         after, over = kwargs.pop("full_after"), kwargs.pop("full_when_over")
+        base_from, days = kwargs.pop("base_from"), kwargs.pop("retention_days")
         share = 0.5
         if over:
             try:
@@ -243,11 +244,18 @@ def incremental_options(f: F) -> F:
                 share = -1.0
             if not 0 < share <= 1:
                 raise BadInput(f"--full-when-over takes a share from 1% to 100%, not {over!r}")
-        policy = Incremental(parse_duration(after) if after else None, share)
+        policy = Incremental(parse_duration(after) if after else None, share, base_from, days)
         return f(*args, policy=policy, **kwargs)
 
     decorated: Any = wrapper
+    decorated = option(
+        "--retention-days", type=click.IntRange(1, 400), metavar="DAYS",
+        help="With --base-from: the days GitHub keeps this run's artifact (90 when not "
+        "given); a base that expires first is no base.",
+    )(decorated)  # fmt: skip
     for decl, metavar, text in (
+        ("--base-from", "URL", "With --incremental into github-artifacts: where the base is "
+         "read, gh-artifacts://OWNER/REPO (the staging folder holds none)."),
         ("--full-when-over", "PERCENT", "With --incremental: a full run when a diff would be "
          "over this share of its base (default 50%)."),
         ("--full-after", "DURATION", "With --incremental: a full run when the newest full set "

@@ -1,16 +1,18 @@
 """What a set just written tells the workflow (backup, copy): the step outputs, and for a
-set staged for GitHub Artifacts the summary the action adds once it is uploaded."""
+set staged for GitHub Artifacts the summary the action adds once it is uploaded; what a
+backup run tells the terminal (``report``) and the step summary (``backup_summary``)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 
+from offsite.backup import BackupResult
 from offsite.github import gha
 from offsite.github.artifacts import artifact_name, staged_folder
 from offsite.sets.manifest import Manifest
 from offsite.storage.local import LocalStorage
-from offsite.table import human_size
+from offsite.table import human_duration, human_size, render
 from offsite.urls import scheme_of
 
 
@@ -66,4 +68,45 @@ def summary(manifest: Manifest, name: str, env: Mapping[str, str] | None = None)
         "offsite verify restore/ --read-data\n"
         f"offsite restore restore/ --entry {first} --into TARGET\n"
         "```"
+    )
+
+
+def report(result: BackupResult) -> str:
+    """What a backup run wrote, for the terminal: each entry, and how to restore."""
+    m = result.manifest
+    rows = [
+        (
+            r.entry.name,
+            r.entry.kind,
+            human_size(r.entry.raw_size),
+            human_size(r.entry.size),
+            human_duration(r.seconds),
+            r.entry.file or "(unchanged)",
+        )
+        for r in result.entries
+    ]
+    where = ", ".join(result.destinations)
+    what = f"a diff of set {m.base.id}" if m.base else "full" if result.full_because else ""
+    lines = [
+        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}"
+        + (f" ({what})" if what else ""),
+        *([f"a full run: {result.full_because}"] if result.full_because else []),
+        "",
+        render(("entry", "kind", "raw", "stored", "time", "file"), rows, right=(2, 3, 4)),
+        "",
+        *(f"skipped {why}" for why in result.skipped),
+        f"restore with: offsite restore {result.destinations[0]} --id {m.id} --into TARGET",
+    ]
+    return "\n".join(lines)
+
+
+def backup_summary(result: BackupResult) -> str:
+    """A backup's step summary: each entry and its checksum."""
+    m = result.manifest
+    rows = "\n".join(
+        f"| `{e.name}` | {e.kind} | {human_size(e.size)} | `{e.sha256[:16]}…` |" for e in m.entries
+    )
+    return (
+        f"### offsite backup `{m.id}`\n\n| entry | kind | size | sha256 |\n|---|---|---|---|\n"
+        f"{rows}\n\nRestore: `offsite restore {result.destinations[0]} --id {m.id} --into TARGET`"
     )

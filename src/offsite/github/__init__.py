@@ -2,8 +2,8 @@
 one reader of those variables), a workflow's I/O (``gha``: step outputs, the step summary,
 masks and annotations, and every warning offsite prints), the API's repositories
 (``repos``), a repository's metadata exported item by item (``metadata``, its index and
-layout ``metadata_index``) and GitHub Artifacts as a destination the actions upload (``artifacts``: the
-names a set's artifact may take). Reading artifacts back is a storage backend
+layout ``metadata_index``) and GitHub Artifacts as a destination the actions upload
+(``artifacts``: the names a set's artifact may take). Reading artifacts back is a storage backend
 (``storage/gh_artifacts.py``); the monitor reads workflow runs (``monitor/github.py``).
 
 May import: errors, names.

@@ -222,16 +222,18 @@ def chain_problem(
 
 
 def latest(
-    found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None
-) -> StoredSet:
-    """The newest valid set: not dated in the future, passing ``check`` (SPEC §7), and,
-    a diff, with its base there and the one named (SPEC §10); one
-    that only an opt-in flag lets in only when no set proves itself. Each set passed over
-    is named in a warning."""
+    found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None,
+    entry: str | None = None,
+) -> StoredSet:  # fmt: skip
+    """The newest valid set (holding ``entry``, where one is named and any set holds it):
+    not dated in the future, passing ``check`` (SPEC §7), and, a diff, with its base
+    there and the one named (SPEC §10); one that only an opt-in flag lets in only when no
+    set proves itself. Each set passed over is named in a warning."""
     moment = now or datetime.now(timezone.utc)
     refused: list[CheckFailed] = []
     flagged: list[StoredSet] = []  # let in by a lowered guard only: newest first
-    for stored in reversed(found.sets):
+    holding = [s for s in found.sets if entry is None or s.manifest.entry(entry) is not None]
+    for stored in reversed(holding or found.sets):  # none holds it: EntryNotFound names them
         if stored.future(moment):
             gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
             continue
@@ -265,11 +267,16 @@ def latest(
     raise NoSets(storage.url)
 
 
-def select(storage: Storage, set_id: str | None = None, check: Check | None = None) -> StoredSet:
-    """The set named ``set_id``, or the latest; a named set must pass ``check`` too."""
+def select(
+    storage: Storage, set_id: str | None = None, check: Check | None = None,
+    entry: str | None = None,
+) -> StoredSet:  # fmt: skip
+    """The set named ``set_id``, or the latest (that holds ``entry``, where named: an hourly
+    set of the files does not hide the night's database); a named set must pass ``check``
+    too."""
     found = scan(storage)
     if set_id is None:
-        return latest(found, storage, check)
+        return latest(found, storage, check, entry=entry)
     for stored in found.sets:
         if stored.id == set_id:
             if check is not None:

@@ -48,6 +48,7 @@ class Artifact:
     created: datetime
     expired: bool
     download: str  # the API address that redirects to the zip
+    expires: datetime | None = None  # when GitHub deletes it (its retention days)
 
 
 def own_run(workflow_run: Any, repository_id: int, branch: str | None) -> bool:
@@ -85,6 +86,7 @@ def parse_artifacts(page: dict[str, Any], repository_id: int, branch: str | None
                     created=_time(a.get("created_at")),
                     expired=bool(a.get("expired")),
                     download=a["archive_download_url"],
+                    expires=_time(a["expires_at"]) if a.get("expires_at") else None,
                 )
             )
     return found
@@ -332,6 +334,10 @@ class GhArtifactsStorage:
                     "retention-days): restore from another destination"
                 )
         return None
+
+    def expires(self, set_id: str) -> datetime | None:
+        """When GitHub deletes the set's artifact (its retention days), if it says."""
+        return next((a.expires for a in self.artifacts() if a.set_id == set_id), None)
 
     def delete(self, key: str) -> None:
         """Deleting any file of a set deletes its whole artifact."""
