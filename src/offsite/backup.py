@@ -38,7 +38,7 @@ from offsite.sets.manifest import (
     Origin,
     iso,
 )
-from offsite.sets.stored import StoredSet, allocate_id
+from offsite.sets.stored import StoredSet, allocate_id, remove_partial
 from offsite.sets.trust import with_auth
 from offsite.sources import Prepared, RunContext, Source
 from offsite.sources.base import Baseline, FullNeeded, Part
@@ -235,6 +235,8 @@ def _companion(
     except BaseException:
         pipeline.abort()
         raise
+    if config.incremental.cache and role != "deleted":  # what a later diff reads
+        config.incremental.cache.stage(set_id, part.name, role, data)
     return Companion(role, file, hashed.count, hashed.hexdigest())
 
 
@@ -366,8 +368,12 @@ def _run(
                     put_one(storage, f"{set_id}/{SIGNATURE}", io.BytesIO(signature))
             for storage in storages:  # last: the manifest is what makes the set complete
                 put_one(storage, f"{set_id}/{MANIFEST_NAME}", io.BytesIO(text))
+            if config.incremental.cache:
+                config.incremental.cache.commit(set_id, text, manifest.base is None)
         except BaseException:
-            _remove_partial(storages, set_id)
+            remove_partial(storages, set_id)
+            if config.incremental.cache:
+                config.incremental.cache.discard(set_id)
             raise
         finally:
             wrapping.shutdown(wait=True)
@@ -386,13 +392,3 @@ def _spaces(config: BackupConfig) -> list[Storage]:
             continue
         usable.append(open_storage(url, config.storage))
     return usable
-
-
-def _remove_partial(storages: list[Storage], set_id: str) -> None:
-    """Best effort: take back the entry files of a run that failed before its manifest."""
-    for storage in storages:
-        with contextlib.suppress(Exception):
-            if storage.stat(f"{set_id}/{MANIFEST_NAME}") is not None:
-                continue  # committed there already: a complete set is kept
-            for obj in list(storage.list(f"{set_id}/")):
-                storage.delete(obj.key)

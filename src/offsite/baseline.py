@@ -10,8 +10,12 @@ whose diff would grow past ``--full-when-over`` of its base turns full as it fin
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
+import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from offsite.crypto.keys import EncryptionConfig
 from offsite.errors import BadInput, CheckFailed, DecryptionFailed, DestinationMissing
@@ -39,10 +43,66 @@ class Incremental:
     # where the base is read in place of GitHub Artifacts' staging folder (gh-artifacts://)
     base_from: str | None = None
     retention_days: int | None = None  # the diff's artifact's; GitHub's 90 days when unsaid
+    index_cache: Path | None = None  # indexes and ref lists kept here between runs
 
     @property
     def oldest(self) -> timedelta:
         return self.full_after or FULL_AFTER
+
+    @property
+    def cache(self) -> IndexCache | None:
+        return IndexCache(self.index_cache) if self.index_cache else None
+
+
+class IndexCache:
+    """What a full set's entries left to diff against (indexes, ref lists), decoded, kept
+    in a folder between runs (``--index-cache``, for ``actions/cache``): so a run made for
+    recipients, which cannot read its base's back, can still diff, and any run reads them
+    without a download. A set's are under the SHA-256 of its ``manifest.json``: they are
+    used only for the set with exactly that manifest at every destination."""
+
+    KEEP = 2  # sets whose indexes stay (a diff's base is the newest full set)
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def stage(self, set_id: str, name: str, role: str, data: bytes) -> None:
+        folder = self.root / f".incoming-{set_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{name}.{role}").write_bytes(data)
+
+    def commit(self, set_id: str, manifest: bytes, full: bool) -> None:
+        """A set written: a full one's indexes kept under its manifest's SHA-256 (the
+        oldest beyond ``KEEP`` go); a diff's are not wanted."""
+        staged = self.root / f".incoming-{set_id}"
+        if not full or not staged.is_dir():
+            self.discard(set_id)
+            return
+        final = self.root / hashlib.sha256(manifest).hexdigest()
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(staged, final)
+        (final / "set-id").write_text(set_id + "\n")
+        kept = sorted((p for p in self.root.iterdir() if (p / "set-id").is_file()),
+                      key=lambda p: (p / "set-id").read_text())  # fmt: skip
+        for old in kept[: -self.KEEP]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def discard(self, set_id: str) -> None:
+        shutil.rmtree(self.root / f".incoming-{set_id}", ignore_errors=True)
+
+    def holds(self, stored: StoredSet) -> bool:
+        return (self.root / manifest_sha256(stored)).is_dir()
+
+    def read(self, stored: StoredSet, name: str, role: str) -> bytes | None:
+        path = self.root / manifest_sha256(stored) / f"{name}.{role}"
+        try:
+            if path.stat().st_size > MAX_COMPANION:
+                raise FullNeeded(f"the cached {role} of {name} is over 1 GiB")
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise FullNeeded(f"the cached {role} of {name} cannot be read: {exc}") from None
 
 
 def holders(
@@ -102,10 +162,14 @@ def choose(
     now: datetime | None = None,
 ) -> tuple[Baseline | None, StoredSet | None, str]:
     """The run's base (what its sources read, and the set) or None and why the run is full."""
-    if encryption.mode == "recipients":
-        return None, None, "a set made for recipients cannot be read back here to diff against"
+    cache = policy.cache
+    recipients = encryption.mode == "recipients"
+    if recipients and cache is None:
+        return None, None, ("a set made for recipients cannot be read back here to diff "
+                            "against: keep its indexes with --index-cache DIR")  # fmt: skip
     now = now or datetime.now(timezone.utc)
-    lowered = encryption.mode == "none" and not sign_key
+    # for recipients, the cache proves the base: it holds what this host wrote for it
+    lowered = (encryption.mode == "none" or recipients) and not sign_key
     trust = TrustConfig(passphrase=encryption.passphrase, allow_unencrypted=lowered,
                         trust_keys=(sign_key,) if sign_key else ())  # fmt: skip
     first = storages[0]
@@ -113,6 +177,8 @@ def choose(
     others = [{s.id: s.raw for s in _scan(st).sets} for st in storages[1:]]
     for stored in reversed(_scan(first).current(now)):
         if not _indexed(stored) or not _proves(verifier, stored, lowered):
+            continue
+        if recipients and not (cache and cache.holds(stored)):
             continue
         if any(o.get(stored.id) != stored.raw for o in others):
             continue  # a base must be at every destination, the same there
@@ -123,6 +189,8 @@ def choose(
         if expiry:
             return None, None, expiry
         return _baseline(first, verifier, stored, policy), stored, ""
+    if recipients:
+        return None, None, "no full set at every destination has its indexes in --index-cache"
     return None, None, "no full set with an index proves itself at every destination"
 
 
@@ -148,6 +216,9 @@ def _baseline(
         part = entry.part(role) if entry is not None else None
         if part is None:
             raise FullNeeded(f"set {stored.id} has no {role} for {name}")
+        cached = policy.cache.read(stored, name, role) if policy.cache else None
+        if cached is not None:
+            return cached
         chunks: list[bytes] = []
 
         def keep(stream: Readable) -> None:

@@ -505,3 +505,39 @@ def test_the_latest_set_of_an_entry_is_the_newest_that_holds_it(
     assert json.loads(r.out)["set_id"] == hourly.id  # the newest diff, with its base
     r = cli("restore", dest, "--entry", "nothing", "--into", tmp_path / "x")
     assert r.code == 2 and "nothing" in r.err and "src" in r.err
+
+
+def test_a_run_for_recipients_diffs_against_the_indexes_its_cache_kept(
+    cli, tmp_path: Path, source: Path, with_keyring
+) -> None:
+    """The backup host holds no secret key: it cannot read its base's index back. With
+    --index-cache it keeps them (under the base manifest's SHA-256): a set planted at the
+    destination, whose manifest the cache does not know, is never its base."""
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    key = str(with_keyring.public_key_file)
+    assert cli("backup", source, "--to", dest, "--recipient", key, "--incremental").code == 0
+    r = cli("backup", source, "--to", dest, "--recipient", key, "--incremental")
+    assert r.code == 0 and "--index-cache" in r.out  # full, saying how a diff could be
+    args = ("--to", dest, "--recipient", key, "--incremental", "--index-cache", cache)
+    assert cli("backup", source, *args).code == 0
+    full = sets(dest)[-1]
+    assert full.base is None and len([p for p in cache.iterdir() if p.is_dir()]) == 1
+
+    planted = tmp_path / "planted"  # a newer full set with an index, made by another
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "keep.txt").write_text("not yours\n")
+    time.sleep(1.1)  # a set id of a later second: newer than the full set
+    assert cli("backup", "--name", f"src={evil}", "--to", planted, "--recipient", key,
+               "--incremental").code == 0  # fmt: skip
+    for folder in planted.iterdir():
+        shutil.copytree(folder, dest / folder.name)
+
+    (source / "change.txt").write_text("after\n")
+    assert cli("backup", source, *args).code == 0
+    diff = sets(dest)[-1]
+    assert diff.base is not None and diff.base.id == full.id
+    assert diff.entries[0].delta == "diff"
+    r = cli("restore", dest, "--id", diff.id, "--into", tmp_path / "back")
+    assert r.code == 0, r.err
+    assert tree(tmp_path / "back") == tree(source)

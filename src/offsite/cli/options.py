@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, TypeVar, cast
 
 import click
@@ -236,6 +237,7 @@ def incremental_options(f: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         after, over = kwargs.pop("full_after"), kwargs.pop("full_when_over")
         base_from, days = kwargs.pop("base_from"), kwargs.pop("retention_days")
+        cache = kwargs.pop("index_cache")
         share = 0.5
         if over:
             try:
@@ -244,7 +246,8 @@ def incremental_options(f: F) -> F:
                 share = -1.0
             if not 0 < share <= 1:
                 raise BadInput(f"--full-when-over takes a share from 1% to 100%, not {over!r}")
-        policy = Incremental(parse_duration(after) if after else None, share, base_from, days)
+        policy = Incremental(parse_duration(after) if after else None, share, base_from, days,
+                             Path(cache).expanduser() if cache else None)  # fmt: skip
         return f(*args, policy=policy, **kwargs)
 
     decorated: Any = wrapper
@@ -254,6 +257,8 @@ def incremental_options(f: F) -> F:
         "given); a base that expires first is no base.",
     )(decorated)  # fmt: skip
     for decl, metavar, text in (
+        ("--index-cache", "DIR", "With --incremental: keep the indexes a diff is made against "
+         "here (actions/cache), in the clear; a run for --recipient needs them."),
         ("--base-from", "URL", "With --incremental into github-artifacts: where the base is "
          "read, gh-artifacts://OWNER/REPO (the staging folder holds none)."),
         ("--full-when-over", "PERCENT", "With --incremental: a full run when a diff would be "

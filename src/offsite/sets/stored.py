@@ -7,6 +7,7 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -360,3 +361,13 @@ def allocate_id(
         for storage in reserved:  # give back what this run took of a taken id
             storage.delete(f"{candidate}/{RESERVATION}")
         n += step
+
+
+def remove_partial(storages: list[Storage], set_id: str) -> None:
+    """Best effort: take back the entry files of a run that failed before its manifest."""
+    for storage in storages:
+        with contextlib.suppress(Exception):
+            if storage.stat(f"{set_id}/{MANIFEST_NAME}") is not None:
+                continue  # committed there already: a complete set is kept
+            for obj in list(storage.list(f"{set_id}/")):
+                storage.delete(obj.key)
