@@ -299,12 +299,13 @@ def run_backup(config: BackupConfig, progress: Progress | None = None) -> Backup
         return _run(config, storages, progress, None)
     with contextlib.ExitStack() as stack:
         holders, why = baseline.holders(config.destinations, storages, config.artifacts,
-                                        config.incremental.base_from, config.storage)  # fmt: skip
-        base = (
-            baseline.choose(holders, stack, config.encryption, config.incremental,
-                            config.sign_key)
-            if not why else (None, None, why)
-        )  # fmt: skip
+                                        config.incremental.base_from, config.storage,
+                                        config.incremental.retention_days)  # fmt: skip
+        try:
+            base = baseline.choose(holders, stack, config.encryption, config.incremental,
+                                   config.sign_key) if not why else (None, None, why)  # fmt: skip
+        except OperationFailed as exc:  # the base's destination unreadable: a full run
+            base = (None, None, f"the base cannot be read: {exc.message()}")
         if base[0] is not None:
             try:
                 return _run(config, storages, progress, base)

@@ -18,7 +18,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from offsite.crypto.keys import EncryptionConfig
-from offsite.errors import BadInput, CheckFailed, DecryptionFailed, DestinationMissing
+from offsite.errors import (
+    BadInput,
+    CheckFailed,
+    DecryptionFailed,
+    DestinationMissing,
+    OperationFailed,
+)
 from offsite.restore import read_entry
 from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Entry, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
@@ -107,7 +113,7 @@ class IndexCache:
 
 def holders(
     destinations: tuple[str, ...], storages: list[Storage], artifacts: str | None,
-    base_from: str | None, settings: StorageSettings,
+    base_from: str | None, settings: StorageSettings, retention_days: int | None = None,
 ) -> tuple[list[Storage], str]:  # fmt: skip
     """Where a base must be (SPEC §10): every destination, GitHub Artifacts' staging
     folder ``artifacts`` (empty, uploaded after the run) read at ``base_from`` instead;
@@ -121,8 +127,20 @@ def holders(
     if not base_from:
         return [], ("GitHub Artifacts are uploaded after the run, so the base is read "
                     "elsewhere: name it with --base-from gh-artifacts://OWNER/REPO")  # fmt: skip
-    others = [s for s, here in zip(storages, staged, strict=True) if not here]
-    return [open_storage(base_from, settings), *others], ""
+    here = os.environ.get("GITHUB_REPOSITORY")
+    if not base_from.startswith("gh-artifacts://") or (
+        here and base_from.removeprefix("gh-artifacts://").strip("/") != here
+    ):
+        raise BadInput(f"--base-from names where this run's artifact goes, "
+                       f"gh-artifacts://{here or 'OWNER/REPO'}, not {base_from}")  # fmt: skip
+    if retention_days is None:
+        raise BadInput("--base-from needs --retention-days (the action's retention-days): a "
+                       "diff must not outlive the artifact of its base")  # fmt: skip
+    others = [s for s, staged_here in zip(storages, staged, strict=True) if not staged_here]
+    try:
+        return [open_storage(base_from, settings), *others], ""
+    except (BadInput, OperationFailed) as exc:  # no token, no API: a full run, not none
+        return [], f"the base cannot be read at {base_from}: {exc.message()}"
 
 
 def _indexed(stored: StoredSet) -> bool:
@@ -175,20 +193,30 @@ def choose(
     first = storages[0]
     verifier = stack.enter_context(Verifier(first, trust))
     others = [{s.id: s.raw for s in _scan(st).sets} for st in storages[1:]]
+    expired = ""
     for stored in reversed(_scan(first).current(now)):
-        if not _indexed(stored) or not _proves(verifier, stored, lowered):
+        if not _indexed(stored):
             continue
-        if recipients and not (cache and cache.holds(stored)):
+        # a set whose indexes this host cached is one it wrote (the cache is named by its
+        # manifest's SHA-256): no need to unwrap its key to prove it (a passphrase's
+        # stretch, ~0.6 s); for recipients, nothing else could prove it
+        cached = cache is not None and cache.holds(stored)
+        if recipients and not cached:
             continue
+        if not (cached and not sign_key) and not _proves(verifier, stored, lowered):
+            continue  # (a signing run proves its base by its signature all the same)
         if any(o.get(stored.id) != stored.raw for o in others):
             continue  # a base must be at every destination, the same there
         if now - stored.time > policy.oldest:
             return None, None, (f"the newest full set, {stored.id}, is older than "
                                 f"{policy.oldest} (--full-after)")  # fmt: skip
         expiry = _expires_first(storages, stored.id, now, policy)
-        if expiry:
-            return None, None, expiry
+        if expiry:  # an older full set may be kept longer (a night's, not an hour's)
+            expired = expired or expiry
+            continue
         return _baseline(first, verifier, stored, policy), stored, ""
+    if expired:
+        return None, None, expired
     if recipients:
         return None, None, "no full set at every destination has its indexes in --index-cache"
     return None, None, "no full set with an index proves itself at every destination"
@@ -201,7 +229,8 @@ def _expires_first(storages: list[Storage], set_id: str, now: datetime, policy: 
     for storage in storages:
         expires = getattr(storage, "expires", None)
         when = expires(set_id) if expires is not None else None
-        if when is not None and when < now + timedelta(days=days):
+        # a day's slack: the diff's artifact is uploaded, and its days start, after the run
+        if when is not None and when < now + timedelta(days=days + 1):
             return (f"the newest full set, {set_id}, expires from GitHub Artifacts on "
                     f"{when:%Y-%m-%d}, before a diff kept {days} days would "
                     "(--retention-days)")  # fmt: skip

@@ -219,6 +219,7 @@ def _restore_diff(
     """A diff entry (SPEC §10): its base entry staged, then the diff over it with its
     companions (a deleted list, a ref list), each part checked against its manifest."""
     (base, first), (diff, entry) = under, over
+    restorer.overlaid = True  # the base is staged for a diff to come over it
     read_entry(storage, base, first, verifier.entry_key(base, first), restorer.write, on_read)
     companions: dict[str, bytes] = {}
     for role, part in ((c.role, entry.part(c.role)) for c in entry.companions):
@@ -332,7 +333,6 @@ def restore_set(
     # checked before a kind that applies as it reads sees a byte, encrypted or not
     proven = verifier.check(stored, request.set_id is not None)
     plan = _targets(request, stored)
-    # Check every target before restoring anything.
     for entry, target in plan:
         kind_class(entry.kind).check_target(target)
     # a diff's entries build on its base's (SPEC §10): the base is there, the one named

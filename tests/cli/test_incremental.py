@@ -541,3 +541,25 @@ def test_a_run_for_recipients_diffs_against_the_indexes_its_cache_kept(
     r = cli("restore", dest, "--id", diff.id, "--into", tmp_path / "back")
     assert r.code == 0, r.err
     assert tree(tmp_path / "back") == tree(source)
+
+
+def test_a_planted_set_holding_an_entry_no_set_of_yours_holds_is_not_taken(
+    cli, passphrase: str, tmp_path: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--entry takes the newest set holding it among those that prove themselves; a set
+    only --allow-unencrypted lets in is taken only where no set at all proves itself."""
+    import sqlite3
+
+    dest = tmp_path / "sets"
+    assert cli("backup", source, "--to", dest).code == 0  # yours: the files alone
+    evil = tmp_path / "evil.db"
+    with sqlite3.connect(evil) as conn:
+        conn.execute("create table pwn (x)")
+    time.sleep(1.1)
+    monkeypatch.delenv("OFFSITE_PASSPHRASE")
+    assert cli("backup", "--name", f"app=sqlite:///{evil}", "--to", dest, "--no-encrypt").code == 0
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", passphrase)
+    r = cli("restore", dest, "--entry", "app", "--into", tmp_path / "out.db",
+            "--allow-unencrypted")  # fmt: skip
+    assert r.code == 2 and "no entry 'app'" in r.err, r.err
+    assert not (tmp_path / "out.db").exists()

@@ -385,3 +385,29 @@ def test_a_diff_counts_with_its_base_and_one_without_it_is_named(
     assert r.code == 1
     reasons = json.loads(r.out)["targets"][0]["reasons"]
     assert any(f"set {diff} is a diff whose base is not there" in why for why in reasons)
+
+
+def test_each_entry_is_judged_on_its_own_in_a_destination(
+    cli, tree: Path, tmp_path: Path, sqlite_db: Path
+) -> None:
+    """One workflow runs hourly (the files) and nightly (the database): the files' fresh
+    sets must not make a database that stopped being backed up look fresh."""
+    dest = tmp_path / "dest"
+    assert cli("backup", "--name", f"app=sqlite:///{sqlite_db}", "--name", f"files={tree}",
+               "--to", dest, "--no-encrypt").code == 0  # fmt: skip
+    (night,) = list(dest.iterdir())
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    night.rename(dest / old)  # the nightly backups stopped long ago
+    manifest = json.loads((dest / old / "manifest.json").read_text())
+    manifest["id"] = old
+    (dest / old / "manifest.json").write_text(json.dumps(manifest))
+    assert cli("backup", "--name", f"files={tree}", "--to", dest, "--no-encrypt").code == 0
+    args = ("monitor", "--storage", dest, "--max-age", "26h", "--json",
+            "--state-file", tmp_path / "s")  # fmt: skip
+    assert cli(*args, "--min-ratio", "0").code == 0  # the destination as a whole: fresh
+    r = cli(*args, "--entry", "app", "--entry", "files")
+    assert r.code == 1, r.out
+    status = {t["target"]: t["status"] for t in json.loads(r.out)["targets"]}
+    assert status == {f"{dest} app": "unhealthy", f"{dest} files": "healthy"}
+    r = cli("monitor", "--entry", "app", "--max-age", "1h", "--repo", "o/r")
+    assert r.code == 2 and "--storage" in r.err

@@ -335,6 +335,9 @@ def test_an_image_diff_holds_the_blobs_its_base_lacks_and_restores_every_digest(
     assert remote_digest(registry, "again/inc:2") == second.index_digest
     for platform, digest in second.platforms.items():
         assert remote_digest(registry, f"again/inc@{digest}") == digest, platform
+    # again into the tag that holds the diff's image: its base's is no other image there
+    r = cli("restore", dest, "--latest", "--into", registry.url("again/inc:2"))
+    assert r.code == 0, r.err
     r = cli("drill", dest, "--latest", "--into", tmp_path / "scratch")
     assert r.code == 0, r.out + r.err
     # by hand, as the README says: both tars into one folder
@@ -344,3 +347,7 @@ def test_an_image_diff_holds_the_blobs_its_base_lacks_and_restores_every_digest(
     assert not problems
     top = json.loads((work / "layout" / "index.json").read_text())["manifests"][0]["digest"]
     assert top == second.index_digest
+    # a diff over --full-when-over of its base: the run is full, saying why
+    r = cli("backup", url, "--incremental", "--to", dest, "--full-when-over", "1%", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["manifest"].get("base") is None and "--full-when-over" in r.err

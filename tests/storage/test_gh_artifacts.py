@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -153,24 +154,27 @@ def test_an_incremental_run_into_github_artifacts_reads_its_base_from_the_artifa
 ) -> None:  # fmt: skip
     """The staging folder is empty at every run (the job uploads it after): the base is
     read where the artifacts are (--base-from); a base whose artifact expires before the
-    diff's would is no base."""
+    diff's would is no base, and an older one kept longer is taken instead."""
     staging = tmp_path / "staging"
     monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", str(staging))
+    monkeypatch.setenv("GITHUB_REPOSITORY", f"{github.owner}/{github.repo}")
     url = f"gh-artifacts://{github.owner}/{github.repo}"
 
-    def run(*extra: str) -> dict:  # type: ignore[type-arg]
+    def run(*extra: str, days: int = 30) -> dict:  # type: ignore[type-arg]
+        time.sleep(1.1)  # one run a second: the empty staging folder reserves no id
         r = cli("backup", tree, "--incremental", "--to", "github-artifacts", "--json", *extra)
         assert r.code == 0, r.err
         out = json.loads(r.out)
-        made = out["manifest"]["id"]  # uploaded, as actions/upload-artifact does, for 30 days
-        github.add(f"backup-{made}", zip_folder(staging / made), days=30)
+        made = out["manifest"]["id"]  # uploaded, as actions/upload-artifact does
+        github.add(f"backup-{made}", zip_folder(staging / made), days=days)
         shutil.rmtree(staging)
         return out
 
     full = run()  # without --base-from: full, saying where to read a base
     assert "--base-from gh-artifacts://OWNER/REPO" in full["full_because"]
     (tree / "new.txt").write_text("an hour later\n")
-    diff = run("--base-from", url, "--retention-days", "2")
+    hourly = ("--base-from", url, "--retention-days", "2")
+    diff = run(*hourly, days=2)
     assert diff["manifest"]["base"]["id"] == full["manifest"]["id"]
     assert diff["manifest"]["entries"][0]["delta"] == "diff"
     r = cli("restore", url, "--latest", "--into", tmp_path / "back")
@@ -180,5 +184,17 @@ def test_an_incremental_run_into_github_artifacts_reads_its_base_from_the_artifa
     kept_longer = run("--base-from", url, "--retention-days", "60")  # the base goes first
     assert kept_longer["manifest"].get("base") is None
     assert "expires from GitHub Artifacts" in kept_longer["full_because"]
+    # an hourly run that was full (kept 3 days) is no base for the next hour's: the night's
+    short = run(*hourly, "--full-after", "1s", days=3)
+    assert short["manifest"].get("base") is None
+    (tree / "later.txt").write_text("two hours later\n")
+    again = run(*hourly, days=2)
+    assert again["manifest"]["base"]["id"] == kept_longer["manifest"]["id"]
+
+    for wrong in (["--base-from", tmp_path / "elsewhere"], ["--base-from", "gh-artifacts://a/b"],
+                  ["--base-from", url]):  # fmt: skip
+        r = cli("backup", tree, "--incremental", "--to", "github-artifacts", *wrong,
+                *(["--retention-days", "2"] if wrong[1] != url else []))  # fmt: skip
+        assert r.code == 2, r.err
     r = cli("backup", tree, "--incremental", "--to", tmp_path / "elsewhere", "--base-from", url)
     assert r.code == 2 and "github-artifacts" in r.err

@@ -58,6 +58,14 @@ def _configured(
     help="A destination whose newest complete set to check (repeatable).",
 )
 @option(
+    "--entry",
+    "entries",
+    multiple=True,
+    metavar="NAME",
+    help="With --storage: judge the newest set holding NAME, each NAME on its own "
+    "(repeatable): hourly sets of the files do not make a night's database look fresh.",
+)
+@option(
     "--config",
     "config_path",
     metavar="FILE",
@@ -177,7 +185,8 @@ def _configured(
 @json_option
 def command(
     repos: tuple[str, ...], workflow: str, branch: str | None, event: str | None,
-    storages: tuple[str, ...], config_path: str | None, max_age: str | None, rpo: str | None,
+    storages: tuple[str, ...], entries: tuple[str, ...], config_path: str | None,
+    max_age: str | None, rpo: str | None,
     rto: str | None, max_drill_age: str | None, window: str, max_wal_age: str | None,
     allow_unverified_wal: bool, min_size: int, max_failures: int, min_ratio: float | None,
     max_shrink: float | None, baseline: int, reenable_disabled: bool,
@@ -230,6 +239,7 @@ def command(
         branch=branch,
         event=event,
         storages=storages,
+        entries=entries,
         webhooks=webhooks,
         webhook_format=webhook_format,
         notify_on=notify_on,

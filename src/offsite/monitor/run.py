@@ -29,6 +29,7 @@ class MonitorConfig:
     branch: str | None = None
     event: str | None = None
     storages: tuple[str, ...] = ()  # destinations whose newest complete set to check
+    entries: tuple[str, ...] = ()  # each judged on its own: the newest set holding it
     webhooks: tuple[str, ...] = ()
     webhook_format: str = "auto"
     notify_on: str = "change"
@@ -41,6 +42,8 @@ class MonitorConfig:
     html: Path | None = None
 
     def check(self) -> None:
+        if self.entries and not self.storages:
+            raise BadInput("--entry judges the sets of a destination: give --storage")
         t = self.thresholds
         if t.min_size < 0 or t.max_failures < 0 or not 0 <= t.min_ratio <= 1:
             raise BadInput("--min-size and --max-failures are at least 0, --min-ratio 0 to 1")
@@ -103,8 +106,9 @@ def observe(config: MonitorConfig) -> tuple[list[Observation], int]:
         from offsite.monitor.stored import observe_storage
 
         observations += [  # each once: one target, one series of metrics
-            observe_storage(dest, config.storage, config.trust)
+            observe_storage(dest, config.storage, config.trust, entry)
             for dest in dict.fromkeys(config.storages)
+            for entry in (dict.fromkeys(config.entries) or [None])
         ]
     return observations, requests
 

@@ -15,7 +15,7 @@ from offsite.monitor.health import Backup, Drill, Observation
 from offsite.monitor.walseen import observe_archive
 from offsite.names import set_time
 from offsite.sets import drill_records
-from offsite.sets.stored import chain_problem, scan
+from offsite.sets.stored import StoredSet, chain_problem, scan
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.base import ObjectInfo, Storage
@@ -24,14 +24,16 @@ from offsite.urls import redact
 
 
 def observe_storage(
-    dest: str, settings: StorageSettings, trust: TrustConfig | None = None
-) -> Observation:
+    dest: str, settings: StorageSettings, trust: TrustConfig | None = None,
+    entry: str | None = None,
+) -> Observation:  # fmt: skip
     """With a key in ``trust``, only sets that prove they were made with it count: a set
-    planted in the destination never makes its backups look fresh. The destination is
-    named without its password everywhere the check goes: report, alerts, metrics and
+    planted in the destination never makes its backups look fresh. With ``entry``, only
+    sets holding it are its backups (a target of its own, ``DEST NAME``). The destination
+    is named without its password everywhere the check goes: report, alerts, metrics and
     the status page (which GitHub Pages may publish)."""
     shown = redact(dest)
-    seen = Observation(shown, url=shown)
+    seen = Observation(f"{shown} {entry}" if entry else shown, url=shown)
     try:
         opened = open_storage(dest, settings)
         found = scan(opened)
@@ -51,11 +53,17 @@ def observe_storage(
     # (its base among the sets that count here: with a key, those that prove themselves)
     broken = {s.id: why for s in current if (why := chain_problem(s, current)) is not None}
     seen.set_problems = [f"set {i} is a diff whose base {why}" for i, why in broken.items()]
-    sizes = {s.id: s.manifest.size for s in found.sets}
+
+    def size(stored: StoredSet) -> int:  # the set's (with ``entry``: the entry's) bytes
+        held = stored.manifest.entry(entry) if entry else None
+        return held.size if held is not None else stored.manifest.size
+
+    sizes = {s.id: size(s) for s in found.sets}
     seen.backups = [
-        Backup(s.id, s.manifest.size + (sizes[s.manifest.base.id] if s.manifest.base else 0),
+        Backup(s.id, sizes[s.id] + (sizes.get(s.manifest.base.id, 0) if s.manifest.base else 0),
                set_time(s.id))
-        for s in reversed(current) if s.id not in broken
+        for s in reversed(current)
+        if s.id not in broken and (entry is None or s.manifest.entry(entry) is not None)
     ]  # fmt: skip
     # the clusters whose base backups are kept: their WAL archives give the RPO
     seen.pitr = {str(e.stats.get("system_id")) for s in current for e in s.manifest.entries

@@ -240,6 +240,7 @@ class BaseImage:
 
     index_sha256: str
     digests: frozenset[str]
+    limit: float = float("inf")  # the most a diff of it may hold (--full-when-over)
 
     @classmethod
     def loads(cls, data: bytes) -> BaseImage:

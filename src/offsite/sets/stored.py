@@ -226,45 +226,59 @@ def latest(
     found: Scan, storage: Storage, check: Check | None = None, now: datetime | None = None,
     entry: str | None = None,
 ) -> StoredSet:  # fmt: skip
-    """The newest valid set (holding ``entry``, where one is named and any set holds it):
-    not dated in the future, passing ``check`` (SPEC §7), and, a diff, with its base
-    there and the one named (SPEC §10); one that only an opt-in flag lets in only when no
-    set proves itself. Each set passed over is named in a warning."""
+    """The newest valid set (holding ``entry``, where one is named): not dated in the
+    future, passing ``check`` (SPEC §7), and, a diff, with its base there and the one named
+    (SPEC §10); one that only an opt-in flag lets in only when no set at all proves itself
+    (a set that proves itself but lacks ``entry`` is returned, for EntryNotFound to name
+    what it holds). Each set holding ``entry`` that is passed over is named in a warning."""
     moment = now or datetime.now(timezone.utc)
-    refused: list[CheckFailed] = []
+    refused: list[tuple[CheckFailed, bool]] = []  # and whether the set holds the entry
     flagged: list[StoredSet] = []  # let in by a lowered guard only: newest first
-    holding = [s for s in found.sets if entry is None or s.manifest.entry(entry) is not None]
-    for stored in reversed(holding or found.sets):  # none holds it: EntryNotFound names them
+    proven_elsewhere: StoredSet | None = None  # the newest that proves itself, lacking it
+
+    def holds(stored: StoredSet) -> bool:
+        return entry is None or stored.manifest.entry(entry) is not None
+
+    def warn_passed() -> None:
+        for passed, held in refused:
+            if held:
+                gha.warn(f"passing over {passed.message()}")
+
+    for stored in reversed(found.sets):
         if stored.future(moment):
             gha.warn(f"set {stored.id} is dated in the future: not taking it as the latest")
             continue
         try:
             proven = check is None or check(stored, False)
         except CheckFailed as exc:
-            refused.append(exc)
+            refused.append((exc, holds(stored)))
             continue
         broken = chain_problem(stored, found.sets, check)
         if broken is not None:  # a diff is a restore point only with its base (SPEC §10)
             assert stored.manifest.base is not None
-            refused.append(BaseBroken(stored.id, stored.manifest.base.id, broken))
+            refused.append((BaseBroken(stored.id, stored.manifest.base.id, broken), holds(stored)))
             continue
         if not proven:
             flagged.append(stored)
             continue
-        for passed in refused:
-            gha.warn(f"passing over {passed.message()}")
-        for other in flagged:
+        if not holds(stored):
+            proven_elsewhere = proven_elsewhere or stored
+            continue
+        warn_passed()
+        for other in filter(holds, flagged):
             gha.warn(f"passing over set {other.id}: only an --allow-… flag lets it in, and "
                      f"set {stored.id} proves itself")  # fmt: skip
         return stored
+    if proven_elsewhere is not None:
+        return proven_elsewhere
     if flagged:
-        for passed in refused:
-            gha.warn(f"passing over {passed.message()}")
-        gha.warn(f"no set in {redact(storage.url)} proves itself: taking set {flagged[0].id}, "
+        warn_passed()
+        chosen = next(filter(holds, flagged), flagged[0])
+        gha.warn(f"no set in {redact(storage.url)} proves itself: taking set {chosen.id}, "
                  "which only an --allow-… flag lets in")  # fmt: skip
-        return flagged[0]
+        return chosen
     if refused:  # not one set proves itself: most likely the key given is not theirs
-        raise refused[0]
+        raise refused[0][0]
     raise NoSets(storage.url)
 
 

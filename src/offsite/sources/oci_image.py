@@ -15,6 +15,7 @@ import hashlib
 import re
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -113,7 +114,8 @@ class OciImageSource(Source):
         if self.name not in baseline.raw_sizes:
             return None
         try:
-            return BaseImage.loads(baseline.read(self.name, "index"))
+            base = BaseImage.loads(baseline.read(self.name, "index"))
+            return replace(base, limit=baseline.full_when_over * baseline.raw_sizes[self.name])
         except (ValueError, UnicodeDecodeError) as exc:
             raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
                              f"readable ({exc})") from None  # fmt: skip
@@ -187,6 +189,9 @@ class OciImageSource(Source):
             return "unchanged", {}
         new = [d for d in tree.blobs.values() if d.digest not in base.digests]
         stats.update(new_blobs=len(new), new_bytes=sum(d.size for d in new))
+        if stats["new_bytes"] > base.limit:
+            raise FullNeeded(f"the diff of {self.name} would hold {stats['new_bytes']} bytes "
+                             "of new blobs, over --full-when-over of its base")  # fmt: skip
         gone = sorted(base.digests - {*tree.manifests, *tree.blobs})
         listed = "\0".join(f"blobs/sha256/{d[len('sha256:') :]}" for d in gone).encode()
         return "diff", ({"deleted": listed} if gone else {})

@@ -39,6 +39,7 @@ class Restorer(abc.ABC):
     """Two phases, so nothing is committed before the stored bytes' checksum matched."""
 
     location: str
+    overlaid = False  # ``write`` stages a diff's base: ``overlay`` comes after it
     # whether ``write`` applies what it reads as the bytes arrive (statements run in a
     # server): an unencrypted entry's stored bytes are then staged and checked first
     applies_as_it_reads: ClassVar[bool] = False
