@@ -79,8 +79,9 @@ def git(*argv: str, cwd: Path | None = None) -> None:
 
 
 def repositories(
-    work: Path, count: int, offsite: list[str], env: dict[str, str], index_cache: bool
-) -> None:
+    work: Path, count: int, offsite: list[str], env: dict[str, str], index_cache: bool,
+    commits: int = 30,
+) -> None:  # fmt: skip
     """N repositories, a full run, one new commit in each, a diff run: stored and wall
     (with ``index_cache``, the diff reads its base's ref lists from --index-cache)."""
     rnd = random.Random(3)
@@ -88,7 +89,7 @@ def repositories(
     for i in range(count):
         tree, bare = work / f"w{i:02d}", work / "remotes" / f"r{i:02d}.git"
         git("init", "-q", "-b", "main", str(tree))
-        for c in range(30):
+        for c in range(commits):
             (tree / f"f{c % 7}.txt").write_bytes(rnd.randbytes(20_000).hex().encode())
             git("add", ".", cwd=tree)
             git("commit", "-q", "-m", f"commit {c}", cwd=tree)
@@ -130,6 +131,7 @@ def main() -> None:
     parser.add_argument(
         "--index-cache", action="store_true", help="repositories: the runs keep --index-cache"
     )
+    parser.add_argument("--commits", type=int, default=30, help="repositories: their history")
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     work = Path(tempfile.mkdtemp(prefix="offsite-incbench-", dir=args.work))
@@ -139,7 +141,7 @@ def main() -> None:
     offsite = [sys.executable, "-m", "offsite"]
     try:
         if args.repos:
-            repositories(work, args.repos, offsite, env, args.index_cache)
+            repositories(work, args.repos, offsite, env, args.index_cache, args.commits)
         if args.only_repos:
             return
         data = work / "data"

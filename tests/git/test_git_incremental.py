@@ -9,9 +9,11 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from offsite.sets.manifest import Manifest
 from tests.conftest import run_readme_diff
-from tests.git.conftest import checkout_with_lfs, commit, git, make_repo, needs_lfs, refs
+from tests.git.conftest import GitDaemon, checkout_with_lfs, commit, git, make_repo, needs_lfs, refs
 
 
 def _sets(dest: Path) -> list[Manifest]:
@@ -19,9 +21,9 @@ def _sets(dest: Path) -> list[Manifest]:
             if (p / "manifest.json").exists()]  # fmt: skip
 
 
-def _backup(cli, repo: Path, dest: Path, cache: Path) -> Manifest:  # type: ignore[no-untyped-def]
-    r = cli("backup", f"git+file://{repo}", "--incremental", "--mirror-cache", cache,
-            "--to", dest)  # fmt: skip
+def _backup(cli, repo: Path | str, dest: Path, cache: Path) -> Manifest:  # type: ignore[no-untyped-def]
+    url = repo if isinstance(repo, str) else f"git+file://{repo}"
+    r = cli("backup", url, "--incremental", "--mirror-cache", cache, "--to", dest)
     assert r.code == 0, r.err
     return _sets(dest)[-1]
 
@@ -37,16 +39,18 @@ def head(repo: Path) -> str:
     return git("symbolic-ref", "HEAD", cwd=repo)
 
 
+@pytest.mark.parametrize("served", ["file", "daemon"])
 def test_a_diff_carries_new_objects_and_restores_refs_exactly(
-    cli, passphrase: str, tmp_path: Path, repo: Path
+    cli, passphrase: str, tmp_path: Path, repo: Path, daemon: GitDaemon, served: str
 ) -> None:
     dest, cache = tmp_path / "sets", tmp_path / "cache"
-    full = _backup(cli, repo, dest, cache)
+    url = f"git+file://{repo}" if served == "file" else f"git+{daemon.url('app.git')}"
+    full = _backup(cli, url, dest, cache)
     assert full.entries[0].delta == "full" and full.entries[0].companion("refs")
     _push_commit(repo, tmp_path, "new")
     git("branch", "-D", "feature", cwd=repo)  # a deleted branch
     git("tag", "-f", "light-1", "main", cwd=repo)  # a moved tag
-    diff = _backup(cli, repo, dest, cache)
+    diff = _backup(cli, url, dest, cache)
     entry = diff.entries[0]
     assert diff.base is not None and diff.base.id == full.id and entry.delta == "diff"
     assert entry.raw_size < full.entries[0].raw_size / 2  # the new commit, not the history
