@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import hashlib
 import io
 import os
 import tempfile
@@ -237,7 +238,8 @@ def _companion(
         raise
     if config.incremental.cache and role != "deleted":  # what a later diff reads
         config.incremental.cache.stage(set_id, part.name, role, data)
-    return Companion(role, file, hashed.count, hashed.hexdigest())
+    return Companion(role, file, hashed.count, hashed.hexdigest(),
+                     hashlib.sha256(data).hexdigest())  # fmt: skip
 
 
 def _prepared(

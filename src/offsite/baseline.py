@@ -25,6 +25,7 @@ from offsite.errors import (
     DestinationMissing,
     OperationFailed,
 )
+from offsite.github import gha
 from offsite.restore import read_entry
 from offsite.sets.manifest import FORMAT_DELTA, BaseRef, Entry, Manifest
 from offsite.sets.stored import Scan, StoredSet, manifest_sha256, scan
@@ -67,17 +68,34 @@ class IndexCache:
     without a download. A set's are under the SHA-256 of its ``manifest.json``: they are
     used only for the set with exactly that manifest at every destination."""
 
-    KEEP = 2  # sets whose indexes stay (a diff's base is the newest full set)
+    KEEP = 4  # sets whose indexes stay (a diff's base is the newest full one at hand)
 
     def __init__(self, root: Path) -> None:
         self.root = root
 
     def stage(self, set_id: str, name: str, role: str, data: bytes) -> None:
+        """Keep an entry's index for the set being written (a cache that cannot be
+        written is a warning: the set is what matters)."""
         folder = self.root / f".incoming-{set_id}"
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"{name}.{role}").write_bytes(data)
+        try:
+            if folder.is_symlink() or (folder.exists() and not (folder / ".offsite").is_file()):
+                _remove(folder)  # not one this run made: nothing is written through it
+            if not folder.exists():
+                folder.mkdir(parents=True)
+                (folder / ".offsite").write_text(set_id)
+            (folder / f"{name}.{role}").write_bytes(data)
+        except OSError as exc:
+            gha.warn(f"--index-cache {self.root}: {exc}: the next run reads its base's "
+                     "indexes from the destination")  # fmt: skip
 
     def commit(self, set_id: str, manifest: bytes, full: bool) -> None:
+        try:
+            self._commit(set_id, manifest, full)
+        except OSError as exc:
+            gha.warn(f"--index-cache {self.root}: {exc}: the next run reads its base's "
+                     "indexes from the destination")  # fmt: skip
+
+    def _commit(self, set_id: str, manifest: bytes, full: bool) -> None:
         """A set written: a full one's indexes kept under its manifest's SHA-256 (the
         oldest beyond ``KEEP`` go); a diff's are not wanted."""
         staged = self.root / f".incoming-{set_id}"
@@ -85,16 +103,18 @@ class IndexCache:
             self.discard(set_id)
             return
         final = self.root / hashlib.sha256(manifest).hexdigest()
-        shutil.rmtree(final, ignore_errors=True)
+        _remove(final)
         os.replace(staged, final)
         (final / "set-id").write_text(set_id + "\n")
         kept = sorted((p for p in self.root.iterdir() if (p / "set-id").is_file()),
                       key=lambda p: (p / "set-id").read_text())  # fmt: skip
         for old in kept[: -self.KEEP]:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove(old)
+        for left in self.root.glob(".incoming-*"):  # a run killed before its manifest
+            _remove(left)
 
     def discard(self, set_id: str) -> None:
-        shutil.rmtree(self.root / f".incoming-{set_id}", ignore_errors=True)
+        _remove(self.root / f".incoming-{set_id}")
 
     def holds(self, stored: StoredSet) -> bool:
         return (self.root / manifest_sha256(stored)).is_dir()
@@ -109,6 +129,14 @@ class IndexCache:
             return None
         except OSError as exc:
             raise FullNeeded(f"the cached {role} of {name} cannot be read: {exc}") from None
+
+
+def _remove(path: Path) -> None:
+    """A file, a symlink (not what it points at) or a folder, if there."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def holders(
@@ -197,14 +225,12 @@ def choose(
     for stored in reversed(_scan(first).current(now)):
         if not _indexed(stored):
             continue
-        # a set whose indexes this host cached is one it wrote (the cache is named by its
-        # manifest's SHA-256): no need to unwrap its key to prove it (a passphrase's
-        # stretch, ~0.6 s); for recipients, nothing else could prove it
-        cached = cache is not None and cache.holds(stored)
-        if recipients and not cached:
+        # for recipients the cache holds what no one else can read back (checked against
+        # the manifest's raw_sha256 as it is read): a set it lacks is no base
+        if recipients and not (cache is not None and cache.holds(stored)):
             continue
-        if not (cached and not sign_key) and not _proves(verifier, stored, lowered):
-            continue  # (a signing run proves its base by its signature all the same)
+        if not _proves(verifier, stored, lowered):
+            continue
         if any(o.get(stored.id) != stored.raw for o in others):
             continue  # a base must be at every destination, the same there
         if now - stored.time > policy.oldest:
@@ -246,8 +272,11 @@ def _baseline(
         if part is None:
             raise FullNeeded(f"set {stored.id} has no {role} for {name}")
         cached = policy.cache.read(stored, name, role) if policy.cache else None
+        if cached is not None and hashlib.sha256(cached).hexdigest() == part_raw(entry, role):
+            return cached  # as the (proven) manifest says it was: the cache saved a download
         if cached is not None:
-            return cached
+            gha.warn(f"the cached {role} of {name} is not the one set {stored.id} names: "
+                     "reading it from the destination")  # fmt: skip
         chunks: list[bytes] = []
 
         def keep(stream: Readable) -> None:
@@ -273,6 +302,12 @@ def _baseline(
         read=read,
         full_when_over=policy.full_when_over,
     )
+
+
+def part_raw(entry: Entry | None, role: str) -> str:
+    """The SHA-256 the manifest records of a companion's decoded bytes ("" if none)."""
+    companion = entry.companion(role) if entry is not None else None
+    return companion.raw_sha256 if companion is not None else ""
 
 
 def delta_manifest(manifest: Manifest, base: StoredSet | None) -> Manifest:

@@ -563,3 +563,30 @@ def test_a_planted_set_holding_an_entry_no_set_of_yours_holds_is_not_taken(
             "--allow-unencrypted")  # fmt: skip
     assert r.code == 2 and "no entry 'app'" in r.err, r.err
     assert not (tmp_path / "out.db").exists()
+
+
+def test_a_poisoned_index_cache_is_read_from_the_destination_instead(
+    cli, passphrase: str, tmp_path: Path, source: Path
+) -> None:
+    """Whoever writes the cache (actions/cache) cannot make a diff leave a file out: each
+    cached index is checked against the SHA-256 the base's proven manifest records."""
+    dest, cache = tmp_path / "sets", tmp_path / "cache"
+    args = ("--to", dest, "--incremental", "--index-cache", cache)
+    assert cli("backup", source, *args).code == 0
+    full = sets(dest)[-1]
+    assert all(c.raw_sha256 for e in full.entries for c in e.companions)
+    (index,) = cache.glob("*/*.index")
+    new = source / "precious.txt"
+    new.write_text("new and precious\n")
+    st = new.lstat()
+    digest = hashlib.sha256(new.read_bytes()).hexdigest()
+    with open(index, "ab") as fh:  # "precious.txt is in the base already, unchanged"
+        fh.write(json.dumps(["precious.txt", "f", st.st_size, st.st_mtime_ns, st.st_mode & 0o7777,
+                             st.st_uid, st.st_gid, digest, ""]).encode() + b"\n")  # fmt: skip
+    r = cli("backup", source, *args)
+    assert r.code == 0 and "is not the one set" in r.err, r.err
+    assert cli("restore", dest, "--into", tmp_path / "back").code == 0
+    assert tree(tmp_path / "back") == tree(source)
+    (tmp_path / "a-file").write_text("")
+    r = cli("backup", source, "--incremental", "--to", dest, "--index-cache", tmp_path / "a-file")
+    assert r.code == 2 and "--index-cache" in r.err

@@ -4,6 +4,7 @@ one scenario per way a backup goes wrong, each with its exit code and its alert.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -411,3 +412,22 @@ def test_each_entry_is_judged_on_its_own_in_a_destination(
     assert status == {f"{dest} app": "unhealthy", f"{dest} files": "healthy"}
     r = cli("monitor", "--entry", "app", "--max-age", "1h", "--repo", "o/r")
     assert r.code == 2 and "--storage" in r.err
+
+
+def test_a_full_entry_of_a_diff_set_is_judged_by_its_own_size(
+    cli, tree: Path, tmp_path: Path, passphrase: str
+) -> None:
+    """An entry stored full in a diff set (a dump) restores from itself alone: its base's
+    bytes are not its own, and an empty dump there is too small."""
+    dest, big = tmp_path / "dest", tmp_path / "big.bin"
+    big.write_bytes(os.urandom(300_000))
+    assert cli("backup", "--name", f"files={tree}", "--exec", f"db=cat {big}", "--to", dest,
+               "--incremental").code == 0  # fmt: skip
+    (tree / "x.txt").write_text("x\n")
+    assert cli("backup", "--name", f"files={tree}", "--exec", "db=printf x", "--to", dest,
+               "--incremental").code == 0  # fmt: skip
+    r = cli("monitor", "--storage", dest, "--entry", "db", "--max-age", "26h", "--min-size",
+            "1024", "--json", "--state-file", tmp_path / "s")  # fmt: skip
+    assert r.code == 1, r.out
+    (target,) = json.loads(r.out)["targets"]
+    assert any("--min-size" in why for why in target["reasons"]), target["reasons"]

@@ -238,6 +238,11 @@ def incremental_options(f: F) -> F:
         after, over = kwargs.pop("full_after"), kwargs.pop("full_when_over")
         base_from, days = kwargs.pop("base_from"), kwargs.pop("retention_days")
         cache = kwargs.pop("index_cache")
+        if cache:
+            try:
+                Path(cache).expanduser().mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BadInput(f"--index-cache {cache}: {exc.strerror or exc}") from None
         share = 0.5
         if over:
             try:

@@ -54,14 +54,22 @@ def observe_storage(
     broken = {s.id: why for s in current if (why := chain_problem(s, current)) is not None}
     seen.set_problems = [f"set {i} is a diff whose base {why}" for i, why in broken.items()]
 
-    def size(stored: StoredSet) -> int:  # the set's (with ``entry``: the entry's) bytes
-        held = stored.manifest.entry(entry) if entry else None
-        return held.size if held is not None else stored.manifest.size
+    by_id = {s.id: s for s in found.sets}
 
-    sizes = {s.id: size(s) for s in found.sets}
+    def size(stored: StoredSet) -> int:
+        """What a restore of the set (with ``entry``: of that entry) reads: an entry's
+        bytes, and its base entry's where it is a diff of it or unchanged (SPEC §10)."""
+        base = by_id.get(stored.manifest.base.id) if stored.manifest.base else None
+        total = 0
+        for e in stored.manifest.entries:
+            if entry is not None and e.name != entry:
+                continue
+            under = base.manifest.entry(e.name) if base and e.delta != "full" else None
+            total += e.size + (under.size if under is not None else 0)
+        return total
+
     seen.backups = [
-        Backup(s.id, sizes[s.id] + (sizes.get(s.manifest.base.id, 0) if s.manifest.base else 0),
-               set_time(s.id))
+        Backup(s.id, size(s), set_time(s.id))
         for s in reversed(current)
         if s.id not in broken and (entry is None or s.manifest.entry(entry) is not None)
     ]  # fmt: skip

@@ -83,6 +83,7 @@ class Companion:
     file: str
     size: int
     sha256: str
+    raw_sha256: str = ""  # of the decoded bytes (what --index-cache keeps is checked by)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,9 @@ class Manifest:
                 del entry["delta"], entry["companions"]
             elif not entry["file"]:  # unchanged, or a diff of companions alone
                 del entry["file"], entry["size"], entry["sha256"]
+            for companion in entry.get("companions", ()):
+                if not companion["raw_sha256"]:  # (sets written before it was recorded)
+                    del companion["raw_sha256"]
         if data["auth"] is None:
             del data["auth"]
         if data["base"] is None:

@@ -269,7 +269,10 @@ def latest(
             gha.warn(f"passing over set {other.id}: only an --allow-… flag lets it in, and "
                      f"set {stored.id} proves itself")  # fmt: skip
         return stored
-    if proven_elsewhere is not None:
+    if proven_elsewhere is not None:  # no set of yours holds it: say why, where one did
+        held = [exc for exc, holding in refused if holding]
+        if held:
+            raise held[0]
         return proven_elsewhere
     if flagged:
         warn_passed()

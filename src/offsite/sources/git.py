@@ -139,7 +139,7 @@ class GitSource(Source):
                                             lfs_delta, lfs_extra))
                 )  # fmt: skip
             if self.options.incremental:
-                bundle, extra = self._delta(mirror, workdir, context, stats["incremental"])
+                bundle, extra = self._delta(mirror, workdir, context)
             else:
                 bundle, extra = self._bundle(mirror, workdir), {}
             if bundle is not None:
@@ -154,13 +154,11 @@ class GitSource(Source):
         parts.insert(0, part)
         return Prepared(parts=tuple(parts), made=tuple(made))
 
-    def _delta(
-        self, mirror: Path, workdir: Path, context: RunContext, fetched: bool
-    ) -> tuple[Path | None, Any]:
+    def _delta(self, mirror: Path, workdir: Path, context: RunContext) -> tuple[Path | None, Any]:
         """An incremental repository (SPEC §10): its ref list beside a full bundle, or,
         against the base's list, a bundle of the new objects, the list alone, or nothing.
-        A diff of a mirror a fetch updated is not fsck'ed whole: the fetch checked what it
-        brought (hashes, the new refs' connectivity), all a diff holds; a full set checks all."""
+        The mirror is fsck'ed whole for a diff too: objects a diff holds came in with
+        earlier fetches as well, and sat in the mirror cache since."""
         listed = git_delta.ref_list(mirror, self._fail)
         base = context.baseline
         if base is None or self.name not in base.raw_sizes:
@@ -179,7 +177,7 @@ class GitSource(Source):
         have = git_delta.known(mirror, shas, self._fail)
         if not git_delta.new_objects(mirror, names, have, self._fail):
             return None, {"delta": "diff", "refs": listed}  # refs moved or gone: the list
-        bundle = self._bundle(mirror, workdir, (names, have), fsck=not fetched)
+        bundle = self._bundle(mirror, workdir, (names, have))
         if bundle.stat().st_size > base.full_when_over * base.raw_sizes[self.name]:
             bundle.unlink()
             share = f"{base.full_when_over:.0%}"
@@ -188,14 +186,12 @@ class GitSource(Source):
         return bundle, {"delta": "diff", "refs": listed}
 
     def _bundle(
-        self, mirror: Path, workdir: Path, against: tuple[list[str], list[str]] | None = None,
-        fsck: bool = True,
-    ) -> Path:  # fmt: skip
+        self, mirror: Path, workdir: Path, against: tuple[list[str], list[str]] | None = None
+    ) -> Path:
         """``--all``, or (a diff) the refs ``against`` names without what its commits reach."""
         bundle = workdir / f"{self.name}.bundle"
         try:
-            if fsck:
-                run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
+            run_git(["fsck", "--no-progress", "--no-dangling"], {}, self._fail, mirror)
             if against is None:
                 run_git(["bundle", "create", "--quiet", str(bundle), "--all"], {}, self._fail,
                         mirror)  # fmt: skip

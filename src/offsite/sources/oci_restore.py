@@ -96,7 +96,7 @@ class RegistryRestorer(Restorer):
             raise BadInput(
                 f"restore an image into a tag (oci://REGISTRY/REPOSITORY:TAG), not {target}"
             )
-        self.ref = ref
+        self.ref = self.asked = ref
         self.force = options.force
         self.location = ref.url()
         self.registry = Registry(ref)
@@ -132,7 +132,10 @@ class RegistryRestorer(Restorer):
         self.top, self.wanted, self.needed, self.manifests = None, {}, {}, {}
         if stream is None:
             raise self._fail("an image diff without its layout")
-        self.overlaid = False  # the diff's image: the tag check holds for it
+        self.overlaid = False  # the diff's image: the tag check holds for it, and its tag
+        self.ref, self.location = self.asked, self.asked.url()
+        if self.ref.tag:
+            self.existing = self.registry.has_manifest(self.ref.repository, self.ref.tag)
         self.write(stream)
 
     def _member(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
