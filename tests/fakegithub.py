@@ -117,6 +117,19 @@ class FakeMetadata:
     edits: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)  # id → fields
     gone: dict[str, set[int]] = field(default_factory=dict)  # ids deleted
     reviews: dict[int, int] = field(default_factory=dict)  # pull number → its review count
+    # settings a restore into GitHub needs (SPEC §11); counts of each list
+    topics: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)  # protected branches
+    rulesets: int = 0
+    environments: list[str] = field(default_factory=list)
+    variables: int = 0
+    secrets: int = 0
+    autolinks: int = 0
+    hooks: int = 0
+    deploy_keys: int = 0
+    collaborators: int = 0
+    teams: int = 0
+    denied: set[str] = field(default_factory=set)  # paths the token may not read (403)
 
 
 @dataclass
@@ -487,10 +500,15 @@ class FakeGitHub:
         m = re.fullmatch(r"/repos/([^/]+)/([^/]+)(?:/(.+))?", path)
         if not m or f"{m.group(1)}/{m.group(2)}" not in self.metadata:
             return False
-        if (m.group(3) or "").startswith("actions/"):
+        if (m.group(3) or "").startswith("actions/") and m.group(3) not in (
+            "actions/variables",
+            "actions/secrets",
+        ):
             return False
         owner, name, rest = m.groups()
         meta = self.metadata[f"{owner}/{name}"]
+        if rest is not None and self._settings(h, meta, rest, query):
+            return True
         if rest is None:
             body = self._repo_json(owner, name)
             for related in ("parent", "source"):  # the example lacks what the schema requires
@@ -548,6 +566,97 @@ class FakeGitHub:
         hook = self.after_page.pop((rest, int(query.get("page", ["1"])[0])), None)
         if hook is not None:
             hook()
+        return True
+
+    def _settings(
+        self, h: BaseHTTPRequestHandler, meta: FakeMetadata, rest: str,
+        query: dict[str, list[str]],
+    ) -> bool:  # fmt: skip
+        """A repository's settings (SPEC §11's capture); False: not one of them."""
+        if rest in meta.denied or any(rest.startswith(d + "/") for d in meta.denied):
+            self._json(h, 403, {"message": "Resource not accessible by integration",
+                                "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
+            return True
+        one = lambda definition, **f: self._item(definition, **f)  # noqa: E731
+        protection = re.fullmatch(r"branches/(.+)/protection", rest)
+        ruleset = re.fullmatch(r"rulesets/(\d+)", rest)
+        environment = re.fullmatch(r"environments/([^/]+)/(deployment-branch-policies|variables)",
+                                   rest)  # fmt: skip
+        body: Any
+        if rest == "topics":
+            body = {"names": list(meta.topics)}
+            validate(body, "topic")
+        elif rest == "properties/values":
+            body = copy.deepcopy(EXAMPLES["custom-property-value"])
+        elif rest == "branches" and query.get("protected") == ["true"]:
+            body = [one("short-branch", name=b, protected=True) for b in meta.protected]
+            for branch in body:  # the example lacks what the schema requires
+                checks = branch["protection"]["required_status_checks"]
+                checks.setdefault("checks", [{"context": c, "app_id": None}
+                                             for c in checks.get("contexts", [])])  # fmt: skip
+        elif protection:
+            if unquote(protection.group(1)) not in meta.protected:
+                self._json(h, 404, {"message": "Branch not protected",
+                                    "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
+                return True
+            body = copy.deepcopy(EXAMPLES["branch-protection"])
+            reviews = body["required_pull_request_reviews"]  # the example's apps' owners are
+            for allowed in reviews.values():  # organisations the schema does not take
+                if isinstance(allowed, dict) and "apps" in allowed:
+                    allowed["apps"] = []
+                for team in allowed.get("teams", []) if isinstance(allowed, dict) else []:
+                    team.setdefault("type", "organization")
+            for team in (body.get("restrictions") or {}).get("teams", []):
+                team.setdefault("type", "organization")
+            checks = body["required_status_checks"]  # status checks with their app
+            checks.setdefault("checks", [{"context": c, "app_id": 15368}
+                                         for c in checks.get("contexts", [])])  # fmt: skip
+        elif rest == "rulesets":
+            body = [{**copy.deepcopy(EXAMPLES["repository-ruleset"]), "id": i, "name": f"rules {i}"}
+                    for i in range(1, meta.rulesets + 1)]  # fmt: skip
+        elif ruleset:
+            body = {**copy.deepcopy(EXAMPLES["repository-ruleset"]),
+                    "id": int(ruleset.group(1)), "name": f"rules {ruleset.group(1)}"}  # fmt: skip
+        elif rest == "environments":
+            body = {"total_count": len(meta.environments),
+                    "environments": [one("environment", id=i + 1, name=n)
+                                     for i, n in enumerate(meta.environments)]}  # fmt: skip
+        elif environment and environment.group(2) == "variables":
+            body = {"total_count": 1, "variables": [one("actions-variable", name="REGION")]}
+        elif environment:
+            policies = copy.deepcopy(EXAMPLES["deployment-branch-policy"])
+            body = {"total_count": len(policies), "branch_policies": policies}
+        elif rest in ("actions/variables", "actions/secrets"):
+            kind = rest.split("/")[1]
+            count = meta.variables if kind == "variables" else meta.secrets
+            definition = "actions-variable" if kind == "variables" else "actions-secret"
+            body = {"total_count": count,
+                    kind: [one(definition, name=f"{kind.upper()[:-1]}_{i}")
+                           for i in range(1, count + 1)]}  # fmt: skip
+        else:
+            lists = {"autolinks": ("autolink", meta.autolinks, "key_prefix", "T{}-"),
+                     "hooks": ("hook", meta.hooks, "name", "web"),
+                     "keys": ("deploy-key", meta.deploy_keys, "title", "key {}"),
+                     "collaborators": ("collaborator", meta.collaborators, "login", "user{}"),
+                     "teams": ("team", meta.teams, "slug", "team-{}")}  # fmt: skip
+            if rest not in lists:
+                return False
+            definition, count, field_name, pattern = lists[rest]
+            body = [one(definition, **{"id": i, field_name: pattern.format(i)})
+                    for i in range(1, count + 1)]  # fmt: skip
+            for item in body:
+                if definition == "team":  # the example lacks what the schema requires
+                    item.setdefault("type", "organization")
+                validate(item, definition)
+        for item in body if rest == "branches" else []:
+            validate(item, "short-branch")
+        checked = {"branches/": "branch-protection", "rulesets/": "repository-ruleset"}
+        for prefix, definition in checked.items():
+            if rest.startswith(prefix) and isinstance(body, dict):
+                validate(body, definition)
+        for item in body.get("environments", []) if isinstance(body, dict) else []:
+            validate(item, "environment")
+        self._json(h, 200, body)
         return True
 
     def _item(self, definition: str, **fields: Any) -> dict[str, Any]:

@@ -147,8 +147,10 @@ def test_metadata_is_exported_page_by_page_within_rate_limits(
     assert (stats["issue_comments"], stats["pull_review_comments"]) == (4, 3)
     assert (stats["releases"], stats["release_assets"], stats["labels"]) == (2, 3, 3)
     assert stats["release_asset_bytes"] == 11006
-    # one request per page (2 items a page), one per pull request's reviews, one per asset
-    pages = 1 + 4 + 2 + 2 + 2 + 2 + 1 + 1 + 3 * 1 + 3
+    # one request per page (2 items a page), one per pull request's reviews, one per asset,
+    # one per setting's list (topics, properties, protected branches, rulesets,
+    # environments, variables, secrets, autolinks, hooks, keys, collaborators, teams)
+    pages = 1 + 4 + 2 + 2 + 2 + 2 + 1 + 1 + 3 * 1 + 3 + 12
     assert stats["requests"] == pages
 
     r = cli("restore", tmp_path / "sets", "--entry", "app-metadata", "--into", tmp_path / "m")
@@ -245,3 +247,39 @@ def test_an_asset_storage_refuses_or_lost_fails_the_backup_without_its_signature
     assert r.err.count("\n") == 1 and "release asset notes.txt" in r.err and "404" in r.err
     assert "expires=" not in r.err and "/blob/" in r.err  # the address, not its signature
     assert not any((tmp_path / "sets").rglob("manifest.json"))
+
+
+def test_the_settings_a_restore_into_github_needs_are_captured_as_far_as_the_token_reads(
+    cli, tmp_path: Path, github: FakeGitHub
+) -> None:
+    """Protection of each protected branch, rulesets in full, environments with their
+    branch policies and variables, variables, secrets' names (no values), autolinks,
+    webhooks, deploy keys, topics, properties, collaborators and teams; what the token may
+    not read is one line each and named in index.json, never a failure."""
+    meta = github.metadata[f"{OWNER}/app"]
+    meta.topics, meta.protected, meta.rulesets = ["backup", "ops"], ["main", "release/2"], 2
+    meta.environments, meta.variables, meta.secrets = ["production", "staging"], 2, 3
+    meta.autolinks, meta.hooks, meta.deploy_keys, meta.collaborators = 1, 1, 1, 2
+    meta.denied = {"teams"}  # a fine-grained token that cannot list them
+    out = _backup(cli, f"github://{OWNER}/app", "--include-metadata", "--to", tmp_path / "sets")
+    stats = out["manifest"]["entries"][1]["stats"]
+    assert (stats["branch_protections"], stats["rulesets"], stats["environments"]) == (2, 2, 2)
+    assert (stats["variables"], stats["secrets"], stats["teams"], stats["unreadable"]) == (
+        2, 3, 0, 1
+    )  # fmt: skip
+    r = cli("restore", tmp_path / "sets", "--entry", "app-metadata", "--into", tmp_path / "m")
+    assert r.code == 0, r.err
+    folder = tmp_path / "m"
+    assert _read_json(folder, "settings/topics.json") == {"names": ["backup", "ops"]}
+    protected = sorted(json.loads(p.read_text())["branch"]
+                       for p in (folder / "branch-protection").iterdir())  # fmt: skip
+    assert protected == ["main", "release/2"]
+    production = next(json.loads(p.read_text()) for p in (folder / "environments").iterdir()
+                      if json.loads(p.read_text())["environment"]["name"] == "production")  # fmt: skip
+    assert production["deployment_branch_policies"] and production["variables"]
+    secrets = [json.loads(p.read_text()) for p in (folder / "secrets").iterdir()]
+    assert sorted(s["name"] for s in secrets) == ["SECRET_1", "SECRET_2", "SECRET_3"]
+    assert all("value" not in s for s in secrets)
+    assert _read_json(folder, "index.json")["unreadable"] == {
+        "teams": "GitHub answered 403: Resource not accessible by integration"
+    }

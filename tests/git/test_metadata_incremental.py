@@ -149,3 +149,25 @@ def test_release_assets_asked_for_after_a_base_without_them_are_all_there(
     assert diff["entries"][1]["stats"]["release_assets"] == 3
     restored = _restored_equals_a_full_export(cli, tmp_path, dest)
     assert len(list((restored / "release-assets").rglob("*.*"))) == 3
+
+
+def test_settings_the_token_can_no_longer_read_are_kept_from_the_base(
+    cli, passphrase: str, tmp_path: Path, github: FakeGitHub
+) -> None:
+    """A diff made with a token that lost a permission does not delete what the base
+    captured of it (it says it did not read it); what changed is in the diff."""
+    meta = github.metadata[f"{OWNER}/app"]
+    meta.hooks, meta.protected, meta.variables = 1, ["main"], 1
+    dest = tmp_path / "sets"
+    _backup(cli, dest, "--incremental")
+    meta.denied, meta.variables = {"hooks"}, 2
+    diff = _backup(cli, dest, "--incremental")
+    entry = diff["entries"][1]
+    assert entry["delta"] == "diff" and entry["stats"]["unreadable"] == 1
+    assert (entry["stats"]["hooks"], entry["stats"]["variables"]) == (1, 2)
+    r = cli("restore", dest, "--entry", "app-metadata", "--into", tmp_path / "m")
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "m" / "hooks").iterdir())) == 1
+    assert len(list((tmp_path / "m" / "variables").iterdir())) == 2
+    index = json.loads((tmp_path / "m" / "index.json").read_text())
+    assert list(index["unreadable"]) == ["hooks"]

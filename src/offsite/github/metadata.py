@@ -25,32 +25,26 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from offsite.github.metadata_index import INDEX, LISTINGS, NESTED, Index
+from offsite.github.metadata_index import (
+    INDEX,
+    LISTINGS,
+    NESTED,
+    SETTING_LISTS,
+    Index,
+    Unreadable,
+    item_bytes,
+    next_page,
+    safe_name,
+)
+from offsite.github.metadata_settings import capture
 
 PER_PAGE = 100
 CHUNK = 1 << 20
-_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _QUERY = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
-
-
-def next_page(headers: dict[str, Any]) -> str | None:
-    """The ``rel="next"`` address of GitHub's ``Link`` header, or None on the last page."""
-    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
-    m = _NEXT.search(str(link or ""))
-    return m.group(1) if m else None
 
 
 def _header(headers: dict[str, Any], name: str) -> str:
     return str(next((v for k, v in headers.items() if k.lower() == name), "") or "")
-
-
-def safe_name(name: str) -> str:
-    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).lstrip(".")
-    return cleaned or "asset"
-
-
-def item_bytes(item: Any) -> bytes:
-    return (json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n").encode()
 
 
 class Export:
@@ -79,11 +73,13 @@ class Export:
 
     # -- asking ----------------------------------------------------------------------------
     def get(
-        self, url: str, params: dict[str, Any] | None, etag: str = "", first: bool = True
-    ) -> tuple[dict[str, Any], Any]:
+        self, url: str, params: dict[str, Any] | None, etag: str = "", first: bool = True,
+        optional: bool = False,
+    ) -> tuple[dict[str, Any], Any]:  # fmt: skip
         """GitHub's answer; the data is None where ``etag`` still holds (304). A 410 on a
         list's first page (the feature is switched off: issues disabled) is an empty list;
-        on a later one the list went away while it was read: the run fails."""
+        on a later one the list went away while it was read: the run fails. ``optional``:
+        a 403 or 404 (what the token may not read) raises ``Unreadable``."""
         from github import GithubException
 
         from offsite.github.repos import reason
@@ -103,6 +99,8 @@ class Export:
         except GithubException as exc:
             if exc.status == 410 and first:
                 return {}, []
+            if optional and exc.status in (403, 404):
+                raise Unreadable(reason(exc)) from None
             raise self.fail(f"{where}: {reason(exc)}") from None
         except ValueError:
             raise self.fail(f"{where}: GitHub answered what is not JSON") from None
@@ -221,6 +219,7 @@ class Export:
             self.index.items.setdefault("release-assets", {})
             for key, (release, _) in listed["releases"].items():
                 self.release_assets(key[: -len(".json")], release)
+        capture(self)
         (self.folder / INDEX).write_bytes(self.index.to_bytes())
         stats = {x.stat: len(self.index.items.get(x.kind, {})) for x in LISTINGS}
         stats.update({v: len(self.index.items.get(k, {})) for k, v in NESTED.items()})
@@ -230,6 +229,9 @@ class Export:
             stats["release_asset_bytes"] = sum(
                 int(v.split(":")[2]) for v in self.index.items["release-assets"].values()
             )
+        stats.update({x.stat: len(self.index.items.get(x.kind, {})) for x in SETTING_LISTS})
+        stats["branch_protections"] = len(self.index.items.get("branch-protection", {}))
+        stats["unreadable"] = len(self.index.unreadable)
         stats["requests"] = self.requests
         if self.base.items:
             stats.update(changed_items=self.changed, pages_not_modified=self.not_modified)

@@ -29,6 +29,7 @@ from typing import Any
 
 INDEX = "index.json"
 INDEX_FORMAT = "offsite-metadata-index/1"
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _ITEM_KEY = re.compile(r"^\d{1,20}\.json$")
 _NESTED_KEY = re.compile(r"^\d{1,20}/\d{1,20}\.json$")
 _ASSET_KEY = re.compile(r"^\d{1,20}/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,254}$")
@@ -36,7 +37,61 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ASSET_FINGERPRINT = re.compile(r"^asset:\d{1,20}:\d{1,20}:")
 _PAGES = re.compile(r"^(?:labels|milestones|issues|issue-comments|pulls|pull-review-comments"
                     r"|releases|pull-reviews/\d{1,20})$")  # fmt: skip
-SETTINGS = ("repository.json",)
+_NAMED_KEY = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,200}-[0-9a-f]{8}\.json$")
+
+
+def next_page(headers: dict[str, Any]) -> str | None:
+    """The ``rel="next"`` address of GitHub's ``Link`` header, or None on the last page."""
+    link = next((v for k, v in headers.items() if k.lower() == "link"), None)
+    m = _NEXT.search(str(link or ""))
+    return m.group(1) if m else None
+
+
+def safe_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]+", "_", name).lstrip(".")
+    return cleaned or "asset"
+
+
+def item_bytes(item: Any) -> bytes:
+    return (json.dumps(item, ensure_ascii=False, sort_keys=True) + "\n").encode()
+
+
+class Unreadable(Exception):
+    """What the token may not read (403, 404): a line in the report, not a failure."""
+
+
+SETTINGS = ("repository.json", "topics.json", "custom-properties.json")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A list a restore into GitHub needs besides the items (SPEC §11): its folder, its
+    path under ``/repos/OWNER/REPO``, what names an item (``id``, or ``name``: a file of
+    the name made safe and its hash), the key its answer wraps the list in, if any."""
+
+    kind: str
+    path: str
+    key: str
+    wrapped: str = ""
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def stat(self) -> str:
+        return self.kind.replace("-", "_")
+
+
+SETTING_LISTS: tuple[Setting, ...] = (
+    Setting("rulesets", "rulesets", "id", params=(("includes_parents", "false"),)),
+    Setting("environments", "environments", "name", "environments"),
+    Setting("variables", "actions/variables", "name", "variables"),
+    Setting("secrets", "actions/secrets", "name", "secrets"),  # names and times: no values
+    Setting("autolinks", "autolinks", "id"),
+    Setting("hooks", "hooks", "id"),  # GitHub shows no secret of a hook's configuration
+    Setting("deploy-keys", "keys", "id"),
+    Setting("collaborators", "collaborators", "id", params=(("affiliation", "direct"),)),
+    Setting("teams", "teams", "id"),
+)
+NAMED = frozenset({"branch-protection", *(x.kind for x in SETTING_LISTS if x.key == "name")})
 
 
 @dataclass(frozen=True)
@@ -65,7 +120,8 @@ LISTINGS: tuple[Listing, ...] = (
     Listing("releases", "releases", {}, "id", "releases"),
 )  # fmt: skip
 NESTED = {"pull-reviews": "pull_reviews", "release-assets": "release_assets"}
-KINDS = frozenset({"settings", *(x.kind for x in LISTINGS), *NESTED})
+KINDS = frozenset({"settings", "branch-protection", *(x.kind for x in LISTINGS), *NESTED,
+                   *(x.kind for x in SETTING_LISTS)})  # fmt: skip
 
 
 @dataclass
@@ -77,11 +133,13 @@ class Index:
     items: dict[str, dict[str, str]] = field(default_factory=dict)
     pages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     repository: str = ""
+    unreadable: dict[str, str] = field(default_factory=dict)  # kind → why the token could not
 
     def to_bytes(self) -> bytes:
         body = {"format": INDEX_FORMAT, "repository": self.repository,
                 "items": {k: dict(sorted(v.items())) for k, v in sorted(self.items.items())},
-                "pages": dict(sorted(self.pages.items()))}  # fmt: skip
+                "pages": dict(sorted(self.pages.items())),
+                "unreadable": dict(sorted(self.unreadable.items()))}  # fmt: skip
         return (json.dumps(body, indent=1, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -117,7 +175,12 @@ class Index:
                         raise ValueError(f"a page of {name} names items the index lacks")
         except (TypeError, AttributeError, RecursionError) as exc:
             raise ValueError(f"not an index offsite wrote ({type(exc).__name__})") from None
-        return cls(items, pages, str(body.get("repository") or ""))
+        unreadable = body.get("unreadable") or {}
+        if not isinstance(unreadable, dict) or not all(
+            isinstance(v, str) for v in unreadable.values()
+        ):
+            raise ValueError("its unreadable kinds are not an object of reasons")
+        return cls(items, pages, str(body.get("repository") or ""), unreadable)
 
 
 def valid_item(kind: str, key: Any, fingerprint: Any) -> bool:
@@ -130,7 +193,7 @@ def valid_item(kind: str, key: Any, fingerprint: Any) -> bool:
         return key in SETTINGS and bool(_SHA256.match(fingerprint))
     if kind == "release-assets":
         return bool(_ASSET_KEY.match(key) and _ASSET_FINGERPRINT.match(fingerprint))
-    shape = _NESTED_KEY if kind == "pull-reviews" else _ITEM_KEY
+    shape = _NESTED_KEY if kind == "pull-reviews" else _NAMED_KEY if kind in NAMED else _ITEM_KEY
     return bool(shape.match(key) and _SHA256.match(fingerprint))
 
 
