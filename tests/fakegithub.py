@@ -130,6 +130,8 @@ class FakeMetadata:
     collaborators: int = 0
     teams: int = 0
     denied: set[str] = field(default_factory=set)  # paths the token may not read (403)
+    absent: set[str] = field(default_factory=set)  # paths that are not there (404)
+    ruleset_protected: list[str] = field(default_factory=list)  # protected by rulesets alone
 
 
 @dataclass
@@ -577,6 +579,9 @@ class FakeGitHub:
             self._json(h, 403, {"message": "Resource not accessible by integration",
                                 "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
             return True
+        if rest in meta.absent:
+            self._json(h, 404, NOT_FOUND)
+            return True
         one = lambda definition, **f: self._item(definition, **f)  # noqa: E731
         protection = re.fullmatch(r"branches/(.+)/protection", rest)
         ruleset = re.fullmatch(r"rulesets/(\d+)", rest)
@@ -589,7 +594,8 @@ class FakeGitHub:
         elif rest == "properties/values":
             body = copy.deepcopy(EXAMPLES["custom-property-value"])
         elif rest == "branches" and query.get("protected") == ["true"]:
-            body = [one("short-branch", name=b, protected=True) for b in meta.protected]
+            body = [one("short-branch", name=b, protected=True)
+                    for b in meta.protected + meta.ruleset_protected]  # fmt: skip
             for branch in body:  # the example lacks what the schema requires
                 checks = branch["protection"]["required_status_checks"]
                 checks.setdefault("checks", [{"context": c, "app_id": None}

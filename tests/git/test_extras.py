@@ -259,14 +259,22 @@ def test_the_settings_a_restore_into_github_needs_are_captured_as_far_as_the_tok
     meta = github.metadata[f"{OWNER}/app"]
     meta.topics, meta.protected, meta.rulesets = ["backup", "ops"], ["main", "release/2"], 2
     meta.environments, meta.variables, meta.secrets = ["production", "staging"], 2, 3
-    meta.autolinks, meta.hooks, meta.deploy_keys, meta.collaborators = 1, 1, 1, 2
-    meta.denied = {"teams"}  # a fine-grained token that cannot list them
-    out = _backup(cli, f"github://{OWNER}/app", "--include-metadata", "--to", tmp_path / "sets")
+    meta.autolinks, meta.hooks, meta.deploy_keys, meta.collaborators, meta.teams = 1, 1, 1, 2, 1
+    meta.ruleset_protected = ["next"]  # its rules are a ruleset's: /protection answers 404
+    meta.denied = {"teams", "environments/staging/variables"}  # a token that may not
+    meta.absent = {"properties/values"}  # a repository of a user: no custom properties
+    r = cli("backup", f"github://{OWNER}/app", "--include-metadata", "--to", tmp_path / "sets",
+            "--no-encrypt", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    out, out_err = json.loads(r.out), r.err
     stats = out["manifest"]["entries"][1]["stats"]
     assert (stats["branch_protections"], stats["rulesets"], stats["environments"]) == (2, 2, 2)
     assert (stats["variables"], stats["secrets"], stats["teams"], stats["unreadable"]) == (
         2, 3, 0, 1
     )  # fmt: skip
+    # a request per list, per protected branch (3) and per ruleset (2) in full, per
+    # environment's variables (2) and branch policies (custom, 2)
+    assert stats["requests"] == 1 + 4 + 2 + 2 + 2 + 2 + 1 + 1 + 3 + 12 + 3 + 2 + 2 + 2
     r = cli("restore", tmp_path / "sets", "--entry", "app-metadata", "--into", tmp_path / "m")
     assert r.code == 0, r.err
     folder = tmp_path / "m"
@@ -283,3 +291,12 @@ def test_the_settings_a_restore_into_github_needs_are_captured_as_far_as_the_tok
     assert _read_json(folder, "index.json")["unreadable"] == {
         "teams": "GitHub answered 403: Resource not accessible by integration"
     }
+    staging = next(json.loads(p.read_text()) for p in (folder / "environments").iterdir()
+                   if json.loads(p.read_text())["environment"]["name"] == "staging")  # fmt: skip
+    assert list(staging["unreadable"]) == ["variables"] and staging["variables"] == []
+    hook = json.loads(next((folder / "hooks").iterdir()).read_text())
+    assert "secret" not in hook["config"]  # GitHub masks it: a restore must not set stars
+    assert not (folder / "settings" / "custom-properties.json").exists()
+    warnings = [line for line in out_err.splitlines() if "not read" in line]
+    assert warnings == [f"offsite: warning: {OWNER}/app: teams not read: GitHub answered 403: "
+                        "Resource not accessible by integration"]  # fmt: skip

@@ -100,7 +100,7 @@ class Export:
             if exc.status == 410 and first:
                 return {}, []
             if optional and exc.status in (403, 404):
-                raise Unreadable(reason(exc)) from None
+                raise Unreadable(reason(exc), exc.status) from None
             raise self.fail(f"{where}: {reason(exc)}") from None
         except ValueError:
             raise self.fail(f"{where}: GitHub answered what is not JSON") from None
@@ -247,7 +247,9 @@ class Export:
         )
 
     def unchanged(self) -> bool:
-        return self.index.items == self.base.items and self.index.pages == self.base.pages
+        return (self.index.items, self.index.pages, self.index.unreadable) == (
+            self.base.items, self.base.pages, self.base.unreadable
+        )  # fmt: skip
 
     def release_assets(self, release_id: str, release: Any) -> None:
         """A release's files; those the base holds as they are now are not downloaded."""

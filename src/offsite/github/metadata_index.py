@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 INDEX = "index.json"
-INDEX_FORMAT = "offsite-metadata-index/1"
+INDEX_FORMAT = "offsite-metadata-index/2"  # /2: the settings of SPEC §11 too
+READABLE = ("offsite-metadata-index/1", INDEX_FORMAT)
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 _ITEM_KEY = re.compile(r"^\d{1,20}\.json$")
 _NESTED_KEY = re.compile(r"^\d{1,20}/\d{1,20}\.json$")
@@ -37,7 +38,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ASSET_FINGERPRINT = re.compile(r"^asset:\d{1,20}:\d{1,20}:")
 _PAGES = re.compile(r"^(?:labels|milestones|issues|issue-comments|pulls|pull-review-comments"
                     r"|releases|pull-reviews/\d{1,20})$")  # fmt: skip
-_NAMED_KEY = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,200}-[0-9a-f]{8}\.json$")
+_NAMED_KEY = re.compile(r"^[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,200}-[0-9a-f]{16}\.json$")
 
 
 def next_page(headers: dict[str, Any]) -> str | None:
@@ -57,7 +58,12 @@ def item_bytes(item: Any) -> bytes:
 
 
 class Unreadable(Exception):
-    """What the token may not read (403, 404): a line in the report, not a failure."""
+    """What the token may not read (403) or what is not there (404): a line in the report
+    (403), nothing (404), never a failure."""
+
+    def __init__(self, reason: str, status: int = 403) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 SETTINGS = ("repository.json", "topics.json", "custom-properties.json")
@@ -149,7 +155,7 @@ class Index:
         in the index)."""
         try:
             body = json.loads(data)
-            if not isinstance(body, dict) or body.get("format") != INDEX_FORMAT:
+            if not isinstance(body, dict) or body.get("format") not in READABLE:
                 raise ValueError(f"not an {INDEX_FORMAT} index")
             items, pages = body.get("items"), body.get("pages")
             if not isinstance(items, dict) or not isinstance(pages, dict):
@@ -175,11 +181,14 @@ class Index:
                         raise ValueError(f"a page of {name} names items the index lacks")
         except (TypeError, AttributeError, RecursionError) as exc:
             raise ValueError(f"not an index offsite wrote ({type(exc).__name__})") from None
-        unreadable = body.get("unreadable") or {}
+        unreadable = body.get("unreadable", {})
         if not isinstance(unreadable, dict) or not all(
-            isinstance(v, str) for v in unreadable.values()
+            (k in KINDS or k in ("topics", "custom-properties"))
+            and isinstance(v, str)
+            and len(v) <= 1000
+            for k, v in unreadable.items()
         ):
-            raise ValueError("its unreadable kinds are not an object of reasons")
+            raise ValueError("its unreadable kinds are not an object of kinds and reasons")
         return cls(items, pages, str(body.get("repository") or ""), unreadable)
 
 
