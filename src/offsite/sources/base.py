@@ -25,7 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 from offsite.errors import BadInput, SourceFailed
 from offsite.names import check_name, safe_name
@@ -33,6 +33,8 @@ from offsite.sources.restorer import Restorer
 from offsite.stream.pipeline import SUFFIX, Pipeline
 from offsite.stream.readers import Readable
 from offsite.urls import local_path, redact, scheme_of
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,18 @@ class Baseline:
     raw_sizes: Mapping[str, int]  # per entry name with an index or refs: its decoded bytes
     read: Callable[[str, str], bytes]
     full_when_over: float = 0.5  # a diff larger than this share of its base: a full run
+
+    def load(self, name: str, parse: Callable[[bytes], T], role: str = "index") -> T | None:
+        """What entry ``name`` of the base left to diff against, parsed (``parse`` raises
+        ValueError on what it does not take); None where the base has no such entry (a
+        new source). One that cannot be read or parsed makes the run full, not failed."""
+        if name not in self.raw_sizes:
+            return None
+        try:
+            return parse(self.read(name, role))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise FullNeeded(f"the {role} of {name} in set {self.set_id} is not readable "
+                             f"({exc})") from None  # fmt: skip
 
 
 class FullNeeded(Exception):

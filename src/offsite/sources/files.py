@@ -105,13 +105,9 @@ class FilesSource(Source):
 
     def _incremental(self, context: RunContext) -> Dump:
         keep, baseline = self._keep(context), context.baseline
-        if baseline is None or self.name not in baseline.raw_sizes:
+        base = baseline.load(self.name, tree.loads) if baseline is not None else None
+        if baseline is None or base is None:
             return self._indexed(keep)
-        try:
-            base = tree.loads(baseline.read(self.name, "index"))
-        except ValueError as exc:  # a run that cannot diff is full, not failed
-            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
-                             f"readable ({exc})") from None  # fmt: skip
         found = tree.plan(self.path, keep, base, baseline.started_ns, tree.hash_file)
         stats = {"files": found.files, "bytes": found.bytes,
                  "changed_files": len(found.members), "deleted": len(found.deleted)}  # fmt: skip

@@ -94,13 +94,7 @@ def collect(
 
 def base_objects(base: Baseline | None, name: str) -> frozenset[str] | None:
     """The LFS objects of entry ``name`` in an incremental run's base; None: no base."""
-    if base is None or name not in base.raw_sizes:
-        return None
-    try:
-        return read_index(base.read(name, "index"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FullNeeded(f"the index of {name} in set {base.set_id} is not readable "
-                         f"({exc})") from None  # fmt: skip
+    return base.load(name, read_index) if base is not None else None
 
 
 def delta(

@@ -100,13 +100,7 @@ class GitHubMetadataSource(Source):
         baseline = context.baseline
         if not self.options.incremental or baseline is None:
             return None
-        if self.name not in baseline.raw_sizes:
-            return None
-        try:
-            return Index.loads(baseline.read(self.name, "index"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
-                             f"readable ({exc})") from None  # fmt: skip
+        return baseline.load(self.name, Index.loads)
 
     def prepare(self, context: RunContext) -> Prepared:
         """Export the repository's JSON (and release assets) into a folder of the work

@@ -111,14 +111,9 @@ class OciImageSource(Source):
         baseline = context.baseline
         if not self.options.incremental or baseline is None:
             return None
-        if self.name not in baseline.raw_sizes:
-            return None
-        try:
-            base = BaseImage.loads(baseline.read(self.name, "index"))
-            return replace(base, limit=baseline.full_when_over * baseline.raw_sizes[self.name])
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise FullNeeded(f"the index of {self.name} in set {baseline.set_id} is not "
-                             f"readable ({exc})") from None  # fmt: skip
+        base = baseline.load(self.name, BaseImage.loads)
+        limit = baseline.full_when_over * baseline.raw_sizes.get(self.name, 0)
+        return replace(base, limit=limit) if base is not None else None
 
     def dump(
         self, pipeline: Pipeline, context: RunContext
