@@ -11,6 +11,8 @@ import os
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import only_set
 from tests.fakegithub import TOKEN, FakeGitHub, validate
 from tests.git.conftest import OWNER, checkout_with_lfs, git, make_repo, needs_lfs, refs
@@ -300,3 +302,21 @@ def test_the_settings_a_restore_into_github_needs_are_captured_as_far_as_the_tok
     warnings = [line for line in out_err.splitlines() if "not read" in line]
     assert warnings == [f"offsite: warning: {OWNER}/app: teams not read: GitHub answered 403: "
                         "Resource not accessible by integration"]  # fmt: skip
+
+
+def test_a_repository_backed_up_only_into_its_own_artifacts_is_told_so(
+    cli, tmp_path: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deleting a repository deletes its artifacts: a backup of it kept nowhere else is
+    no backup against that (SPEC §11); one line says so, the backup is made all the same."""
+    monkeypatch.setenv("OFFSITE_ARTIFACTS_DIR", str(tmp_path / "staging"))
+    monkeypatch.setenv("GITHUB_REPOSITORY", f"{OWNER}/app")
+    r = cli("backup", f"github://{OWNER}/app", "--to", "github-artifacts", "--no-encrypt")
+    assert r.code == 0, r.err
+    said = [line for line in r.err.splitlines() if "deletes these backups" in line]
+    assert said == [f"offsite: warning: {OWNER}/app is backed up only into its own GitHub "
+                    "Artifacts: deleting the repository deletes these backups with it; add "
+                    "a destination outside it"]  # fmt: skip
+    r = cli("backup", f"github://{OWNER}/app", "--to", "github-artifacts", "--to",
+            tmp_path / "elsewhere", "--no-encrypt")  # fmt: skip
+    assert r.code == 0 and "deletes these backups" not in r.err

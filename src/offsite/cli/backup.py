@@ -301,6 +301,9 @@ def command(
     explicit = _explicit(ctx)
     if file and file.destinations and "destinations" not in explicit:
         destinations = file.destinations
+    dies = artifacts.dies_with_repository(destinations, [s.url for s in sources])
+    if dies:
+        gha.warn(dies)
     if file and file.compress and "compress" not in explicit:
         compress = file.compress
     if file and file.level is not None and "level" not in explicit:

@@ -99,3 +99,20 @@ def staged_folder(folders: list[Path], env: Mapping[str, str] | None = None) -> 
 def artifact_name(set_id: str, env: Mapping[str, str] | None = None) -> str:
     custom = (os.environ if env is None else env).get("OFFSITE_ARTIFACT_NAME")
     return check_name(custom).replace(ID, set_id) if custom else f"{PREFIX}{set_id}"
+
+
+def dies_with_repository(
+    destinations: Iterable[str], sources: Iterable[str], env: Mapping[str, str] | None = None
+) -> str | None:
+    """Why a backup of the repository the workflow runs in, kept only in that repository's
+    own Artifacts, is no backup against its deletion (SPEC §11); None where it is not so."""
+    here = (os.environ if env is None else env).get("GITHUB_REPOSITORY", "").lower()
+    given = [d.strip() for d in destinations if d.strip()]
+    if not here or not given or any(d != ARTIFACTS for d in given):
+        return None
+    mine = any(u.startswith("github://") and u[len("github://") :].strip("/").lower() == here
+               for u in sources)  # fmt: skip
+    if not mine:
+        return None
+    return (f"{here} is backed up only into its own GitHub Artifacts: deleting the "
+            "repository deletes these backups with it; add a destination outside it")  # fmt: skip
