@@ -229,17 +229,23 @@ def settle(folder: Path) -> list[str]:
                     (here / name).rmdir()
         with contextlib.suppress(OSError):
             root.rmdir()
+    return index_problems(folder, index)
+
+
+def index_problems(folder: Path, index: Index) -> list[str]:
+    """Each item ``index`` lists that is missing from ``folder`` or whose bytes do not hash
+    as it says (a release asset's fingerprint is no SHA-256: it is only there)."""
     problems = []
     for kind, listed in index.items.items():
         for key, fingerprint in listed.items():
             path = folder / kind / key
             if not path.is_file() or path.is_symlink():
                 problems.append(f"{kind}/{key}: missing")
-            elif _SHA256.match(fingerprint) and file_sha256(path) != fingerprint:
+            elif _SHA256.match(fingerprint) and _file_sha256(path) != fingerprint:
                 problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
     return problems
 
 
-def file_sha256(path: Path) -> str:
+def _file_sha256(path: Path) -> str:
     with open(path, "rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 from offsite.errors import RestoreFailed, SourceFailed
 from offsite.github.metadata import Export
-from offsite.github.metadata_index import INDEX, LISTINGS, Index, file_sha256, settle
+from offsite.github.metadata_index import INDEX, LISTINGS, Index, index_problems, settle
 from offsite.sources.base import (
     Dump,
     FullNeeded,
@@ -164,14 +164,7 @@ class GitHubMetadataSource(Source):
             index = Index.loads((folder / INDEX).read_bytes())
         except (OSError, ValueError) as exc:
             return Inspection(problems=[f"{INDEX}: {exc}"], checks=["metadata index"])
-        problems = []
-        for kind, listed in index.items.items():
-            for key, fingerprint in listed.items():
-                path = folder / kind / key
-                if not path.is_file():
-                    problems.append(f"{kind}/{key}: missing")
-                elif len(fingerprint) == 64 and file_sha256(path) != fingerprint:
-                    problems.append(f"{kind}/{key}: its SHA-256 is not the index's")
+        problems = index_problems(folder, index)
         for listing in LISTINGS:
             count = len(index.items.get(listing.kind, {}))
             if listing.stat in stats and count != stats[listing.stat]:
