@@ -47,9 +47,15 @@ NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.c
 TOKEN = "ghp_fake-token-for-tests"
 
 
+def _when(n: int, step: int) -> str:
+    """A time for item ``n`` of a list, later for a later one."""
+    return (datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=n * step)).strftime(STAMP)
+
+
 def validate(body: Any, definition: str) -> None:
     defs = SCHEMA["$defs"] if definition in SCHEMA["$defs"] else METADATA_SCHEMA["$defs"]
-    jsonschema.Draft202012Validator({"$ref": f"#/$defs/{definition}", "$defs": defs}).validate(body)
+    pointer = definition.replace("~", "~0").replace("/", "~1")  # (a request's names a path)
+    jsonschema.Draft202012Validator({"$ref": f"#/$defs/{pointer}", "$defs": defs}).validate(body)
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -170,7 +176,10 @@ class FakeGitHub:
     package_orgs: set[str] = field(default_factory=set)  # owners of packages that are orgs
 
     def __post_init__(self) -> None:
+        from tests.fakegithub_target import Target
+
         self._lock = threading.Lock()
+        self.target = Target(self)  # repositories made through the API (a restore)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -187,6 +196,12 @@ class FakeGitHub:
 
             def do_PUT(self) -> None:
                 fake._handle(self, "PUT")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def do_PATCH(self) -> None:
+                fake._handle(self, "PATCH")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -285,7 +300,10 @@ class FakeGitHub:
         blob = re.fullmatch(r"/blob/(\d+)", parts.path)
         if blob:  # the signed storage address: no token, a signature that expires
             return self._blob(h, int(blob.group(1)), float(query.get("expires", ["0"])[0]))
-        if h.headers.get("Authorization") not in (f"Bearer {TOKEN}", f"token {TOKEN}"):
+        from tests.fakegithub_target import ACTIONS_TOKEN
+
+        tokens = [f"{kind} {t}" for kind in ("Bearer", "token") for t in (TOKEN, ACTIONS_TOKEN)]
+        if h.headers.get("Authorization") not in tokens:
             return self._json(h, 401, {"message": "Bad credentials",
                                        "documentation_url": "https://docs.github.com/rest"})  # fmt: skip
         with self._lock:
@@ -306,6 +324,8 @@ class FakeGitHub:
             return self._json(h, 403, {"message": "You have exceeded a secondary rate limit.",
                                        "documentation_url": "https://docs.github.com/rest"},
                               {"Retry-After": "1"})  # fmt: skip
+        if self.target.handle(h, method, parts.path, query):
+            return None
         if method == "GET" and self._workflows(h, parts.path, query):
             return None
         enable = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/enable", parts.path)
@@ -524,18 +544,25 @@ class FakeGitHub:
         lists: dict[str, tuple[str, list[Any], Any]] = {
             "issues": ("issue", numbered, lambda x: self._issue(base, *x)),
             "pulls": ("pull-request-simple", [n for k, n in numbered if k == "pull"],
-                      lambda n: self._item("pull-request-simple", number=n, id=n,
-                                           title=f"pull {n}", url=f"{base}/pulls/{n}")),
+                      lambda n: self._pull(base, meta, n)),
             "issues/comments": ("issue-comment", list(range(1, meta.issue_comments + 1)),
-                                lambda i: self._item("issue-comment", id=i, body=f"comment {i}")),
+                                lambda i: self._item("issue-comment", id=i, body=f"comment {i}",
+                                                     issue_url=f"{base}/issues/"
+                                                     f"{(i - 1) % len(numbered) + 1}",
+                                                     created_at=_when(i, 7))),
             "pulls/comments": ("pull-request-review-comment",
                                list(range(1, meta.review_comments + 1)),
                                lambda i: self._item("pull-request-review-comment", id=i,
-                                                    body=f"review comment {i}")),
+                                                    body=f"review comment {i}",
+                                                    pull_request_url=f"{base}/pulls/"
+                                                    f"{meta.issues + (i - 1) % max(1, meta.pulls) + 1}",
+                                                    created_at=_when(i, 11))),
             "labels": ("label", list(range(1, meta.labels + 1)),
-                       lambda i: self._item("label", id=i, name=f"label-{i}")),
+                       lambda i: self._item("label", id=i, name=f"label-{i}",
+                                            color=f"{i * 40503 % 0xFFFFFF:06x}")),
             "milestones": ("milestone", list(range(1, meta.milestones + 1)),
-                           lambda i: self._item("milestone", id=i, number=i, title=f"m{i}")),
+                           lambda i: self._item("milestone", id=i, number=i, title=f"m{i}",
+                                                state="closed" if i % 2 == 0 else "open")),
             "releases": ("release", list(meta.releases),
                          lambda tag: self._release(base, meta, tag)),
         }  # fmt: skip
@@ -545,7 +572,8 @@ class FakeGitHub:
             count = meta.reviews.get(number, meta.reviews_per_pull)
             lists[rest] = ("pull-request-review", list(range(1, count + 1)),
                            lambda i: self._item("pull-request-review", id=number * 100 + i,
-                                                body=f"review {i} of {number}"))  # fmt: skip
+                                                body=f"review {i} of {number}" if i % 3 else "",
+                                                submitted_at=_when(number * 100 + i, 13)))  # fmt: skip
         asset = re.fullmatch(r"releases/assets/(\d+)", rest)
         if asset:
             self._asset(h, meta, int(asset.group(1)))
@@ -673,12 +701,39 @@ class FakeGitHub:
         return body
 
     def _issue(self, base: str, kind: str, number: int) -> dict[str, Any]:
-        body = self._item("issue", id=number, number=number, title=f"{kind} {number}",
-                          url=f"{base}/issues/{number}")  # fmt: skip
+        """Issue ``number``: every third closed (completed, or not planned), every fifth
+        locked, a label and a milestone of the repository's where it has some."""
+        meta = self.metadata[urlsplit(base).path[len("/repos/") :]]
+        closed = number % 3 == 0
+        body = self._item(
+            "issue", id=number, number=number, title=f"{kind} {number}",
+            url=f"{base}/issues/{number}", body=f"the body of {kind} {number}\n\nline two",
+            state="closed" if closed else "open", closed_at=_when(number, 5) if closed else None,
+            state_reason=("completed" if number % 2 else "not_planned") if closed else None,
+            locked=number % 5 == 0, active_lock_reason="resolved" if number % 5 == 0 else None,
+            created_at=_when(number, 3),
+            labels=[self._item("label", id=number % meta.labels + 1,
+                               name=f"label-{number % meta.labels + 1}")] if meta.labels else [],
+            milestone=self._item("milestone", number=number % meta.milestones + 1,
+                                 id=number % meta.milestones + 1)
+            if meta.milestones else None,
+        )  # fmt: skip
+        body["user"] = {**body["user"], "login": f"user{number % 4}"}
         if kind == "pull":
             body["pull_request"] = {**body["pull_request"], "url": f"{base}/pulls/{number}"}
         else:
             body.pop("pull_request", None)
+        return body
+
+    def _pull(self, base: str, meta: FakeMetadata, number: int) -> dict[str, Any]:
+        """Pull request ``number``: from ``feature`` into ``main`` (the fixture's branches),
+        every other one from a branch deleted since; every third merged."""
+        body = self._item("pull-request-simple", number=number, id=number,
+                          title=f"pull {number}", url=f"{base}/pulls/{number}",
+                          merged_at=_when(number, 5) if number % 3 == 0 else None)  # fmt: skip
+        head = "feature" if number % 2 else f"gone-{number}"
+        body["head"] = {**body["head"], "ref": head, "label": f"octo-org:{head}"}
+        body["base"] = {**body["base"], "ref": "main", "label": "octo-org:main"}
         return body
 
     def _assets(self, meta: FakeMetadata) -> list[tuple[int, str, str, bytes]]:
