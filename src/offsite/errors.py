@@ -113,6 +113,10 @@ class SourceNotFound(BadInput):
     """source {!r} does not exist or cannot be read"""
 
 
+class RebuildRefused(BadInput):
+    """restore into github://{}: {}"""
+
+
 class TargetNotEmpty(BadInput):
     """restore target {} is not empty; pass --force to restore over it"""
 
@@ -182,3 +186,7 @@ class WalCorrupt(OperationFailed):
 
 class RestoreFailed(OperationFailed):
     """restore of entry {!r} failed: {}"""
+
+
+class RebuildFailed(OperationFailed):
+    """restore into github://{}: {} (a second run resumes where this one stopped)"""

@@ -52,15 +52,25 @@ def _quiet_pygithub() -> None:
         log.addHandler(_RateLimitWaits())
 
 
-def client(token: str | None = None, api_url: str | None = None, workers: int = 8) -> Any:
+def client(
+    token: str | None = None, api_url: str | None = None, workers: int = 8, writes: bool = False
+) -> Any:
+    """PyGithub, patient with rate limits; ``writes``: a POST is never sent twice by the
+    transport (a POST whose answer was lost may have made its item: the caller decides)."""
     from github import Auth, Github, GithubRetry
+    from urllib3.util.retry import Retry
 
     _quiet_pygithub()
     token = token or github_env.api_token()
     url = (api_url or github_env.api_url()).rstrip("/")
     retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300)
+    if writes:
+        idempotent = Retry.DEFAULT_ALLOWED_METHODS | {"GET", "PATCH"}
+        retry = GithubRetry(total=5, backoff_factor=0.5, max_rate_limit_wait=300,
+                            allowed_methods=idempotent)  # fmt: skip
     return Github(auth=Auth.Token(token) if token else None, base_url=url, per_page=PER_PAGE,
-                  retry=retry, pool_size=workers, seconds_between_requests=None, timeout=30,
+                  retry=retry, pool_size=workers, seconds_between_requests=None,
+                  seconds_between_writes=None, timeout=30,
                   lazy=True)  # fmt: skip
 
 

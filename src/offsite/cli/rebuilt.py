@@ -1,0 +1,48 @@
+"""What a restore into GitHub says: per repository, what was made and found made already,
+what the token would need, and what cannot come back (terminal, ``--json``, step summary)."""
+
+from __future__ import annotations
+
+import click
+
+from offsite.cli.options import emit_json
+from offsite.github import gha
+from offsite.restore_github import Rebuilt
+from offsite.table import human_duration, markdown, render
+
+
+def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
+    if as_json:
+        emit_json({"rebuilt": [r.as_json() for r in done]})
+    lines: list[tuple[str, tuple[str, ...], list[tuple[str, ...]], list[str]]] = []
+    for r in done:
+        if r.dry_run:
+            rows: list[tuple[str, ...]] = [(kind, str(n)) for kind, n in r.planned.items()]
+            head = (
+                f"{r.repository} (dry run: nothing written): about {r.estimate[0]} writes, "
+                f"{human_duration(r.estimate[1])} at this pace"
+            )
+        else:
+            kinds = sorted(set(r.report.made) | set(r.report.found))
+            rows = [(k, str(r.report.made[k]), str(r.report.found[k])) for k in kinds]
+            created = "created, " if r.created else ""
+            head = (
+                f"{r.repository}: {created}restored from entry {r.entry} "
+                f"({sum(r.requests.values())} requests)"
+            )
+        columns: tuple[str, ...] = (
+            ("kind", "would make") if r.dry_run else ("kind", "made", "found made")
+        )
+        lines.append((head, columns, rows, r.report.lost + r.report.left_out))
+    summary = []
+    for head, columns, rows, lost in lines:
+        summary.append(f"### {head}\n\n{markdown(columns, rows)}")
+        if lost:
+            summary.append("Cannot come back, or left out:\n\n" + "\n".join(f"- {x}" for x in lost))
+        if not as_json:
+            click.echo(head)
+            click.echo(render(columns, rows, right=tuple(range(1, len(columns)))))
+            for x in lost:
+                click.echo(f"  not restored: {x}")
+    gha.append_summary("\n\n".join(summary))
+    return 0

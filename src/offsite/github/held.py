@@ -1,0 +1,159 @@
+"""What a restored metadata folder holds, read for a restore into GitHub (SPEC §11), and the
+pure decisions about it: the origin line each body and comment begins with (naming the
+original author and time, notifying nobody, carrying the marker a second run finds), the
+numbers a restore keeps, the notes of each issue in the order they were written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offsite.github.metadata_index import INDEX, Index
+
+_MARKER = re.compile(r"<!-- (offsite:[A-Za-z0-9:._-]{1,200}) -->")
+_NUMBER = re.compile(r"/(?:issues|pulls)/(\d{1,12})$")
+
+
+def marker(set_id: str, kind: str, ident: object) -> str:
+    """What names an item a restore made: the set, the kind, the item's number or id."""
+    return f"offsite:{set_id}:{kind}:{ident}"
+
+
+def origin(who: str, when: str, mark: str, what: str = "") -> str:
+    """The line a body or comment begins with: the author in a code span (a mention there
+    notifies nobody), the time, the marker in a comment GitHub does not show."""
+    said = f"{what} " if what else ""
+    return f"<sub>{said}Originally by `@{who}` on {when}.</sub> <!-- {mark} -->"
+
+
+def with_origin(line: str, body: str | None) -> str:
+    return f"{line}\n\n{body}" if body else line
+
+
+def found_marker(body: str | None) -> str | None:
+    """The marker of a body or comment a restore made, or None."""
+    m = _MARKER.search(body or "")
+    return m.group(1) if m else None
+
+
+def login(item: dict[str, Any], key: str = "user") -> str:
+    who = item.get(key)
+    return str(who.get("login")) if isinstance(who, dict) and who.get("login") else "ghost"
+
+
+@dataclass(frozen=True)
+class Note:
+    """A comment to post on an issue, in the order it was written."""
+
+    when: str
+    ident: str  # its marker's id: c<comment id>, r<review id>, rc<review comment id>
+    who: str
+    what: str  # "" (a comment), "review (approved)", "review comment on `a.py` line 3"
+    text: str
+
+    def comment(self, set_id: str) -> str:
+        """The comment's body: its origin line, then its text unchanged."""
+        line = origin(self.who, self.when, marker(set_id, "note", self.ident), self.what)
+        return with_origin(line, self.text)
+
+
+@dataclass
+class Held:
+    """A repository's metadata as restored from a set, item by item."""
+
+    folder: Path
+    index: Index
+    repository: dict[str, Any] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # pull requests too
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    milestones: dict[int, dict[str, Any]] = field(default_factory=dict)
+    labels: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[dict[str, Any]] = field(default_factory=list)  # oldest first
+    notes: dict[int, list[Note]] = field(default_factory=dict)  # issue number → its notes
+    approvals: list[str] = field(default_factory=list)  # reviews with no text: listed
+
+    @classmethod
+    def read(cls, folder: Path) -> Held:
+        """ValueError where the folder is not a metadata entry of format 3."""
+        if not (folder / INDEX).is_file():
+            raise ValueError(
+                "it holds no index.json: a set made before per-item metadata "
+                "(format 2) cannot be restored into GitHub"
+            )
+        held = cls(folder, Index.loads((folder / INDEX).read_bytes()))
+        held.repository = held.one("settings", "repository.json") or {}
+        for item in held.items("issues"):
+            held.issues[int(item["number"])] = item
+        for item in held.items("pulls"):
+            held.pulls[int(item["number"])] = item
+        for item in held.items("milestones"):
+            held.milestones[int(item["number"])] = item
+        held.labels = sorted(held.items("labels"), key=lambda x: str(x.get("name")))
+        held.releases = sorted(
+            held.items("releases"), key=lambda x: (str(x.get("created_at")), int(x["id"]))
+        )
+        held._gather_notes()
+        return held
+
+    def one(self, kind: str, key: str) -> Any:
+        path = self.folder / kind / key
+        return json.loads(path.read_bytes()) if key in self.index.items.get(kind, {}) else None
+
+    def items(self, kind: str) -> list[Any]:
+        """Every item of ``kind`` the index lists, in the order of their files' names."""
+        listed = self.index.items.get(kind, {})
+        return [json.loads((self.folder / kind / key).read_bytes()) for key in sorted(listed)]
+
+    def _gather_notes(self) -> None:
+        notes: dict[int, list[Note]] = {}
+
+        def add(url: Any, note: Note) -> None:
+            m = _NUMBER.search(str(url or ""))
+            if m and int(m.group(1)) in self.issues:
+                notes.setdefault(int(m.group(1)), []).append(note)
+
+        for c in self.items("issue-comments"):
+            add(
+                c.get("issue_url"),
+                Note(
+                    str(c.get("created_at")), f"c{c['id']}", login(c), "", str(c.get("body") or "")
+                ),
+            )
+        for r in self.items("pull-reviews"):
+            pull = _NUMBER.search(str(r.get("pull_request_url") or ""))
+            state = str(r.get("state") or "COMMENTED").lower().replace("_", " ")
+            if not (r.get("body") or "").strip():
+                if pull:
+                    self.approvals.append(f"#{pull.group(1)}: {state} by {login(r)}")
+                continue
+            add(
+                r.get("pull_request_url"),
+                Note(
+                    str(r.get("submitted_at")),
+                    f"r{r['id']}",
+                    login(r),
+                    f"Review ({state}).",
+                    str(r.get("body")),
+                ),
+            )
+        for rc in self.items("pull-review-comments"):
+            where = f"on `{rc.get('path')}` line {rc.get('line') or rc.get('original_line')}"
+            add(
+                rc.get("pull_request_url"),
+                Note(
+                    str(rc.get("created_at")),
+                    f"rc{rc['id']}",
+                    login(rc),
+                    f"Review comment {where}.",
+                    str(rc.get("body") or ""),
+                ),
+            )
+        for number, found in notes.items():
+            self.notes[number] = sorted(found, key=lambda n: (n.when, n.ident))
+
+    def top(self) -> int:
+        return max([*self.issues, 0])

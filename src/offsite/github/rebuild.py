@@ -1,0 +1,363 @@
+"""A repository's issues, pull requests and what belongs to them, written back into GitHub
+from a set (SPEC §11): labels, milestones, issues and pull requests in number order with
+closed placeholders for the numbers the set does not hold, their state, close reason,
+lock, labels and milestone, comments and reviews in the order they were written, releases
+with their assets.
+
+Every item made carries a marker (``held.marker``) in its origin line, so a second run
+finds what a first one made, by number and marker, and goes on from there: it never makes
+an item twice. What GitHub cannot be given back (authorship, times, approvals, positions of
+review comments) goes into the report.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from offsite.github.held import Held, found_marker, login, marker, origin, with_origin
+from offsite.github.metadata_index import safe_name
+from offsite.github.writer import Writer
+
+PLACEHOLDER = "offsite-placeholder"
+LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
+
+
+@dataclass
+class Report:
+    """What a restore into GitHub made, found made already, and could not give back."""
+
+    made: Counter[str] = field(default_factory=Counter)
+    found: Counter[str] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)  # what cannot come back, one line each
+    left_out: list[str] = field(default_factory=list)  # users and teams not on the target
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "made": dict(sorted(self.made.items())),
+            "found": dict(sorted(self.found.items())),
+            "cannot_come_back": self.lost,
+            "left_out": self.left_out,
+        }
+
+
+@dataclass(frozen=True)
+class Options:
+    pace: float = 1.0
+    force: bool = False
+    dry_run: bool = False
+    users: tuple[tuple[str, str], ...] = ()  # --map-user OLD=NEW
+    teams: tuple[tuple[str, str], ...] = ()  # --map-team OLD=NEW
+
+
+class Items:
+    """The items of ``held`` into the repository ``writer`` speaks to; ``mirror`` is the
+    restored git repository (which branches a pull request can be made from)."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        held: Held,
+        set_id: str,
+        mirror: Path | None,
+        report: Report,
+        options: Options,
+    ) -> None:
+        self.w, self.held, self.set_id, self.mirror = writer, held, set_id, mirror
+        self.report, self.options = report, options
+        self.users = dict(options.users)
+        self.existing: dict[int, dict[str, Any]] = {}
+        self.assignable: dict[str, bool] = {}
+
+    def mark(self, kind: str, ident: object) -> str:
+        return marker(self.set_id, kind, ident)
+
+    # -- what is there -----------------------------------------------------------------------
+    def survey(self) -> list[str]:
+        """Read what the target holds; each item a restore of this set did not make."""
+        listed = self.w.every("issues", {"state": "all", "sort": "created", "direction": "asc"})
+        self.existing = {int(i["number"]): i for i in listed}
+        prefix = f"offsite:{self.set_id}:"
+        return [
+            f"#{n}"
+            for n, i in sorted(self.existing.items())
+            if not (found_marker(i.get("body")) or "").startswith(prefix)
+        ]
+
+    # -- labels and milestones ----------------------------------------------------------------
+    def labels(self) -> None:
+        there = {str(x.get("name")): x for x in self.w.every("labels")}
+        wanted = [
+            *self.held.labels,
+            *(
+                [
+                    {
+                        "name": PLACEHOLDER,
+                        "color": "cccccc",
+                        "description": "A number offsite kept: deleted before the backup",
+                    }
+                ]
+                if len(self.held.issues) < self.held.top()
+                else []
+            ),
+        ]
+        for label in wanted:
+            body = {
+                "name": label["name"],
+                "color": label.get("color") or "ededed",
+                "description": label.get("description") or "",
+            }
+            have = there.get(label["name"])
+            if have is None:
+                self.w.write("POST", "labels", body)
+                self.report.made["labels"] += 1
+            else:
+                self.report.found["labels"] += 1
+
+    def milestones(self) -> None:
+        there = {int(m["number"]): m for m in self.w.every("milestones", {"state": "all"})}
+        for number in range(1, max([*self.held.milestones, 0]) + 1):
+            if number in there:
+                self.report.found["milestones"] += 1
+                continue
+            item = self.held.milestones.get(number)
+            if item is None:
+                body: dict[str, Any] = {
+                    "title": f"{PLACEHOLDER} {number}",
+                    "state": "closed",
+                    "description": "deleted before the backup",
+                }
+            else:
+                body = {
+                    "title": item["title"],
+                    "state": item.get("state") or "open",
+                    "description": item.get("description") or "",
+                }
+                if item.get("due_on"):
+                    body["due_on"] = item["due_on"]
+            made = self.w.write("POST", "milestones", body)
+            if int(made["number"]) != number:
+                raise self.w.fail(
+                    f"milestone {number} became {made['number']}: numbers cannot "
+                    "be kept here (something else made milestones meanwhile)"
+                )
+            self.report.made["milestones" if item else "milestone placeholders"] += 1
+
+    # -- issues and pull requests -----------------------------------------------------------
+    def issues(self) -> None:
+        """Each number in order: the issue or pull request the set holds, else a closed
+        placeholder; then its state, labels, milestone and lock, and its notes."""
+        for number in range(1, self.held.top() + 1):
+            have = self.existing.get(number)
+            item = self.held.issues.get(number)
+            fresh = have is None
+            if have is None:
+                have = self._make(number, item)
+                if int(have["number"]) != number:
+                    raise self.w.fail(
+                        f"issue {number} became #{have['number']}: numbers cannot "
+                        "be kept (something else made an issue meanwhile)"
+                    )
+            else:
+                self.report.found["issues and pull requests"] += 1
+            if item is None:
+                self._settle(
+                    number,
+                    have,
+                    {
+                        "state": "closed",
+                        "state_reason": "not_planned",
+                        "labels": [{"name": PLACEHOLDER}],
+                    },
+                )
+                continue
+            self._settle(number, have, item)
+            self._notes(number, fresh)
+
+    def _make(self, number: int, item: dict[str, Any] | None) -> Any:
+        mark = self.mark("issue", number)
+        if item is None:
+            self.report.made["placeholders"] += 1
+            line = origin("ghost", "an unknown date", mark)
+            return self.w.write(
+                "POST",
+                "issues",
+                {
+                    "title": f"Deleted before the backup (#{number})",
+                    "body": with_origin(
+                        line,
+                        f"Number {number} was deleted before the backup "
+                        "offsite restored this repository from.",
+                    ),
+                    "labels": [PLACEHOLDER],
+                },
+            )
+        body = with_origin(origin(login(item), str(item.get("created_at")), mark), item.get("body"))
+        pull = self.held.pulls.get(number) if item.get("pull_request") else None
+        if pull is not None:
+            head, base = str(pull["head"]["ref"]), str(pull["base"]["ref"])
+            merged = f" It was merged on {pull['merged_at']}." if pull.get("merged_at") else ""
+            if self._ahead(base, head):
+                self.report.made["pull requests"] += 1
+                text = f"{body}\n\n_{merged.strip()}_" if merged else body
+                made = self.w.write(
+                    "POST",
+                    "pulls",
+                    {
+                        "title": item["title"],
+                        "head": head,
+                        "base": base,
+                        "body": text,
+                        "draft": bool(pull.get("draft")),
+                    },
+                )
+                return {**made, "labels": [], "milestone": None, "locked": False}
+            body += (
+                f"\n\n_This was pull request #{number} from `{head}` into `{base}`; its "
+                f"branch is not in the restored repository, so it is back as an issue."
+                f"{merged}_"
+            )
+            self.report.made["pull requests as issues"] += 1
+        else:
+            self.report.made["issues"] += 1
+        payload: dict[str, Any] = {"title": item["title"], "body": body}
+        return self.w.write("POST", "issues", payload)
+
+    def _ahead(self, base: str, head: str) -> bool:
+        """Whether ``head`` is a branch of the restored repository with commits ``base``
+        lacks (GitHub refuses a pull request otherwise)."""
+        if self.mirror is None:
+            return False
+        done = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(self.mirror),
+                "rev-list",
+                "--count",
+                f"refs/heads/{base}..refs/heads/{head}",
+                "--",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode == 0 and done.stdout.strip() not in ("", "0")
+
+    def _settle(self, number: int, have: dict[str, Any], want: dict[str, Any]) -> None:
+        """Make the issue's state, close reason, labels, milestone and assignees those of
+        the set, where they are not yet; then its lock."""
+        change: dict[str, Any] = {}
+        labels = sorted(str(x.get("name")) for x in want.get("labels") or [])
+        if sorted(str(x.get("name")) for x in have.get("labels") or []) != labels:
+            change["labels"] = labels
+        milestone = (want.get("milestone") or {}).get("number")
+        if milestone != (have.get("milestone") or {}).get("number"):
+            change["milestone"] = milestone
+        assignees = self._assignees(want)
+        if assignees and sorted(str(a.get("login")) for a in have.get("assignees") or []) != sorted(
+            assignees
+        ):
+            change["assignees"] = assignees
+        if want.get("state") != have.get("state"):
+            change["state"] = want.get("state")
+        if want.get("state") == "closed" and want.get("state_reason") != have.get("state_reason"):
+            change["state"] = "closed"
+            change["state_reason"] = want.get("state_reason") or "completed"
+        if change:
+            self.w.write("PATCH", f"issues/{number}", change)
+        reason = want.get("active_lock_reason")
+        if want.get("locked") and not have.get("locked"):
+            lock = {"lock_reason": reason} if reason in LOCK_REASONS else None
+            self.w.write("PUT", f"issues/{number}/lock", lock)
+
+    def _assignees(self, item: dict[str, Any]) -> list[str]:
+        """The item's assignees as the target knows them: mapped, else where assignable."""
+        found = []
+        for who in (str(a.get("login")) for a in item.get("assignees") or []):
+            name = self.users.get(who, who)
+            if name not in self.assignable:
+                self.assignable[name] = self.w.exists(f"assignees/{name}")
+                if not self.assignable[name]:
+                    self.report.left_out.append(
+                        f"user {who}: not assignable here (--map-user OLD=NEW)"
+                    )
+            if self.assignable[name]:
+                found.append(name)
+        return found
+
+    def _notes(self, number: int, fresh: bool) -> None:
+        notes = self.held.notes.get(number, [])
+        if not notes:
+            return
+        made: set[str] = set()
+        if not fresh:
+            made = {
+                found_marker(c.get("body")) or "" for c in self.w.every(f"issues/{number}/comments")
+            }
+        for note in notes:
+            if self.mark("note", note.ident) in made:
+                self.report.found["comments"] += 1
+                continue
+            self.w.write("POST", f"issues/{number}/comments", {"body": note.comment(self.set_id)})
+            self.report.made["comments"] += 1
+
+    # -- releases ---------------------------------------------------------------------------
+    def releases(self) -> None:
+        there = {str(r.get("tag_name")): r for r in self.w.every("releases")}
+        for release in self.held.releases:
+            tag = str(release["tag_name"])
+            have = there.get(tag)
+            if have is None:
+                line = origin(
+                    login(release, "author"),
+                    str(release.get("created_at")),
+                    self.mark("release", release["id"]),
+                )
+                have = self.w.write(
+                    "POST",
+                    "releases",
+                    {
+                        "tag_name": tag,
+                        "target_commitish": release.get("target_commitish") or "",
+                        "name": release.get("name") or tag,
+                        "body": with_origin(line, release.get("body")),
+                        "draft": bool(release.get("draft")),
+                        "prerelease": bool(release.get("prerelease")),
+                    },
+                )
+                self.report.made["releases"] += 1
+            else:
+                self.report.found["releases"] += 1
+            names = {str(a.get("name")) for a in have.get("assets") or []}
+            for asset in release.get("assets") or []:
+                name = str(asset["name"])
+                file = self.held.folder / "release-assets" / str(release["id"]) / safe_name(name)
+                if name in names:
+                    self.report.found["release assets"] += 1
+                elif not file.is_file():
+                    self.report.lost.append(
+                        f"release {tag}: asset {name} (not in the backup: "
+                        "back it up with --include-release-assets)"
+                    )
+                else:
+                    self.w.upload(str(have["upload_url"]), name, file)
+                    self.report.made["release assets"] += 1
+
+    def counts(self) -> Counter[str]:
+        """What a run would make, per kind (a dry run)."""
+        top = self.held.top()
+        return Counter(
+            {
+                "labels": len(self.held.labels),
+                "milestones": len(self.held.milestones),
+                "issues and pull requests": len(self.held.issues),
+                "placeholders": top - len(self.held.issues),
+                "comments": sum(len(n) for n in self.held.notes.values()),
+                "releases": len(self.held.releases),
+                "release assets": sum(len(r.get("assets") or []) for r in self.held.releases),
+            }
+        )

@@ -1,0 +1,327 @@
+"""A repository's settings written back into GitHub from a set (SPEC §11), after its items:
+description, homepage and features, the default branch, topics, custom properties, branch
+protection (status checks with their app), rulesets, environments (protection rules,
+branch policies, variables), Actions variables, autolinks, webhooks (made inactive: a
+backup holds no webhook secret). Each is made where the target lacks it, so a second run
+makes nothing twice. Secrets' values, deploy keys, collaborators and teams are named in the
+report for a person to grant again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from offsite.github.held import Held
+from offsite.github.rebuild import Options, Report
+from offsite.github.writer import Writer
+
+# what of a repository's answer PATCH /repos/OWNER/REPO takes back
+REPOSITORY_FIELDS = (
+    "description",
+    "homepage",
+    "has_issues",
+    "has_projects",
+    "has_wiki",
+    "has_discussions",
+    "is_template",
+    "allow_squash_merge",
+    "allow_merge_commit",
+    "allow_rebase_merge",
+    "allow_auto_merge",
+    "delete_branch_on_merge",
+    "allow_update_branch",
+    "squash_merge_commit_title",
+    "squash_merge_commit_message",
+    "merge_commit_title",
+    "merge_commit_message",
+    "web_commit_signoff_required",
+)
+PROTECTION_FLAGS = (
+    "required_linear_history",
+    "allow_force_pushes",
+    "allow_deletions",
+    "block_creations",
+    "required_conversation_resolution",
+    "lock_branch",
+    "allow_fork_syncing",
+)
+
+
+def _enabled(value: Any) -> bool:
+    return bool(value.get("enabled")) if isinstance(value, dict) else bool(value)
+
+
+def _people(value: Any, users: dict[str, str], teams: dict[str, str]) -> dict[str, list[str]]:
+    """Users, teams and apps of a protection's answer as its request names them."""
+    value = value if isinstance(value, dict) else {}
+    return {
+        "users": [
+            users.get(str(u.get("login")), str(u.get("login"))) for u in value.get("users") or []
+        ],
+        "teams": [
+            teams.get(str(t.get("slug")), str(t.get("slug"))) for t in value.get("teams") or []
+        ],
+        "apps": [str(a.get("slug")) for a in value.get("apps") or [] if a.get("slug")],
+    }
+
+
+def protection_request(
+    got: dict[str, Any], users: dict[str, str], teams: dict[str, str], people: bool = True
+) -> dict[str, Any]:
+    """A branch's protection as GitHub answered it, as the PUT that sets it again asks it
+    (``people`` false: without the users and teams it names)."""
+    checks = got.get("required_status_checks")
+    reviews = got.get("required_pull_request_reviews")
+    restrictions = got.get("restrictions")
+    required = None
+    if isinstance(checks, dict):  # each check with its app; GitHub still requires contexts
+        listed = checks.get("checks") or [{"context": x} for x in checks.get("contexts") or []]
+        required = {
+            "strict": bool(checks.get("strict")),
+            "contexts": [str(c["context"]) for c in listed],
+            "checks": [
+                {
+                    "context": str(c["context"]),
+                    **({"app_id": c["app_id"]} if c.get("app_id") else {}),
+                }
+                for c in listed
+            ],
+        }
+    body: dict[str, Any] = {
+        "required_status_checks": required,
+        "enforce_admins": _enabled(got.get("enforce_admins")),
+        "required_pull_request_reviews": None,
+        "restrictions": None,
+    }
+    if isinstance(reviews, dict):
+        body["required_pull_request_reviews"] = {
+            k: reviews[k]
+            for k in (
+                "dismiss_stale_reviews",
+                "require_code_owner_reviews",
+                "required_approving_review_count",
+                "require_last_push_approval",
+            )
+            if k in reviews
+        }
+        for key in ("dismissal_restrictions", "bypass_pull_request_allowances"):
+            if people and isinstance(reviews.get(key), dict):
+                body["required_pull_request_reviews"][key] = _people(reviews[key], users, teams)
+    if isinstance(restrictions, dict):
+        body["restrictions"] = (
+            _people(restrictions, users, teams)
+            if people
+            else {"users": [], "teams": [], "apps": []}
+        )
+    for flag in PROTECTION_FLAGS:
+        if flag in got:
+            body[flag] = _enabled(got[flag])
+    return body
+
+
+class Settings:
+    def __init__(
+        self, writer: Writer, held: Held, report: Report, options: Options, branches: set[str]
+    ) -> None:
+        self.w, self.held, self.report = writer, held, report
+        self.users, self.teams = dict(options.users), dict(options.teams)
+        self.branches = branches  # the branches the restored repository has
+
+    def run(self) -> None:
+        self.repository()
+        self.protection()
+        self.rulesets()
+        self.environments()
+        self.listed(
+            "variables",
+            "actions/variables",
+            "name",
+            "variables",
+            lambda v: {"name": v["name"], "value": v.get("value", "")},
+        )
+        self.listed(
+            "autolinks",
+            "autolinks",
+            "key_prefix",
+            "",
+            lambda a: {
+                k: a[k] for k in ("key_prefix", "url_template", "is_alphanumeric") if k in a
+            },
+        )
+        self.listed("hooks", "hooks", "url", "", self._hook)
+        self.unwritable()
+
+    def repository(self) -> None:
+        repo = self.held.repository
+        change = {k: repo[k] for k in REPOSITORY_FIELDS if k in repo and repo[k] is not None}
+        if repo.get("default_branch") in self.branches:
+            change["default_branch"] = repo["default_branch"]
+        if change:
+            self.w.write("PATCH", "", change)
+            self.report.made["repository settings"] += 1
+        topics = self.held.one("settings", "topics.json")
+        if isinstance(topics, dict) and topics.get("names"):
+            self.w.write("PUT", "topics", {"names": list(topics["names"])})
+            self.report.made["topics"] += len(topics["names"])
+        values = self.held.one("settings", "custom-properties.json")
+        if isinstance(values, list) and values:
+            self.w.write(
+                "PATCH",
+                "properties/values",
+                {
+                    "properties": [
+                        {"property_name": v["property_name"], "value": v.get("value")}
+                        for v in values
+                    ]
+                },
+            )
+            self.report.made["custom properties"] += len(values)
+
+    def protection(self) -> None:
+        for rules in self.held.items("branch-protection"):
+            branch = str(rules["branch"])
+            if branch not in self.branches:
+                self.report.lost.append(f"protection of {branch}: the branch is not in the backup")
+                continue
+            path = f"branches/{quote(branch, safe='')}/protection"
+            body = protection_request(rules, self.users, self.teams)
+            try:
+                self.w.write("PUT", path, body)
+            except Exception as first:  # users or teams the target does not have: without them
+                people = protection_request(rules, self.users, self.teams, people=False)
+                if people == body:
+                    raise
+                self.w.write("PUT", path, people)
+                self.report.left_out.append(
+                    f"protection of {branch}: the users and teams it "
+                    f"names were refused ({first}); --map-user, --map-team"
+                )
+            self.report.made["branch protections"] += 1
+
+    def rulesets(self) -> None:
+        there = {str(r.get("name")) for r in self.w.every("rulesets")}
+        for ruleset in self.held.items("rulesets"):
+            if ruleset["name"] in there:
+                self.report.found["rulesets"] += 1
+                continue
+            self.w.write(
+                "POST",
+                "rulesets",
+                {
+                    k: ruleset[k]
+                    for k in (
+                        "name",
+                        "target",
+                        "enforcement",
+                        "bypass_actors",
+                        "conditions",
+                        "rules",
+                    )
+                    if ruleset.get(k) is not None
+                },
+            )
+            self.report.made["rulesets"] += 1
+
+    def environments(self) -> None:
+        for held in self.held.items("environments"):
+            env = held["environment"]
+            name = quote(str(env["name"]), safe="")
+            body: dict[str, Any] = {}
+            for rule in env.get("protection_rules") or []:
+                if rule.get("type") == "wait_timer":
+                    body["wait_timer"] = rule.get("wait_timer", 0)
+                if rule.get("type") == "required_reviewers":
+                    body["prevent_self_review"] = bool(rule.get("prevent_self_review"))
+                    body["reviewers"] = [
+                        {"type": r["type"], "id": r["reviewer"]["id"]}
+                        for r in rule.get("reviewers") or []
+                    ]
+            policy = env.get("deployment_branch_policy")
+            if isinstance(policy, dict):
+                body["deployment_branch_policy"] = {
+                    "protected_branches": bool(policy.get("protected_branches")),
+                    "custom_branch_policies": bool(policy.get("custom_branch_policies")),
+                }
+            self.w.write("PUT", f"environments/{name}", body or None)
+            self.report.made["environments"] += 1
+            where = f"environments/{name}/deployment-branch-policies"
+            self.listed(
+                "branch policies",
+                where,
+                "name",
+                "branch_policies",
+                lambda p: {"name": p["name"], **({"type": p["type"]} if p.get("type") else {})},
+                held.get("deployment_branch_policies") or [],
+            )
+            self.listed(
+                "environment variables",
+                f"environments/{name}/variables",
+                "name",
+                "variables",
+                lambda v: {"name": v["name"], "value": v.get("value", "")},
+                held.get("variables") or [],
+            )
+            for what in held.get("unreadable") or {}:
+                self.report.lost.append(
+                    f"environment {env['name']}: {what} (not readable when it was backed up)"
+                )
+
+    def listed(
+        self,
+        kind: str,
+        path: str,
+        key: str,
+        wrapped: str,
+        request: Any,
+        items: list[Any] | None = None,
+    ) -> None:
+        """Each item of a list the target lacks (compared by ``key``), made."""
+        items = self.held.items(kind) if items is None else items
+        if not items:
+            return
+        there = {_key(x, key) for x in self.w.every(path, None, wrapped)}
+        for item in items:
+            if _key(item, key) in there:
+                self.report.found[kind] += 1
+                continue
+            self.w.write("POST", path, request(item))
+            self.report.made[kind] += 1
+
+    @staticmethod
+    def _hook(hook: dict[str, Any]) -> dict[str, Any]:
+        config = {
+            k: v
+            for k, v in (hook.get("config") or {}).items()
+            if k in ("url", "content_type", "insecure_ssl")
+        }
+        return {
+            "name": "web",
+            "active": False,
+            "events": hook.get("events") or ["push"],
+            "config": config,
+        }
+
+    def unwritable(self) -> None:
+        """What a person grants again: secrets' values, deploy keys, access."""
+        for kind, what in (
+            ("secrets", "Actions secret {} (set its value)"),
+            ("deploy-keys", "deploy key {} (add it again)"),
+            ("collaborators", "collaborator {} (invite again)"),
+            ("teams", "team {} (grant access again)"),
+        ):
+            for item in self.held.items(kind):
+                name = (
+                    item.get("name") or item.get("title") or item.get("login") or item.get("slug")
+                )
+                self.report.lost.append(what.format(name))
+        for kind, why in sorted(self.held.index.unreadable.items()):
+            self.report.lost.append(f"{kind}: not readable when it was backed up ({why})")
+        self.report.lost.extend(f"approval {a} (an empty review)" for a in self.held.approvals)
+        self.report.lost.append("authorship and times (each body and comment names them)")
+
+
+def _key(item: Any, key: str) -> str:
+    if key == "url":
+        return str((item.get("config") or {}).get("url"))
+    return str(item.get(key))

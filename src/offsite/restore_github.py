@@ -1,0 +1,316 @@
+"""``restore DEST --into github://OWNER/REPO``: a repository rebuilt in GitHub from a set
+(SPEC §11), and ``github://OWNER`` for every repository of the set.
+
+The repository's entries (git, its LFS objects, its wiki, its metadata) are restored into a
+scratch folder first, each checked as any restore checks it (SPEC §7); only then is
+anything written to GitHub, in SPEC §11's order: the repository (made private where it is
+missing), refs (``refs/pull/*`` left out), LFS objects, the wiki, labels, milestones,
+issues and pull requests, comments, releases, settings. Before the first write the run
+checks that the token may do what the set needs, and names what it lacks.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from offsite.errors import BadInput, EntryNotFound, OffsiteError, RebuildFailed, RebuildRefused
+from offsite.github import env as github_env
+from offsite.github.held import Held
+from offsite.github.rebuild import Items, Options, Report
+from offsite.github.rebuild_settings import Settings
+from offsite.github.writer import Writer
+from offsite.restore import RestoreRequest, restore_set
+from offsite.sets.stored import select
+from offsite.sets.trust import Verifier
+from offsite.sources.git_remote import git_env, run_git, wiki_remote
+from offsite.storage import open_storage
+from offsite.stream.progress import Progress
+
+_TARGET = re.compile(r"^github://([A-Za-z0-9-]{1,39})(?:/([A-Za-z0-9._-]{1,100}?))?(?:\.git)?/?$")
+
+
+@dataclass
+class Rebuilt:
+    """One repository's restore into GitHub."""
+
+    repository: str
+    entry: str
+    created: bool = False
+    dry_run: bool = False
+    refs: int = 0
+    report: Report = field(default_factory=Report)
+    requests: dict[str, int] = field(default_factory=dict)
+    planned: dict[str, int] = field(default_factory=dict)  # a dry run: what it would make
+    estimate: tuple[int, float] = (0, 0.0)  # a dry run: writes, seconds at the pace
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "entry": self.entry,
+            "created": self.created,
+            "dry_run": self.dry_run,
+            "refs": self.refs,
+            "requests": self.requests,
+            "would_make": self.planned,
+            "estimate": {"writes": self.estimate[0], "seconds": self.estimate[1]},
+            **self.report.as_json(),
+        }
+
+
+def is_github_target(into: str) -> bool:
+    return into.startswith("github://")
+
+
+def run(request: RestoreRequest, options: Options, progress: Progress) -> list[Rebuilt]:
+    m = _TARGET.match(request.into)
+    if not m:
+        raise BadInput(f"{request.into}: use github://OWNER/REPO or github://OWNER")
+    owner, name = m.group(1), m.group(2)
+    storage = open_storage(request.source, request.storage)
+    with Verifier(storage, request.trust) as verifier:
+        stored = select(storage, request.set_id, verifier.check, request.entry)
+        repos = [
+            e.name
+            for e in stored.manifest.entries
+            if e.kind == "git"
+            and not e.name.endswith("-wiki")
+            and (request.entry is None or e.name == request.entry)
+        ]
+        if not repos:
+            raise EntryNotFound(
+                stored.id,
+                request.entry or "(a repository)",
+                ", ".join(e.name for e in stored.manifest.entries),
+            )
+        if name is not None and len(repos) > 1:
+            raise BadInput(
+                f"set {stored.id} holds {len(repos)} repositories: name one with "
+                "--entry, or restore them all into github://OWNER"
+            )
+        done = []
+        for entry in repos:
+            full = f"{owner}/{name or entry}"
+            with tempfile.TemporaryDirectory(prefix="offsite-github-") as scratch:
+                local = _restore_locally(
+                    request, storage, verifier, stored.id, entry, Path(scratch), progress
+                )
+                done.append(_rebuild(full, entry, stored.id, local, options))
+        return done
+
+
+def _restore_locally(
+    request: RestoreRequest,
+    storage: Any,
+    verifier: Verifier,
+    set_id: str,
+    entry: str,
+    scratch: Path,
+    progress: Progress,
+) -> dict[str, Path]:
+    """The repository's entries restored into ``scratch``, each checked: role → place."""
+    stored = select(storage, set_id, verifier.check)
+    names = {e.name for e in stored.manifest.entries}
+    places = {"git": scratch / f"{entry}.git"}
+    roles = {"lfs": f"{entry}-lfs", "wiki": f"{entry}-wiki", "metadata": f"{entry}-metadata"}
+    for role, name in roles.items():
+        if name in names:
+            places[role] = places["git"] if role == "lfs" else scratch / name
+    for role, place in places.items():
+        one = replace(request, set_id=set_id, entry=roles.get(role, entry), into=str(place))
+        restore_set(one, storage, verifier, progress, None)
+    return places
+
+
+def _rebuild(
+    full: str, entry: str, set_id: str, local: dict[str, Path], options: Options
+) -> Rebuilt:
+    from offsite.github.repos import client
+
+    def fail(reason: str) -> Exception:
+        return RebuildFailed(full, reason)
+
+    done = Rebuilt(full, entry, dry_run=options.dry_run)
+    try:
+        held = Held.read(local["metadata"]) if "metadata" in local else None
+    except (OSError, ValueError) as exc:
+        raise RebuildFailed(full, f"its metadata: {exc}") from None
+    writer = Writer(client(writes=True).requester, full, options.pace, fail)
+    mirror = local["git"]
+    _drop_pull_refs(mirror)
+    ours = run_git(
+        ["for-each-ref", "--format=%(objectname) %(refname)"], {}, _git_fail(full), mirror
+    ).split()
+    done.refs = len(ours) // 2
+    items = Items(writer, held, set_id, mirror, done.report, options) if held else None
+    repo = writer.get("")
+    if repo is None:
+        _check_creatable(writer, full)
+    else:
+        _check_permissions(full, repo, held is not None)
+        _check_ours(full, mirror, items, options.force)
+    if options.dry_run:
+        return _plan(done, items, repo is None, options)
+    if repo is None:
+        _create(writer, full, held)
+        done.created = True
+    _push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
+    if held is not None and items is not None:
+        items.labels()
+        items.milestones()
+        items.issues()
+        items.releases()
+        branches = set(
+            run_git(
+                ["for-each-ref", "--format=%(refname:short)", "refs/heads"],
+                {},
+                _git_fail(full),
+                mirror,
+            ).split()
+        )
+        Settings(writer, held, done.report, options, branches).run()
+    done.requests = dict(writer.sent)
+    return done
+
+
+def _git_fail(full: str) -> Any:
+    return lambda reason: RebuildFailed(full, f"git: {reason}")
+
+
+def _drop_pull_refs(mirror: Path) -> None:
+    """GitHub refuses pushes to ``refs/pull/*``: they stay out of the restored copy."""
+    listed = run_git(
+        ["for-each-ref", "--format=%(refname)", "refs/pull/"], {}, _git_fail(""), mirror
+    ).split()
+    for ref in listed:
+        run_git(["update-ref", "-d", ref], {}, _git_fail(""), mirror)
+
+
+def _check_creatable(writer: Writer, full: str) -> None:
+    owner = full.split("/")[0]
+    if writer.get(f"/users/{owner}") is None:
+        raise RebuildRefused(full, f"GitHub knows no user or organisation {owner}")
+
+
+def _check_permissions(full: str, repo: dict[str, Any], metadata: bool) -> None:
+    """What the token may do there, before the first write: push for git, admin for the
+    settings and protection a set with metadata brings."""
+    granted = repo.get("permissions")
+    if not isinstance(granted, dict):
+        return  # (GitHub shows permissions to a token that has any)
+    lacking = []
+    if not granted.get("push"):
+        lacking.append("push (Contents: write) for refs, and Issues and Pull requests: write")
+    if metadata and not granted.get("admin"):
+        lacking.append(
+            "admin (Administration: write) for settings, protection, rulesets, "
+            "environments, variables and webhooks"
+        )
+    if lacking:
+        raise RebuildRefused(full, "the token lacks " + "; ".join(lacking))
+
+
+def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> None:
+    """A repository holding what no earlier run of this restore made is refused unless
+    ``--force``: its refs must be the set's, its issues carry this set's marker."""
+    remote = f"{github_env.server_url()}/{full}.git"
+    with git_env(remote, mirror) as env:
+        theirs = run_git(["ls-remote", "--", remote], env, _git_fail(full), mirror).split()
+    mine = set(
+        run_git(
+            ["for-each-ref", "--format=%(objectname) %(refname)"], {}, _git_fail(full), mirror
+        ).split("\n")
+    )
+    listed = {
+        f"{theirs[i]} {theirs[i + 1]}"
+        for i in range(0, len(theirs) - 1, 2)
+        if theirs[i + 1] != "HEAD" and not theirs[i + 1].endswith("^{}")
+    }
+    foreign = sorted(x.split()[1] for x in listed - mine)
+    foreign += items.survey() if items is not None else []
+    if foreign and not force:
+        shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
+        raise RebuildRefused(
+            full,
+            f"it holds what this set's restore did not make ({shown}): "
+            "restore into a new repository, or pass --force to add "
+            "what is missing",
+        )
+
+
+def _create(writer: Writer, full: str, held: Held | None) -> None:
+    owner, name = full.split("/")
+    repo = held.repository if held else {}
+    body = {
+        "name": name,
+        "private": True,
+        "description": repo.get("description") or "",
+        "homepage": repo.get("homepage") or "",
+        "auto_init": False,
+    }
+    user = writer.get(f"/users/{owner}") or {}
+    path = f"/orgs/{owner}/repos" if user.get("type") == "Organization" else "/user/repos"
+    try:
+        writer.write("POST", path, body)
+    except OffsiteError as exc:
+        if writer.status not in (401, 403, 404):
+            raise
+        raise RebuildRefused(
+            full,
+            f"could not create it ({exc.message()}): the token needs "
+            f"Administration: write on {owner} (an Actions GITHUB_TOKEN "
+            "cannot create repositories: use a GitHub App's token or a "
+            "fine-grained token)",
+        ) from None
+
+
+def _push(
+    full: str, mirror: Path, wiki: Path | None, lfs: bool, force: bool, report: Report
+) -> None:
+    remote = f"{github_env.server_url()}/{full}.git"
+    with git_env(remote, mirror) as env:
+        if force:  # add what is missing; never delete what the target holds
+            run_git(
+                [
+                    "push",
+                    "--quiet",
+                    "--",
+                    remote,
+                    "refs/heads/*:refs/heads/*",
+                    "refs/tags/*:refs/tags/*",
+                ],
+                env,
+                _git_fail(full),
+                mirror,
+            )
+        else:
+            run_git(["push", "--mirror", "--quiet", "--", remote], env, _git_fail(full), mirror)
+        if lfs and shutil.which("git-lfs"):
+            run_git(["lfs", "push", "--all", remote], env, _git_fail(full), mirror)
+    report.made["git refs"] += 1
+    if wiki is None:
+        return
+    target = wiki_remote(remote)
+    try:
+        with git_env(target, wiki) as env:
+            run_git(["push", "--mirror", "--quiet", "--", target], env, _git_fail(full), wiki)
+        report.made["wiki"] += 1
+    except OffsiteError:  # GitHub makes a wiki's repository with its first page only
+        report.lost.append("the wiki: create its first page on GitHub, then run again")
+
+
+def _plan(done: Rebuilt, items: Items | None, create: bool, options: Options) -> Rebuilt:
+    counts = items.counts() if items is not None else {}
+    held = items.held if items is not None else None
+    done.planned = {"repository": int(create), "git refs": done.refs, **counts}
+    writes = int(create) + sum(counts.values())
+    if held is not None:
+        writes += sum(1 for i in held.issues.values() if i.get("state") == "closed")
+        writes += sum(1 for i in held.issues.values() if i.get("locked"))
+        writes += len(held.items("branch-protection")) + len(held.items("environments")) + 1
+    done.estimate = (writes, writes * options.pace)
+    return done
