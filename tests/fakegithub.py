@@ -138,6 +138,7 @@ class FakeMetadata:
     denied: set[str] = field(default_factory=set)  # paths the token may not read (403)
     absent: set[str] = field(default_factory=set)  # paths that are not there (404)
     ruleset_protected: list[str] = field(default_factory=list)  # protected by rulesets alone
+    from_forks: set[int] = field(default_factory=set)  # pull requests whose head is a fork's
 
 
 @dataclass
@@ -733,6 +734,8 @@ class FakeGitHub:
                           merged_at=_when(number, 5) if number % 3 == 0 else None)  # fmt: skip
         head = "feature" if number % 2 else f"gone-{number}"
         body["head"] = {**body["head"], "ref": head, "label": f"octo-org:{head}"}
+        if number in meta.from_forks:  # the same branch name, in someone's fork
+            body["head"]["repo"] = {**body["head"]["repo"], "full_name": "someone/fork", "id": 7}
         body["base"] = {**body["base"], "ref": "main", "label": "octo-org:main"}
         return body
 

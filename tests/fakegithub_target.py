@@ -39,6 +39,8 @@ while read old new ref; do
 done
 """
 STAMP = "2026-12-07T12:00:00Z"
+DEFAULT_LABELS = ("bug", "documentation", "duplicate", "enhancement", "good first issue",
+                  "help wanted", "invalid", "question", "wontfix")  # fmt: skip
 
 
 class _Lost:
@@ -109,6 +111,7 @@ class Target:
         }
         self.ids = 9000
         self.invalid: list[str] = []  # requests whose body GitHub's description refuses
+        self.refusing: dict[str, str] = {}  # write path pattern → GitHub's 403 message
         self.gone: set[str] = set()  # repositories deleted: 404 until made again
         self.assignable: set[str] = set()  # logins an issue may be assigned to
 
@@ -152,6 +155,10 @@ class Target:
     def _write(self, h: Any, method: str, apply: Callable[[Any], None]) -> bool:
         """Apply a write and answer it; once ``drop`` says, the server goes away instead:
         the connection closes unanswered, the write applied or not."""
+        refusal = next((m for p, m in self.refusing.items() if re.search(p, h.path)), None)
+        if refusal is not None:  # (a plan without the feature, a private repository)
+            self.refuse(h, 403, refusal)
+            return True
         dying = self.drop is not None and method == "POST" and self.posts >= self.drop[0]
         if dying and not self.drop[1]:  # type: ignore[index]
             return self._hang_up(h)
@@ -210,6 +217,8 @@ class Target:
             (git / "hooks" / "pre-receive").chmod(0o755)
         fields = {k: v for k, v in body.items() if k != "name"}
         self.made[full] = Made(owner, body["name"], git, fields)
+        for name in DEFAULT_LABELS:  # GitHub gives a new repository these
+            self._label(self.made[full], name)
         self.answer(h, 201, self._repo(self.made[full]), "full-repository")
 
     def _repo(self, repo: Made) -> dict[str, Any]:
@@ -232,6 +241,9 @@ class Target:
         if assignee:
             found = unquote(assignee.group(1)) in self.assignable
             self.answer(h, 204) if found else self.refuse(h, 404, "Not Found")
+            return True
+        if rest == "topics":
+            self.answer(h, 200, {"names": list(repo.topics)}, "topic")
             return True
         if rest == "issues":
             items = [self._issue(repo, i) for i in repo.numbered]
@@ -348,8 +360,8 @@ class Target:
             return self.answer(h, 204)
         if (method, rest) == ("POST", "labels"):
             self._request(body, "POST", t + "/labels")
-            if body["name"] in repo.labels:
-                return self.refuse(h, 422, "Validation Failed")
+            if body["name"].lower() in {n.lower() for n in repo.labels}:
+                return self.refuse(h, 422, "Validation Failed: already_exists")
             label = {
                 **self.fake._item("label"),
                 "id": self._id(),
@@ -360,6 +372,19 @@ class Target:
             }
             repo.labels[body["name"]] = label
             return self.answer(h, 201, label, "label")
+        label = re.fullmatch(r"labels/([^/]+)", rest)
+        if label and method == "PATCH":
+            self._request(body, "PATCH", t + "/labels/{name}")
+            found = repo.labels.pop(unquote(label.group(1)), None)
+            if found is None:
+                return self.refuse(h, 404, "Not Found")
+            found.update({"name": body.get("new_name", found["name"]),
+                          **{k: body[k] for k in ("color", "description") if k in body}})  # fmt: skip
+            repo.labels[found["name"]] = found
+            for item in repo.numbered:  # the issues carrying it carry its new name
+                item["labels"] = [found["name"] if x == label.group(1) else x
+                                  for x in item["labels"]]  # fmt: skip
+            return self.answer(h, 200, found, "label")
         if (method, rest) == ("POST", "milestones"):
             self._request(body, "POST", t + "/milestones")
             item = {
@@ -554,6 +579,10 @@ class Target:
             "pull": {"head": head, "base": base},
         }
         repo.numbered.append(item)
+        if repo.git is not None:  # GitHub keeps a pull request's head under refs/pull/
+            subprocess.run(["git", "-C", str(repo.git), "update-ref",
+                            f"refs/pull/{item['number']}/head", f"refs/heads/{head}"],
+                           check=True)  # fmt: skip
         simple = self.fake._item("pull-request-simple")
         answer = {
             **simple,

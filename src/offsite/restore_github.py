@@ -129,6 +129,18 @@ def _restore_locally(
 def _rebuild(
     full: str, entry: str, set_id: str, local: dict[str, Path], options: Options
 ) -> Rebuilt:
+    try:
+        return _rebuild_checked(full, entry, set_id, local, options)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:  # an odd item of the set
+        odd = f"{type(exc).__name__}: {str(exc)[:80]}"
+        raise RebuildFailed(
+            full, f"the set's metadata holds an item unlike GitHub's ({odd})"
+        ) from None
+
+
+def _rebuild_checked(
+    full: str, entry: str, set_id: str, local: dict[str, Path], options: Options
+) -> Rebuilt:
     from offsite.github.repos import client
 
     def fail(reason: str) -> Exception:
@@ -215,31 +227,27 @@ def _check_permissions(full: str, repo: dict[str, Any], metadata: bool) -> None:
 
 
 def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> None:
-    """A repository holding what no earlier run of this restore made is refused unless
-    ``--force``: its refs must be the set's, its issues carry this set's marker."""
+    """A repository holding what no earlier run of this restore made is refused: issues
+    (their numbers are taken) always, other refs unless ``--force``. The target's
+    ``refs/pull/*`` are GitHub's own, made for the pull requests an earlier run made."""
     remote = f"{github_env.server_url()}/{full}.git"
     with git_env(remote, mirror) as env:
-        theirs = run_git(["ls-remote", "--", remote], env, _git_fail(full), mirror).split()
-    mine = set(
-        run_git(
-            ["for-each-ref", "--format=%(objectname) %(refname)"], {}, _git_fail(full), mirror
-        ).split("\n")
-    )
-    listed = {
-        f"{theirs[i]} {theirs[i + 1]}"
-        for i in range(0, len(theirs) - 1, 2)
-        if theirs[i + 1] != "HEAD" and not theirs[i + 1].endswith("^{}")
-    }
-    foreign = sorted(x.split()[1] for x in listed - mine)
-    foreign += items.survey() if items is not None else []
+        theirs = _remote_refs(full, mirror, remote, env)
+    lines = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {},
+                    _git_fail(full), mirror).splitlines()  # fmt: skip
+    mine = {line.split()[1]: line.split()[0] for line in lines if line.strip()}
+    foreign = sorted(name for name, sha in theirs.items()
+                     if not name.startswith("refs/pull/") and mine.get(name) != sha)  # fmt: skip
+    issues = items.survey() if items is not None else []
+    if issues:  # their numbers are taken: a restore would have to change someone's issues
+        shown = ", ".join(issues[:5]) + (" …" if len(issues) > 5 else "")
+        why = f"it holds issues or milestones this set's restore did not make ({shown}), so"
+        raise RebuildRefused(full, why + " numbers cannot be kept: restore into a new repository")
     if foreign and not force:
         shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
-        raise RebuildRefused(
-            full,
-            f"it holds what this set's restore did not make ({shown}): "
-            "restore into a new repository, or pass --force to add "
-            "what is missing",
-        )
+        raise RebuildRefused(full, f"it holds refs this set's restore did not make ({shown}): "
+                             "restore into a new repository, or pass --force to add what is "
+                             "missing (nothing there is deleted or moved)")  # fmt: skip
 
 
 def _create(writer: Writer, full: str, held: Held | None) -> None:
@@ -271,36 +279,47 @@ def _create(writer: Writer, full: str, held: Held | None) -> None:
 def _push(
     full: str, mirror: Path, wiki: Path | None, lfs: bool, force: bool, report: Report
 ) -> None:
+    """Every ref of the restored repository the target lacks (an earlier run's are there
+    already); nothing the target holds is deleted or moved. Then its LFS objects, and the
+    wiki the same way."""
     remote = f"{github_env.server_url()}/{full}.git"
-    with git_env(remote, mirror) as env:
-        if force:  # add what is missing; never delete what the target holds
-            run_git(
-                [
-                    "push",
-                    "--quiet",
-                    "--",
-                    remote,
-                    "refs/heads/*:refs/heads/*",
-                    "refs/tags/*:refs/tags/*",
-                ],
-                env,
-                _git_fail(full),
-                mirror,
-            )
+    _push_refs(full, mirror, remote, force)
+    if lfs:
+        if shutil.which("git-lfs"):
+            with git_env(remote, mirror) as env:
+                run_git(["lfs", "push", "--all", remote], env, _git_fail(full), mirror)
         else:
-            run_git(["push", "--mirror", "--quiet", "--", remote], env, _git_fail(full), mirror)
-        if lfs and shutil.which("git-lfs"):
-            run_git(["lfs", "push", "--all", remote], env, _git_fail(full), mirror)
+            report.lost.append("LFS objects: git-lfs is not installed here; install it and "
+                               "run again")  # fmt: skip
     report.made["git refs"] += 1
     if wiki is None:
         return
-    target = wiki_remote(remote)
     try:
-        with git_env(target, wiki) as env:
-            run_git(["push", "--mirror", "--quiet", "--", target], env, _git_fail(full), wiki)
+        _push_refs(full, wiki, wiki_remote(remote), force)
         report.made["wiki"] += 1
     except OffsiteError:  # GitHub makes a wiki's repository with its first page only
-        report.lost.append("the wiki: create its first page on GitHub, then run again")
+        report.failed.append("the wiki: GitHub makes a wiki's repository with its first "
+                             "page: create one on GitHub, then run again")  # fmt: skip
+
+
+def _push_refs(full: str, local: Path, remote: str, force: bool) -> None:
+    """Push the refs of ``local`` that ``remote`` lacks, by name (never a deletion, never
+    one that moves a ref the remote has: with ``--force`` those are the target's own)."""
+    with git_env(remote, local) as env:
+        theirs = _remote_refs(full, local, remote, env)
+        refs = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {},
+                       _git_fail(full), local).split("\n")  # fmt: skip
+        wanted = [r.split()[1] for r in refs if r.strip() and r.split()[1] not in theirs]
+        for start in range(0, len(wanted), 200):  # (a command line of bounded length)
+            batch = [f"{ref}:{ref}" for ref in wanted[start : start + 200]]
+            run_git(["push", "--quiet", "--", remote, *batch], env, _git_fail(full), local)
+
+
+def _remote_refs(full: str, local: Path, remote: str, env: dict[str, str]) -> dict[str, str]:
+    """The remote's refs, name → object (peeled tags and HEAD left out)."""
+    listed = run_git(["ls-remote", "--", remote], env, _git_fail(full), local).split()
+    return {listed[i + 1]: listed[i] for i in range(0, len(listed) - 1, 2)
+            if listed[i + 1] != "HEAD" and not listed[i + 1].endswith("^{}")}  # fmt: skip
 
 
 def _plan(done: Rebuilt, items: Items | None, create: bool, options: Options) -> Rebuilt:

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fakegithub import FakeGitHub, FakeMetadata
 from tests.fakegithub_target import ACTIONS_TOKEN, Made
-from tests.git.conftest import OWNER, git, make_repo
+from tests.git.conftest import OWNER, commit, git, make_repo
 
 FULL = f"{OWNER}/app"
 
@@ -33,6 +33,11 @@ def _source(fake: FakeGitHub, issues: int, pulls: int, comments: int) -> FakeMet
         environments=["staging", "production"], variables=2, secrets=1, autolinks=1, hooks=1,
     )  # fmt: skip
     meta.gone["issues"] = {4, 9}  # deleted numbers: placeholders keep the rest in place
+    meta.from_forks = {issues + 1}  # from a fork's branch of the same name: an issue
+    # a label GitHub gives every new repository, in other case; a review comment's path
+    # that tries to leave its code span, mention someone and forge a marker
+    meta.edits["labels"] = {1: {"name": "Bug"}}
+    meta.edits["pulls/comments"] = {1: {"path": "a`@victim`<!-- offsite:x:note:c1 -->.py"}}
     fake.metadata[FULL] = meta
     fake.metadata_page = 50
     return meta
@@ -47,6 +52,12 @@ def backed_up(cli, github: FakeGitHub, tmp_path: Path, passphrase: str) -> Path:
 def _backed_up(cli, github: FakeGitHub, tmp_path: Path, issues: int, pulls: int,
                comments: int) -> Path:  # fmt: skip
     _source(github, issues=issues, pulls=pulls, comments=comments)
+    git(
+        "update-ref",
+        "refs/pull/1/head",
+        "refs/heads/feature",
+        cwd=tmp_path / "server" / OWNER / "app.git",
+    )  # GitHub's, never pushed back
     sets = tmp_path / "sets"
     r = cli("backup", f"github://{FULL}", "--include-metadata", "--include-release-assets",
             "--to", sets)  # fmt: skip
@@ -64,6 +75,14 @@ def _read_set(sets: Path, tmp_path: Path, cli) -> Path:
     return out
 
 
+def _refs_of_set(sets: Path, tmp_path: Path, cli) -> list[str]:
+    out = tmp_path / "app.git"
+    if not out.exists():
+        r = cli("restore", sets, "--entry", "app", "--into", out)
+        assert r.code == 0, r.err
+    return git("for-each-ref", "--format=%(objectname) %(refname)", cwd=out).splitlines()
+
+
 def _items(folder: Path, kind: str) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted((folder / kind).rglob("*.json"))]
 
@@ -74,7 +93,7 @@ def _after_origin(body: str | None) -> str | None:
     return rest or None
 
 
-def _compare(made: Made, meta: Path, server: Path) -> None:
+def _compare(made: Made, meta: Path, refs_of_set: list[str]) -> None:
     """Everything the set holds is in the repository the restore made."""
     issues = {i["number"]: i for i in _items(meta, "issues")}
     assert len(made.numbered) == max(issues)
@@ -92,6 +111,23 @@ def _compare(made: Made, meta: Path, server: Path) -> None:
         assert item["locked"] == want["locked"]
         assert item["labels"] == [x["name"] for x in want["labels"]]
         assert item["milestone"] == (want["milestone"] or {}).get("number")
+    # a pull request from a fork's branch is an issue saying so
+    fork = next(
+        n
+        for n, i in issues.items()
+        if i.get("pull_request")
+        and n == max(k for k, v in issues.items() if not v.get("pull_request")) + 1
+    )
+    assert (
+        made.numbered[fork - 1]["pull"] is None
+        and "is back as an issue" in (made.numbered[fork - 1]["body"])
+    )
+    # no text of the set comes before the marker, or out of the origin line's code span
+    for found in made.comments.values():
+        for c in found:
+            first = c["body"].split("\n")[0]
+            assert first.startswith("<!-- offsite:") and first.count("<!--") == 1
+            assert "@victim" not in first
     wanted_labels = {x["name"]: x["color"] for x in _items(meta, "labels")}
     assert {n: made.labels[n]["color"] for n in wanted_labels} == wanted_labels
     milestones = {m["number"]: m for m in _items(meta, "milestones")}
@@ -123,12 +159,13 @@ def _compare(made: Made, meta: Path, server: Path) -> None:
     assert sorted(made.variables) == ["VARIABLE_1", "VARIABLE_2"]
     assert len(made.autolinks) == 1 and len(made.hooks) == 1
     assert made.hooks[0]["active"] is False
-    # the refs, but refs/pull/*
-    assert (
-        git("for-each-ref", "--format=%(refname)", cwd=made.git).split()
-        == sorted(git("for-each-ref", "--format=%(refname)", cwd=server).split())
-        or True
-    )
+    # every ref of the set but refs/pull/* (GitHub's own: those of the pull requests made)
+    got = git("for-each-ref", "--format=%(objectname) %(refname)", cwd=made.git).splitlines()
+    assert [x for x in got if " refs/pull/" not in x] == [
+        x for x in refs_of_set if " refs/pull/" not in x
+    ]
+    pulls = sorted(int(x.split("/")[2]) for x in got if " refs/pull/" in x)
+    assert pulls == [i["number"] for i in made.numbered if i.get("pull")]
 
 
 def test_a_deleted_repository_comes_back_from_the_set_alone(
@@ -138,8 +175,8 @@ def test_a_deleted_repository_comes_back_from_the_set_alone(
     assert r.code == 0, r.err
     made = github.target.made[FULL]
     assert made.fields["private"] is True
-    _compare(made, _read_set(backed_up, tmp_path, cli), made.git)  # type: ignore[arg-type]
-    assert "Actions secret SECRET_1" in r.out and "approval" in r.out
+    _compare(made, _read_set(backed_up, tmp_path, cli), _refs_of_set(backed_up, tmp_path, cli))
+    assert "Actions secret SECRET_1" in r.out and "approved by octocat" in r.out
     # a second run makes nothing
     posts = github.target.posts
     r = cli("restore", backed_up, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0",
@@ -199,6 +236,51 @@ def test_a_run_cut_off_anywhere_is_finished_by_the_next_without_duplicates(
     r = cli("restore", backed_up, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0")
     assert r.code == 0, r.err
     made = github.target.made[FULL]
-    _compare(made, _read_set(backed_up, tmp_path, cli), made.git)  # type: ignore[arg-type]
+    _compare(made, _read_set(backed_up, tmp_path, cli), _refs_of_set(backed_up, tmp_path, cli))
     markers = [c["body"].split("<!-- ")[1] for found in made.comments.values() for c in found]
     assert len(markers) == len(set(markers))  # no comment twice
+
+
+def test_a_setting_github_refuses_is_named_the_rest_comes_back_and_a_second_run_ends_it(
+    cli, github: FakeGitHub, backed_up: Path, tmp_path: Path
+) -> None:
+    upgrade = "Upgrade to GitHub Pro or make this repository public to enable this feature."
+    github.target.refusing = {r"/branches/main/protection$": upgrade}
+    args = ("restore", backed_up, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0")
+    r = cli(*args)
+    assert r.code == 3, r.err
+    assert "protection of main" in r.err and "Upgrade to GitHub Pro" in r.err, r.err
+    made = github.target.made[FULL]
+    assert sorted(made.protection) == ["release/2"] and made.autolinks and made.hooks
+    github.target.refusing = {}
+    r = cli(*args)
+    assert r.code == 0, r.err
+    _compare(made, _read_set(backed_up, tmp_path, cli), _refs_of_set(backed_up, tmp_path, cli))
+
+
+def test_force_adds_what_is_missing_and_keeps_what_the_target_holds(
+    cli, github: FakeGitHub, backed_up: Path, tmp_path: Path
+) -> None:
+    """A repository someone made again by hand, with its own main and topics."""
+    bare = tmp_path / "server" / OWNER / "again.git"
+    work = tmp_path / "hand"
+    git("init", "-q", "-b", "main", str(work))
+    commit(work, "README", "made again by hand\n")
+    git("clone", "-q", "--bare", str(work), str(bare))
+    theirs = git("rev-parse", "refs/heads/main", cwd=bare).strip()
+    github.target.made[f"{OWNER}/again"] = Made(OWNER, "again", bare, topics=["theirs"])
+    args = ("restore", backed_up, "--entry", "app", "--into", f"github://{OWNER}/again",
+            "--pace", "0")  # fmt: skip
+    r = cli(*args)
+    assert r.code == 2 and "refs/heads/main" in r.err and "--force" in r.err, r.err
+    r = cli(*args, "--force")
+    assert r.code == 0, r.err
+    made = github.target.made[f"{OWNER}/again"]
+    assert git("rev-parse", "refs/heads/main", cwd=bare).strip() == theirs  # not moved
+    ours = _refs_of_set(backed_up, tmp_path, cli)
+    for line in ours:
+        sha, name = line.split()
+        if name not in ("refs/heads/main",) and not name.startswith("refs/pull/"):
+            assert git("rev-parse", name, cwd=bare).strip() == sha, name
+    assert made.topics == ["theirs", "backup", "tools"]
+    assert len(made.numbered) == 18  # numbers kept: the target had no issues

@@ -45,4 +45,9 @@ def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
             for x in lost:
                 click.echo(f"  not restored: {x}")
     gha.append_summary("\n\n".join(summary))
-    return 0
+    failed = [(r.repository, x) for r in done for x in r.report.failed]
+    for repository, what in failed:
+        click.echo(f"offsite: error: restore into github://{repository}: {what}", err=True)
+    if failed:
+        click.echo("offsite: error: the rest is back; a second run tries these again", err=True)
+    return 3 if failed else 0

@@ -14,8 +14,13 @@ from typing import Any
 
 from offsite.github.metadata_index import INDEX, Index
 
-_MARKER = re.compile(r"<!-- (offsite:[A-Za-z0-9:._-]{1,200}) -->")
+_MARKER = re.compile(r"^<!-- (offsite:[A-Za-z0-9:._-]{1,200}) -->")
 _NUMBER = re.compile(r"/(?:issues|pulls)/(\d{1,12})$")
+_LOGIN = re.compile(r"[^A-Za-z0-9_.\[\]-]")
+_TIME = re.compile(r"[^0-9A-Za-z:.+-]")
+_SPAN = re.compile(r"[`<>@\r\n]")
+LONGEST = 65536  # characters GitHub takes in a body or comment
+CUT = "\n\n_(cut here: GitHub takes 65,536 characters; the whole text is in the backup)_"
 
 
 def marker(set_id: str, kind: str, ident: object) -> str:
@@ -24,19 +29,27 @@ def marker(set_id: str, kind: str, ident: object) -> str:
 
 
 def origin(who: str, when: str, mark: str, what: str = "") -> str:
-    """The line a body or comment begins with: the author in a code span (a mention there
-    notifies nobody), the time, the marker in a comment GitHub does not show."""
-    said = f"{what} " if what else ""
-    return f"<sub>{said}Originally by `@{who}` on {when}.</sub> <!-- {mark} -->"
+    """The line a body or comment begins with: the marker first, in a comment GitHub does
+    not show (nothing the backed-up text holds can come before it), then the author in a
+    code span (a mention there notifies nobody) and the time. What the set says of the
+    author, the time and the place is cut to characters that cannot leave the code span
+    or the line."""
+    said = f"{_SPAN.sub('_', what)} " if what else ""
+    who = _LOGIN.sub("_", who)[:40] or "ghost"
+    when = _TIME.sub("_", when)[:40]
+    return f"<!-- {mark} --><sub>{said}Originally by `@{who}` on {when}.</sub>"
 
 
 def with_origin(line: str, body: str | None) -> str:
-    return f"{line}\n\n{body}" if body else line
+    """The origin line, then the text unchanged (cut, and saying so, where GitHub would
+    refuse it as too long)."""
+    text = f"{line}\n\n{body}" if body else line
+    return text if len(text) <= LONGEST else text[: LONGEST - len(CUT)] + CUT
 
 
 def found_marker(body: str | None) -> str | None:
-    """The marker of a body or comment a restore made, or None."""
-    m = _MARKER.search(body or "")
+    """The marker a restore put at the start of a body or comment, or None."""
+    m = _MARKER.match(body or "")
     return m.group(1) if m else None
 
 

@@ -17,10 +17,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from offsite.github.held import Held, found_marker, login, marker, origin, with_origin
 from offsite.github.metadata_index import safe_name
 from offsite.github.writer import Writer
+
+
+def _repo_of(side: Any) -> Any:
+    """The repository a pull request's head or base is in (None: a deleted fork)."""
+    repo = side.get("repo") if isinstance(side, dict) else None
+    return repo.get("full_name") if isinstance(repo, dict) else None
+
 
 PLACEHOLDER = "offsite-placeholder"
 LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
@@ -34,12 +42,14 @@ class Report:
     found: Counter[str] = field(default_factory=Counter)
     lost: list[str] = field(default_factory=list)  # what cannot come back, one line each
     left_out: list[str] = field(default_factory=list)  # users and teams not on the target
+    failed: list[str] = field(default_factory=list)  # refused: named, a second run retries
 
     def as_json(self) -> dict[str, Any]:
         return {
             "made": dict(sorted(self.made.items())),
             "found": dict(sorted(self.found.items())),
             "cannot_come_back": self.lost,
+            "failed": self.failed,
             "left_out": self.left_out,
         }
 
@@ -77,74 +87,71 @@ class Items:
 
     # -- what is there -----------------------------------------------------------------------
     def survey(self) -> list[str]:
-        """Read what the target holds; each item a restore of this set did not make."""
+        """Read what the target holds; each issue, and each milestone at a number the set
+        needs, that a restore of this set did not make."""
         listed = self.w.every("issues", {"state": "all", "sort": "created", "direction": "asc"})
         self.existing = {int(i["number"]): i for i in listed}
         prefix = f"offsite:{self.set_id}:"
-        return [
-            f"#{n}"
-            for n, i in sorted(self.existing.items())
-            if not (found_marker(i.get("body")) or "").startswith(prefix)
-        ]
+        foreign = [f"#{n}" for n, i in sorted(self.existing.items())
+                   if not (found_marker(i.get("body")) or "").startswith(prefix)]  # fmt: skip
+        self.milestones_there = {int(m["number"]): m
+                                 for m in self.w.every("milestones", {"state": "all"})}  # fmt: skip
+        for number, have in sorted(self.milestones_there.items()):
+            if have.get("title") != self._milestone(number)["title"]:
+                foreign.append(f"milestone {number}")
+        return foreign
 
     # -- labels and milestones ----------------------------------------------------------------
     def labels(self) -> None:
-        there = {str(x.get("name")): x for x in self.w.every("labels")}
-        wanted = [
-            *self.held.labels,
-            *(
-                [
-                    {
-                        "name": PLACEHOLDER,
-                        "color": "cccccc",
-                        "description": "A number offsite kept: deleted before the backup",
-                    }
-                ]
-                if len(self.held.issues) < self.held.top()
-                else []
-            ),
-        ]
+        """Each label of the set, by name as GitHub compares them (case aside); one the
+        target has already (GitHub's defaults) takes the set's colour and description."""
+        there = {str(x.get("name")).lower(): x for x in self.w.every("labels")}
+        wanted = list(self.held.labels)
+        if len(self.held.issues) < self.held.top():
+            why = "A number offsite kept: deleted before the backup"
+            wanted.append({"name": PLACEHOLDER, "color": "cccccc", "description": why})
         for label in wanted:
-            body = {
-                "name": label["name"],
-                "color": label.get("color") or "ededed",
-                "description": label.get("description") or "",
-            }
-            have = there.get(label["name"])
+            body = {"name": str(label["name"]), "color": label.get("color") or "ededed",
+                    "description": label.get("description") or ""}  # fmt: skip
+            have = there.get(body["name"].lower())
             if have is None:
                 self.w.write("POST", "labels", body)
                 self.report.made["labels"] += 1
-            else:
-                self.report.found["labels"] += 1
+                continue
+            self.report.found["labels"] += 1
+            if any(have.get(k) != body[k] for k in ("name", "color")) or (
+                (have.get("description") or "") != body["description"]
+            ):
+                self.w.write("PATCH", f"labels/{quote(str(have['name']), safe='')}",
+                             {"new_name": body["name"], "color": body["color"],
+                              "description": body["description"]})  # fmt: skip
+
+    def _milestone(self, number: int) -> dict[str, Any]:
+        """What milestone ``number`` is made as: the set's, or a closed placeholder."""
+        item = self.held.milestones.get(number)
+        if item is None:
+            return {"title": f"{PLACEHOLDER} {number}", "state": "closed",
+                    "description": "deleted before the backup"}  # fmt: skip
+        body = {"title": str(item["title"]), "state": item.get("state") or "open",
+                "description": item.get("description") or ""}  # fmt: skip
+        if item.get("due_on"):
+            body["due_on"] = item["due_on"]
+        return body
 
     def milestones(self) -> None:
-        there = {int(m["number"]): m for m in self.w.every("milestones", {"state": "all"})}
+        there = getattr(self, "milestones_there", None)
+        if there is None:
+            there = {int(m["number"]): m for m in self.w.every("milestones", {"state": "all"})}
         for number in range(1, max([*self.held.milestones, 0]) + 1):
             if number in there:
                 self.report.found["milestones"] += 1
                 continue
-            item = self.held.milestones.get(number)
-            if item is None:
-                body: dict[str, Any] = {
-                    "title": f"{PLACEHOLDER} {number}",
-                    "state": "closed",
-                    "description": "deleted before the backup",
-                }
-            else:
-                body = {
-                    "title": item["title"],
-                    "state": item.get("state") or "open",
-                    "description": item.get("description") or "",
-                }
-                if item.get("due_on"):
-                    body["due_on"] = item["due_on"]
-            made = self.w.write("POST", "milestones", body)
+            made = self.w.write("POST", "milestones", self._milestone(number))
             if int(made["number"]) != number:
-                raise self.w.fail(
-                    f"milestone {number} became {made['number']}: numbers cannot "
-                    "be kept here (something else made milestones meanwhile)"
-                )
-            self.report.made["milestones" if item else "milestone placeholders"] += 1
+                raise self.w.fail(f"milestone {number} became {made['number']}: numbers cannot "
+                                  "be kept (something else made milestones meanwhile)")  # fmt: skip
+            kind = "milestones" if number in self.held.milestones else "milestone placeholders"
+            self.report.made[kind] += 1
 
     # -- issues and pull requests -----------------------------------------------------------
     def issues(self) -> None:
@@ -199,8 +206,11 @@ class Items:
         pull = self.held.pulls.get(number) if item.get("pull_request") else None
         if pull is not None:
             head, base = str(pull["head"]["ref"]), str(pull["base"]["ref"])
+            # from a fork (or a fork since deleted): its branch is not this repository's
+            home = _repo_of(pull["base"])
+            own = home is not None and _repo_of(pull["head"]) == home
             merged = f" It was merged on {pull['merged_at']}." if pull.get("merged_at") else ""
-            if self._ahead(base, head):
+            if own and self._ahead(base, head):
                 self.report.made["pull requests"] += 1
                 text = f"{body}\n\n_{merged.strip()}_" if merged else body
                 made = self.w.write(
@@ -280,7 +290,7 @@ class Items:
         for who in (str(a.get("login")) for a in item.get("assignees") or []):
             name = self.users.get(who, who)
             if name not in self.assignable:
-                self.assignable[name] = self.w.exists(f"assignees/{name}")
+                self.assignable[name] = self.w.exists(f"assignees/{quote(name, safe='')}")
                 if not self.assignable[name]:
                     self.report.left_out.append(
                         f"user {who}: not assignable here (--map-user OLD=NEW)"

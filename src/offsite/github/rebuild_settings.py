@@ -9,9 +9,11 @@ report for a person to grant again.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
+from offsite.errors import RebuildFailed
 from offsite.github.held import Held
 from offsite.github.rebuild import Options, Report
 from offsite.github.writer import Writer
@@ -127,6 +129,7 @@ class Settings:
         self.w, self.held, self.report = writer, held, report
         self.users, self.teams = dict(options.users), dict(options.teams)
         self.branches = branches  # the branches the restored repository has
+        self.force = options.force  # into a repository with its own refs: replace nothing
 
     def run(self) -> None:
         self.repository()
@@ -152,31 +155,40 @@ class Settings:
         self.listed("hooks", "hooks", "url", "", self._hook)
         self.unwritable()
 
+    def attempt(self, what: str, method: str, path: str, body: Any) -> bool:
+        """One write of a setting; GitHub refusing it (a plan without the feature on a
+        private repository, a user the target lacks) is named in the report and the run
+        goes on (it ends with exit 3: a second run tries again). No answer stops the run."""
+        try:
+            self.w.write(method, path, body)
+            return True
+        except RebuildFailed as exc:
+            if self.w.status not in (403, 404, 409, 422):
+                raise
+            self.report.failed.append(f"{what}: {exc.args[1]}")
+            return False
+
     def repository(self) -> None:
         repo = self.held.repository
         change = {k: repo[k] for k in REPOSITORY_FIELDS if k in repo and repo[k] is not None}
         if repo.get("default_branch") in self.branches:
             change["default_branch"] = repo["default_branch"]
-        if change:
-            self.w.write("PATCH", "", change)
+        if self.force:  # the target's own description and features stay
+            self.report.found["repository settings"] += 1
+        elif change and self.attempt("repository settings", "PATCH", "", change):
             self.report.made["repository settings"] += 1
         topics = self.held.one("settings", "topics.json")
         if isinstance(topics, dict) and topics.get("names"):
-            self.w.write("PUT", "topics", {"names": list(topics["names"])})
-            self.report.made["topics"] += len(topics["names"])
+            there = (self.w.get("topics") or {}).get("names") or [] if self.force else []
+            names = list(dict.fromkeys([*there, *topics["names"]]))
+            if self.attempt("topics", "PUT", "topics", {"names": names}):
+                self.report.made["topics"] += len(topics["names"])
         values = self.held.one("settings", "custom-properties.json")
         if isinstance(values, list) and values:
-            self.w.write(
-                "PATCH",
-                "properties/values",
-                {
-                    "properties": [
-                        {"property_name": v["property_name"], "value": v.get("value")}
-                        for v in values
-                    ]
-                },
-            )
-            self.report.made["custom properties"] += len(values)
+            body = {"properties": [{"property_name": v["property_name"], "value": v.get("value")}
+                                   for v in values]}  # fmt: skip
+            if self.attempt("custom properties", "PATCH", "properties/values", body):  # fmt: skip
+                self.report.made["custom properties"] += len(values)
 
     def protection(self) -> None:
         for rules in self.held.items("branch-protection"):
@@ -185,108 +197,111 @@ class Settings:
                 self.report.lost.append(f"protection of {branch}: the branch is not in the backup")
                 continue
             path = f"branches/{quote(branch, safe='')}/protection"
+            if self.force and self.w.get(path) is not None:
+                self.report.found["branch protections"] += 1
+                continue  # the target's own rules stay
             body = protection_request(rules, self.users, self.teams)
-            try:
-                self.w.write("PUT", path, body)
-            except Exception as first:  # users or teams the target does not have: without them
-                people = protection_request(rules, self.users, self.teams, people=False)
-                if people == body:
-                    raise
-                self.w.write("PUT", path, people)
-                self.report.left_out.append(
-                    f"protection of {branch}: the users and teams it "
-                    f"names were refused ({first}); --map-user, --map-team"
-                )
-            self.report.made["branch protections"] += 1
+            bare = protection_request(rules, self.users, self.teams, people=False)
+            what = f"protection of {branch}"
+            made = self._quietly("PUT", path, body)
+            if not made and bare != body:  # users or teams the target lacks: without them
+                made = self.attempt(what, "PUT", path, bare)
+                if made:
+                    self.report.left_out.append(f"{what}: the users and teams it names were "
+                                                "refused; --map-user, --map-team")  # fmt: skip
+            elif not made:
+                self.attempt(what, "PUT", path, body)
+            if made:
+                self.report.made["branch protections"] += 1
+
+    def _quietly(self, method: str, path: str, body: Any) -> bool:
+        """A write GitHub may refuse (403, 422) without it counting as a failure yet."""
+        try:
+            self.w.write(method, path, body)
+            return True
+        except RebuildFailed:
+            if self.w.status not in (403, 404, 409, 422):
+                raise
+            return False
 
     def rulesets(self) -> None:
-        there = {str(r.get("name")) for r in self.w.every("rulesets")}
+        there = {
+            str(r.get("name")) for r in self.w.every("rulesets", {"includes_parents": "false"})
+        }
+        keys = ("name", "target", "enforcement", "bypass_actors", "conditions", "rules")
         for ruleset in self.held.items("rulesets"):
             if ruleset["name"] in there:
                 self.report.found["rulesets"] += 1
                 continue
-            self.w.write(
-                "POST",
-                "rulesets",
-                {
-                    k: ruleset[k]
-                    for k in (
-                        "name",
-                        "target",
-                        "enforcement",
-                        "bypass_actors",
-                        "conditions",
-                        "rules",
-                    )
-                    if ruleset.get(k) is not None
-                },
-            )
-            self.report.made["rulesets"] += 1
+            body = {k: ruleset[k] for k in keys if ruleset.get(k) is not None}
+            if self.attempt(f"ruleset {ruleset['name']}", "POST", "rulesets", body):  # fmt: skip
+                self.report.made["rulesets"] += 1
 
     def environments(self) -> None:
         for held in self.held.items("environments"):
             env = held["environment"]
             name = quote(str(env["name"]), safe="")
             body: dict[str, Any] = {}
+            reviewers: list[dict[str, Any]] = []
             for rule in env.get("protection_rules") or []:
                 if rule.get("type") == "wait_timer":
                     body["wait_timer"] = rule.get("wait_timer", 0)
                 if rule.get("type") == "required_reviewers":
                     body["prevent_self_review"] = bool(rule.get("prevent_self_review"))
-                    body["reviewers"] = [
-                        {"type": r["type"], "id": r["reviewer"]["id"]}
-                        for r in rule.get("reviewers") or []
-                    ]
+                    reviewers = [{"type": r["type"], "id": r["reviewer"]["id"]}
+                                 for r in rule.get("reviewers") or []
+                                 if isinstance(r.get("reviewer"), dict)]  # fmt: skip
             policy = env.get("deployment_branch_policy")
             if isinstance(policy, dict):
                 body["deployment_branch_policy"] = {
                     "protected_branches": bool(policy.get("protected_branches")),
                     "custom_branch_policies": bool(policy.get("custom_branch_policies")),
                 }
-            self.w.write("PUT", f"environments/{name}", body or None)
+            what, path = f"environment {env['name']}", f"environments/{name}"
+            if self.force and self.w.get(path) is not None:
+                self.report.found["environments"] += 1
+                continue  # the target's own environment stays
+            full = {**body, "reviewers": reviewers} if reviewers else body
+            made = self._quietly("PUT", path, full or None)
+            if not made and reviewers:  # reviewers the target lacks: without them
+                made = self.attempt(what, "PUT", path, body or None)
+                if made:
+                    self.report.left_out.append(f"{what}: its required reviewers were refused;"
+                                                " add them again")  # fmt: skip
+            elif not made:
+                self.attempt(what, "PUT", path, full or None)
+            if not made:
+                continue
             self.report.made["environments"] += 1
-            where = f"environments/{name}/deployment-branch-policies"
-            self.listed(
-                "branch policies",
-                where,
-                "name",
-                "branch_policies",
-                lambda p: {"name": p["name"], **({"type": p["type"]} if p.get("type") else {})},
-                held.get("deployment_branch_policies") or [],
-            )
-            self.listed(
-                "environment variables",
-                f"environments/{name}/variables",
-                "name",
-                "variables",
-                lambda v: {"name": v["name"], "value": v.get("value", "")},
-                held.get("variables") or [],
-            )
-            for what in held.get("unreadable") or {}:
-                self.report.lost.append(
-                    f"environment {env['name']}: {what} (not readable when it was backed up)"
-                )
+            self.listed("branch policies", f"{path}/deployment-branch-policies", "name",
+                        "branch_policies",
+                        lambda p: {"name": p["name"], **({"type": p["type"]} if p.get("type")
+                                                         else {})},
+                        held.get("deployment_branch_policies") or [])  # fmt: skip
+            self.listed("environment variables", f"{path}/variables", "name", "variables",
+                        lambda v: {"name": v["name"], "value": v.get("value", "")},
+                        held.get("variables") or [])  # fmt: skip
+            for part in held.get("unreadable") or {}:
+                self.report.lost.append(f"{what}: {part} (not readable when it was backed up)")
 
     def listed(
-        self,
-        kind: str,
-        path: str,
-        key: str,
-        wrapped: str,
-        request: Any,
+        self, kind: str, path: str, key: str, wrapped: str, request: Any,
         items: list[Any] | None = None,
-    ) -> None:
-        """Each item of a list the target lacks (compared by ``key``), made."""
+    ) -> None:  # fmt: skip
+        """Each item of a list the target lacks, made: compared by ``key``, as many of a
+        key as the set holds (two webhooks to one address are two)."""
         items = self.held.items(kind) if items is None else items
         if not items:
             return
-        there = {_key(x, key) for x in self.w.every(path, None, wrapped)}
+        there = Counter(_key(x, key) for x in self.w.every(path, None, wrapped))
         for item in items:
-            if _key(item, key) in there:
+            if there[_key(item, key)] > 0:
+                there[_key(item, key)] -= 1
                 self.report.found[kind] += 1
                 continue
-            self.w.write("POST", path, request(item))
-            self.report.made[kind] += 1
+            body = request(item)
+            if self.attempt(f"{kind} {_key(item, key)}", "POST", path, body):
+                self.report.made[kind] += 1
 
     @staticmethod
     def _hook(hook: dict[str, Any]) -> dict[str, Any]:
@@ -317,7 +332,7 @@ class Settings:
                 self.report.lost.append(what.format(name))
         for kind, why in sorted(self.held.index.unreadable.items()):
             self.report.lost.append(f"{kind}: not readable when it was backed up ({why})")
-        self.report.lost.extend(f"approval {a} (an empty review)" for a in self.held.approvals)
+        self.report.lost.extend(f"review {a} (it has no text to post)" for a in self.held.approvals)
         self.report.lost.append("authorship and times (each body and comment names them)")
 
 

@@ -47,9 +47,9 @@ class Writer:
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """The answer's data, or None where GitHub answers 404."""
+        """The answer's data, or None where GitHub answers 404 (or 410)."""
         status, _, data = self._send("GET", self._url(path), params=params)
-        return None if status == 404 else data
+        return None if status in (404, 410) else data
 
     def exists(self, path: str) -> bool:
         """Whether GitHub answers other than 404 (an assignable user: 204)."""
@@ -64,7 +64,7 @@ class Writer:
         found: list[Any] = []
         while url:
             status, headers, data = self._send("GET", url, params=query)
-            if status == 404:
+            if status in (404, 410):  # not there; switched off (issues disabled)
                 return found
             items = data.get(wrapped) if wrapped and isinstance(data, dict) else data
             if not isinstance(items, list):
@@ -131,7 +131,7 @@ class Writer:
             except OSError as exc:  # requests' errors are OSErrors: no answer
                 raise self.fail(f"{where}: {reason(exc)}") from None
             self.status = status
-            if status < 400 or (status == 404 and method == "GET"):
+            if status < 400 or (status in (404, 410) and method == "GET"):
                 return status, answer, data
             wait = _wait(status, answer, data)
             if wait is None:
