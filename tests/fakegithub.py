@@ -16,6 +16,7 @@ from the shapes of tests/fixtures/github/github-metadata-*.json.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import io
 import json
@@ -53,9 +54,15 @@ def _when(n: int, step: int) -> str:
 
 
 def validate(body: Any, definition: str) -> None:
+    _validator(definition).validate(body)
+
+
+@functools.lru_cache(maxsize=None)
+def _validator(definition: str) -> jsonschema.Draft202012Validator:
+    """One validator a definition (made once: building one reads the whole schema)."""
     defs = SCHEMA["$defs"] if definition in SCHEMA["$defs"] else METADATA_SCHEMA["$defs"]
     pointer = definition.replace("~", "~0").replace("/", "~1")  # (a request's names a path)
-    jsonschema.Draft202012Validator({"$ref": f"#/$defs/{pointer}", "$defs": defs}).validate(body)
+    return jsonschema.Draft202012Validator({"$ref": f"#/$defs/{pointer}", "$defs": defs})
 
 
 def zip_folder(folder: Path) -> bytes:
@@ -185,6 +192,7 @@ class FakeGitHub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go in two writes: no 40 ms wait
 
             def log_message(self, *args: object) -> None:
                 pass

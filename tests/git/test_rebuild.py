@@ -46,7 +46,7 @@ def _source(fake: FakeGitHub, issues: int, pulls: int, comments: int) -> FakeMet
 @pytest.fixture
 def backed_up(cli, github: FakeGitHub, tmp_path: Path, passphrase: str) -> Path:
     """The fixture's octo-org/app backed up with its metadata, then deleted."""
-    return _backed_up(cli, github, tmp_path, issues=12, pulls=6, comments=20)
+    return _backed_up(cli, github, tmp_path, issues=240, pulls=60, comments=150)
 
 
 def _backed_up(cli, github: FakeGitHub, tmp_path: Path, issues: int, pulls: int,
@@ -185,7 +185,7 @@ def test_a_deleted_repository_comes_back_from_the_set_alone(
     report = json.loads(r.out)["rebuilt"][0]
     assert github.target.posts == posts  # nothing made twice: settings set again, as they are
     assert not {"issues", "comments", "labels", "releases", "release assets"} & set(report["made"])
-    assert report["found"]["issues and pull requests"] == 18
+    assert report["found"]["issues and pull requests"] == 300
 
 
 def test_a_repository_holding_other_content_is_refused_without_force(
@@ -206,7 +206,7 @@ def test_a_dry_run_counts_and_writes_nothing(cli, github: FakeGitHub, backed_up:
             "--json")  # fmt: skip
     assert r.code == 0, r.err
     plan = json.loads(r.out)["rebuilt"][0]
-    assert plan["would_make"]["issues and pull requests"] == 16
+    assert plan["would_make"]["issues and pull requests"] == 298
     assert plan["would_make"]["placeholders"] == 2
     assert plan["estimate"]["seconds"] == plan["estimate"]["writes"] > 40
     assert github.target.writes == 0 and FULL not in github.target.made
@@ -283,4 +283,4 @@ def test_force_adds_what_is_missing_and_keeps_what_the_target_holds(
         if name not in ("refs/heads/main",) and not name.startswith("refs/pull/"):
             assert git("rev-parse", name, cwd=bare).strip() == sha, name
     assert made.topics == ["theirs", "backup", "tools"]
-    assert len(made.numbered) == 18  # numbers kept: the target had no issues
+    assert len(made.numbered) == 300  # numbers kept: the target had no issues
