@@ -57,7 +57,7 @@ def validate(body: Any, definition: str) -> None:
     _validator(definition).validate(body)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     """One validator a definition (made once: building one reads the whole schema)."""
     defs = SCHEMA["$defs"] if definition in SCHEMA["$defs"] else METADATA_SCHEMA["$defs"]
