@@ -542,6 +542,7 @@ class Target:
             "labels": [self._label(repo, x) for x in body.get("labels", [])],
             "milestone": milestone,
             "pull": pull,
+            "assignees": list(body.get("assignees", [])),
         }
         repo.numbered.append(item)
         self.answer(h, 201, self._issue(repo, item), "issue")

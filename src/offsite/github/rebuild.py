@@ -233,7 +233,16 @@ class Items:
             self.report.made["pull requests as issues"] += 1
         else:
             self.report.made["issues"] += 1
-        payload: dict[str, Any] = {"title": item["title"], "body": body}
+        # what the issue carries is set as it is made (a pull request's, after: its own
+        # request takes none of it)
+        labels = [str(x.get("name")) for x in item.get("labels") or []]
+        payload: dict[str, Any] = {"title": item["title"], "body": body, "labels": labels}
+        milestone = (item.get("milestone") or {}).get("number")
+        if milestone is not None:
+            payload["milestone"] = milestone
+        assignees = self._assignees(item)
+        if assignees:
+            payload["assignees"] = assignees
         return self.w.write("POST", "issues", payload)
 
     def _ahead(self, base: str, head: str) -> bool:
