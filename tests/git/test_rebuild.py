@@ -284,3 +284,28 @@ def test_force_adds_what_is_missing_and_keeps_what_the_target_holds(
             assert git("rev-parse", name, cwd=bare).strip() == sha, name
     assert made.topics == ["theirs", "backup", "tools"]
     assert len(made.numbered) == 300  # numbers kept: the target had no issues
+
+
+def test_a_diff_set_brings_its_base_metadata_with_it(
+    cli, github: FakeGitHub, tmp_path: Path, passphrase: str
+) -> None:
+    """The newest set is a diff: what changed since the full, over the full's items."""
+    meta = _source(github, issues=6, pulls=2, comments=5)
+    sets = tmp_path / "sets"
+    args = ("backup", f"github://{FULL}", "--include-metadata", "--include-release-assets",
+            "--incremental", "--to", sets, "--json")  # fmt: skip
+    assert cli(*args).code == 0
+    meta.edits["issues"] = {2: {"title": "retitled after the full run"}}
+    meta.issue_comments += 2
+    r = cli(*args)
+    assert r.code == 0, r.err
+    entries = {e["name"]: e["delta"] for e in json.loads(r.out)["manifest"]["entries"]}
+    assert entries["app-metadata"] == "diff"
+    github.target.git_root = tmp_path / "server"
+    github.target.delete(FULL)
+    r = cli("restore", sets, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0")
+    assert r.code == 0, r.err
+    made = github.target.made[FULL]
+    assert made.numbered[1]["title"] == "retitled after the full run"
+    assert made.numbered[0]["title"] == "issue 1"  # from the full set
+    _compare(made, _read_set(sets, tmp_path, cli), _refs_of_set(sets, tmp_path, cli))
