@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import only_set
-from tests.fakegithub import TOKEN, FakeGitHub, validate
+from tests.fakegithub import TOKEN, FakeGitHub, validate, zip_folder
 from tests.git.conftest import OWNER, checkout_with_lfs, git, make_repo, needs_lfs, refs
 
 BIG = {"model.bin": os.urandom(300_000), "data.bin": os.urandom(120_000)}
@@ -317,6 +317,15 @@ def test_a_repository_backed_up_only_into_its_own_artifacts_is_told_so(
     assert said == [f"offsite: warning: {OWNER}/app is backed up only into its own GitHub "
                     "Artifacts: deleting the repository deletes these backups with it; add "
                     "a destination outside it"]  # fmt: skip
+    # the monitor of that repository's Artifacts says it too, and stays healthy
+    made = next((tmp_path / "staging").iterdir())
+    github.add(f"backup-{made.name}", zip_folder(made), repo=f"{OWNER}/app")
+    r = cli("monitor", "--storage", f"gh-artifacts://{OWNER}/app", "--max-age", "1d",
+            "--state-file", tmp_path / "state", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    target = json.loads(r.out)["targets"][0]
+    assert target["status"] == "healthy"
+    assert any("deleting the repository deletes these backups" in x for x in target["reasons"])
     r = cli("backup", f"github://{OWNER}/app", "--to", "github-artifacts", "--to",
             tmp_path / "elsewhere", "--no-encrypt")  # fmt: skip
     assert r.code == 0 and "deletes these backups" not in r.err

@@ -116,3 +116,18 @@ def dies_with_repository(
         return None
     return (f"{here} is backed up only into its own GitHub Artifacts: deleting the "
             "repository deletes these backups with it; add a destination outside it")  # fmt: skip
+
+
+def kept_in_itself(storage: str, sources: Iterable[str]) -> str | None:
+    """The monitor's side of ``dies_with_repository``: a destination that is a
+    repository's own Artifacts (``gh-artifacts://OWNER/REPO``) holding backups of that
+    repository; None where it is not so."""
+    prefix = "gh-artifacts://"
+    if not storage.lower().startswith(prefix):
+        return None
+    here = storage[len(prefix) :].strip("/").lower()
+    if not any(u.lower().startswith("github://") and u[len("github://") :].strip("/").lower()
+               == here for u in sources):  # fmt: skip
+        return None
+    return (f"{here} is backed up into its own GitHub Artifacts: deleting the repository "
+            "deletes these backups with it; keep a copy outside it")  # fmt: skip

@@ -89,6 +89,7 @@ class Observation:
     reenabled: bool = False  # the monitor re-enabled the workflow GitHub had disabled
     history_short: bool = False  # the runs read do not reach back over the whole window
     pitr: set[str] = field(default_factory=set)  # clusters whose base backups are kept here
+    notes: list[str] = field(default_factory=list)  # said, but no objective missed
 
 
 @dataclass(frozen=True)
@@ -381,7 +382,7 @@ def _assess_storage(seen: Observation, t: Thresholds, now: datetime) -> Health:
     if continuous:
         wal = [largest_gap(ts, now, t.window) for c, ts in seen.wal.items() if c in seen.pitr]
         gap = max((g for g in wal if g is not None), key=lambda g: g.length, default=gap)
-    notes = []
+    notes = list(seen.notes)
     if drill is not None and not drill.verified and t.rto is None and t.max_drill_age is None:
         notes.append("the newest drill record is unverified: give the passphrase to prove it")
     history = [(b.created, b.size) for b in reversed(seen.backups[:30])]

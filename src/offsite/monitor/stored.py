@@ -11,6 +11,7 @@ from offsite.crypto.auth import import_trusted, signer
 from offsite.crypto.gpg import throwaway_home
 from offsite.crypto.keys import unwrap_key
 from offsite.errors import BadInput, DestinationMissing, OffsiteError
+from offsite.github.artifacts import kept_in_itself
 from offsite.monitor.health import Backup, Drill, Observation
 from offsite.monitor.walseen import observe_archive
 from offsite.names import set_time
@@ -68,6 +69,9 @@ def observe_storage(
             total += e.size + (under.size if under is not None else 0)
         return total
 
+    newest = current[-1].manifest.entries if current else []
+    kept = kept_in_itself(dest, [e.source for e in newest])
+    seen.notes = [kept] if kept else []
     seen.backups = [
         Backup(s.id, size(s), set_time(s.id))
         for s in reversed(current)
