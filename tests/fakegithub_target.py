@@ -349,6 +349,9 @@ class Target:
         if (method, rest) == ("PATCH", ""):
             self._request(body, "PATCH", t)
             repo.fields.update(body)
+            if body.get("default_branch") and repo.git is not None:  # what a clone checks out
+                subprocess.run(["git", "-C", str(repo.git), "symbolic-ref", "HEAD",
+                                f"refs/heads/{body['default_branch']}"], check=True)  # fmt: skip
             return self.answer(h, 200, self._repo(repo), "full-repository")
         if (method, rest) == ("PUT", "topics"):
             self._request(body, "PUT", t + "/topics")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 
 from tests.fakegithub import FakeGitHub, FakeMetadata
 from tests.fakegithub_target import ACTIONS_TOKEN, Made
-from tests.git.conftest import OWNER, commit, git, make_repo
+from tests.git.conftest import OWNER, checkout_with_lfs, commit, git, make_repo, needs_lfs
+from tests.git.test_extras import BIG
 
 FULL = f"{OWNER}/app"
 
@@ -309,3 +311,35 @@ def test_a_diff_set_brings_its_base_metadata_with_it(
     assert made.numbered[1]["title"] == "retitled after the full run"
     assert made.numbered[0]["title"] == "issue 1"  # from the full set
     _compare(made, _read_set(sets, tmp_path, cli), _refs_of_set(sets, tmp_path, cli))
+
+
+@needs_lfs
+def test_lfs_objects_and_the_wiki_come_back_the_wiki_once_github_has_made_it(
+    cli, github: FakeGitHub, tmp_path: Path, passphrase: str
+) -> None:
+    """GitHub makes a wiki's repository with its first page: until then the wiki cannot be
+    pushed (named, exit 3); once it is there, a second run pushes it."""
+    server = tmp_path / "server" / OWNER
+    shutil.rmtree(server / "app.git")
+    make_repo(server, "app", commits=1, lfs=BIG)
+    wiki = make_repo(server, "app.wiki", commits=2)
+    wiki_refs = git("for-each-ref", "--format=%(objectname) %(refname)", cwd=wiki)
+    github.metadata[FULL] = FakeMetadata(issues=2)
+    sets = tmp_path / "sets"
+    r = cli("backup", f"github://{FULL}", "--include-metadata", "--include-lfs",
+            "--include-wiki", "--to", sets)  # fmt: skip
+    assert r.code == 0, r.err
+    github.target.git_root = tmp_path / "server"
+    github.target.delete(FULL)
+    shutil.rmtree(wiki)
+    args = ("restore", sets, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0")
+    r = cli(*args)
+    assert r.code == 3 and "the wiki" in r.err and "first page" in r.err, r.err
+    made = github.target.made[FULL]
+    checkout_with_lfs(made.git, tmp_path / "work")  # type: ignore[arg-type]
+    for name, data in BIG.items():
+        assert (tmp_path / "work" / name).read_bytes() == data
+    git("init", "-q", "--bare", str(wiki))  # the first page made on GitHub (its own commit
+    r = cli(*args)  # aside: an empty repository stands in for it)
+    assert r.code == 0, r.err
+    assert git("for-each-ref", "--format=%(objectname) %(refname)", cwd=wiki) == wiki_refs
