@@ -47,6 +47,7 @@ class Rebuilt:
     requests: dict[str, int] = field(default_factory=dict)
     planned: dict[str, int] = field(default_factory=dict)  # a dry run: what it would make
     estimate: tuple[int, float] = (0, 0.0)  # a dry run: writes, seconds at the pace
+    checks: list[str] = field(default_factory=list)  # what the permission check says
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class Rebuilt:
             "refs": self.refs,
             "requests": self.requests,
             "would_make": self.planned,
+            "checks": self.checks,
             "estimate": {"writes": self.estimate[0], "seconds": self.estimate[1]},
             **self.report.as_json(),
         }
@@ -161,7 +163,7 @@ def _rebuild_checked(
     items = Items(writer, held, set_id, mirror, done.report, options) if held else None
     repo = writer.get("")
     if repo is None:
-        _check_creatable(writer, full)
+        _check_creatable(writer, full, done)
     else:
         _check_permissions(full, repo, held is not None)
         _check_ours(full, mirror, items, options.force)
@@ -202,10 +204,15 @@ def _drop_pull_refs(mirror: Path) -> None:
         run_git(["update-ref", "-d", ref], {}, _git_fail(""), mirror)
 
 
-def _check_creatable(writer: Writer, full: str) -> None:
+def _check_creatable(writer: Writer, full: str, done: Rebuilt) -> None:
+    """A repository to make: its owner is there; what the token needs is said (GitHub
+    shows no token's permissions before it writes: the making is the first write, and a
+    refusal stops the run there, before anything else is written)."""
     owner = full.split("/")[0]
     if writer.get(f"/users/{owner}") is None:
         raise RebuildRefused(full, f"GitHub knows no user or organisation {owner}")
+    needs = f"Administration: write on {owner} (an Actions GITHUB_TOKEN cannot)"
+    done.checks.append(f"{full} does not exist: it is made private; the token needs {needs}")
 
 
 def _check_permissions(full: str, repo: dict[str, Any], metadata: bool) -> None:

@@ -212,6 +212,7 @@ def test_a_dry_run_counts_and_writes_nothing(cli, github: FakeGitHub, backed_up:
     assert plan["would_make"]["placeholders"] == 2
     assert plan["estimate"]["seconds"] == plan["estimate"]["writes"] > 40
     assert github.target.writes == 0 and FULL not in github.target.made
+    assert "Administration: write on octo-org" in plan["checks"][0]
 
 
 def test_an_actions_token_cannot_create_the_repository_and_says_so(

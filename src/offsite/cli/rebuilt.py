@@ -33,7 +33,7 @@ def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
         columns: tuple[str, ...] = (
             ("kind", "would make") if r.dry_run else ("kind", "made", "found made")
         )
-        lines.append((head, columns, rows, r.report.lost + r.report.left_out))
+        lines.append((head, columns, rows, r.checks + r.report.lost + r.report.left_out))
     summary = []
     for head, columns, rows, lost in lines:
         summary.append(f"### {head}\n\n{markdown(columns, rows)}")

@@ -135,9 +135,12 @@ class Writer:
                 return status, answer, data
             wait = _wait(status, answer, data)
             if wait is None:
-                raise self.fail(
-                    f"{where}: {reason(self.requester.createException(status, answer, data))}"
-                )
+                said = reason(self.requester.createException(status, answer, data))
+                needed = {str(k).lower(): v for k, v in answer.items()}.get(
+                    "x-accepted-github-permissions")  # fmt: skip
+                if status == 403 and needed:  # what GitHub names for this request
+                    said += f" (the token needs {needed})"
+                raise self.fail(f"{where}: {said}")
             if wait > LONGEST:
                 raise self.fail(f"{where}: GitHub asks to wait {wait:.0f} s")
             self.waited += wait
