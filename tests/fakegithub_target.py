@@ -84,6 +84,8 @@ class Made:
     variables: dict[str, str] = field(default_factory=dict)
     autolinks: list[dict[str, Any]] = field(default_factory=list)
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    actions: bool = True  # Actions enabled
+    started: list[str] = field(default_factory=list)  # what would have started a workflow
 
     @property
     def full_name(self) -> str:
@@ -242,6 +244,9 @@ class Target:
             found = unquote(assignee.group(1)) in self.assignable
             self.answer(h, 204) if found else self.refuse(h, 404, "Not Found")
             return True
+        if rest == "actions/permissions":
+            self.fake._json(h, 200, {"enabled": repo.actions, "allowed_actions": "all"})
+            return True
         if rest == "topics":
             self.answer(h, 200, {"names": list(repo.topics)}, "topic")
             return True
@@ -353,6 +358,10 @@ class Target:
                 subprocess.run(["git", "-C", str(repo.git), "symbolic-ref", "HEAD",
                                 f"refs/heads/{body['default_branch']}"], check=True)  # fmt: skip
             return self.answer(h, 200, self._repo(repo), "full-repository")
+        if (method, rest) == ("PUT", "actions/permissions"):
+            self._request(body, "PUT", t + "/actions/permissions")
+            repo.actions = bool(body["enabled"])
+            return self.answer(h, 204)
         if (method, rest) == ("PUT", "topics"):
             self._request(body, "PUT", t + "/topics")
             repo.topics = list(body["names"])
@@ -406,6 +415,8 @@ class Target:
             return self._new_issue(h, repo, body, pull=None)
         if (method, rest) == ("POST", "pulls"):
             self._request(body, "POST", t + "/pulls")
+            if repo.actions:  # a pull_request workflow would run
+                repo.started.append(f"pull request {body['title']}")
             return self._new_pull(h, repo, body)
         if number and number.group(1) == "milestones" and method == "PATCH":
             self._request(body, "PATCH", t + "/milestones/{milestone_number}")

@@ -169,9 +169,13 @@ def _rebuild_checked(
         _check_ours(full, mirror, items, options.force)
     if options.dry_run:
         return _plan(done, items, repo is None, options)
+    # the workflows a push or a pull request starts (a deploy on a push to main) stay off
+    # while a repository this restore made is filled; on again once it is all back
+    quiet = repo is None or (not options.force and _actions_off(writer))
     if repo is None:
         _create(writer, full, held)
         done.created = True
+        writer.write("PUT", "actions/permissions", {"enabled": False})
     _push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
     if held is not None and items is not None:
         items.labels()
@@ -187,8 +191,18 @@ def _rebuild_checked(
             ).split()
         )
         Settings(writer, held, done.report, options, branches).run()
+    if quiet:
+        writer.write("PUT", "actions/permissions", {"enabled": True})
+        done.report.made["actions switched on again"] += 1
     done.requests = dict(writer.sent)
     return done
+
+
+def _actions_off(writer: Writer) -> bool:
+    """Whether the repository's Actions are off (an earlier run of this restore switched
+    them off and stopped before the end)."""
+    found = writer.get("actions/permissions")
+    return isinstance(found, dict) and found.get("enabled") is False
 
 
 def _git_fail(full: str) -> Any:

@@ -177,6 +177,7 @@ def test_a_deleted_repository_comes_back_from_the_set_alone(
     assert r.code == 0, r.err
     made = github.target.made[FULL]
     assert made.fields["private"] is True
+    assert made.actions and made.started == []  # off while filled, on at the end
     _compare(made, _read_set(backed_up, tmp_path, cli), _refs_of_set(backed_up, tmp_path, cli))
     assert "Actions secret SECRET_1" in r.out and "approved by octocat" in r.out
     # a second run makes nothing
