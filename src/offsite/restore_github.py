@@ -31,6 +31,7 @@ from offsite.sources.git_remote import git_env, run_git, wiki_remote
 from offsite.storage import open_storage
 from offsite.stream.progress import Progress
 
+HOURLY = 500  # content-creating requests GitHub takes an hour (its secondary limits)
 _TARGET = re.compile(r"^github://([A-Za-z0-9-]{1,39})(?:/([A-Za-z0-9._-]{1,100}?))?(?:\.git)?/?$")
 
 
@@ -80,7 +81,7 @@ def run(request: RestoreRequest, options: Options, progress: Progress) -> list[R
             e.name
             for e in stored.manifest.entries
             if e.kind == "git"
-            and not e.name.endswith("-wiki")
+            and not _is_wiki(e.source)  # (a wiki comes with its repository)
             and (request.entry is None or e.name == request.entry)
         ]
         if not repos:
@@ -116,7 +117,8 @@ def _restore_locally(
 ) -> dict[str, Path]:
     """The repository's entries restored into ``scratch``, each checked: role → place."""
     stored = select(storage, set_id, verifier.check)
-    names = {e.name for e in stored.manifest.entries}
+    sources = {e.name: e.source for e in stored.manifest.entries}
+    names = {n for n in sources if not n.endswith("-wiki") or _is_wiki(sources[n])}
     places = {"git": scratch / f"{entry}.git"}
     roles = {"lfs": f"{entry}-lfs", "wiki": f"{entry}-wiki", "metadata": f"{entry}-metadata"}
     for role, name in roles.items():
@@ -161,48 +163,89 @@ def _rebuild_checked(
     ).split()
     done.refs = len(ours) // 2
     items = Items(writer, held, set_id, mirror, done.report, options) if held else None
-    repo = writer.get("")
-    if repo is None:
-        _check_creatable(writer, full, done)
-    else:
-        _check_permissions(full, repo, held is not None)
-        _check_ours(full, mirror, items, options.force)
+    try:  # nothing written yet: a token refused here is bad input (exit 2)
+        repo = writer.get("")
+        if repo is None:
+            _check_creatable(writer, full, done)
+            empty = True
+        else:
+            _check_permissions(full, repo, held is not None)
+            empty = _check_ours(full, mirror, items, options.force)
+    except RebuildFailed as exc:
+        if writer.status in (401, 403):
+            raise RebuildRefused(full, exc.args[1]) from None
+        raise
     if options.dry_run:
         return _plan(done, items, repo is None, options)
     # the workflows a push or a pull request starts (a deploy on a push to main) stay off
-    # while a repository this restore made is filled; on again once it is all back
-    quiet = repo is None or (not options.force and _actions_off(writer))
+    # while a repository this restore makes is filled: from its making (or, where a run
+    # stopped before its first push, from the next run) to the end of a run that ends
+    quiet = empty or (not options.force and _actions_off(writer))
     if repo is None:
         _create(writer, full, held)
         done.created = True
-        writer.write("PUT", "actions/permissions", {"enabled": False})
-    _push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
-    if held is not None and items is not None:
-        items.labels()
-        items.milestones()
-        items.issues()
-        items.releases()
-        branches = set(
-            run_git(
-                ["for-each-ref", "--format=%(refname:short)", "refs/heads"],
-                {},
-                _git_fail(full),
-                mirror,
-            ).split()
-        )
-        Settings(writer, held, done.report, options, branches).run()
     if quiet:
-        writer.write("PUT", "actions/permissions", {"enabled": True})
-        done.report.made["actions switched on again"] += 1
+        _switch_actions(writer, False, done.report)
+    try:
+        _fill(full, mirror, local, held, items, writer, done, options)
+    except RebuildFailed as exc:
+        if quiet:  # (a second run switches them on at its end)
+            raise RebuildFailed(full, f"{exc.args[1]}; its Actions stay off until then") from None
+        raise
+    if quiet:
+        _switch_actions(writer, True, done.report)
     done.requests = dict(writer.sent)
     return done
 
 
+def _fill(
+    full: str, mirror: Path, local: dict[str, Path], held: Held | None, items: Items | None,
+    writer: Writer, done: Rebuilt, options: Options,
+) -> None:  # fmt: skip
+    _push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
+    if held is None or items is None:
+        return
+    items.labels()
+    items.milestones()
+    items.issues()
+    items.releases()
+    branches = set(run_git(["for-each-ref", "--format=%(refname:short)", "refs/heads"], {},
+                           _git_fail(full), mirror).split())  # fmt: skip
+    Settings(writer, held, done.report, options, branches).run()
+
+
 def _actions_off(writer: Writer) -> bool:
     """Whether the repository's Actions are off (an earlier run of this restore switched
-    them off and stopped before the end)."""
-    found = writer.get("actions/permissions")
+    them off and stopped before the end); False where the token may not read it."""
+    try:
+        found = writer.get("actions/permissions")
+    except RebuildFailed:
+        return False
     return isinstance(found, dict) and found.get("enabled") is False
+
+
+def _switch_actions(writer: Writer, on: bool, report: Report) -> None:
+    """Actions off while the repository is filled, on at the end. Where GitHub refuses (an
+    organisation's policy decides, a server without Actions) it is said: switched off, a
+    line in the report; left off, a failure (exit 3)."""
+    try:
+        writer.write("PUT", "actions/permissions", {"enabled": on})
+    except RebuildFailed as exc:
+        if writer.status not in (403, 404, 409, 422):
+            raise
+        if on:
+            report.failed.append(f"Actions could not be switched on again: {exc.args[1]}")
+        else:
+            report.lost.append("Actions could not be switched off while the repository was "
+                               "filled (workflows a push starts may have run): "
+                               + exc.args[1])  # fmt: skip
+        return
+    if on:
+        report.made["actions switched on again"] += 1
+
+
+def _is_wiki(source: str) -> bool:
+    return source.rstrip("/").endswith(".wiki.git")
 
 
 def _git_fail(full: str) -> Any:
@@ -247,10 +290,11 @@ def _check_permissions(full: str, repo: dict[str, Any], metadata: bool) -> None:
         raise RebuildRefused(full, "the token lacks " + "; ".join(lacking))
 
 
-def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> None:
+def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> bool:
     """A repository holding what no earlier run of this restore made is refused: issues
     (their numbers are taken) always, other refs unless ``--force``. The target's
-    ``refs/pull/*`` are GitHub's own, made for the pull requests an earlier run made."""
+    ``refs/pull/*`` are GitHub's own, made for the pull requests an earlier run made.
+    True where the target holds no refs yet."""
     remote = f"{github_env.server_url()}/{full}.git"
     with git_env(remote, mirror) as env:
         theirs = _remote_refs(full, mirror, remote, env)
@@ -269,6 +313,7 @@ def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> No
         raise RebuildRefused(full, f"it holds refs this set's restore did not make ({shown}): "
                              "restore into a new repository, or pass --force to add what is "
                              "missing (nothing there is deleted or moved)")  # fmt: skip
+    return not any(not name.startswith("refs/pull/") for name in theirs)
 
 
 def _create(writer: Writer, full: str, held: Held | None) -> None:
@@ -283,6 +328,14 @@ def _create(writer: Writer, full: str, held: Held | None) -> None:
     }
     user = writer.get(f"/users/{owner}") or {}
     path = f"/orgs/{owner}/repos" if user.get("type") == "Organization" else "/user/repos"
+    if path == "/user/repos":  # GitHub makes it for the token's own user, whoever is named
+        try:
+            me = writer.get("/user") or {}
+        except RebuildFailed:
+            me = {}  # (an App's token has no user: it cannot make a user's repository)
+        if str(me.get("login", "")).lower() != owner.lower():
+            why = f"{owner} is a user: only a token of {owner} can make a repository there"
+            raise RebuildRefused(full, why + " (create it by hand, then run again)")
     try:
         writer.write("POST", path, body)
     except OffsiteError as exc:
@@ -310,29 +363,34 @@ def _push(
             with git_env(remote, mirror) as env:
                 run_git(["lfs", "push", "--all", remote], env, _git_fail(full), mirror)
         else:
-            report.lost.append("LFS objects: git-lfs is not installed here; install it and "
-                               "run again")  # fmt: skip
+            report.failed.append("LFS objects: git-lfs is not installed here; install it "
+                                 "and run again")  # fmt: skip
     report.made["git refs"] += 1
     if wiki is None:
         return
-    try:
-        _push_refs(full, wiki, wiki_remote(remote), force)
+    try:  # GitHub's first page, made so that the wiki can be pushed, gives way to the set's
+        _push_refs(full, wiki, wiki_remote(remote), force, overwrite=not force)
         report.made["wiki"] += 1
     except OffsiteError:  # GitHub makes a wiki's repository with its first page only
         report.failed.append("the wiki: GitHub makes a wiki's repository with its first "
                              "page: create one on GitHub, then run again")  # fmt: skip
 
 
-def _push_refs(full: str, local: Path, remote: str, force: bool) -> None:
+def _push_refs(full: str, local: Path, remote: str, force: bool, overwrite: bool = False) -> None:
     """Push the refs of ``local`` that ``remote`` lacks, by name (never a deletion, never
-    one that moves a ref the remote has: with ``--force`` those are the target's own)."""
+    one that moves a ref the remote has: with ``--force`` those are the target's own);
+    ``overwrite``: every ref, moved where the remote's differs (a wiki's first page)."""
     with git_env(remote, local) as env:
         theirs = _remote_refs(full, local, remote, env)
         refs = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {},
                        _git_fail(full), local).split("\n")  # fmt: skip
-        wanted = [r.split()[1] for r in refs if r.strip() and r.split()[1] not in theirs]
+        mine = {r.split()[1]: r.split()[0] for r in refs if r.strip()}
+        wanted = [
+            n for n, sha in mine.items() if n not in theirs or (overwrite and theirs[n] != sha)
+        ]
+        plus = "+" if overwrite else ""
         for start in range(0, len(wanted), 200):  # (a command line of bounded length)
-            batch = [f"{ref}:{ref}" for ref in wanted[start : start + 200]]
+            batch = [f"{plus}{ref}:{ref}" for ref in wanted[start : start + 200]]
             run_git(["push", "--quiet", "--", remote, *batch], env, _git_fail(full), local)
 
 
@@ -352,5 +410,7 @@ def _plan(done: Rebuilt, items: Items | None, create: bool, options: Options) ->
         writes += sum(1 for i in held.issues.values() if i.get("state") == "closed")
         writes += sum(1 for i in held.issues.values() if i.get("locked"))
         writes += len(held.items("branch-protection")) + len(held.items("environments")) + 1
-    done.estimate = (writes, writes * options.pace)
+    # at the pace, and within GitHub's cap on content creation (about 500 an hour)
+    creations = int(create) + sum(counts.values())
+    done.estimate = (writes, max(writes * options.pace, creations / HOURLY * 3600))
     return done

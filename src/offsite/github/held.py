@@ -34,10 +34,16 @@ def origin(who: str, when: str, mark: str, what: str = "") -> str:
     code span (a mention there notifies nobody) and the time. What the set says of the
     author, the time and the place is cut to characters that cannot leave the code span
     or the line."""
-    said = f"{_SPAN.sub('_', what)} " if what else ""
+    said = f"{what} " if what else ""  # (made here of cleaned parts: see _clean)
     who = _LOGIN.sub("_", who)[:40] or "ghost"
     when = _TIME.sub("_", when)[:40]
     return f"<!-- {mark} --><sub>{said}Originally by `@{who}` on {when}.</sub>"
+
+
+def _clean(text: object) -> str:
+    """Backed-up text put into an origin line: nothing that can leave a code span or the
+    line, open a tag, or mention someone."""
+    return _SPAN.sub("_", str(text))[:200]
 
 
 def with_origin(line: str, body: str | None) -> str:
@@ -101,8 +107,13 @@ class Held:
         held.repository = held.one("settings", "repository.json") or {}
         for item in held.items("issues"):
             held.issues[int(item["number"])] = item
+        switched_off = not held.issues  # issues off: GitHub's list (410) had no pull request
         for item in held.items("pulls"):
             held.pulls[int(item["number"])] = item
+            if switched_off:  # each pull request is its own item
+                link = {"url": item.get("url")}
+                held.issues[int(item["number"])] = {**item, "state_reason": None,
+                                                    "pull_request": link}  # fmt: skip
         for item in held.items("milestones"):
             held.milestones[int(item["number"])] = item
         held.labels = sorted(held.items("labels"), key=lambda x: str(x.get("name")))
@@ -133,12 +144,16 @@ class Held:
             add(
                 c.get("issue_url"),
                 Note(
-                    str(c.get("created_at")), f"c{c['id']}", login(c), "", str(c.get("body") or "")
+                    str(c.get("created_at")),
+                    f"c{int(c['id'])}",
+                    login(c),
+                    "",
+                    str(c.get("body") or ""),
                 ),
             )
         for r in self.items("pull-reviews"):
             pull = _NUMBER.search(str(r.get("pull_request_url") or ""))
-            state = str(r.get("state") or "COMMENTED").lower().replace("_", " ")
+            state = _clean(r.get("state") or "COMMENTED").lower().replace("_", " ")
             if not (r.get("body") or "").strip():
                 if pull:
                     self.approvals.append(f"#{pull.group(1)}: {state} by {login(r)}")
@@ -147,19 +162,20 @@ class Held:
                 r.get("pull_request_url"),
                 Note(
                     str(r.get("submitted_at")),
-                    f"r{r['id']}",
+                    f"r{int(r['id'])}",
                     login(r),
                     f"Review ({state}).",
                     str(r.get("body")),
                 ),
             )
         for rc in self.items("pull-review-comments"):
-            where = f"on `{rc.get('path')}` line {rc.get('line') or rc.get('original_line')}"
+            line = _clean(rc.get("line") or rc.get("original_line"))
+            where = f"on `{_clean(rc.get('path'))}` line {line}"
             add(
                 rc.get("pull_request_url"),
                 Note(
                     str(rc.get("created_at")),
-                    f"rc{rc['id']}",
+                    f"rc{int(rc['id'])}",
                     login(rc),
                     f"Review comment {where}.",
                     str(rc.get("body") or ""),

@@ -119,6 +119,8 @@ class Items:
                 self.report.made["labels"] += 1
                 continue
             self.report.found["labels"] += 1
+            if self.options.force:
+                continue  # the target's own label stays as it is
             if any(have.get(k) != body[k] for k in ("name", "color")) or (
                 (have.get("description") or "") != body["description"]
             ):
@@ -351,7 +353,16 @@ class Items:
                 self.report.made["releases"] += 1
             else:
                 self.report.found["releases"] += 1
-            names = {str(a.get("name")) for a in have.get("assets") or []}
+            if found_marker(have.get("body")) != self.mark("release", release["id"]):
+                self.report.lost.append(f"release {tag}: the target's own release of that tag "
+                                        "is kept as it is (nothing added to it)")  # fmt: skip
+                continue
+            names = set()
+            for held_there in have.get("assets") or []:
+                if held_there.get("state", "uploaded") == "uploaded":
+                    names.add(str(held_there.get("name")))
+                else:  # an upload cut off: GitHub keeps it, half there, under its name
+                    self.w.write("DELETE", f"releases/assets/{int(held_there['id'])}")
             for asset in release.get("assets") or []:
                 name = str(asset["name"])
                 file = self.held.folder / "release-assets" / str(release["id"]) / safe_name(name)

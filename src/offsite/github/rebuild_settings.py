@@ -155,6 +155,23 @@ class Settings:
         self.listed("hooks", "hooks", "url", "", self._hook)
         self.unwritable()
 
+    def read(self, what: str, path: str, wrapped: str = "", many: bool = False,
+             absent: Any = None, params: dict[str, str] | None = None) -> Any:  # fmt: skip
+        """What the target holds (a list with ``many``); None, and the kind named as not
+        restored, where the token may not read it (a fine-grained token without the
+        permission): the run goes on without that kind and ends with exit 3."""
+        try:
+            if many:
+                return self.w.every(path, params, wrapped)
+            found = self.w.get(path, params)
+            return absent if found is None else found
+        except RebuildFailed as exc:
+            if self.w.status not in (403, 404, 410):
+                raise
+            self.report.failed.append(f"{what}: could not read what the target holds: "
+                                      + exc.args[1])  # fmt: skip
+            return None
+
     def attempt(self, what: str, method: str, path: str, body: Any) -> bool:
         """One write of a setting; GitHub refusing it (a plan without the feature on a
         private repository, a user the target lacks) is named in the report and the run
@@ -179,12 +196,12 @@ class Settings:
             self.report.made["repository settings"] += 1
         topics = self.held.one("settings", "topics.json")
         if isinstance(topics, dict) and topics.get("names"):
-            there = (self.w.get("topics") or {}).get("names") or [] if self.force else []
+            there = (self.read("topics", "topics") or {}).get("names") or [] if self.force else []
             names = list(dict.fromkeys([*there, *topics["names"]]))
             if self.attempt("topics", "PUT", "topics", {"names": names}):
                 self.report.made["topics"] += len(topics["names"])
         values = self.held.one("settings", "custom-properties.json")
-        if isinstance(values, list) and values:
+        if isinstance(values, list) and values and not self.force:
             body = {"properties": [{"property_name": v["property_name"], "value": v.get("value")}
                                    for v in values]}  # fmt: skip
             if self.attempt("custom properties", "PATCH", "properties/values", body):  # fmt: skip
@@ -197,7 +214,7 @@ class Settings:
                 self.report.lost.append(f"protection of {branch}: the branch is not in the backup")
                 continue
             path = f"branches/{quote(branch, safe='')}/protection"
-            if self.force and self.w.get(path) is not None:
+            if self.force and self.read(f"protection of {branch}", path, absent=None) is not None:
                 self.report.found["branch protections"] += 1
                 continue  # the target's own rules stay
             body = protection_request(rules, self.users, self.teams)
@@ -225,9 +242,12 @@ class Settings:
             return False
 
     def rulesets(self) -> None:
-        there = {
-            str(r.get("name")) for r in self.w.every("rulesets", {"includes_parents": "false"})
-        }
+        if not self.held.items("rulesets"):
+            return
+        found = self.read("rulesets", "rulesets", many=True, params={"includes_parents": "false"})
+        if found is None:
+            return
+        there = {str(r.get("name")) for r in found}
         keys = ("name", "target", "enforcement", "bypass_actors", "conditions", "rules")
         for ruleset in self.held.items("rulesets"):
             if ruleset["name"] in there:
@@ -258,7 +278,7 @@ class Settings:
                     "custom_branch_policies": bool(policy.get("custom_branch_policies")),
                 }
             what, path = f"environment {env['name']}", f"environments/{name}"
-            if self.force and self.w.get(path) is not None:
+            if self.force and self.read(what, path, absent=None) is not None:
                 self.report.found["environments"] += 1
                 continue  # the target's own environment stays
             full = {**body, "reviewers": reviewers} if reviewers else body
@@ -293,7 +313,10 @@ class Settings:
         items = self.held.items(kind) if items is None else items
         if not items:
             return
-        there = Counter(_key(x, key) for x in self.w.every(path, None, wrapped))
+        listed = self.read(kind, path, wrapped=wrapped, many=True)
+        if listed is None:
+            return
+        there = Counter(_key(x, key) for x in listed)
         for item in items:
             if there[_key(item, key)] > 0:
                 there[_key(item, key)] -= 1

@@ -20,8 +20,10 @@ from typing import Any
 
 from offsite.github.metadata_index import next_page
 
-WAITS = 6  # rate-limit answers waited out for one write before the run gives up
-LONGEST = 900.0  # seconds: a longer wait fails the run (a second run resumes)
+# GitHub also caps content creation at about 80 a minute and 500 an hour: a large
+# restore meets that limit every few hundred writes and waits as long as GitHub says
+WAITS = 24  # rate-limit answers waited out for one write before the run gives up
+LONGEST = 3900.0  # seconds: a longer wait fails the run (a second run resumes)
 
 
 class Writer:
