@@ -15,7 +15,7 @@ its modules may import (``tests/unit/test_layering.py`` holds the tree to both):
     sources                                   one module per entry kind
     pitr selection mirror                     decisions the operations share
     backup baseline restore copy prune rekey monitor  the operations; a diff's base
-    verify drill restore_github               operations that restore
+    verify drill restore_github rebuild_git   operations that restore
     cli                                       one module per verb
     launch __main__                           the entry points
 """

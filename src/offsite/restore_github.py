@@ -12,7 +12,6 @@ checks that the token may do what the set needs, and names what it lacks.
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,10 +23,11 @@ from offsite.github.held import Held
 from offsite.github.rebuild import Items, Options, Report
 from offsite.github.rebuild_settings import Settings
 from offsite.github.writer import Writer
+from offsite.rebuild_git import drop_pull_refs, git_fail, push, remote_refs
 from offsite.restore import RestoreRequest, restore_set
 from offsite.sets.stored import select
 from offsite.sets.trust import Verifier
-from offsite.sources.git_remote import git_env, run_git, wiki_remote
+from offsite.sources.git_remote import git_env, run_git
 from offsite.storage import open_storage
 from offsite.stream.progress import Progress
 
@@ -157,9 +157,9 @@ def _rebuild_checked(
         raise RebuildFailed(full, f"its metadata: {exc}") from None
     writer = Writer(client(writes=True).requester, full, options.pace, fail)
     mirror = local["git"]
-    _drop_pull_refs(mirror)
+    drop_pull_refs(mirror)
     ours = run_git(
-        ["for-each-ref", "--format=%(objectname) %(refname)"], {}, _git_fail(full), mirror
+        ["for-each-ref", "--format=%(objectname) %(refname)"], {}, git_fail(full), mirror
     ).split()
     done.refs = len(ours) // 2
     items = Items(writer, held, set_id, mirror, done.report, options) if held else None
@@ -202,7 +202,7 @@ def _fill(
     full: str, mirror: Path, local: dict[str, Path], held: Held | None, items: Items | None,
     writer: Writer, done: Rebuilt, options: Options,
 ) -> None:  # fmt: skip
-    _push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
+    push(full, mirror, local.get("wiki"), "lfs" in local, options.force, done.report)
     if held is None or items is None:
         return
     items.labels()
@@ -210,7 +210,7 @@ def _fill(
     items.issues()
     items.releases()
     branches = set(run_git(["for-each-ref", "--format=%(refname:short)", "refs/heads"], {},
-                           _git_fail(full), mirror).split())  # fmt: skip
+                           git_fail(full), mirror).split())  # fmt: skip
     Settings(writer, held, done.report, options, branches).run()
 
 
@@ -246,19 +246,6 @@ def _switch_actions(writer: Writer, on: bool, report: Report) -> None:
 
 def _is_wiki(source: str) -> bool:
     return source.rstrip("/").endswith(".wiki.git")
-
-
-def _git_fail(full: str) -> Any:
-    return lambda reason: RebuildFailed(full, f"git: {reason}")
-
-
-def _drop_pull_refs(mirror: Path) -> None:
-    """GitHub refuses pushes to ``refs/pull/*``: they stay out of the restored copy."""
-    listed = run_git(
-        ["for-each-ref", "--format=%(refname)", "refs/pull/"], {}, _git_fail(""), mirror
-    ).split()
-    for ref in listed:
-        run_git(["update-ref", "-d", ref], {}, _git_fail(""), mirror)
 
 
 def _check_creatable(writer: Writer, full: str, done: Rebuilt) -> None:
@@ -297,9 +284,9 @@ def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> bo
     True where the target holds no refs yet."""
     remote = f"{github_env.server_url()}/{full}.git"
     with git_env(remote, mirror) as env:
-        theirs = _remote_refs(full, mirror, remote, env)
+        theirs = remote_refs(full, mirror, remote, env)
     lines = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {},
-                    _git_fail(full), mirror).splitlines()  # fmt: skip
+                    git_fail(full), mirror).splitlines()  # fmt: skip
     mine = {line.split()[1]: line.split()[0] for line in lines if line.strip()}
     foreign = sorted(name for name, sha in theirs.items()
                      if not name.startswith("refs/pull/") and mine.get(name) != sha)  # fmt: skip
@@ -348,57 +335,6 @@ def _create(writer: Writer, full: str, held: Held | None) -> None:
             "cannot create repositories: use a GitHub App's token or a "
             "fine-grained token)",
         ) from None
-
-
-def _push(
-    full: str, mirror: Path, wiki: Path | None, lfs: bool, force: bool, report: Report
-) -> None:
-    """Every ref of the restored repository the target lacks (an earlier run's are there
-    already); nothing the target holds is deleted or moved. Then its LFS objects, and the
-    wiki the same way."""
-    remote = f"{github_env.server_url()}/{full}.git"
-    _push_refs(full, mirror, remote, force)
-    if lfs:
-        if shutil.which("git-lfs"):
-            with git_env(remote, mirror) as env:
-                run_git(["lfs", "push", "--all", remote], env, _git_fail(full), mirror)
-        else:
-            report.failed.append("LFS objects: git-lfs is not installed here; install it "
-                                 "and run again")  # fmt: skip
-    report.made["git refs"] += 1
-    if wiki is None:
-        return
-    try:  # GitHub's first page, made so that the wiki can be pushed, gives way to the set's
-        _push_refs(full, wiki, wiki_remote(remote), force, overwrite=not force)
-        report.made["wiki"] += 1
-    except OffsiteError:  # GitHub makes a wiki's repository with its first page only
-        report.failed.append("the wiki: GitHub makes a wiki's repository with its first "
-                             "page: create one on GitHub, then run again")  # fmt: skip
-
-
-def _push_refs(full: str, local: Path, remote: str, force: bool, overwrite: bool = False) -> None:
-    """Push the refs of ``local`` that ``remote`` lacks, by name (never a deletion, never
-    one that moves a ref the remote has: with ``--force`` those are the target's own);
-    ``overwrite``: every ref, moved where the remote's differs (a wiki's first page)."""
-    with git_env(remote, local) as env:
-        theirs = _remote_refs(full, local, remote, env)
-        refs = run_git(["for-each-ref", "--format=%(objectname) %(refname)"], {},
-                       _git_fail(full), local).split("\n")  # fmt: skip
-        mine = {r.split()[1]: r.split()[0] for r in refs if r.strip()}
-        wanted = [
-            n for n, sha in mine.items() if n not in theirs or (overwrite and theirs[n] != sha)
-        ]
-        plus = "+" if overwrite else ""
-        for start in range(0, len(wanted), 200):  # (a command line of bounded length)
-            batch = [f"{plus}{ref}:{ref}" for ref in wanted[start : start + 200]]
-            run_git(["push", "--quiet", "--", remote, *batch], env, _git_fail(full), local)
-
-
-def _remote_refs(full: str, local: Path, remote: str, env: dict[str, str]) -> dict[str, str]:
-    """The remote's refs, name → object (peeled tags and HEAD left out)."""
-    listed = run_git(["ls-remote", "--", remote], env, _git_fail(full), local).split()
-    return {listed[i + 1]: listed[i] for i in range(0, len(listed) - 1, 2)
-            if listed[i + 1] != "HEAD" and not listed[i + 1].endswith("^{}")}  # fmt: skip
 
 
 def _plan(done: Rebuilt, items: Items | None, create: bool, options: Options) -> Rebuilt:
