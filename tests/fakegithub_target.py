@@ -22,6 +22,7 @@ import json
 import re
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,6 +115,9 @@ class Target:
         self.ids = 9000
         self.invalid: list[str] = []  # requests whose body GitHub's description refuses
         self.refusing: dict[str, str] = {}  # write path pattern → GitHub's 403 message
+        self.throttle_writes = 0  # answer this many writes: secondary rate limit, Retry-After 1
+        self.throttled: list[float] = []  # when each was refused
+        self.arrived: list[float] = []  # when each write came
         self.gone: set[str] = set()  # repositories deleted: 404 until made again
         self.assignable: set[str] = set()  # logins an issue may be assigned to
 
@@ -157,6 +161,14 @@ class Target:
     def _write(self, h: Any, method: str, apply: Callable[[Any], None]) -> bool:
         """Apply a write and answer it; once ``drop`` says, the server goes away instead:
         the connection closes unanswered, the write applied or not."""
+        self.arrived.append(time.monotonic())
+        if self.throttle_writes > 0 and method == "POST":  # GitHub made nothing of it
+            self.throttle_writes -= 1
+            self.throttled.append(time.monotonic())
+            self.fake._json(h, 403, {"message": "You have exceeded a secondary rate limit.",
+                                     "documentation_url": "https://docs.github.com/rest"},
+                            {"Retry-After": "1"})  # fmt: skip
+            return True
         refusal = next((m for p, m in self.refusing.items() if re.search(p, h.path)), None)
         if refusal is not None:  # (a plan without the feature, a private repository)
             self.refuse(h, 403, refusal)

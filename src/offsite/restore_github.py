@@ -49,10 +49,12 @@ class Rebuilt:
     planned: dict[str, int] = field(default_factory=dict)  # a dry run: what it would make
     estimate: tuple[int, float] = (0, 0.0)  # a dry run: writes, seconds at the pace
     checks: list[str] = field(default_factory=list)  # what the permission check says
+    error: tuple[int, str] | None = None  # of a set of several, this one failed: why
 
     def as_json(self) -> dict[str, Any]:
         return {
             "repository": self.repository,
+            "error": self.error[1] if self.error else None,
             "entry": self.entry,
             "created": self.created,
             "dry_run": self.dry_run,
@@ -98,11 +100,17 @@ def run(request: RestoreRequest, options: Options, progress: Progress) -> list[R
         done = []
         for entry in repos:
             full = f"{owner}/{name or entry}"
-            with tempfile.TemporaryDirectory(prefix="offsite-github-") as scratch:
-                local = _restore_locally(
-                    request, storage, verifier, stored.id, entry, Path(scratch), progress
-                )
-                done.append(_rebuild(full, entry, stored.id, local, options))
+            try:
+                with tempfile.TemporaryDirectory(prefix="offsite-github-") as scratch:
+                    local = _restore_locally(
+                        request, storage, verifier, stored.id, entry, Path(scratch), progress
+                    )
+                    done.append(_rebuild(full, entry, stored.id, local, options))
+            except OffsiteError as exc:  # one repository of many: the others go on
+                if len(repos) == 1:
+                    raise
+                done.append(Rebuilt(full, entry, dry_run=options.dry_run,
+                                    error=(exc.exit_code, exc.message())))  # fmt: skip
         return done
 
 

@@ -350,3 +350,49 @@ def test_lfs_objects_and_the_wiki_come_back_the_wiki_once_github_has_made_it(
     r = cli(*args)  # aside: an empty repository stands in for it)
     assert r.code == 0, r.err
     assert git("for-each-ref", "--format=%(objectname) %(refname)", cwd=wiki) == wiki_refs
+
+
+def test_writes_keep_the_pace_and_wait_out_a_secondary_rate_limit(
+    cli, github: FakeGitHub, tmp_path: Path, passphrase: str
+) -> None:
+    """A POST GitHub answers with a secondary rate limit made nothing: it is sent again
+    after Retry-After, once; writes are spaced by --pace."""
+    sets = _backed_up(cli, github, tmp_path, issues=5, pulls=1, comments=2)
+    github.target.throttle_writes = 2
+    r = cli("restore", sets, "--entry", "app", "--into", f"github://{FULL}", "--pace", "0.05",
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    made = github.target.made[FULL]
+    assert len(made.numbered) == 6 and len(github.target.throttled) == 2
+    arrived = github.target.arrived
+    gaps = [b - a for a, b in zip(arrived, arrived[1:])]
+    assert min(gaps) >= 0.045  # the pace, between any two writes
+    for when in github.target.throttled:  # the same write again after Retry-After
+        after = next(t for t in arrived if t > when)
+        assert after - when >= 0.95
+    _compare(made, _read_set(sets, tmp_path, cli), _refs_of_set(sets, tmp_path, cli))
+
+
+def test_a_whole_owner_goes_on_past_a_repository_it_must_refuse(
+    cli, github: FakeGitHub, tmp_path: Path, passphrase: str
+) -> None:
+    """github://OWNER: each repository under its own name; one holding issues of its own
+    is refused (named, exit 2), the others come back."""
+    _source(github, issues=5, pulls=1, comments=2)
+    lib = make_repo(tmp_path / "server" / OWNER, "lib", commits=1)
+    github.org_repos[OWNER] = ["app", "lib"]
+    github.repo_attrs[f"{OWNER}/lib"] = {"clone_url": f"file://{lib}"}
+    github.metadata[f"{OWNER}/lib"] = FakeMetadata(issues=2)
+    sets = tmp_path / "sets"
+    r = cli("backup", f"github://{OWNER}", "--include-metadata", "--to", sets)
+    assert r.code == 0, r.err
+    github.target.git_root = tmp_path / "server"
+    github.target.delete(FULL)
+    theirs = {"number": 1, "title": "someone's", "body": "not from the set", "state": "open",
+              "locked": False, "labels": [], "milestone": None, "pull": None}  # fmt: skip
+    github.target.made[f"{OWNER}/lib"] = Made(OWNER, "lib", lib, numbered=[theirs])
+    r = cli("restore", sets, "--into", f"github://{OWNER}", "--pace", "0")
+    assert r.code == 2, r.err
+    assert f"github://{OWNER}/lib" in r.err and "numbers cannot be kept" in r.err
+    assert len(github.target.made[FULL].numbered) == 6  # app is back all the same
+    assert github.target.made[f"{OWNER}/lib"].numbered == [theirs]

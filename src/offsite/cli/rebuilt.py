@@ -16,6 +16,8 @@ def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
         emit_json({"rebuilt": [r.as_json() for r in done]})
     lines: list[tuple[str, tuple[str, ...], list[tuple[str, ...]], list[str]]] = []
     for r in done:
+        if r.error is not None:
+            continue
         if r.dry_run:
             rows: list[tuple[str, ...]] = [(kind, str(n)) for kind, n in r.planned.items()]
             head = (
@@ -50,4 +52,9 @@ def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
         click.echo(f"offsite: error: restore into github://{repository}: {what}", err=True)
     if failed:
         click.echo("offsite: error: the rest is back; a second run tries these again", err=True)
-    return 3 if failed else 0
+    codes = [3] if failed else []
+    for r in done:
+        if r.error is not None:  # one repository of several could not be restored
+            click.echo(f"offsite: error: {r.error[1]}", err=True)
+            codes.append(r.error[0])
+    return max(codes, default=0)
