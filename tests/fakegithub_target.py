@@ -558,6 +558,11 @@ class Target:
         milestone = body.get("milestone")
         if milestone is not None and not any(m["number"] == milestone for m in repo.milestones):
             return self.refuse(h, 422, "Validation Failed: milestone invalid")
+        item = self._numbered(repo, body, pull)
+        self.answer(h, 201, self._issue(repo, item), "issue")
+
+    def _numbered(self, repo: Made, body: dict[str, Any], pull: Any) -> dict[str, Any]:
+        """The next number of the sequence issues and pull requests share, made."""
         item = {
             "number": len(repo.numbered) + 1,
             "title": body["title"],
@@ -566,12 +571,12 @@ class Target:
             "state_reason": None,
             "locked": False,
             "labels": [self._label(repo, x) for x in body.get("labels", [])],
-            "milestone": milestone,
+            "milestone": body.get("milestone"),
             "pull": pull,
             "assignees": list(body.get("assignees", [])),
         }
         repo.numbered.append(item)
-        self.answer(h, 201, self._issue(repo, item), "issue")
+        return item
 
     def _new_pull(self, h: Any, repo: Made, body: dict[str, Any]) -> None:
         head, base = body["head"], body["base"]
@@ -594,18 +599,8 @@ class Target:
             ahead = done.stdout.strip()
         if ahead == "0":
             return self.refuse(h, 422, f"Validation Failed: No commits between {base} and {head}")
-        item = {
-            "number": len(repo.numbered) + 1,
-            "title": body["title"],
-            "body": body.get("body"),
-            "state": "open",
-            "state_reason": None,
-            "locked": False,
-            "labels": [],
-            "milestone": None,
-            "pull": {"head": head, "base": base},
-        }
-        repo.numbered.append(item)
+        item = self._numbered(repo, {"title": body["title"], "body": body.get("body")},
+                              {"head": head, "base": base})  # fmt: skip
         if repo.git is not None:  # GitHub keeps a pull request's head under refs/pull/
             subprocess.run(["git", "-C", str(repo.git), "update-ref",
                             f"refs/pull/{item['number']}/head", f"refs/heads/{head}"],
