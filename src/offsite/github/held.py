@@ -34,13 +34,13 @@ def origin(who: str, when: str, mark: str, what: str = "") -> str:
     code span (a mention there notifies nobody) and the time. What the set says of the
     author, the time and the place is cut to characters that cannot leave the code span
     or the line."""
-    said = f"{what} " if what else ""  # (made here of cleaned parts: see _clean)
+    said = f"{what} " if what else ""  # (made of cleaned parts: see clean)
     who = _LOGIN.sub("_", who)[:40] or "ghost"
     when = _TIME.sub("_", when)[:40]
     return f"<!-- {mark} --><sub>{said}Originally by `@{who}` on {when}.</sub>"
 
 
-def _clean(text: object) -> str:
+def clean(text: object) -> str:
     """Backed-up text put into an origin line: nothing that can leave a code span or the
     line, open a tag, or mention someone."""
     return _SPAN.sub("_", str(text))[:200]
@@ -153,7 +153,7 @@ class Held:
             )
         for r in self.items("pull-reviews"):
             pull = _NUMBER.search(str(r.get("pull_request_url") or ""))
-            state = _clean(r.get("state") or "COMMENTED").lower().replace("_", " ")
+            state = clean(r.get("state") or "COMMENTED").lower().replace("_", " ")
             if not (r.get("body") or "").strip():
                 if pull:
                     self.approvals.append(f"#{pull.group(1)}: {state} by {login(r)}")
@@ -169,8 +169,8 @@ class Held:
                 ),
             )
         for rc in self.items("pull-review-comments"):
-            line = _clean(rc.get("line") or rc.get("original_line"))
-            where = f"on `{_clean(rc.get('path'))}` line {line}"
+            line = clean(rc.get("line") or rc.get("original_line"))
+            where = f"on `{clean(rc.get('path'))}` line {line}"
             add(
                 rc.get("pull_request_url"),
                 Note(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from offsite.github.held import Held, found_marker, login, marker, origin, with_origin
+from offsite.github.held import Held, clean, found_marker, login, marker, origin, with_origin
 from offsite.github.metadata_index import safe_name
 from offsite.github.writer import Writer
 
@@ -211,7 +211,9 @@ class Items:
             # from a fork (or a fork since deleted): its branch is not this repository's
             home = _repo_of(pull["base"])
             own = home is not None and _repo_of(pull["head"]) == home
-            merged = f" It was merged on {pull['merged_at']}." if pull.get("merged_at") else ""
+            merged = (
+                f" It was merged on {clean(pull['merged_at'])}." if pull.get("merged_at") else ""
+            )
             if own and self._ahead(base, head):
                 self.report.made["pull requests"] += 1
                 text = f"{body}\n\n_{merged.strip()}_" if merged else body
@@ -228,7 +230,8 @@ class Items:
                 )
                 return {**made, "labels": [], "milestone": None, "locked": False}
             body += (
-                f"\n\n_This was pull request #{number} from `{head}` into `{base}`; its "
+                f"\n\n_This was pull request #{number} from `{clean(head)}` into "
+                f"`{clean(base)}`; its "
                 f"branch is not in the restored repository, so it is back as an issue."
                 f"{merged}_"
             )
