@@ -724,7 +724,8 @@ class FakeGitHub:
             labels=[self._item("label", id=number % meta.labels + 1,
                                name=f"label-{number % meta.labels + 1}")] if meta.labels else [],
             milestone=self._item("milestone", number=number % meta.milestones + 1,
-                                 id=number % meta.milestones + 1)
+                                 id=number % meta.milestones + 1,
+                                 title=f"m{number % meta.milestones + 1}")
             if meta.milestones else None,
         )  # fmt: skip
         body["user"] = {**body["user"], "login": f"user{number % 4}"}

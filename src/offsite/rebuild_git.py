@@ -10,7 +10,7 @@ from typing import Any
 
 from offsite.errors import OffsiteError, RebuildFailed
 from offsite.github import env as github_env
-from offsite.github.rebuild import Report
+from offsite.github.rebuild_report import Report
 from offsite.sources.git_remote import git_env, run_git, wiki_remote
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from offsite.errors import BadInput, EntryNotFound, OffsiteError, RebuildFailed, RebuildRefused
 from offsite.github import env as github_env
 from offsite.github.held import Held
-from offsite.github.rebuild import Items, Options, Report
+from offsite.github.rebuild import Items
+from offsite.github.rebuild_report import Options, Report
 from offsite.github.rebuild_settings import Settings
 from offsite.github.writer import Writer
 from offsite.rebuild_git import drop_pull_refs, git_fail, push, remote_refs
@@ -299,10 +300,12 @@ def _check_ours(full: str, mirror: Path, items: Items | None, force: bool) -> bo
     foreign = sorted(name for name, sha in theirs.items()
                      if not name.startswith("refs/pull/") and mine.get(name) != sha)  # fmt: skip
     issues = items.survey() if items is not None else []
-    if issues:  # their numbers are taken: a restore would have to change someone's issues
+    if issues and not force:  # their numbers are taken: none of the set's can be kept
         shown = ", ".join(issues[:5]) + (" …" if len(issues) > 5 else "")
         why = f"it holds issues or milestones this set's restore did not make ({shown}), so"
-        raise RebuildRefused(full, why + " numbers cannot be kept: restore into a new repository")
+        raise RebuildRefused(full, why + " numbers cannot be kept: restore into a new "
+                             "repository, or pass --force to add the set's with the numbers "
+                             "GitHub gives (the report maps them)")  # fmt: skip
     if foreign and not force:
         shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
         raise RebuildRefused(full, f"it holds refs this set's restore did not make ({shown}): "

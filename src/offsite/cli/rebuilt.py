@@ -35,17 +35,25 @@ def report_rebuilt(done: list[Rebuilt], as_json: bool) -> int:
         columns: tuple[str, ...] = (
             ("kind", "would make") if r.dry_run else ("kind", "made", "found made")
         )
-        lines.append((head, columns, rows, r.checks + r.report.lost + r.report.left_out))
+        moved = [f"#{old} is #{new} here" for old, new in sorted(r.report.numbers.items())]
+        if moved:  # (--force: numbers could not be kept)
+            shown = ", ".join(moved[:20]) + (
+                f" and {len(moved) - 20} more" if len(moved) > 20 else ""
+            )
+            moved = [f"numbers GitHub gave ({len(moved)}): {shown}; --json lists them all"]
+        said = [f"note: {x}" for x in r.checks + moved]
+        said += [f"not restored: {x}" for x in r.report.lost + r.report.left_out]
+        lines.append((head, columns, rows, said))
     summary = []
-    for head, columns, rows, lost in lines:
+    for head, columns, rows, notes in lines:
         summary.append(f"### {head}\n\n{markdown(columns, rows)}")
-        if lost:
-            summary.append("Cannot come back, or left out:\n\n" + "\n".join(f"- {x}" for x in lost))
+        if notes:
+            summary.append("\n".join(f"- {x}" for x in notes))
         if not as_json:
             click.echo(head)
             click.echo(render(columns, rows, right=tuple(range(1, len(columns)))))
-            for x in lost:
-                click.echo(f"  not restored: {x}")
+            for x in notes:
+                click.echo(f"  {x}")
     gha.append_summary("\n\n".join(summary))
     failed = [(r.repository, x) for r in done for x in r.report.failed]
     for repository, what in failed:

@@ -12,7 +12,7 @@ from offsite.cli.rebuilt import report_rebuilt
 from offsite.config import Config
 from offsite.errors import BadInput
 from offsite.github import gha
-from offsite.github.rebuild import Options
+from offsite.github.rebuild_report import Options
 from offsite.restore import RestoreRequest, run_restore
 from offsite.restore_github import is_github_target
 from offsite.restore_github import run as github_run

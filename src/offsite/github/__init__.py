@@ -5,8 +5,10 @@ masks and annotations, and every warning offsite prints), the API's repositories
 layout ``metadata_index``) and GitHub Artifacts as a destination the actions upload
 (``artifacts``: the names a set's artifact may take), and a repository written back from
 what a set holds (``writer`` paced writes, ``held`` the restored metadata, ``rebuild`` its
-items, ``rebuild_settings`` its settings: SPEC §11). Reading artifacts back is a storage backend
-(``storage/gh_artifacts.py``); the monitor reads workflow runs (``monitor/github.py``).
+items, ``rebuild_releases`` its releases, ``rebuild_settings`` its settings,
+``rebuild_report`` what a run was asked and did: SPEC §11). Reading artifacts back is a
+storage backend (``storage/gh_artifacts.py``); the monitor reads workflow runs
+(``monitor/github.py``).
 
 May import: errors, names.
 """

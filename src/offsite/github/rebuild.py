@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from offsite.github.held import Held, clean, found_marker, login, marker, origin, with_origin
-from offsite.github.metadata_index import safe_name
+from offsite.github.rebuild_releases import restore_releases
+from offsite.github.rebuild_report import Options, Report
 from offsite.github.writer import Writer
 
 
@@ -32,35 +32,6 @@ def _repo_of(side: Any) -> Any:
 
 PLACEHOLDER = "offsite-placeholder"
 LOCK_REASONS = ("off-topic", "too heated", "resolved", "spam")
-
-
-@dataclass
-class Report:
-    """What a restore into GitHub made, found made already, and could not give back."""
-
-    made: Counter[str] = field(default_factory=Counter)
-    found: Counter[str] = field(default_factory=Counter)
-    lost: list[str] = field(default_factory=list)  # what cannot come back, one line each
-    left_out: list[str] = field(default_factory=list)  # users and teams not on the target
-    failed: list[str] = field(default_factory=list)  # refused: named, a second run retries
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "made": dict(sorted(self.made.items())),
-            "found": dict(sorted(self.found.items())),
-            "cannot_come_back": self.lost,
-            "failed": self.failed,
-            "left_out": self.left_out,
-        }
-
-
-@dataclass(frozen=True)
-class Options:
-    pace: float = 1.0
-    force: bool = False
-    dry_run: bool = False
-    users: tuple[tuple[str, str], ...] = ()  # --map-user OLD=NEW
-    teams: tuple[tuple[str, str], ...] = ()  # --map-team OLD=NEW
 
 
 class Items:
@@ -81,6 +52,11 @@ class Items:
         self.users = dict(options.users)
         self.existing: dict[int, dict[str, Any]] = {}
         self.assignable: dict[str, bool] = {}
+        # where the target holds issues or milestones of its own (--force), numbers cannot
+        # be kept: items are found by their marker, and made with the numbers GitHub gives
+        self.keep = True
+        self.by_marker: dict[str, dict[str, Any]] = {}
+        self.milestone_numbers: dict[int, int] = {}  # the set's → the target's
 
     def mark(self, kind: str, ident: object) -> str:
         return marker(self.set_id, kind, ident)
@@ -99,6 +75,8 @@ class Items:
         for number, have in sorted(self.milestones_there.items()):
             if have.get("title") != self._milestone(number)["title"]:
                 foreign.append(f"milestone {number}")
+        self.by_marker = {m: i for i in listed if (m := found_marker(i.get("body"))) is not None}
+        self.keep = not foreign
         return foreign
 
     # -- labels and milestones ----------------------------------------------------------------
@@ -107,7 +85,7 @@ class Items:
         target has already (GitHub's defaults) takes the set's colour and description."""
         there = {str(x.get("name")).lower(): x for x in self.w.every("labels")}
         wanted = list(self.held.labels)
-        if len(self.held.issues) < self.held.top():
+        if self.keep and len(self.held.issues) < self.held.top():
             why = "A number offsite kept: deleted before the backup"
             wanted.append({"name": PLACEHOLDER, "color": "cccccc", "description": why})
         for label in wanted:
@@ -141,6 +119,8 @@ class Items:
         return body
 
     def milestones(self) -> None:
+        if not self.keep:
+            return self._milestones_by_title()
         there = getattr(self, "milestones_there", None)
         if there is None:
             there = {int(m["number"]): m for m in self.w.every("milestones", {"state": "all"})}
@@ -154,11 +134,26 @@ class Items:
                                   "be kept (something else made milestones meanwhile)")  # fmt: skip
             kind = "milestones" if number in self.held.milestones else "milestone placeholders"
             self.report.made[kind] += 1
+        return None
+
+    def _milestones_by_title(self) -> None:
+        """Numbers not kept: each milestone of the set found by its title, or made."""
+        there = {str(m.get("title")): int(m["number"]) for m in self.milestones_there.values()}
+        for number in sorted(self.held.milestones):
+            body = self._milestone(number)
+            if body["title"] in there:
+                self.report.found["milestones"] += 1
+            else:
+                there[body["title"]] = int(self.w.write("POST", "milestones", body)["number"])
+                self.report.made["milestones"] += 1
+            self.milestone_numbers[number] = there[body["title"]]
 
     # -- issues and pull requests -----------------------------------------------------------
     def issues(self) -> None:
         """Each number in order: the issue or pull request the set holds, else a closed
         placeholder; then its state, labels, milestone and lock, and its notes."""
+        if not self.keep:
+            return self._issues_renumbered()
         for number in range(1, self.held.top() + 1):
             have = self.existing.get(number)
             item = self.held.issues.get(number)
@@ -184,7 +179,26 @@ class Items:
                 )
                 continue
             self._settle(number, have, item)
-            self._notes(number, fresh)
+            self._notes(number, number, fresh)
+        return None
+
+    def _issues_renumbered(self) -> None:
+        """Numbers not kept (``--force`` into a repository with issues of its own): each
+        item found by its marker or made with the number GitHub gives; no placeholders;
+        the report maps the set's numbers to the target's."""
+        for number in sorted(self.held.issues):
+            item = self.held.issues[number]
+            have = self.by_marker.get(self.mark("issue", number))
+            fresh = have is None
+            if have is None:
+                have = self._make(number, item)
+            else:
+                self.report.found["issues and pull requests"] += 1
+            new = int(have["number"])
+            if new != number:
+                self.report.numbers[number] = new
+            self._settle(new, have, item)
+            self._notes(number, new, fresh)
 
     def _make(self, number: int, item: dict[str, Any] | None) -> Any:
         mark = self.mark("issue", number)
@@ -242,7 +256,7 @@ class Items:
         # request takes none of it)
         labels = [str(x.get("name")) for x in item.get("labels") or []]
         payload: dict[str, Any] = {"title": item["title"], "body": body, "labels": labels}
-        milestone = (item.get("milestone") or {}).get("number")
+        milestone = self._milestone_there(item)
         if milestone is not None:
             payload["milestone"] = milestone
         assignees = self._assignees(item)
@@ -278,7 +292,7 @@ class Items:
         labels = sorted(str(x.get("name")) for x in want.get("labels") or [])
         if sorted(str(x.get("name")) for x in have.get("labels") or []) != labels:
             change["labels"] = labels
-        milestone = (want.get("milestone") or {}).get("number")
+        milestone = self._milestone_there(want)
         if milestone != (have.get("milestone") or {}).get("number"):
             change["milestone"] = milestone
         assignees = self._assignees(want)
@@ -298,6 +312,11 @@ class Items:
             lock = {"lock_reason": reason} if reason in LOCK_REASONS else None
             self.w.write("PUT", f"issues/{number}/lock", lock)
 
+    def _milestone_there(self, item: dict[str, Any]) -> Any:
+        """The number on the target of the item's milestone (the same, where kept)."""
+        number = (item.get("milestone") or {}).get("number")
+        return self.milestone_numbers.get(number, number) if number is not None else None
+
     def _assignees(self, item: dict[str, Any]) -> list[str]:
         """The item's assignees as the target knows them: mapped, else where assignable."""
         found = []
@@ -313,72 +332,24 @@ class Items:
                 found.append(name)
         return found
 
-    def _notes(self, number: int, fresh: bool) -> None:
+    def _notes(self, number: int, there: int, fresh: bool) -> None:
+        """The notes of the set's ``number`` on the target's issue ``there``."""
         notes = self.held.notes.get(number, [])
         if not notes:
             return
         made: set[str] = set()
         if not fresh:
-            made = {
-                found_marker(c.get("body")) or "" for c in self.w.every(f"issues/{number}/comments")
-            }
+            made = {found_marker(c.get("body")) or ""
+                    for c in self.w.every(f"issues/{there}/comments")}  # fmt: skip
         for note in notes:
             if self.mark("note", note.ident) in made:
                 self.report.found["comments"] += 1
                 continue
-            self.w.write("POST", f"issues/{number}/comments", {"body": note.comment(self.set_id)})
+            self.w.write("POST", f"issues/{there}/comments", {"body": note.comment(self.set_id)})
             self.report.made["comments"] += 1
 
-    # -- releases ---------------------------------------------------------------------------
     def releases(self) -> None:
-        there = {str(r.get("tag_name")): r for r in self.w.every("releases")}
-        for release in self.held.releases:
-            tag = str(release["tag_name"])
-            have = there.get(tag)
-            if have is None:
-                line = origin(
-                    login(release, "author"),
-                    str(release.get("created_at")),
-                    self.mark("release", release["id"]),
-                )
-                have = self.w.write(
-                    "POST",
-                    "releases",
-                    {
-                        "tag_name": tag,
-                        "target_commitish": release.get("target_commitish") or "",
-                        "name": release.get("name") or tag,
-                        "body": with_origin(line, release.get("body")),
-                        "draft": bool(release.get("draft")),
-                        "prerelease": bool(release.get("prerelease")),
-                    },
-                )
-                self.report.made["releases"] += 1
-            else:
-                self.report.found["releases"] += 1
-            if found_marker(have.get("body")) != self.mark("release", release["id"]):
-                self.report.lost.append(f"release {tag}: the target's own release of that tag "
-                                        "is kept as it is (nothing added to it)")  # fmt: skip
-                continue
-            names = set()
-            for held_there in have.get("assets") or []:
-                if held_there.get("state", "uploaded") == "uploaded":
-                    names.add(str(held_there.get("name")))
-                else:  # an upload cut off: GitHub keeps it, half there, under its name
-                    self.w.write("DELETE", f"releases/assets/{int(held_there['id'])}")
-            for asset in release.get("assets") or []:
-                name = str(asset["name"])
-                file = self.held.folder / "release-assets" / str(release["id"]) / safe_name(name)
-                if name in names:
-                    self.report.found["release assets"] += 1
-                elif not file.is_file():
-                    self.report.lost.append(
-                        f"release {tag}: asset {name} (not in the backup: "
-                        "back it up with --include-release-assets)"
-                    )
-                else:
-                    self.w.upload(str(have["upload_url"]), name, file)
-                    self.report.made["release assets"] += 1
+        restore_releases(self.w, self.held, self.report, self.mark)
 
     def counts(self) -> Counter[str]:
         """What a run would make, per kind (a dry run)."""

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from offsite.errors import RebuildFailed
 from offsite.github.held import Held
-from offsite.github.rebuild import Options, Report
+from offsite.github.rebuild_report import Options, Report
 from offsite.github.writer import Writer
 
 # what of a repository's answer PATCH /repos/OWNER/REPO takes back
