@@ -189,7 +189,11 @@ def _rebuild_checked(
     # the workflows a push or a pull request starts (a deploy on a push to main) stay off
     # while a repository this restore makes is filled: from its making (or, where a run
     # stopped before its first push, from the next run) to the end of a run that ends
-    quiet = empty or (not options.force and _actions_off(writer))
+    off = repo is not None and not empty and _actions_off(writer)
+    quiet = empty or (off and not options.force)
+    if off and options.force:  # (whose doing it was cannot be told: they stay as found)
+        done.checks.append(f"Actions are off in {full}: --force leaves them as it found them; "
+                           "switch them on when the repository is ready")  # fmt: skip
     if repo is None:
         _create(writer, full, held)
         done.created = True

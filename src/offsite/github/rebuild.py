@@ -75,8 +75,16 @@ class Items:
         for number, have in sorted(self.milestones_there.items()):
             if have.get("title") != self._milestone(number)["title"]:
                 foreign.append(f"milestone {number}")
-        self.by_marker = {m: i for i in listed if (m := found_marker(i.get("body"))) is not None}
-        self.keep = not foreign
+        self.by_marker = {}
+        misplaced = False
+        for n, item in sorted(self.existing.items(), reverse=True):  # the earliest wins
+            mark = found_marker(item.get("body"))
+            if mark is not None:
+                self.by_marker[mark] = item
+                if mark.startswith(f"{prefix}issue:") and mark != self.mark("issue", n):
+                    misplaced = True  # made by an earlier run that could not keep numbers
+        # numbers are kept only where every item this set's restore made is at its number
+        self.keep = not foreign and not misplaced
         return foreign
 
     # -- labels and milestones ----------------------------------------------------------------
@@ -137,16 +145,19 @@ class Items:
         return None
 
     def _milestones_by_title(self) -> None:
-        """Numbers not kept: each milestone of the set found by its title, or made."""
-        there = {str(m.get("title")): int(m["number"]) for m in self.milestones_there.values()}
+        """Numbers not kept: each milestone of the set found by its title (case aside), or
+        made; one of the target's own with that title is used as it is."""
+        there = {str(m.get("title")).lower(): int(m["number"])
+                 for m in self.milestones_there.values()}  # fmt: skip
         for number in sorted(self.held.milestones):
             body = self._milestone(number)
-            if body["title"] in there:
+            title = body["title"].lower()
+            if title in there:
                 self.report.found["milestones"] += 1
             else:
-                there[body["title"]] = int(self.w.write("POST", "milestones", body)["number"])
+                there[title] = int(self.w.write("POST", "milestones", body)["number"])
                 self.report.made["milestones"] += 1
-            self.milestone_numbers[number] = there[body["title"]]
+            self.milestone_numbers[number] = there[title]
 
     # -- issues and pull requests -----------------------------------------------------------
     def issues(self) -> None:
@@ -315,7 +326,9 @@ class Items:
     def _milestone_there(self, item: dict[str, Any]) -> Any:
         """The number on the target of the item's milestone (the same, where kept)."""
         number = (item.get("milestone") or {}).get("number")
-        return self.milestone_numbers.get(number, number) if number is not None else None
+        if number is None or self.keep:
+            return number
+        return self.milestone_numbers.get(number)  # (one the set lacks: none, not the target's)
 
     def _assignees(self, item: dict[str, Any]) -> list[str]:
         """The item's assignees as the target knows them: mapped, else where assignable."""
