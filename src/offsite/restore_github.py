@@ -26,7 +26,7 @@ from offsite.github.rebuild_settings import Settings
 from offsite.github.writer import Writer
 from offsite.rebuild_git import drop_pull_refs, git_fail, push, remote_refs
 from offsite.restore import RestoreRequest, restore_set
-from offsite.sets.stored import select
+from offsite.sets.stored import StoredSet, select
 from offsite.sets.trust import Verifier
 from offsite.sources.git_remote import git_env, run_git
 from offsite.storage import open_storage
@@ -104,7 +104,7 @@ def run(request: RestoreRequest, options: Options, progress: Progress) -> list[R
             try:
                 with tempfile.TemporaryDirectory(prefix="offsite-github-") as scratch:
                     local = _restore_locally(
-                        request, storage, verifier, stored.id, entry, Path(scratch), progress
+                        request, storage, verifier, stored, entry, Path(scratch), progress
                     )
                     done.append(_rebuild(full, entry, stored.id, local, options))
             except OffsiteError as exc:  # one repository of many: the others go on
@@ -119,13 +119,13 @@ def _restore_locally(
     request: RestoreRequest,
     storage: Any,
     verifier: Verifier,
-    set_id: str,
+    stored: StoredSet,
     entry: str,
     scratch: Path,
     progress: Progress,
 ) -> dict[str, Path]:
     """The repository's entries restored into ``scratch``, each checked: role → place."""
-    stored = select(storage, set_id, verifier.check)
+    set_id = stored.id
     sources = {e.name: e.source for e in stored.manifest.entries}
     names = {n for n in sources if not n.endswith("-wiki") or _is_wiki(sources[n])}
     places = {"git": scratch / f"{entry}.git"}

@@ -54,7 +54,8 @@ def restore_releases(
                 w.write("DELETE", f"releases/assets/{int(held_there['id'])}")
         for asset in release.get("assets") or []:
             name = str(asset["name"])
-            file = held.folder / "release-assets" / str(release["id"]) / safe_name(name)
+            # (a number: what the set says never makes a path outside its folder)
+            file = held.folder / "release-assets" / str(int(release["id"])) / safe_name(name)
             if name in names:
                 report.found["release assets"] += 1
             elif not file.is_file():

@@ -23,7 +23,7 @@ from offsite.github.metadata_index import next_page
 # GitHub also caps content creation at about 80 a minute and 500 an hour: a large
 # restore meets that limit every few hundred writes and waits as long as GitHub says
 WAITS = 24  # rate-limit answers waited out for one write before the run gives up
-LONGEST = 3900.0  # seconds: a longer wait fails the run (a second run resumes)
+LONGEST = 3900.0  # seconds waited for one request: more fails the run (a second run resumes)
 
 
 class Writer:
@@ -64,7 +64,9 @@ class Writer:
         url: str | None = self._url(path)
         query: dict[str, Any] | None = {**(params or {}), "per_page": 100}
         found: list[Any] = []
-        while url:
+        seen: set[str] = set()
+        while url and url not in seen:  # (a next page already read ends the list)
+            seen.add(url)
             status, headers, data = self._send("GET", url, params=query)
             if status in (404, 410):  # not there; switched off (issues disabled)
                 return found
@@ -109,6 +111,7 @@ class Writer:
         from offsite.github.repos import reason
 
         where = f"{method} {url.split('?')[0]}"
+        waited = 0.0  # on this request: the waits GitHub asks add up to LONGEST at most
         for _ in range(WAITS + 1):
             if paced:
                 self._keep_pace()
@@ -143,8 +146,9 @@ class Writer:
                 if status == 403 and needed:  # what GitHub names for this request
                     said += f" (the token needs {needed})"
                 raise self.fail(f"{where}: {said}")
-            if wait > LONGEST:
-                raise self.fail(f"{where}: GitHub asks to wait {wait:.0f} s")
+            waited += wait
+            if waited > LONGEST:
+                raise self.fail(f"{where}: GitHub asks to wait {waited:.0f} s in all")
             self.waited += wait
             self.sleep(wait)
         raise self.fail(f"{where}: still rate limited after {WAITS} waits")
