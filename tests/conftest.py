@@ -74,6 +74,18 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _servers_homes_untouched() -> Iterator[None]:
+    """The servers the tests start run as their own users (runuser gives them their home):
+    what offsite keeps for them goes under the tests' temporary folders, never into
+    ``~postgres/.cache``."""
+    homes = [Path(os.path.expanduser("~postgres")) / ".cache" / "offsite"]
+    before = {h for h in homes if h.exists()}
+    yield
+    written = {h for h in homes if h.exists()} - before
+    assert not written, f"the tests wrote into {sorted(map(str, written))}"
+
+
 @pytest.fixture
 def passphrase(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("OFFSITE_PASSPHRASE", PASSPHRASE)

@@ -60,6 +60,13 @@ def _workdir(prefix: str, owner: str) -> Path:
     return folder
 
 
+def server_env(folder: Path) -> dict[str, str]:
+    """The environment a server the tests start runs in: what its archive_command and
+    restore_command keep (offsite's key cache and spool) goes under ``folder``, never into
+    the server user's home (runuser sets HOME to it)."""
+    return {**os.environ, "XDG_CACHE_HOME": str(folder / "cache")}
+
+
 def pg_bin(name: str) -> str | None:
     dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
     for folder in reversed(dirs):
@@ -98,7 +105,7 @@ class Postgres:
         subprocess.run(
             [*_as_user("postgres"), self.pg_ctl, "-D", str(self.dir / "data"), "-o", opts,
              "-l", str(self.dir / "log"), "-w", "start"],
-            check=True, capture_output=True,
+            check=True, capture_output=True, env=server_env(self.dir),
         )  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:

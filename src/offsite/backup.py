@@ -39,7 +39,8 @@ from offsite.sets.manifest import (
     Origin,
     iso,
 )
-from offsite.sets.stored import StoredSet, allocate_id, remove_partial
+from offsite.sets.reserve import allocate_id, remove_partial
+from offsite.sets.stored import StoredSet
 from offsite.sets.trust import with_auth
 from offsite.sources import Prepared, RunContext, Source
 from offsite.sources.base import Baseline, FullNeeded, Part

@@ -53,7 +53,11 @@ class ArchiveUnreadable(CheckFailed):
 
 
 class NotAuthenticated(CheckFailed):
-    """set {} does not prove it was made with your key: {} (--allow-unauthenticated accepts it)"""
+    """set {} does not prove it was made with your key: {}"""
+
+
+class KeyDoesNotOpen(NotAuthenticated):
+    """set {} does not prove it was made with your key: its key.gpg does not open with the passphrase ({})"""  # noqa: E501
 
 
 class WalMissing(CheckFailed):
@@ -69,7 +73,7 @@ class WalConflict(CheckFailed):
 
 
 class NotEncrypted(CheckFailed):
-    """set {} is not encrypted while a key is configured (--allow-unencrypted accepts it)"""
+    """set {} is not encrypted while a key is configured"""
 
 
 class BaseBroken(CheckFailed):
@@ -166,6 +170,10 @@ class EncryptionFailed(OperationFailed):
 
 class DecryptionFailed(OperationFailed):
     """could not decrypt set {} entry {!r}: {}"""
+
+
+class WrongPassphrase(OperationFailed):
+    """the passphrase {} here (wrong passphrase?)"""
 
 
 class StorageError(OperationFailed):

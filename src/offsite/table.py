@@ -15,6 +15,15 @@ def human_size(n: float) -> str:
     raise AssertionError("unreachable")
 
 
+def counted(n: int, one: str, many: str = "") -> str:
+    """``1 entry``, ``2 entries``: ``many`` defaults to ``one`` with an s."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+def entries(n: int) -> str:
+    return counted(n, "entry", "entries")
+
+
 def human_duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.1f}s"

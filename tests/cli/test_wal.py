@@ -92,6 +92,9 @@ def test_fetch_tells_missing_from_corrupt(cli, tmp_path: Path, cluster: Path) ->
     assert push(cli, dest).code == 0
     r = fetch(cli, dest, "000000010000000000000009")
     assert r.code == 1 and "not in the archive" in r.err
+    # the end of recovery, every time a restore ends (a timeline's .history asked for
+    # too): said, never logged as an error
+    assert "error" not in r.err
     stored = dest / "wal" / "7312345678901234567" / f"{SEGMENT}.zst.gpg"
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0x01

@@ -18,7 +18,15 @@ import pytest
 
 from offsite.sources.postgres.basecheck import BaseBackupCheck, TarError
 from tests.conftest import PASSPHRASE
-from tests.servers import PG_PASSWORD, Postgres, _as_user, _workdir, free_port, pg_bin
+from tests.servers import (
+    PG_PASSWORD,
+    Postgres,
+    _as_user,
+    _workdir,
+    free_port,
+    pg_bin,
+    server_env,
+)
 
 OFFSITE = Path(sys.executable).with_name("offsite")
 
@@ -132,7 +140,7 @@ class Recovered:
             [*_as_user("postgres"), pg_bin("pg_ctl") or "pg_ctl", "-D", str(datadir), "-o", opts,
              "-l", str(self.sockets / "log"), "-w", "-t", "120", "start"],
             capture_output=True, text=True,
-            env={**os.environ, "OFFSITE_SPOOL": str(self.sockets / "spool")},
+            env={**server_env(self.sockets), "OFFSITE_SPOOL": str(self.sockets / "spool")},
         )  # fmt: skip
         if done.returncode != 0:
             log = self.sockets / "log"
@@ -187,6 +195,10 @@ def test_recovers_every_row_before_the_time_and_none_after(
     assert "pg_ctl -D" in r.out
     assert (datadir / "recovery.signal").exists()
     assert oct(datadir.stat().st_mode & 0o777) == "0o700"
+    if os.geteuid() == 0:  # restored as root: the folder is its files' owner's, as they are
+        owner = (datadir / "PG_VERSION").stat().st_uid
+        assert datadir.stat().st_uid == owner == (datadir / "recovery.signal").stat().st_uid
+        assert owner == pwd.getpwnam("postgres").pw_uid
     settings = (datadir / "postgresql.auto.conf").read_text()
     assert "recovery_target_time" in settings and PASSPHRASE not in settings
     server = Recovered(datadir)
@@ -296,7 +308,7 @@ def test_verify_wal_prune_and_monitor_read_the_archive(
     before = len(segments)
     r = cli("prune", copy, "--keep-last", "1")
     assert r.code == 0, r.err
-    assert "WAL file(s) no kept base backup needs" in r.out
+    assert "WAL files no kept base backup needs" in r.out
     left = sorted(p for p in archive.iterdir() if len(p.name.split(".")[0]) == 24)
     assert 0 < len(left) < before
     assert cli("verify", copy, "--wal", "--read-data").code == 0  # the kept one still reaches

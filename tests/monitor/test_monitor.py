@@ -52,7 +52,7 @@ def test_fresh(cli, github: FakeGitHub, hooks: Hooks, tmp_path: Path) -> None:
     ("scenario", "says"),
     [
         ("stale", "last success 3d ago, over --max-age 26h"),
-        ("failing", "3 failed run(s) in a row"),
+        ("failing", "3 failed runs in a row"),
         ("never", "no successful run"),
         ("disabled", "the workflow is disabled_inactivity"),
         ("expired", "has expired"),
@@ -164,7 +164,7 @@ def test_pagination_over_300_runs(cli, github: FakeGitHub, tmp_path: Path) -> No
     assert report["targets"][0]["age_seconds"] == pytest.approx(25 * 3600, abs=120)
     assert report["api_requests"] == 1 + 4 + 1  # the workflow, 4 pages of runs, artifacts
     r, report = check(cli, tmp_path)
-    assert r.code == 1 and "300 failed run(s)" in report["targets"][0]["reasons"][0]
+    assert r.code == 1 and "300 failed runs" in report["targets"][0]["reasons"][0]
 
 
 def test_several_repositories_cost_three_requests_each(
@@ -247,6 +247,9 @@ def test_a_failing_webhook_is_retried_then_reported(
 def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> None:
     dest = tmp_path / "dest"
     r = cli("monitor", "--storage", dest, "--max-age", "1h", "--state-file", tmp_path / "s")
+    assert r.code == 2 and "does not exist" in r.err  # mistyped, as list says (exit 2)
+    dest.mkdir()
+    r = cli("monitor", "--storage", dest, "--max-age", "1h", "--state-file", tmp_path / "s")
     assert r.code == 1 and "no complete backup set" in r.out
     assert cli("backup", tree, "--to", dest).code == 0
     r = cli(
@@ -297,7 +300,7 @@ def test_summary_and_outputs_in_actions(
     assert "✅ healthy" in text and "```mermaid\nxychart-beta" in text
     assert "bar [3.00, 3.00, 3.00, 3.00]" in text
     assert "healthy<<" in output.read_text() and "\ntrue\n" in output.read_text()
-    assert "1 target(s) checked with 3 GitHub API request(s)" in r.out
+    assert "1 target checked with 3 GitHub API requests" in r.out
 
 
 def test_backup_pings_a_dead_mans_switch(
@@ -431,3 +434,15 @@ def test_a_full_entry_of_a_diff_set_is_judged_by_its_own_size(
     assert r.code == 1, r.out
     (target,) = json.loads(r.out)["targets"]
     assert any("--min-size" in why for why in target["reasons"]), target["reasons"]
+
+
+def test_summary_outside_actions_says_it_writes_nothing(
+    cli, tmp_path: Path, tree: Path, passphrase: str
+) -> None:
+    """--summary without $GITHUB_STEP_SUMMARY (a cron job, a terminal): one warning, and the
+    check itself runs as ever."""
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    r = cli("monitor", "--storage", dest, "--max-age", "1h", "--summary")
+    assert r.code == 0 and "1 target checked with 0 GitHub API requests" in r.out
+    assert "warning: --summary writes to $GITHUB_STEP_SUMMARY" in r.err

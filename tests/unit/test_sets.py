@@ -7,7 +7,8 @@ from pathlib import Path
 
 from offsite.crypto.modes import Encryption
 from offsite.sets.manifest import Entry, Manifest
-from offsite.sets.stored import allocate_id, scan, select
+from offsite.sets.reserve import allocate_id
+from offsite.sets.stored import scan, select
 from offsite.storage.base import put_bytes
 from offsite.storage.local import LocalStorage
 

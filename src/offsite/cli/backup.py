@@ -22,6 +22,7 @@ from offsite.cli.options import (
     option,
     passphrase_option,
     read_passphrase,
+    read_passphrase_file,
     repo_options,
     split_pairs,
     storage_options,
@@ -40,20 +41,28 @@ from offsite.sources.repo_extras import RepoExtras
 from offsite.storage.settings import StorageSettings
 from offsite.stream.pipeline import COMPRESSIONS
 from offsite.stream.progress import Progress
+from offsite.table import entries
 from offsite.urls import local_path, scheme_of
 
 
 def _encryption(
-    ctx: click.Context, no_encrypt: bool, recipients: tuple[str, ...], passphrase_env: str
-) -> EncryptionConfig:
+    ctx: click.Context, no_encrypt: bool, recipients: tuple[str, ...], passphrase_env: str,
+    passphrase_file: str | None,
+) -> EncryptionConfig:  # fmt: skip
     if no_encrypt:
-        if recipients:
-            raise BadInput("--no-encrypt and --recipient contradict each other")
+        if recipients or passphrase_file:
+            raise BadInput(
+                "--no-encrypt and --recipient or --passphrase-file contradict each other"
+            )
         return EncryptionConfig("none")
     if recipients:
-        if given(ctx, "passphrase_env"):
-            raise BadInput("choose one of --passphrase-env and --recipient")
+        if given(ctx, "passphrase_env") or passphrase_file:
+            raise BadInput("choose one of --passphrase-env, --passphrase-file and --recipient")
         return EncryptionConfig("recipients", recipients=recipients)
+    if passphrase_file:
+        if given(ctx, "passphrase_env"):
+            raise BadInput("choose one of --passphrase-env and --passphrase-file")
+        return EncryptionConfig("passphrase", passphrase=read_passphrase_file(passphrase_file))
     return EncryptionConfig("passphrase", passphrase=read_passphrase(passphrase_env, required=True))
 
 
@@ -150,6 +159,11 @@ def _ping(url: str | None, event: str, body: str = "") -> None:
 @option("--level", type=int, help="Compression level (zstd 1-22, gzip 1-9).")
 @passphrase_option
 @option(
+    "--passphrase-file",
+    metavar="PATH",
+    help="A file that holds the passphrase (its first line), instead of --passphrase-env.",
+)
+@option(
     "--recipient",
     "recipients",
     multiple=True,
@@ -232,6 +246,7 @@ def command(
     compress: str,
     level: int | None,
     passphrase_env: str,
+    passphrase_file: str | None,
     recipients: tuple[str, ...],
     no_encrypt: bool,
     sign_key: str | None,
@@ -308,11 +323,11 @@ def command(
         compress = file.compress
     if file and file.level is not None and "level" not in explicit:
         level = file.level
-    chosen = explicit & {"no_encrypt", "recipients", "passphrase_env"}
+    chosen = explicit & {"no_encrypt", "recipients", "passphrase_env", "passphrase_file"}
     encryption = (
         _configured_encryption(file.encryption)
         if file and file.encryption and not chosen
-        else _encryption(ctx, no_encrypt, recipients, passphrase_env)
+        else _encryption(ctx, no_encrypt, recipients, passphrase_env, passphrase_file)
     )
     if encryption.mode == "none":
         artifacts.refuse_public(
@@ -351,7 +366,7 @@ def command(
     except BaseException:
         _ping(ping_url, "fail", "interrupted")
         raise
-    _ping(ping_url, "", f"backup {result.manifest.id}: {len(result.manifest.entries)} entries")
+    _ping(ping_url, "", f"backup {result.manifest.id}: {entries(len(result.manifest.entries))}")
     if pushgateway:
         _push_metrics(pushgateway, result, request.shard)
     outputs.publish(result.manifest, result.destinations, outputs.backup_summary(result))

@@ -18,7 +18,7 @@ from offsite.monitor.health import HEALTHY, Thresholds, human_age
 from offsite.monitor.run import MonitorConfig, run_monitor
 from offsite.sets.trust import TrustConfig
 from offsite.storage.settings import StorageSettings
-from offsite.table import render
+from offsite.table import counted, render
 
 
 def _configured(
@@ -249,7 +249,10 @@ def command(
     )
     result = run_monitor(config)
     report = list(result.report)
-    if with_summary:
+    if with_summary and not os.environ.get("GITHUB_STEP_SUMMARY"):
+        gha.warn("--summary writes to $GITHUB_STEP_SUMMARY, which only GitHub Actions sets: "
+                 "no summary written (set it to a file's path to have one)")  # fmt: skip
+    elif with_summary:
         gha.append_summary(summary.markdown(report))
     State.healthy = result.healthy
     if as_json:
@@ -266,8 +269,8 @@ def command(
                  human_age(h.age) if h.age is not None else "never", h.reason)
                 for h in report]  # fmt: skip
         click.echo(render(("target", "status", "last success", "reason"), rows))
-        checked = f"{len(report)} target(s) checked"
-        click.echo(f"\n{checked} with {result.requests} GitHub API request(s)")
+        checked = f"{counted(len(report), 'target')} checked"
+        click.echo(f"\n{checked} with {counted(result.requests, 'GitHub API request')}")
     for d in result.deliveries:
         if not d.ok:
             gha.problem(f"webhook {alerts.shown(d.url)} failed: {d.detail}")

@@ -12,7 +12,7 @@ from offsite.github import gha
 from offsite.github.artifacts import artifact_name, staged_folder
 from offsite.sets.manifest import Manifest
 from offsite.storage.local import LocalStorage
-from offsite.table import human_duration, human_size, render
+from offsite.table import entries, human_duration, human_size, render
 from offsite.urls import scheme_of
 
 
@@ -59,7 +59,7 @@ def summary(manifest: Manifest, name: str, env: Mapping[str, str] | None = None)
     first = manifest.entries[0].name if manifest.entries else "ENTRY"
     return (
         f"### offsite backup `{manifest.id}` → GitHub Artifacts `{name}`\n\n"
-        f"{len(manifest.entries)} entries, {human_size(manifest.size)} in all.\n\n"
+        f"{entries(len(manifest.entries))}, {human_size(manifest.size)} in all.\n\n"
         "| entry | kind | file | size | sha256 |\n|---|---|---|---:|---|\n"
         f"{rows}\n\n"
         "Restore:\n\n"
@@ -88,7 +88,7 @@ def report(result: BackupResult) -> str:
     where = ", ".join(result.destinations)
     what = f"a diff of set {m.base.id}" if m.base else "full" if result.full_because else ""
     lines = [
-        f"backup {m.id} written to {where}: {len(m.entries)} entries, {human_size(m.size)}"
+        f"backup {m.id} written to {where}: {entries(len(m.entries))}, {human_size(m.size)}"
         + (f" ({what})" if what else ""),
         *([f"a full run: {result.full_because}"] if result.full_because else []),
         "",

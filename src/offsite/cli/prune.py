@@ -19,7 +19,7 @@ from offsite.sets.retention import Policy
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
-from offsite.table import markdown, render
+from offsite.table import counted, markdown, render
 from offsite.urls import redact
 
 
@@ -123,15 +123,15 @@ def command(
             f"{len(result.plan.keep)} kept, {verb} {len(result.plan.remove)} "
             f"and {len(result.incomplete)} incomplete"
             + (
-                f", {'would abort' if dry_run else 'aborted'} {len(result.uploads)} "
-                "interrupted upload(s)"
+                f", {'would abort' if dry_run else 'aborted'} "
+                f"{counted(len(result.uploads), 'interrupted upload')}"
                 if result.uploads
                 else ""
             )
         )
     if result.wal:
         verb = "would remove" if dry_run else "removed"
-        click.echo(f"{verb} {len(result.wal)} WAL file(s) no kept base backup needs")
+        click.echo(f"{verb} {counted(len(result.wal), 'WAL file')} no kept base backup needs")
     for why in result.untouched:
         gha.warn(f"not counted nor removed: set {why}")
     for why in result.broken:  # a diff is no restore point without its base (SPEC §10)
@@ -139,5 +139,5 @@ def command(
     for failure in result.failures:
         click.echo(f"offsite: could not remove {failure}", err=True)
     if result.failures:
-        raise OperationFailed(f"{len(result.failures)} set(s) could not be removed")
+        raise OperationFailed(f"{counted(len(result.failures), 'set')} could not be removed")
     return 0

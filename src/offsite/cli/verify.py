@@ -12,13 +12,13 @@ from offsite.cli.reading import Which, reading_options, which_options
 from offsite.config import Config
 from offsite.errors import BadInput, CheckFailed, NoSets
 from offsite.github import gha
-from offsite.sets.stored import StoredSet, choose, scan
+from offsite.sets.stored import StoredSet, choose, scan, wrong_passphrase
 from offsite.sets.trust import TrustConfig, Verifier, older
 from offsite.sets.trust import seal as seal_set
 from offsite.storage import Storage, open_storage
 from offsite.storage.settings import StorageSettings
 from offsite.stream.progress import Progress
-from offsite.table import markdown, render
+from offsite.table import counted, entries, markdown, render
 from offsite.urls import redact
 from offsite.verify import EntryCheck, Subset, exit_code, verify_sets
 
@@ -110,6 +110,8 @@ def command(
         sets = found.sets if found else choose(opened, set_id, every, verifier.check)
         if found and not sets and not found.invalid:
             raise NoSets(opened.url)
+        if unopened := verifier.unopened(sets):
+            raise wrong_passphrase(unopened)
         checks = verify_sets(
             opened, sets, read_data, subset, verifier, Progress(enabled=not as_json)
         )
@@ -139,7 +141,8 @@ def command(
     for c in checks:
         if not c.ok:
             click.echo(f"offsite: {gha.printable(c.problem or '')}", err=True)
-    click.echo(f"{len(checks) - bad} of {len(checks)} entries ok in {len(sets)} set(s)")
+    click.echo(f"{len(checks) - bad} of {entries(len(checks))} ok in "
+               f"{counted(len(sets), 'set')}")  # fmt: skip
     return code
 
 

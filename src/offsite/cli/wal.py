@@ -240,11 +240,12 @@ def fetch(
 
             fetch_call(fetcher, found, name, target)
     except WalMissing as exc:
-        if not_there_exit == exc.exit_code:
-            raise
-        from offsite.cli import report
+        # not an error: PostgreSQL asks for files past the archive's end (the next
+        # segment, a timeline's .history) to know where recovery ends
+        from offsite.github.gha import printable
 
-        return report(exc.message(), not_there_exit)
+        click.echo(f"offsite: {printable(exc.message())} (recovery's end)", err=True)
+        return not_there_exit
     return 0
 
 

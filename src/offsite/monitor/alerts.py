@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from offsite.errors import BadInput
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, human_age
 from offsite.monitor.posting import post
+from offsite.table import counted
 
 FORMATS = ("auto", "slack", "discord", "teams", "json")
 COLOURS = {HEALTHY: 0x2EB67D, UNKNOWN: 0xECB22E}
@@ -110,8 +111,9 @@ def _detail(h: Health, limit: int = 1000) -> str:
 def _title(alerts: list[Health]) -> str:
     bad = [h for h in alerts if h.status != HEALTHY]
     if not bad:
-        return f"offsite: {len(alerts)} backup target(s) recovered"
-    return f"offsite: {len(bad)} backup target(s) need attention"
+        return f"offsite: {counted(len(alerts), 'backup target')} recovered"
+    verb = "needs" if len(bad) == 1 else "need"
+    return f"offsite: {counted(len(bad), 'backup target')} {verb} attention"
 
 
 def _cut(text: str, limit: int) -> str:

@@ -19,6 +19,8 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from offsite.table import counted
+
 HEALTHY, UNHEALTHY, UNKNOWN = "healthy", "unhealthy", "unknown"
 FAILED = {"failure", "timed_out", "startup_failure", "action_required"}
 
@@ -280,7 +282,7 @@ def assess(seen: Observation, t: Thresholds, now: datetime) -> Health:
             streak += 1
     successes = [r for r in done if r.conclusion == "success"]
     if streak > t.max_failures:
-        reasons.append(f"{streak} failed run(s) in a row since the last success")
+        reasons.append(f"{counted(streak, 'failed run')} in a row since the last success")
     last = successes[0] if successes else None
     age = now - last.finished if last else None
     gap = largest_gap([r.finished for r in successes], now, t.window)

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from offsite.monitor.health import HEALTHY, UNKNOWN, Health, Thresholds, human_age, human_seconds
-from offsite.table import human_size
+from offsite.table import counted, human_size
 
 NONE = "&#8211;"  # an en dash: nothing to show
 
@@ -107,13 +107,14 @@ def render(report: Sequence[Health], t: Thresholds, now: datetime, title: str = 
             "</tr>"
         )
     stamp = now.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    targets = counted(len(report), "target")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(title)}: {healthy} of {len(report)} healthy</title>
 <style>{STYLE}</style></head>
 <body><h1>{escape(title)}</h1>
-<p class="meta">{healthy} of {len(report)} target(s) healthy · checked {escape(stamp)} by
+<p class="meta">{healthy} of {escape(targets)} healthy · checked {escape(stamp)} by
 offsite monitor · window {escape(human_age(t.window))}</p>
 <table><thead><tr><th>state</th><th>target</th><th>newest backup</th>
 <th>largest gap</th><th>newest drill</th><th>size over time</th></tr></thead>

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from offsite.crypto.auth import import_trusted, signer
 from offsite.crypto.gpg import throwaway_home
 from offsite.crypto.keys import unwrap_key
-from offsite.errors import BadInput, DestinationMissing, OffsiteError
+from offsite.errors import BadInput, OffsiteError
 from offsite.github.artifacts import kept_in_itself
 from offsite.monitor.health import Backup, Drill, Observation
 from offsite.monitor.walseen import observe_archive
@@ -38,10 +38,10 @@ def observe_storage(
     try:
         opened = open_storage(dest, settings)
         found = scan(opened)
-    except DestinationMissing:
-        return seen  # not made yet: no backup there, which the rules judge
     except BadInput:
-        raise  # a destination the user wrote wrong: exit 2, not "could not check"
+        # a destination the user wrote wrong (a local folder that is not there, as list
+        # says): exit 2, neither "could not check" nor "unhealthy"
+        raise
     except (OffsiteError, OSError) as exc:  # OSError: a local folder's own checks
         seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
         return seen

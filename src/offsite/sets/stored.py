@@ -7,7 +7,6 @@ holds one set's files and ``manifest.json`` at its root, or, without ``-n``, one
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,15 +16,17 @@ from offsite.errors import (
     BaseBroken,
     CheckFailed,
     DestinationMissing,
+    KeyDoesNotOpen,
     ManifestError,
     NoSets,
+    NotEncrypted,
     OffsiteError,
-    OperationFailed,
     SetGone,
     SetNotFound,
+    WrongPassphrase,
 )
 from offsite.github import gha
-from offsite.names import set_id_for, set_ids_of, set_time
+from offsite.names import set_ids_of, set_time
 from offsite.sets.manifest import FORMAT_DELTA, MANIFEST_NAME, MAX_MANIFEST, Manifest
 from offsite.storage.base import ExplainsMissing, ObjectInfo, Storage
 from offsite.urls import redact
@@ -281,8 +282,18 @@ def latest(
                  "which only an --allow-… flag lets in")  # fmt: skip
         return chosen
     if refused:  # not one set proves itself: most likely the key given is not theirs
+        unopened = [exc for exc, _ in refused if isinstance(exc, KeyDoesNotOpen)]
+        if unopened and all(isinstance(e, (KeyDoesNotOpen, NotEncrypted)) for e, _ in refused):
+            raise wrong_passphrase(len(unopened))  # of the sets it could have opened
         raise refused[0][0]
     raise NoSets(storage.url)
+
+
+def wrong_passphrase(sets: int) -> WrongPassphrase:
+    """Exit 3: the passphrase opened none of the ``sets`` at a destination."""
+    return WrongPassphrase(
+        "does not open the one set" if sets == 1 else f"opens none of the {sets} sets"
+    )
 
 
 def select(
@@ -298,7 +309,16 @@ def select(
     for stored in found.sets:
         if stored.id == set_id:
             if check is not None:
-                check(stored, True)
+                try:
+                    check(stored, True)
+                except KeyDoesNotOpen:
+                    # a set the passphrase does not open, named: planted beside yours (exit
+                    # 1, named), or the passphrase is not the one the sets were made with
+                    if not any(
+                        _passes(check, other) for other in found.sets if other is not stored
+                    ):
+                        raise wrong_passphrase(len(found.sets)) from None
+                    raise
             return stored
     for invalid in found.invalid:
         if invalid.id == set_id:
@@ -307,6 +327,14 @@ def select(
     if reason:
         raise SetGone(set_id, storage.url, reason)
     raise SetNotFound(set_id, storage.url)
+
+
+def _passes(check: Check, stored: StoredSet) -> bool:
+    try:
+        check(stored, False)
+    except CheckFailed:
+        return False
+    return True
 
 
 def choose(
@@ -319,72 +347,3 @@ def choose(
             raise NoSets(storage.url)
         return sets
     return [select(storage, set_id, check)]
-
-
-RESERVATION = ".offsite-set"  # the object whose create-if-absent reserves a set id
-MAX_TRIES = 1000  # suffixes tried for one second's set id
-
-
-def _reserve(storage: Storage, key: str, stamp: bytes) -> bool:
-    """Create the reservation if absent; then ask once more, which must be refused: a
-    store that ignores the precondition (an emulator, a store that claims S3 compatibility)
-    is named in a warning, since it cannot keep two runs apart."""
-    if not storage.create(key, stamp):
-        return False
-    if storage.create(key, stamp):
-        gha.warn(
-            f"{redact(storage.url)} does not refuse to create an object that exists: two "
-            "backups that start in the same second could share a set id there"
-        )
-    return True
-
-
-def allocate_id(
-    storages: Iterable[Storage], moment: datetime, shard: tuple[int, int] | None = None
-) -> str:
-    """The set id for a run started at ``moment``, with ``-2``, ``-3`` … on a clash.
-
-    An id is reserved at every destination by creating ``<id>/.offsite-set`` only if it is
-    absent (SPEC §7), which the store arbitrates: two runs that start in the same second
-    never share a set. An id taken at any destination (reserved, or holding a set an older
-    offsite wrote) moves every destination on to the next suffix. The reservation stays
-    with the set (prune removes it with the set): were it removed once the set is complete,
-    a run that listed the id before it was taken could create it again afterwards.
-
-    The I-th of N shard jobs, which start at the same second on other runners, take only
-    the suffixes ``-I``, ``-(I+N)``, ``-(I+2N)`` …: their ids never clash, neither as
-    artifact names nor in a destination they share.
-    """
-    base = set_id_for(moment)
-    targets = list(storages)
-    n, step = shard if shard else (1, 1)
-    tries = 0
-    stamp = f"reserved by offsite at {moment.isoformat()}\n".encode()
-    while True:
-        tries += 1
-        if tries > MAX_TRIES:  # one place named twice, or a store that answers nonsense
-            where = ", ".join(redact(s.url) for s in targets)
-            raise OperationFailed(f"no free set id after {MAX_TRIES} tries in {where}")
-        candidate = base if n == 1 and not shard else f"{base}-{n}"
-        reserved: list[Storage] = []
-        for storage in targets:
-            if next(iter(storage.list(candidate + "/")), None) is not None:
-                break
-            if not _reserve(storage, f"{candidate}/{RESERVATION}", stamp):
-                break
-            reserved.append(storage)
-        else:
-            return candidate
-        for storage in reserved:  # give back what this run took of a taken id
-            storage.delete(f"{candidate}/{RESERVATION}")
-        n += step
-
-
-def remove_partial(storages: list[Storage], set_id: str) -> None:
-    """Best effort: take back the entry files of a run that failed before its manifest."""
-    for storage in storages:
-        with contextlib.suppress(Exception):
-            if storage.stat(f"{set_id}/{MANIFEST_NAME}") is not None:
-                continue  # committed there already: a complete set is kept
-            for obj in list(storage.list(f"{set_id}/")):
-                storage.delete(obj.key)

@@ -42,6 +42,7 @@ from offsite.crypto.modes import SET_KEY
 from offsite.errors import (
     CheckFailed,
     DecryptionFailed,
+    KeyDoesNotOpen,
     NotAuthenticated,
     NotEncrypted,
     ObjectMissing,
@@ -93,6 +94,7 @@ class Verifier:
         # (why refused, or None; whether only a lowered guard lets it in)
         self._verdicts: dict[tuple[str, str, bool], tuple[CheckFailed | None, bool]] = {}
         self._warned = False
+        self._unopened: dict[str, str] = {}  # set prefix -> why its key.gpg did not open
 
     def __enter__(self) -> Verifier:
         if self.config.trust_keys:
@@ -219,7 +221,18 @@ class Verifier:
             return self._lower(
                 f"set {stored.id} is not authenticated ({problem}): --allow-unauthenticated"
             )
+        if stored.prefix in self._unopened:
+            return KeyDoesNotOpen(stored.id, self._unopened[stored.prefix]), False
         return NotAuthenticated(stored.id, problem), False
+
+    def unopened(self, sets: list[StoredSet]) -> int:
+        """How many of ``sets`` have a key.gpg the passphrase does not open, when it opens
+        not one of them (a wrong passphrase, most likely, rather than sets planted by
+        someone else; unencrypted sets aside); else 0."""
+        refusals = [self.refusal(s, True) for s in sets]
+        if all(isinstance(r, (KeyDoesNotOpen, NotEncrypted)) for r in refusals):
+            return sum(isinstance(r, KeyDoesNotOpen) for r in refusals)
+        return 0
 
     def _problem(self, stored: StoredSet) -> str | None:
         """Why the set does not prove it was made with the configured key; None if it does."""
@@ -237,6 +250,7 @@ class Verifier:
         try:
             key = self.data_key(stored)
         except DecryptionFailed as exc:
+            self._unopened[stored.prefix] = exc.args[2]
             return f"its key.gpg does not open with the passphrase ({exc.args[2]})"
         except NotAuthenticated:
             return "its manifest does not match its auth"

@@ -125,4 +125,20 @@ class PgBaseRestorer(FolderRestorer):
             with contextlib.suppress(FileNotFoundError):
                 (staged / stale).unlink()
         os.chmod(staged, 0o700)
+        _owned_like_contents(staged)
         super().commit()
+
+
+def _owned_like_contents(staged: Path) -> None:
+    """Restored as root, the data directory (made here, root's) and ``recovery.signal``
+    go to the owner of the backup's files: PostgreSQL starts only as its data directory's
+    owner, and that user must be able to write both."""
+    if os.geteuid() != 0:
+        return
+    try:
+        owner = os.lstat(staged / "PG_VERSION")
+    except FileNotFoundError:
+        return
+    for path in (staged, staged / "recovery.signal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)
