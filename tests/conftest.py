@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +34,8 @@ PASSPHRASE = "correct horse battery staple"
 # for another reason (a retry waited out, a server of its own) carries the mark itself.
 SLOW_FIXTURES = frozenset(
     {"pg", "mariadb", "redis", "moto", "gcs", "azurite", "sshd", "backend", "action_venv",
-     "daemon", "github", "org", "archiving", "registry", "registry_basic", "token_registry"}
+     "daemon", "github", "org", "archiving", "registry", "registry_basic", "token_registry",
+     "site"}
 )  # fmt: skip
 SLOW_FOLDERS = ("property",)
 
@@ -222,6 +224,24 @@ def run_readme_diff(after: str, base: Path, diff: Path, tmp_path: Path) -> Path:
                           capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
     return work
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The manual built as ``mkdocs build --strict`` builds it: the one scripts/test built
+    (``$OFFSITE_SITE``), else built here."""
+    built = os.environ.get("OFFSITE_SITE")
+    if built and (Path(built) / "index.html").exists():
+        return Path(built)
+    out = tmp_path_factory.mktemp("site")
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mkdocs")), "build", "--strict", "--quiet",
+         "--site-dir", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Every action offsite's actions, templates and README use is pinned by commit SHA with
+"""Every action offsite's actions, templates, README and manual use is pinned by commit SHA with
 its tag beside it, and one action has one pin everywhere (issue 21): users cannot bump a
 pin inside someone else's action, so the ones in actions/ are what Dependabot keeps
 current, and the templates and the README follow them."""
@@ -18,6 +18,7 @@ def _files() -> list[Path]:
         ROOT / "action.yml",
         ROOT / "README.md",
         *sorted((ROOT / "actions").glob("*/action.yml")),
+        *sorted((ROOT / "docs").rglob("*.md")),
     ]
     found += sorted((ROOT / "workflows-templates").glob("*.yml"))
     found += sorted((ROOT / ".github" / "workflows").glob("*.yml"))

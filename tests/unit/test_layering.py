@@ -148,19 +148,19 @@ def test_the_wheel_ships_the_manifest_schema_from_its_place(tmp_path: Path) -> N
 
 
 def _layout_section() -> str:
-    text = (SRC.parents[1] / "README.md").read_text(encoding="utf-8")
+    text = (SRC.parents[1] / "docs" / "contributing.md").read_text(encoding="utf-8")
     return text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
 
 
-def test_the_readme_layout_names_every_package_and_only_what_the_tree_holds() -> None:
+def test_the_manual_layout_names_every_package_and_only_what_the_tree_holds() -> None:
     section = _layout_section()
     root = SRC.parents[1]
     packages = {p.parent.name for p in SRC.glob("*/__init__.py")}
     folders = set(re.findall(r"`([A-Za-z_][\w./-]*)/`", section))
-    assert packages <= folders, "packages the README's Layout does not name"
+    assert packages <= folders, "packages the manual's Layout does not name"
     under = {p.name for p in SRC.rglob("*") if p.is_dir() and p.name != "__pycache__"}
     stray = {f for f in folders if f.rpartition("/")[2] not in under and not (root / f).is_dir()}
-    assert stray == set(), "folders the README's Layout names that the tree does not hold"
+    assert stray == set(), "folders the manual's Layout names that the tree does not hold"
     files = set(re.findall(r"`([\w./]+\.py)`", section))
     every = {p.name for top in (SRC, root / "tests") for p in top.rglob("*.py")}
     missing = {
@@ -168,4 +168,4 @@ def test_the_readme_layout_names_every_package_and_only_what_the_tree_holds() ->
         if not any((base / f).exists() for base in (SRC, SRC.parent, root))
         and not ("/" not in f and f in every)
     }  # fmt: skip
-    assert missing == set(), "modules the README's Layout names that the tree does not hold"
+    assert missing == set(), "modules the manual's Layout names that the tree does not hold"

@@ -1,0 +1,104 @@
+"""The manual (issue 34): built with ``mkdocs build --strict``, its reference generated
+from the code (every command and option of ``offsite --help``, every input of every
+action), the README short and pointing into it, the demo saying what it used, and the
+list of what ``scripts/test`` installs matching ``bootstrap.sh``."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from offsite.cli import cli as offsite
+from tests.docs.pages import DOCS, ROOT
+
+
+def _commands(
+    command: click.Command, path: tuple[str, ...]
+) -> Iterator[tuple[tuple[str, ...], click.Command]]:
+    yield path, command
+    if isinstance(command, click.Group):
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            yield from _commands(sub, (*path, name))
+
+
+def _section(page: str, start: str) -> str:
+    """The HTML from ``start`` to the next heading."""
+    at = page.index(start)
+    end = re.compile(r"<h[1-6][ >]").search(page, at + len(start))
+    return page[at : end.start() if end else len(page)]
+
+
+def test_the_command_reference_lists_every_command_and_option(site: Path) -> None:
+    page = (site / "reference" / "cli" / "index.html").read_text(encoding="utf-8")
+    seen = 0
+    for path, command in _commands(offsite, ("offsite",)):
+        section = html.unescape(_section(page, f'id="{"-".join(path)}"'))
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                for opt in param.opts:  # whole: --to is not found inside --to-time
+                    found = re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", section)
+                    assert found, f"{' '.join(path)} {opt}: not in the reference"
+                    seen += 1
+    assert seen > 200  # every verb's options, not a page that lost its tables
+
+
+def test_the_actions_reference_lists_every_input_and_output(site: Path) -> None:
+    page = html.unescape((site / "reference" / "actions" / "index.html").read_text("utf-8"))
+    files = [ROOT / "action.yml", *sorted(ROOT.glob("actions/*/action.yml"))]
+    for file in files:
+        folder = file.parent.relative_to(ROOT).as_posix()
+        uses = "offsite-dev/offsite" + ("" if folder == "." else f"/{folder}")
+        section = _section(page, f"<code>{uses}</code><a")
+        spec = yaml.safe_load(file.read_text())
+        for name in [*(spec.get("inputs") or {}), *(spec.get("outputs") or {})]:
+            assert f"<code>{name}</code>" in section, f"{uses}: {name}"
+
+
+def test_the_readme_is_a_front_page_into_the_manual() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    assert "bash scripts/demo" in readme and "bash scripts/test" in readme
+    links = re.findall(r"\]\((docs/[^)#]+)", readme)
+    assert len(links) >= 8
+    missing = [link for link in links if not (ROOT / link).exists()]
+    assert missing == []
+
+
+def _installed_by_bootstrap() -> set[str]:
+    script = (ROOT / "scripts" / "bootstrap.sh").read_text()
+    packages = set(re.findall(r"missing\+=\(([\w.-]+)\)", script))
+    packages |= {m.rsplit("/", 1)[-1] for m in re.findall(r"--prefix (tests/[\w-]+)", script)}
+    return packages
+
+
+def test_contributing_lists_what_scripts_test_installs() -> None:
+    text = (DOCS / "contributing.md").read_text(encoding="utf-8")
+    section = text.split("\n## What scripts/test installs\n", 1)[1].split("\n## ", 1)[0]
+    listed = set()
+    for line in section.splitlines():
+        if line.startswith("- "):
+            listed |= set(re.findall(r"`([\w.-]+)`", line.split(":", 1)[0]))
+    assert listed == _installed_by_bootstrap()
+
+
+@pytest.mark.slow
+def test_the_demo_says_which_passphrase_it_used(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OFFSITE_PASSPHRASE"}
+    env["OFFSITE_DEMO_OUTPUT"] = str(tmp_path / "demo")
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "The round trip worked" in done.stdout
+    assert "encrypted with the demo's passphrase, demo-only-passphrase" in done.stdout
+    assert "OFFSITE_PASSPHRASE=demo-only-passphrase offsite restore" in done.stdout
