@@ -30,7 +30,7 @@ PASSPHRASE = "correct horse battery staple"
 # What makes a test slow: a server it starts (databases, object stores, an sshd, a git
 # daemon, the fake GitHub), the actions' own virtualenv, or hypothesis' hundreds of
 # generated inputs. Such a test is marked ``slow`` here, by what it uses, so that
-# ``scripts/test -m "not slow"`` (the README) runs the rest in under a minute; a test slow
+# ``scripts/test -m "not slow"`` (the Contributing page) runs the rest in under a minute; a test slow
 # for another reason (a retry waited out, a server of its own) carries the mark itself.
 SLOW_FIXTURES = frozenset(
     {"pg", "mariadb", "redis", "moto", "gcs", "azurite", "sshd", "backend", "action_venv",
@@ -209,16 +209,17 @@ def batch_gnupg_home(tmp_path: Path, keyring: Keyring | None) -> Path:
     return home
 
 
-def run_readme_diff(after: str, base: Path, diff: Path, tmp_path: Path) -> Path:
-    """The README's bash block that follows ``after``, run in a folder holding the base
+def run_guide_diff(after: str, base: Path, diff: Path, tmp_path: Path) -> Path:
+    """The bash block of docs/guides/incremental.md that follows ``after``, run in a folder
+    holding the base
     set as ``base/`` and the diff as ``diff/`` (what a person downloads), passphrase-
     encrypted sets opened unattended; the folder it ran in."""
     work = tmp_path / "by-hand"
     work.mkdir()
     shutil.copytree(base, work / "base")
     shutil.copytree(diff, work / "diff")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    commands = readme.split(after, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    guide = (ROOT / "docs/guides/incremental.md").read_text()
+    commands = guide.split(after, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     env = {**os.environ, "GNUPGHOME": str(batch_gnupg_home(tmp_path, None))}
     done = subprocess.run(["bash", "-c", "set -euo pipefail\n" + commands], cwd=work, env=env,
                           capture_output=True, text=True)  # fmt: skip

@@ -1,5 +1,5 @@
 """No lock-in: every entry comes back with gpg, zstd/gunzip, tar and sqlite3 alone,
-by the command the manifest's restore_hint (and the README) gives."""
+by the command the manifest's restore_hint (and the manual) gives."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.conftest import (
     Keyring,
     batch_gnupg_home,
     only_set,
-    run_readme_diff,
+    run_guide_diff,
     sqlite_content,
     tree_content,
 )
@@ -60,11 +60,11 @@ def test_restore_hints_work_with_standard_tools(
     assert (work / "numbers.out").read_text().split() == [str(i) for i in range(1, 5001)]
 
 
-def test_readme_documents_each_kind_hint() -> None:
-    """The README's standard-tools section shows the same commands the manifest carries."""
+def test_the_manual_documents_each_kind_hint() -> None:
+    """The manual's standard-tools page shows the same commands the manifest carries."""
     from offsite.sources.registry import kind_class
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs/reference/standard-tools.md").read_text()
     kinds = (("sqlite", "app"), ("files", "files"), ("command", "numbers"), ("postgresql", "shop"),
              ("mysql", "shop"), ("redis", "redis"), ("mongodb", "app"), ("oci-image", "app-1.0"))  # fmt: skip
     for kind, name in kinds:
@@ -76,14 +76,14 @@ def test_readme_documents_each_kind_hint() -> None:
 def test_a_files_diff_restores_with_the_readme_commands(
     cli, tmp_path: Path, tree: Path, passphrase: str
 ) -> None:
-    """Base tar, then the deleted list, then the diff tar: the README's three lines."""
+    """Base tar, then the deleted list, then the diff tar: the incremental guide's three lines."""
     dest = tmp_path / "backups"
-    assert tree.name == "files"  # the entry's name, as the README's commands say it
+    assert tree.name == "files"  # the entry's name, as the guide's commands say it
     assert cli("backup", tree, "--incremental", "--to", dest).code == 0
     victims = sorted(p for p in tree.rglob("*") if p.is_file())
     victims[0].unlink()
     (tree / "added.txt").write_text("added after the base\n")
     assert cli("backup", tree, "--incremental", "--to", dest).code == 0
     base, diff = sorted(p for p in dest.iterdir() if p.is_dir())
-    work = run_readme_diff("Restoring a files diff with standard tools", base, diff, tmp_path)
+    work = run_guide_diff("Restoring a files diff with standard tools", base, diff, tmp_path)
     assert tree_content(work / "files") == tree_content(tree)

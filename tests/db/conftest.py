@@ -113,7 +113,7 @@ def _ps(root: int) -> list[str]:
 def run_watching_ps(
     source: str, args: list[str], secret: str, tools: tuple[str, ...], env: dict[str, str]
 ) -> Watched:
-    """Run ``offsite backup ARGS`` as a real process, SOURCE given the way the README says
+    """Run ``offsite backup ARGS`` as a real process, SOURCE given the way the databases guide says
     a URL with a password should be (``OFFSITE_SOURCE``); sample ``ps`` until it ends."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "offsite", "backup", *args],

@@ -6,36 +6,47 @@ The addresses a guide writes as examples come in by the variables it names
 from __future__ import annotations
 
 import re
+import shutil
 import sqlite3
 import subprocess
 import time
 from pathlib import Path
 
-from tests.conftest import batch_gnupg_home
+from tests.conftest import batch_gnupg_home, sqlite_content
 from tests.db.test_pitr import Archiving, _archived_through, _server_time, archiving
 from tests.docs.pages import DOCS, blocks, run_page, runnable
 from tests.servers import PG_PASSWORD, Postgres, _as_user, free_port, pg_bin
 
 __all__ = ["archiving"]  # the fixture, shared with tests/db/test_pitr.py
 
-# every page a reader follows step by step, and the test that runs it
+# every page a reader follows step by step, and the test file that runs its commands
+# (where a guide needs the fixtures of a folder of its own: the fake GitHub, a registry)
 GUIDES = {
-    "getting-started.md": "test_getting_started",
-    "guides/databases.md": "test_databases",
-    "guides/point-in-time.md": "test_point_in_time",
+    "getting-started.md": "tests/docs/test_guides.py",
+    "guides/databases.md": "tests/docs/test_guides.py",
+    "guides/point-in-time.md": "tests/docs/test_guides.py",
+    "guides/files.md": "tests/docs/test_guides.py",
+    "guides/incremental.md": "tests/docs/test_guides.py",
+    "guides/monitoring.md": "tests/docs/test_guides.py",
+    "guides/server.md": "tests/docs/test_guides.py",
+    "guides/actions.md": "tests/docs/test_guides.py",
+    "guides/repositories.md": "tests/git/test_guides.py",
+    "guides/restore-into-github.md": "tests/git/test_guides.py",
+    "guides/images.md": "tests/oci/test_guides.py",
 }
 
 
 def test_every_guide_has_commands_a_test_runs() -> None:
+    root = Path(__file__).resolve().parents[2]
     pages = {"getting-started.md", *(p.relative_to(DOCS).as_posix()
                                      for p in (DOCS / "guides").glob("*.md"))}  # fmt: skip
     assert set(GUIDES) == pages, "a guide no test runs"
     for page in pages:
         assert runnable(page), f"{page}: not one block runs"
+        assert f'"{page}"' in (root / GUIDES[page]).read_text(), (page, GUIDES[page])
         for block in blocks(page):
             if block.run_by:  # a test of its own runs it: that test names the page
-                runner = Path(__file__).resolve().parents[2] / block.run_by
-                assert page in runner.read_text(), (page, block.run_by)
+                assert page in (root / block.run_by).read_text(), (page, block.run_by)
 
 
 def test_getting_started(tmp_path: Path) -> None:
@@ -106,3 +117,44 @@ def test_point_in_time(tmp_path: Path, archiving: Archiving) -> None:
              {"GNUPGHOME": str(batch_gnupg_home(tmp_path, None))},
              replace={"wal/<system id>": str(system_id), "<file>": segment}, only=slice(3, 4))  # fmt: skip
     assert (tmp_path / segment).stat().st_size == 16 << 20  # a whole WAL segment
+
+
+def test_files(tmp_path: Path) -> None:
+    done = run_page("guides/files.md", tmp_path)
+    assert (tmp_path / "restored" / "www" / "uploads" / "photo.jpg").read_text() == "a photo\n"
+    assert "debug = false" in done.stdout and "left out, as asked" in done.stdout
+
+
+def test_incremental(tmp_path: Path) -> None:
+    done = run_page("guides/incremental.md", tmp_path)
+    assert "diff of" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "restored").iterdir()) == ["b.txt", "numbers.txt"]
+    diff = sorted((tmp_path / "backups").iterdir())[-1]
+    assert sum(p.stat().st_size for p in diff.iterdir()) < 20_000  # numbers.txt not again
+
+
+def test_monitoring(tmp_path: Path) -> None:
+    done = run_page("guides/monitoring.md", tmp_path)
+    assert "drill passed" in done.stdout and "healthy" in done.stdout
+    assert "offsite_drill_success" in done.stdout
+    assert "passed, RTO" in (tmp_path / "status.html").read_text()  # the drill, against the RTO
+
+
+def test_server(tmp_path: Path) -> None:
+    done = run_page("guides/server.md", tmp_path)
+    assert "1 kept" in done.stdout and "entries ok" in done.stdout
+    assert "healthy" in done.stdout
+    sets = [p for p in (tmp_path / "backups").iterdir() if p.name[0].isdigit()]
+    assert len(sets) == 1
+
+
+def test_actions(cli, tmp_path: Path, sqlite_db: Path, passphrase: str) -> None:
+    """The runbook's commands on a folder laid out as ``gh run download -n backup-ID``
+    writes it: the set's files, manifest.json at its root."""
+    assert cli("backup", f"sqlite:{sqlite_db}", "--to", tmp_path / "sets").code == 0
+    (only,) = (tmp_path / "sets").iterdir()
+    shutil.copytree(only, tmp_path / "restore")
+    run_page("guides/actions.md", tmp_path, {
+        "OFFSITE_PASSPHRASE": passphrase, "RESTORE_URL": f"sqlite:///{tmp_path}/app.db",
+    })  # fmt: skip
+    assert sqlite_content(tmp_path / "app.db") == sqlite_content(sqlite_db)

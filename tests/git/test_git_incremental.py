@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from offsite.sets.manifest import Manifest
-from tests.conftest import run_readme_diff
+from tests.conftest import run_guide_diff
 from tests.git.conftest import GitDaemon, checkout_with_lfs, commit, git, make_repo, needs_lfs, refs
 
 
@@ -108,7 +108,7 @@ def test_a_repository_diff_restores_with_the_readme_commands(
     _push_commit(repo, tmp_path, "new")
     git("branch", "-D", "feature", cwd=repo)
     diff = _backup(cli, repo, dest, cache)
-    work = run_readme_diff("A repository's diff the same way", dest / base.id, dest / diff.id,
+    work = run_guide_diff("A repository's diff the same way", dest / base.id, dest / diff.id,
                            tmp_path)  # fmt: skip
     assert refs(work / "app.git") == refs(repo)
     assert head(work / "app.git") == head(repo)
@@ -206,8 +206,8 @@ def test_an_lfs_diff_holds_only_the_objects_its_base_lacks(
     checkout_with_lfs(tmp_path / "out" / "app.git", tmp_path / "again")
     for name, data in {**big, "weights.bin": new}.items():
         assert (tmp_path / "again" / name).read_bytes() == data
-    # by hand, as the README says: both tars into the repository
+    # by hand, as the incremental guide says: both tars into the repository
     sets = sorted(p for p in dest.iterdir() if (p / "manifest.json").exists())
-    work = run_readme_diff("LFS objects and container images: a diff", sets[0], sets[-1], tmp_path)
+    work = run_guide_diff("LFS objects and container images: a diff", sets[0], sets[-1], tmp_path)
     found = {p.name for p in (work / "app.git" / "lfs" / "objects").rglob("*") if p.is_file()}
     assert found == {hashlib.sha256(d).hexdigest() for d in [*big.values(), new]}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_readme_diff
+from tests.conftest import run_guide_diff
 from tests.fakegithub import FakeGitHub
 from tests.git.conftest import OWNER
 
@@ -83,9 +83,9 @@ def test_a_metadata_diff_holds_what_changed_and_restores_the_repository_as_it_is
     assert json.loads((restored / "issues" / "2.json").read_text())["title"] == ISSUE_TITLE["title"]
     assert cli("verify", dest, "--all", "--read-data").code == 0
 
-    # by hand, as the README says: base tar, the deleted list, then the diff tar
+    # by hand, as the incremental guide says: base tar, the deleted list, then the diff tar
     sets = sorted(p for p in dest.iterdir() if (p / "manifest.json").exists())
-    work = run_readme_diff("A metadata diff the same way", sets[0], sets[-1], tmp_path)
+    work = run_guide_diff("A metadata diff the same way", sets[0], sets[-1], tmp_path)
     assert _tree(work / "meta") == _tree(restored)
 
 

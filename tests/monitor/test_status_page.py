@@ -1,13 +1,18 @@
 """The status page (``monitor --html``) as a person sees it: rendered by headless Chromium
 (Debian's package) from disk, with no console error, each target's state on screen, and
-a screenshot kept in build/screenshots/ (the README shows one made here)."""
+a screenshot kept in build/screenshots/ (the manual shows one made here)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import os
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +25,63 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 
-def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _chromium(page: Path | str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Headless, with no network of its own (this machine's is closed), as root too."""
     return subprocess.run(
         [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu",
          "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-         "--enable-logging=stderr", *args, page.as_uri()],
+         "--enable-logging=stderr", *args, page if isinstance(page, str) else page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+class _Logged(http.server.SimpleHTTPRequestHandler):
+    asked: list[tuple[str, int]]  # (path, status) of every request, in order
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.asked.append((self.path, int(code)))
+
+
+@contextlib.contextmanager
+def _served(folder: Path, asked: list[tuple[str, int]]) -> Iterator[str]:
+    """``folder`` over local HTTP, as GitHub Pages serves a site (search needs a server);
+    every request's path and status into ``asked``."""
+    handler = type("Handler", (_Logged,), {"asked": asked})
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(handler, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("page", ["", "reference/cli/", "guides/monitoring/?q=drill"])
+def test_the_manual_opens_with_no_console_error(site: Path, tmp_path: Path, page: str) -> None:
+    """The built site's front page, a reference page and a search, served over local HTTP
+    with no network beyond it: every request is the site's own and found (no web font, no
+    remote asset), no script error, and a search fetches the site's index."""
+    asked: list[tuple[str, int]] = []
+    with _served(site, asked) as url:
+        done = _chromium(f"{url}/{page}", tmp_path / "profile", "--dump-dom",
+                         "--virtual-time-budget=5000")  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == []
+    assert [a for a in asked if a[1] != 200] == []
+    remote = re.compile(r"""<(?:link|script)[^>]+(?:src|href)=["']?https?://(?!127\.0\.0\.1)""")
+    assert not remote.search(done.stdout)
+    assert "md-header" in done.stdout  # Material's page, scripts and styles loaded
+    if page.startswith("reference/cli"):
+        assert "offsite backup" in done.stdout and "--passphrase-file" in done.stdout
+    if "?q=" in page:  # the query is in the search box, and the worker fetched the index
+        assert "/search/search_index.json" in [path for path, _ in asked]
+    if not page:
+        assert "Getting started" in done.stdout
 
 
 def test_the_status_page_renders_every_target_with_no_console_error(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from offsite.oci.layout import check_folder
-from tests.conftest import batch_gnupg_home, only_set, run_readme_diff
+from tests.conftest import batch_gnupg_home, only_set, run_guide_diff
 from tests.oci.images import Image, build, extend, push, remote_digest, skopeo
 from tests.servers import OciRegistry
 
@@ -340,9 +340,9 @@ def test_an_image_diff_holds_the_blobs_its_base_lacks_and_restores_every_digest(
     assert r.code == 0, r.err
     r = cli("drill", dest, "--latest", "--into", tmp_path / "scratch")
     assert r.code == 0, r.out + r.err
-    # by hand, as the README says: both tars into one folder
+    # by hand, as the incremental guide says: both tars into one folder
     sets = sorted(p for p in dest.iterdir() if (p / "manifest.json").exists())
-    work = run_readme_diff("An image (`web-1.0`)", sets[0], sets[-1], tmp_path)
+    work = run_guide_diff("An image (`web-1.0`)", sets[0], sets[-1], tmp_path)
     problems, _ = check_folder(work / "layout")
     assert not problems
     top = json.loads((work / "layout" / "index.json").read_text())["manifests"][0]["digest"]

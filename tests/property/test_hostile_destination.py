@@ -2,7 +2,7 @@
 swapped, truncated, renamed and deleted objects, generated. Whatever they do, a fetch
 hands over only the bytes that were pushed under that name, a push still stores the next
 file (and it then fetches back), and the monitor counts no drill the key did not seal.
-In process, on a folder destination: 1,000 cases a run (the README records the counts)."""
+In process, on a folder destination: 1,000 cases a run (the security page records the counts)."""
 
 from __future__ import annotations
 

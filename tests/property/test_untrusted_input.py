@@ -77,7 +77,7 @@ def _extract_checked(data: bytes, sentinel: Path) -> None:
 
 
 def PROPERTY(examples: int, *extra: HealthCheck) -> settings:
-    """Fixed counts (the README records them), no deadline: CI machines are noisy."""
+    """Fixed counts (the security page records them), no deadline: CI machines are noisy."""
     checks = [HealthCheck.too_slow, HealthCheck.data_too_large, *extra]
     return settings(max_examples=examples, deadline=None, suppress_health_check=checks)
 

@@ -3,7 +3,7 @@
 The connection string (password included) goes to the tools in a 0600 ``--config``
 YAML file, never on argv. Documents per collection come from mongodump's own
 "done dumping" lines. Not tested against a live server: MongoDB cannot be installed
-on the machines offsite is built on (see the README).
+on the machines offsite is built on (see docs/guides/databases.md).
 """
 
 from __future__ import annotations

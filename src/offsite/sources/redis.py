@@ -2,7 +2,7 @@
 
 The snapshot covers every logical database of the instance. The password reaches
 redis-cli as ``REDISCLI_AUTH``. Restoring writes the ``.rdb`` file (checked again) for
-the swap the README describes: stop Redis, put the file in its ``dir``, start it.
+the swap docs/guides/databases.md describes: stop Redis, put the file in its ``dir``, start it.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def check_rdb(path: Path, fail: ErrorFactory) -> dict[str, int]:
 class RedisSource(Source):
     kind = "redis"
     suffix = ".rdb"
-    target_hint = "--into file:///path/dump.rdb, then swap it into the server as the README shows"
+    target_hint = (
+        "--into file:///path/dump.rdb, then swap it into the server as docs/guides/databases.md "
+        "shows"
+    )
 
     def __init__(self, name: str, url: str, options: SourceOptions | None = None) -> None:
         super().__init__(name, url, options)
@@ -112,7 +115,7 @@ class RedisSource(Source):
         if scheme_of(target) != "file":
             raise BadInput(
                 "a Redis entry restores into an .rdb file (--into file:///path/dump.rdb); "
-                "swap it into the server as the README shows"
+                "swap it into the server as docs/guides/databases.md shows"
             )
         return _RdbRestorer(Path(cls.local_target(target)).expanduser(), options.force)
 
