@@ -102,7 +102,7 @@ class MalformedURL(BadInput):
 
 
 class MissingPassphrase(BadInput):
-    """no encryption key: set {} (or name another variable with --passphrase-env), give --recipient, or pass --no-encrypt"""  # noqa: E501
+    """no encryption key: set {} (or name another variable with --passphrase-env, or give --passphrase-file), give --recipient, or pass --no-encrypt"""  # noqa: E501
 
 
 class PassphraseNeeded(BadInput):
@@ -131,6 +131,10 @@ class SetNotFound(BadInput):
 
 class DestinationMissing(BadInput):
     """destination {} does not exist or is not a folder"""
+
+
+class DestinationIsFile(DestinationMissing):
+    """destination {}: {} is a file, not a folder"""
 
 
 class NoSets(BadInput):

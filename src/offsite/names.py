@@ -52,6 +52,17 @@ def set_time(set_id: str) -> datetime:
     return datetime.strptime(set_id.split("-", 1)[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
 
 
+def is_set_id(text: str) -> bool:
+    """A set id whose date and time exist (``20261399T…`` has the shape, not the date)."""
+    if not SET_ID.fullmatch(text):
+        return False
+    try:
+        set_time(text)
+    except ValueError:
+        return False
+    return True
+
+
 _ARTIFACT = re.compile(rf"{ARTIFACT_PREFIX}({SET_ID.pattern})(?:-.*)?", re.DOTALL)
 
 
@@ -61,11 +72,11 @@ def set_ids_of(name: str) -> list[str]:
     clash suffix and ``db``, or ``2-db``: both, longest first; the manifest's id decides);
     none for another name."""
     if SET_ID.fullmatch(name):
-        return [name]
+        return [name] if is_set_id(name) else []
     found = _ARTIFACT.fullmatch(name)
     if not found:
         return []
     ids = [found.group(1)]
     if "-" in ids[0]:
         ids.append(ids[0].split("-", 1)[0])
-    return ids
+    return [i for i in ids if is_set_id(i)]

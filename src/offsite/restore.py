@@ -262,9 +262,9 @@ def _recovery(request: RestoreRequest, storage: Storage, entry: Entry) -> Restor
     plain = entry.encryption.mode == "none" or entry.stats.get("wal_encrypted") is False
     if (found is None and not plain and not request.trust.allow_unencrypted
             and next(iter(storage.list(f"{archive.folder}/")), None) is not None):  # fmt: skip
-        raise ArchiveRefused(archive.where, "has files but no key.gpg: a plain archive is "
-                             "taken for an encrypted base backup only with "
-                             "--allow-unencrypted")  # fmt: skip
+        raise ArchiveRefused(archive.where, "has files but no key.gpg, and the base backup "
+                             "recorded an encrypted archive: its key was removed, or these "
+                             "files are not this backup's")  # fmt: skip
     timeline = timeline_of_base(storage, base, request.trust.passphrase, default_cache())
     key = found or ("" if plain or request.trust.allow_unencrypted else None)
     return replace(request.options, timeline=timeline, archive_key=key)

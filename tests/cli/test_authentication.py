@@ -75,6 +75,29 @@ def test_a_planted_set_is_never_restored_verified_or_counted(
         assert ok.code == 0, ok.err
 
 
+def test_a_wrong_passphrase_is_told_from_a_tampered_key(
+    cli, tmp_path: Path, tree: Path, real: Path, monkeypatch
+) -> None:
+    """Only gpg's own "wrong passphrase" on every set that could open is a wrong passphrase
+    (exit 3); a key.gpg that is not there or not OpenPGP (a writer's doing) stays a failed
+    check of that set (exit 1), named, with your passphrase or any."""
+    assert cli("backup", tree, "--to", real).code == 0
+    planted = _planted_by_attacker(cli, tmp_path, real, monkeypatch)
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", "not the one")
+    r = cli("restore", real, "--into", tmp_path / "out")
+    assert r.code == 3 and "opens none of the 3 sets here (wrong passphrase?)" in r.err, r.err
+    r = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "out")
+    assert r.code == 3 and "opens none of the 3 sets here" in r.err, r.err
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", PASSPHRASE)
+    for key in real.glob("*/key.gpg"):
+        if key.parent != planted:
+            key.write_bytes(b"not OpenPGP at all\n")
+    for argv in (["restore", real, "--into", tmp_path / "out"], ["verify", real, "--all"]):
+        r = cli(*argv)
+        assert r.code == 1 and "(wrong passphrase?)" not in r.err + r.out, (argv[0], r.err)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [("labels", {"env": "prod", "note": "ok to delete"}), ("finished_at", "2099-01-01T00:00:00Z")],

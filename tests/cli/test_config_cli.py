@@ -198,6 +198,38 @@ def test_an_action_default_false_flag_does_not_override_the_file(
     assert entry["encryption"]["mode"] == "set-key" and entry["encryption"]["recipients"]
 
 
+def test_a_passphrase_file_from_the_environment_never_changes_the_encryption_chosen(
+    cli, tmp_path: Path, tree: Path, with_keyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OFFSITE_PASSPHRASE_FILE, exported for every command on a host, says where the
+    passphrase is where one is used: sets made for recipients (the backup host cannot open
+    them) or unencrypted ones stay so; given on the command line, it chooses."""
+    secret = tmp_path / "passphrase"
+    secret.write_text("from the file\n")
+    monkeypatch.setenv("OFFSITE_PASSPHRASE_FILE", str(secret))
+    monkeypatch.delenv("OFFSITE_PASSPHRASE", raising=False)
+    path = tmp_path / "offsite.yml"
+    path.write_text(
+        f"encryption: {{recipients: [{with_keyring.fingerprint}]}}\n"
+        f"sources: [{{name: files, path: '{tree}'}}]\n"
+    )
+    r = cli("backup", "--config", path, "--to", tmp_path / "d", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["manifest"]["entries"][0]["encryption"]["recipients"]
+    r = cli("backup", tree, "--recipient", with_keyring.fingerprint, "--to", tmp_path / "e")
+    assert r.code == 0, r.err
+    r = cli("backup", tree, "--no-encrypt", "--to", tmp_path / "f", "--json")
+    assert (
+        r.code == 0 and json.loads(r.out)["manifest"]["entries"][0]["encryption"]["mode"] == "none"
+    )
+    r = cli("backup", tree, "--to", tmp_path / "g")  # passphrase mode: the file's
+    assert r.code == 0, r.err
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", "from the file")
+    assert cli("verify", tmp_path / "g", "--read-data").code == 0
+    r = cli("backup", tree, "--no-encrypt", "--passphrase-file", secret, "--to", tmp_path / "h")
+    assert r.code == 2 and "--no-encrypt contradicts" in r.err
+
+
 def test_copy_to_two_destinations_reads_each_entry_once_for_both(
     cli, tmp_path: Path, tree: Path, passphrase: str
 ) -> None:

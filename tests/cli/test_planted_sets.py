@@ -113,6 +113,22 @@ def test_a_future_dated_set_is_never_latest_nor_counted(cli, tmp_path: Path, rea
     assert f"not counted nor removed: set {FUTURE}: dated in the future" in pruned.err
 
 
+@pytest.mark.parametrize("folder", ["20269999T000000Z", "backup-20261399T000000Z"])
+def test_a_set_id_with_no_such_date_is_no_set(cli, tmp_path: Path, real: Path, folder) -> None:
+    """The shape of an id with a date that does not exist (a planted folder, an artifact):
+    passed over, never a traceback in list, restore, prune or the monitor."""
+    real_set = only_set(real)
+    impossible = folder.removeprefix("backup-")
+    _plant(real, folder, _edited(real_set, id=impossible), like=real_set)
+    for argv in (["list", real], ["restore", real, "--into", tmp_path / "r"],
+                 ["prune", real, "--keep-last", "1"],
+                 ["monitor", "--storage", real, "--max-age", "1d"]):  # fmt: skip
+        r = cli(*argv)
+        assert r.code == 0, (argv[0], r.err)
+        assert impossible not in r.out
+    assert (real / folder).exists() and real_set.exists()
+
+
 def test_an_unknown_entry_kind_needs_a_newer_offsite(cli, tmp_path: Path, real: Path) -> None:
     real_set = only_set(real)
     manifest = real_set / "manifest.json"

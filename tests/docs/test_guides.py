@@ -100,7 +100,7 @@ def test_point_in_time(tmp_path: Path, archiving: Archiving) -> None:
         }, replace={
             # root's offsite is out of the postgres user's reach here (a root-only Python):
             # the server runs the copy it can (the guide's --server-offsite)
-            **examples, "sudo offsite restore": f"offsite restore --server-offsite {archiving.program}",
+            **examples, "sudo /opt/offsite/bin/offsite restore": f"offsite restore --server-offsite {archiving.program}",
             "sudo -u postgres /usr/lib/postgresql/15/bin/pg_ctl": f"{as_postgres} {pg_bin('pg_ctl')}",
             "/var/lib/postgresql/15/restored": str(datadir), "2026-11-26T14:05:00Z": moment,
             "5433": str(port), "PGUSER=app": "PGUSER=offsite",

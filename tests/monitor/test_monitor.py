@@ -247,7 +247,8 @@ def test_a_failing_webhook_is_retried_then_reported(
 def test_storage_targets(cli, tree: Path, tmp_path: Path, passphrase: str) -> None:
     dest = tmp_path / "dest"
     r = cli("monitor", "--storage", dest, "--max-age", "1h", "--state-file", tmp_path / "s")
-    assert r.code == 2 and "does not exist" in r.err  # mistyped, as list says (exit 2)
+    # mistyped, or a disk not mounted: unhealthy (the alert goes out), and said so
+    assert r.code == 1 and "does not exist or is not a folder (mistyped, or not mounted?)" in r.out
     dest.mkdir()
     r = cli("monitor", "--storage", dest, "--max-age", "1h", "--state-file", tmp_path / "s")
     assert r.code == 1 and "no complete backup set" in r.out
@@ -446,3 +447,15 @@ def test_summary_outside_actions_says_it_writes_nothing(
     r = cli("monitor", "--storage", dest, "--max-age", "1h", "--summary")
     assert r.code == 0 and "1 target checked with 0 GitHub API requests" in r.out
     assert "warning: --summary writes to $GITHUB_STEP_SUMMARY" in r.err
+
+
+def test_a_wrong_passphrase_is_could_not_check_not_unhealthy(
+    cli, tmp_path: Path, tree: Path, passphrase: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "dest"
+    assert cli("backup", tree, "--to", dest).code == 0
+    assert cli("backup", tree, "--to", dest).code == 0
+    monkeypatch.setenv("OFFSITE_PASSPHRASE", "not the one")
+    r = cli("monitor", "--storage", dest, "--max-age", "1h")
+    assert r.code == 3, r.out
+    assert "the passphrase opens none of the 2 sets here (wrong passphrase?)" in r.out

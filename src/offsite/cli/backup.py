@@ -7,6 +7,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from offsite.backup import BackupConfig, BackupResult, run_backup
 from offsite.baseline import Incremental
@@ -44,25 +45,29 @@ from offsite.stream.progress import Progress
 from offsite.table import entries
 from offsite.urls import local_path, scheme_of
 
+COMMANDLINE = ParameterSource.COMMANDLINE
+
 
 def _encryption(
     ctx: click.Context, no_encrypt: bool, recipients: tuple[str, ...], passphrase_env: str,
     passphrase_file: str | None,
 ) -> EncryptionConfig:  # fmt: skip
+    """What the command line chose. A passphrase file given by ``OFFSITE_PASSPHRASE_FILE``
+    (set for every command on a host) only says where the passphrase is, where one is
+    used: it never turns sets made for recipients, or unencrypted ones, into a passphrase's."""
+    on_command_line = ctx.get_parameter_source("passphrase_file") is COMMANDLINE
     if no_encrypt:
-        if recipients or passphrase_file:
-            raise BadInput(
-                "--no-encrypt and --recipient or --passphrase-file contradict each other"
-            )
+        if recipients or (passphrase_file and on_command_line):
+            raise BadInput("--no-encrypt contradicts --recipient and --passphrase-file")
         return EncryptionConfig("none")
     if recipients:
-        if given(ctx, "passphrase_env") or passphrase_file:
+        if given(ctx, "passphrase_env") or (passphrase_file and on_command_line):
             raise BadInput("choose one of --passphrase-env, --passphrase-file and --recipient")
         return EncryptionConfig("recipients", recipients=recipients)
-    if passphrase_file:
-        if given(ctx, "passphrase_env"):
-            raise BadInput("choose one of --passphrase-env and --passphrase-file")
+    if passphrase_file and not given(ctx, "passphrase_env"):
         return EncryptionConfig("passphrase", passphrase=read_passphrase_file(passphrase_file))
+    if passphrase_file and on_command_line:
+        raise BadInput("choose one of --passphrase-env and --passphrase-file")
     return EncryptionConfig("passphrase", passphrase=read_passphrase(passphrase_env, required=True))
 
 
@@ -77,11 +82,13 @@ def _explicit(ctx: click.Context) -> set[str]:
     }
 
 
-def _configured_encryption(spec: EncryptionSpec) -> EncryptionConfig:
+def _configured_encryption(spec: EncryptionSpec, passphrase_file: str | None) -> EncryptionConfig:
     if spec.mode == "none":
         return EncryptionConfig("none")
     if spec.mode == "recipients":
         return EncryptionConfig("recipients", recipients=spec.recipients)
+    if passphrase_file:  # OFFSITE_PASSPHRASE_FILE: where the file's passphrase is
+        return EncryptionConfig("passphrase", passphrase=read_passphrase_file(passphrase_file))
     variable = spec.passphrase_env or DEFAULT_PASSPHRASE_ENV
     return EncryptionConfig("passphrase", passphrase=read_passphrase(variable, required=True))
 
@@ -323,9 +330,11 @@ def command(
         compress = file.compress
     if file and file.level is not None and "level" not in explicit:
         level = file.level
-    chosen = explicit & {"no_encrypt", "recipients", "passphrase_env", "passphrase_file"}
+    chosen = explicit & {"no_encrypt", "recipients", "passphrase_env"}
+    if ctx.get_parameter_source("passphrase_file") is COMMANDLINE:
+        chosen.add("passphrase_file")
     encryption = (
-        _configured_encryption(file.encryption)
+        _configured_encryption(file.encryption, passphrase_file)
         if file and file.encryption and not chosen
         else _encryption(ctx, no_encrypt, recipients, passphrase_env, passphrase_file)
     )

@@ -24,7 +24,7 @@ def command(dest: str, config: Config | None, as_json: bool, storage: StorageSet
     A set whose manifest offsite refuses (not valid, or a newer format) is listed as
     INVALID with the reason; a set dated more than an hour ahead as FUTURE: neither is
     ever restored as the latest. TYPE says whether a set is full or a diff, and of which
-    set (SPEC §10).
+    set.
     """
     found = scan(open_storage(dest, storage))
     future = {s.id for s in found.future()}

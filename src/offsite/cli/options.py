@@ -275,8 +275,9 @@ def incremental_options(f: F) -> F:
     decorated = option(
         "--incremental",
         is_flag=True,
-        help="Files sources keep an index, and a run makes a diff of what changed against the "
-        "newest full set that has one at every DEST (a full run otherwise, saying why).",
+        help="Files, repositories, their metadata, LFS objects and images keep an index, and a "
+        "run stores a diff of what changed against the newest full set that has one at every "
+        "DEST (a full run otherwise, saying why); databases and commands are stored full.",
     )(decorated)
     return cast(F, decorated)
 

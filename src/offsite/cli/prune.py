@@ -16,6 +16,7 @@ from offsite.errors import BadInput, OperationFailed
 from offsite.github import gha
 from offsite.prune import run_prune
 from offsite.sets.retention import Policy
+from offsite.sets.stored import scan, wrong_passphrase
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.settings import StorageSettings
@@ -89,6 +90,8 @@ def command(
         policy = configured_policy(config)
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:  # with a key, only sets that prove it count
+        if trust.passphrase and (unopened := verifier.unopened(scan(opened).current())):
+            raise wrong_passphrase(unopened)  # not "0 kept, removed 0": nothing was judged
         result = run_prune(opened, policy, dry_run, check=verifier.check)
     verb = "would remove" if dry_run else "removed"
     table = [(d.set_id, ", ".join(d.reasons) if d.keep else verb) for d in result.plan.decisions]

@@ -45,7 +45,7 @@ def command(
     as_json: bool,
     storage: StorageSettings,
 ) -> int:
-    """Re-wrap the data key in each chosen set's key.gpg to a new passphrase (SPEC §2): no
+    """Re-wrap the data key in each chosen set's key.gpg to a new passphrase: no
     entry is rewritten, and the set's drill records are sealed again to match. With --wal,
     each WAL archive's key.gpg too: then give the database host's archive_command the new
     passphrase (its key cache is named after the old key.gpg).

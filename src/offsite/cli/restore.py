@@ -80,7 +80,7 @@ def command(
     DEST: a destination (a folder, s3://, gs://, az://, sftp://, gh-artifacts://OWNER/REPO)
     or a folder fetched with `gh run download`. TARGET: github://OWNER/REPO (github://OWNER:
     every repository of the set) rebuilds a repository in GitHub with its issues, pull
-    requests, releases and settings (SPEC §11; run it again after a failure: it resumes);
+    requests, releases and settings (run it again after a failure: it resumes);
     else, by the entry's kind, a database URL (postgresql://, mysql://, mongodb://) for a
     database, a path for SQLite, a folder for files, a file for a command's output or a
     Redis RDB, a folder or a git remote

@@ -73,10 +73,13 @@ def reason(result: Any) -> str:
     return why(said) or str(getattr(result, "status", None) or "gpg failed")
 
 
+WRONG_PASSPHRASE = "wrong passphrase"
+
+
 def why(stderr: str) -> str:
     """Why gpg failed, from what it wrote (status lines included); empty if it said nothing."""
     if "BAD_PASSPHRASE" in stderr or "Bad session key" in stderr:
-        return "wrong passphrase"
+        return WRONG_PASSPHRASE
     if "NO_SECKEY" in stderr:
         return "no secret key for this backup in the keyring (GNUPGHOME)"
     if "DECRYPTION_FAILED" in stderr and "MISSING_PASSPHRASE" in stderr:

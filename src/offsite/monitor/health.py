@@ -345,8 +345,8 @@ def _wal_checks(seen: Observation, t: Thresholds, now: datetime) -> list[str]:
             if not t.allow_unverified_wal:
                 reasons.append(
                     f"the WAL age of cluster {system_id} is unverified (no passphrase or secret "
-                    "key here to authenticate its newest segment): give one, or "
-                    "--allow-unverified-wal"
+                    "key here to authenticate its newest segment): give the passphrase, or "
+                    "the secret key in GNUPGHOME"
                 )
                 continue
             newest = max(times)

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta, timezone
 from offsite.crypto.auth import import_trusted, signer
 from offsite.crypto.gpg import throwaway_home
 from offsite.crypto.keys import unwrap_key
-from offsite.errors import BadInput, OffsiteError
+from offsite.errors import BadInput, DestinationMissing, OffsiteError
 from offsite.github.artifacts import kept_in_itself
 from offsite.monitor.health import Backup, Drill, Observation
 from offsite.monitor.walseen import observe_archive
 from offsite.names import set_time
 from offsite.sets import drill_records
-from offsite.sets.stored import StoredSet, chain_problem, scan
+from offsite.sets.stored import StoredSet, chain_problem, scan, wrong_passphrase
 from offsite.sets.trust import TrustConfig, Verifier
 from offsite.storage import open_storage
 from offsite.storage.base import ObjectInfo, Storage
@@ -38,10 +38,14 @@ def observe_storage(
     try:
         opened = open_storage(dest, settings)
         found = scan(opened)
+    except DestinationMissing as exc:
+        # a folder that is not there (or a file in its place): mistyped, or a disk not
+        # mounted, or removed by whoever could write there; unhealthy, and said, so that
+        # the alert goes out (list and verify, which alert nobody, say it with exit 2)
+        seen.set_problems = [f"{exc.message()} (mistyped, or not mounted?)"]
+        return seen
     except BadInput:
-        # a destination the user wrote wrong (a local folder that is not there, as list
-        # says): exit 2, neither "could not check" nor "unhealthy"
-        raise
+        raise  # a destination the user wrote wrong: exit 2, not "could not check"
     except (OffsiteError, OSError) as exc:  # OSError: a local folder's own checks
         seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
         return seen
@@ -49,6 +53,9 @@ def observe_storage(
     current = found.current()
     if trust is not None and trust.keyed:
         with Verifier(opened, trust) as verifier:
+            if unopened := verifier.unopened(current):  # could not check: exit 3, said
+                seen.error = wrong_passphrase(unopened).message()
+                return seen
             current = verifier.usable(current)
     # a diff is a backup with its base (SPEC §10): never fresh without it, as large as both
     # (its base among the sets that count here: with a key, those that prove themselves)

@@ -27,7 +27,7 @@ from typing import Any
 from offsite import __version__
 from offsite.crypto.modes import Encryption
 from offsite.errors import ManifestError, UnsupportedManifest
-from offsite.names import NAME, SET_ID
+from offsite.names import NAME, is_set_id
 
 FORMAT = "offsite-manifest/1"
 FORMAT_SET_KEY = "offsite-manifest/2"  # entries encrypted with the set's data key
@@ -223,8 +223,8 @@ class Manifest:
             problem = "nested too deeply"
         if problem:
             raise ManifestError(where, problem)
-        if not SET_ID.fullmatch(data["id"]):  # the schema's $ also matches before a newline
-            raise ManifestError(where, "its id is not a set id")
+        if not is_set_id(data["id"]):  # the schema's $ also matches before a newline, and
+            raise ManifestError(where, "its id is not a set id")  # 20261399T… is no date
         _check_entries(data, where)
         entries = tuple(_entry(e) for e in data["entries"])
         auth = data.get("auth")

@@ -311,14 +311,13 @@ def select(
             if check is not None:
                 try:
                     check(stored, True)
-                except KeyDoesNotOpen:
+                except KeyDoesNotOpen as exc:
                     # a set the passphrase does not open, named: planted beside yours (exit
                     # 1, named), or the passphrase is not the one the sets were made with
-                    if not any(
-                        _passes(check, other) for other in found.sets if other is not stored
-                    ):
-                        raise wrong_passphrase(len(found.sets)) from None
-                    raise
+                    unopened = _unopened(check, [o for o in found.sets if o is not stored])
+                    if unopened is None:
+                        raise
+                    raise wrong_passphrase(unopened + 1) from exc
             return stored
     for invalid in found.invalid:
         if invalid.id == set_id:
@@ -329,12 +328,23 @@ def select(
     raise SetNotFound(set_id, storage.url)
 
 
-def _passes(check: Check, stored: StoredSet) -> bool:
-    try:
-        check(stored, False)
-    except CheckFailed:
-        return False
-    return True
+def _unopened(check: Check, others: list[StoredSet]) -> int | None:
+    """How many of ``others`` the passphrase does not open when it opens none of them (the
+    rule ``latest`` and ``Verifier.unopened`` follow: unencrypted sets aside), else None.
+    Newest first: your own sets are the newest, and the first that opens ends the search."""
+    count = 0
+    for other in reversed(others):
+        try:
+            check(other, True)
+        except KeyDoesNotOpen:
+            count += 1
+            continue
+        except NotEncrypted:
+            continue
+        except CheckFailed:
+            return None
+        return None
+    return count
 
 
 def choose(

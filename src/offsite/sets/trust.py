@@ -37,6 +37,7 @@ from offsite.crypto.auth import (
     mac_holds,
     signer,
 )
+from offsite.crypto.gpg import WRONG_PASSPHRASE
 from offsite.crypto.keys import KEY_FILE, unwrap_key
 from offsite.crypto.modes import SET_KEY
 from offsite.errors import (
@@ -250,7 +251,8 @@ class Verifier:
         try:
             key = self.data_key(stored)
         except DecryptionFailed as exc:
-            self._unopened[stored.prefix] = exc.args[2]
+            if exc.args[2] == WRONG_PASSPHRASE:  # gpg's own word; a key.gpg that is not
+                self._unopened[stored.prefix] = exc.args[2]  # there or not OpenPGP: exit 1
             return f"its key.gpg does not open with the passphrase ({exc.args[2]})"
         except NotAuthenticated:
             return "its manifest does not match its auth"

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from offsite.errors import BadInput, StorageError
+from offsite.errors import DestinationIsFile, StorageError
 from offsite.storage.base import CHUNK, ObjectInfo, may_hold
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
@@ -42,7 +42,7 @@ class LocalStorage:
         # write: the nearest part of it that exists must be a folder
         there = next((p for p in (self.root, *self.root.parents) if p.exists()), None)
         if there is not None and not there.is_dir():
-            raise BadInput(f"destination {url}: {there} is a file, not a folder")
+            raise DestinationIsFile(url, there)
 
     def _path(self, key: str) -> Path:
         parts = [p for p in key.split("/") if p]

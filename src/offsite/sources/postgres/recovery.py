@@ -130,8 +130,9 @@ class PgBaseRestorer(FolderRestorer):
 
 
 def _owned_like_contents(staged: Path) -> None:
-    """Restored as root, the data directory (made here, root's) and ``recovery.signal``
-    go to the owner of the backup's files: PostgreSQL starts only as its data directory's
+    """Restored as root, the data directory (made here, root's), ``recovery.signal`` and
+    ``postgresql.auto.conf`` (made here where the backup had none) go to the owner of the
+    backup's files, the folder last: PostgreSQL starts only as its data directory's
     owner, and that user must be able to write both."""
     if os.geteuid() != 0:
         return
@@ -139,6 +140,6 @@ def _owned_like_contents(staged: Path) -> None:
         owner = os.lstat(staged / "PG_VERSION")
     except FileNotFoundError:
         return
-    for path in (staged, staged / "recovery.signal"):
+    for path in (staged / "recovery.signal", staged / "postgresql.auto.conf", staged):
         with contextlib.suppress(FileNotFoundError):
             os.chown(path, owner.st_uid, owner.st_gid, follow_symlinks=False)

@@ -148,7 +148,7 @@ class Session:
             raise BadInput(
                 f"{self.url}: the host key of {a.known_hosts_name} ({exc}) is not known: "
                 f"add the output of `ssh-keyscan -p {a.port} {a.host}` to ~/.ssh/known_hosts "
-                "or OFFSITE_SFTP_KNOWN_HOSTS, or pass --sftp-insecure-host-key"
+                "or OFFSITE_SFTP_KNOWN_HOSTS, once you checked its fingerprint"
             ) from None
         except paramiko.BadHostKeyException as exc:
             client.close()
