@@ -118,6 +118,18 @@ def _archived_through(pg: Postgres, database: str) -> str:
     raise AssertionError(f"{closed} was not archived: {row}")
 
 
+def moment_between_writes(pg: Postgres) -> str:
+    """Rows 101-200 of shop.orders written 'before T', then the server's time T, then rows
+    201-300 'after T', archived: a restore to T holds the first 200 rows."""
+    pg.sql("shop", "INSERT INTO orders SELECT g, 'before T' FROM generate_series(101, 200) g;")
+    time.sleep(1.1)
+    moment = _server_time(pg, "shop")
+    time.sleep(1.1)
+    pg.sql("shop", "INSERT INTO orders SELECT g, 'after T' FROM generate_series(201, 300) g;")
+    _archived_through(pg, "shop")
+    return moment
+
+
 def _server_time(pg: Postgres, database: str) -> str:
     return pg.sql(
         database,
@@ -180,12 +192,7 @@ def test_recovers_every_row_before_the_time_and_none_after(
                    "INSERT INTO orders SELECT g, 'before the base backup' FROM generate_series(1, 100) g;")  # fmt: skip
     r = cli("backup", pg.url("shop"), "--physical", "--to", dest)
     assert r.code == 0, r.err
-    pg.sql("shop", "INSERT INTO orders SELECT g, 'before T' FROM generate_series(101, 200) g;")
-    time.sleep(1.1)
-    target = _server_time(pg, "shop")
-    time.sleep(1.1)
-    pg.sql("shop", "INSERT INTO orders SELECT g, 'after T' FROM generate_series(201, 300) g;")
-    _archived_through(pg, "shop")
+    target = moment_between_writes(pg)
 
     datadir = archiving.work / "recovered"  # where the postgres user may go
     r = cli("restore", dest, "--into", datadir, "--to-time", target,

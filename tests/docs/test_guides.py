@@ -9,11 +9,10 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 from tests.conftest import batch_gnupg_home, sqlite_content
-from tests.db.test_pitr import Archiving, _archived_through, _server_time, archiving
+from tests.db.test_pitr import Archiving, archiving, moment_between_writes
 from tests.docs.pages import DOCS, blocks, run_page, runnable
 from tests.servers import PG_PASSWORD, Postgres, _as_user, free_port, pg_bin
 
@@ -84,12 +83,7 @@ def test_point_in_time(tmp_path: Path, archiving: Archiving) -> None:
                    "INSERT INTO orders SELECT g, 'before the base backup' FROM generate_series(1, 100) g;")  # fmt: skip
     base = {"postgresql://backup@db.example.com/postgres": pg.url("postgres"), **examples}
     run_page("guides/point-in-time.md", tmp_path, replace=base, only=slice(0, 1))
-    pg.sql("shop", "INSERT INTO orders SELECT g, 'before T' FROM generate_series(101, 200) g;")
-    time.sleep(1.1)
-    moment = _server_time(pg, "shop")
-    time.sleep(1.1)
-    pg.sql("shop", "INSERT INTO orders SELECT g, 'after T' FROM generate_series(201, 300) g;")
-    _archived_through(pg, "shop")
+    moment = moment_between_writes(pg)
 
     datadir, port = archiving.work / "restored", free_port()
     as_postgres = " ".join(_as_user("postgres")) or "env"  # sudo -u postgres, as root too

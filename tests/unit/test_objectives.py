@@ -208,7 +208,7 @@ def test_a_wal_age_counts_only_what_authenticated() -> None:
     assert "no segment archived for cluster 7312 authenticates" in assess(seen, t, NOW).reason
     seen.wal_unverified = {"7312"}
     unverified = assess(seen, t, NOW)
-    assert unverified.status == UNHEALTHY and "--allow-unverified-wal" in unverified.reason
+    assert unverified.status == UNHEALTHY and "give the passphrase" in unverified.reason
     allowed = assess(seen, Thresholds(26 * H, max_wal_age=timedelta(minutes=60),
                                       allow_unverified_wal=True), NOW)  # fmt: skip
     assert allowed.status == HEALTHY, allowed.reasons
