@@ -183,3 +183,18 @@ def test_the_configuration_reference_names_every_key_the_file_takes() -> None:
     tables = text.split("\n## Every key\n", 1)[1]
     named = set(re.findall(r"^\| `([\w-]+)`", tables, re.M))
     assert set(config._TOP_KEYS) | set(config._SOURCE_KEYS) <= named | {"group"}
+
+
+def test_the_set_formats_example_manifest_is_one_offsite_reads() -> None:
+    """The example on the set format page passes the schema and the checks every manifest
+    read goes through, and its restore hints are the ones offsite writes today."""
+    from offsite.sets.manifest import Manifest
+    from offsite.sources.registry import kind_class
+
+    text = (DOCS / "reference" / "set-format.md").read_text(encoding="utf-8")
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    manifest = Manifest.from_json(example.encode())
+    assert [e.name for e in manifest.entries] == ["app", "uploads"]
+    for entry in manifest.entries:
+        cls = kind_class(entry.kind)
+        assert entry.restore_hint == cls.restore_hint(entry.name, entry.file, "zstd", True)
