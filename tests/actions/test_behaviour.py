@@ -101,14 +101,18 @@ def test_prune_dry_run_reports_and_keeps_everything(job, tmp_path: Path) -> None
     dest = tmp_path / "sets"
     for _ in range(2):
         made = runner.run(
-            "actions/encrypt", {"path": str(files), "to": str(dest), "no-encrypt": "true"}
+            "actions/encrypt", {"path": str(files), "to": str(dest), "passphrase": "ours"}
         )
         assert made.outcome == "success", made.log
-    pruned = runner.run("actions/prune", {"from": str(dest), "keep-last": "1", "dry-run": "true"})
+    asked = {"from": str(dest), "keep-last": "1", "dry-run": "true"}
+    pruned = runner.run("actions/prune", {**asked, "passphrase": "ours"})
     assert pruned.outcome == "success", pruned.log
     report = json.loads(pruned.outputs["report"])
     assert len([p for p in dest.iterdir() if p.is_dir()]) == 2
     assert json.dumps(report).count("remove") >= 1
+    # a passphrase that opens none of the sets fails the step, judging nothing
+    wrong = runner.run("actions/prune", {**asked, "passphrase": "not ours"})
+    assert wrong.outcome == "failure" and "wrong passphrase?" in wrong.log
 
 
 def test_backup_by_config_and_backup_type(job, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ configured, neither is restored, verified as good, counted or removed by prune."
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import replace
@@ -96,6 +97,43 @@ def test_a_wrong_passphrase_is_told_from_a_tampered_key(
         r = cli(*argv)
         assert r.code == 1 and "(wrong passphrase?)" not in r.err + r.out, (argv[0], r.err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("plant", ["folder", "fifo"])
+def test_a_key_gpg_that_is_no_file_refuses_its_set_only(
+    cli, tmp_path: Path, tree: Path, real: Path, monkeypatch, plant
+) -> None:
+    """A folder or a FIFO planted as a set's key.gpg: that set is refused (passed over,
+    named), never the whole destination unreadable for restore, verify or the monitor."""
+    older = only_set(real)
+    planted = _planted_by_attacker(cli, tmp_path, real, monkeypatch)
+    (planted / "key.gpg").unlink()
+    if plant == "folder":
+        (planted / "key.gpg").mkdir()
+    else:
+        os.mkfifo(planted / "key.gpg")
+    r = cli("restore", real, "--into", tmp_path / "out")
+    assert r.code == 0 and f"restored set {older.name}" in r.out, r.err
+    r = cli("verify", real, "--all")
+    assert r.code == 1 and PLANTED in r.out
+    r = cli("monitor", "--storage", real, "--max-age", "1h")
+    assert r.code == 0, r.out + r.err
+
+
+def test_a_drill_record_whose_time_is_no_time_is_passed_over(
+    cli, tmp_path: Path, real: Path, monkeypatch
+) -> None:
+    """drills/<id>/20260231T000000Z.json (the shape of a time, not a time), read by a
+    monitor with no key: left out, never a traceback that silences every target."""
+    set_id = only_set(real).name
+    folder = real / "drills" / set_id
+    folder.mkdir(parents=True)
+    (folder / "20260231T000000Z.json").write_text(json.dumps(
+        {"set_id": set_id, "when": "20260231T000000Z", "ok": True, "rto_seconds": 5}
+    ))  # fmt: skip
+    monkeypatch.delenv("OFFSITE_PASSPHRASE")
+    r = cli("monitor", "--storage", real, "--max-age", "1h", "--rto", "1h")
+    assert r.code in (0, 1) and "Traceback" not in r.err and "unexpected" not in r.err, r.err
 
 
 @pytest.mark.parametrize(

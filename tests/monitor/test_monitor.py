@@ -449,7 +449,7 @@ def test_summary_outside_actions_says_it_writes_nothing(
     assert "warning: --summary writes to $GITHUB_STEP_SUMMARY" in r.err
 
 
-def test_a_wrong_passphrase_is_could_not_check_not_unhealthy(
+def test_a_wrong_passphrase_is_said_and_unhealthy(
     cli, tmp_path: Path, tree: Path, passphrase: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dest = tmp_path / "dest"
@@ -457,5 +457,7 @@ def test_a_wrong_passphrase_is_could_not_check_not_unhealthy(
     assert cli("backup", tree, "--to", dest).code == 0
     monkeypatch.setenv("OFFSITE_PASSPHRASE", "not the one")
     r = cli("monitor", "--storage", dest, "--max-age", "1h")
-    assert r.code == 3, r.out
-    assert "the passphrase opens none of the 2 sets here (wrong passphrase?)" in r.out
+    # unhealthy, not "could not check": every key.gpg replaced by a writer looks the same,
+    # and must not turn a stale destination's alarm into a shrug
+    assert r.code == 1, r.out
+    assert "opens none of the 2 sets here (wrong passphrase, or their key.gpg replaced?)" in r.out

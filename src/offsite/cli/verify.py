@@ -110,7 +110,7 @@ def command(
         sets = found.sets if found else choose(opened, set_id, every, verifier.check)
         if found and not sets and not found.invalid:
             raise NoSets(opened.url)
-        if unopened := verifier.unopened(sets):
+        if unopened := verifier.unopened(found.current() if found else sets):
             raise wrong_passphrase(unopened)
         checks = verify_sets(
             opened, sets, read_data, subset, verifier, Progress(enabled=not as_json)

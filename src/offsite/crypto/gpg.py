@@ -78,7 +78,10 @@ WRONG_PASSPHRASE = "wrong passphrase"
 
 def why(stderr: str) -> str:
     """Why gpg failed, from what it wrote (status lines included); empty if it said nothing."""
-    if "BAD_PASSPHRASE" in stderr or "Bad session key" in stderr:
+    # gpg's own status line and message, anchored: a name inside a planted key.gpg
+    # (--set-filename) is in what gpg prints too
+    if re.search(r"^\[GNUPG:\] BAD_PASSPHRASE\b|^gpg: decryption failed: Bad session key$",
+                 stderr, re.M):  # fmt: skip
         return WRONG_PASSPHRASE
     if "NO_SECKEY" in stderr:
         return "no secret key for this backup in the keyring (GNUPGHOME)"

@@ -24,6 +24,21 @@ from offsite.storage.settings import StorageSettings
 from offsite.urls import redact
 
 
+def _proven(
+    opened: Storage, trust: TrustConfig, current: list[StoredSet]
+) -> tuple[list[StoredSet], list[str]]:
+    """The sets that prove themselves with the key, and what to say when none does."""
+    with Verifier(opened, trust) as verifier:
+        refused = []
+        if unopened := verifier.unopened(current):
+            # said, and unhealthy as ever: a writer who replaces every key.gpg must not
+            # turn a stale destination's alarm into "could not check"
+            refused.append(wrong_passphrase(unopened).message().replace(
+                "(wrong passphrase?)", "(wrong passphrase, or their key.gpg replaced?)"
+            ))  # fmt: skip
+        return verifier.usable(current), refused
+
+
 def observe_storage(
     dest: str, settings: StorageSettings, trust: TrustConfig | None = None,
     entry: str | None = None,
@@ -51,16 +66,19 @@ def observe_storage(
         return seen
     # a set dated in the future (planted, or a clock gone wrong) never makes backups fresh
     current = found.current()
+    refused: list[str] = []
     if trust is not None and trust.keyed:
-        with Verifier(opened, trust) as verifier:
-            if unopened := verifier.unopened(current):  # could not check: exit 3, said
-                seen.error = wrong_passphrase(unopened).message()
-                return seen
-            current = verifier.usable(current)
+        try:
+            current, refused = _proven(opened, trust, current)
+        except (OffsiteError, OSError) as exc:  # this target's, never every target's
+            seen.error = exc.message() if isinstance(exc, OffsiteError) else str(exc)
+            return seen
     # a diff is a backup with its base (SPEC §10): never fresh without it, as large as both
     # (its base among the sets that count here: with a key, those that prove themselves)
     broken = {s.id: why for s in current if (why := chain_problem(s, current)) is not None}
-    seen.set_problems = [f"set {i} is a diff whose base {why}" for i, why in broken.items()]
+    seen.set_problems = refused + [
+        f"set {i} is a diff whose base {why}" for i, why in broken.items()
+    ]
 
     by_id = {s.id: s for s in found.sets}
 

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from offsite.crypto.auth import ALG, mac, mac_holds
-from offsite.names import SET_ID
+from offsite.names import SET_ID, is_set_id
 
 PREFIX = "drills/"
 INFO = b"offsite-drill-auth"
@@ -110,4 +110,10 @@ def parse(data: bytes, key: str) -> DrillRecord:
         raise ValueError(f"it says {record.key}")
     if not record.rto_seconds >= 0:
         raise ValueError("its restore time is not a time")
+    if not is_set_id(record.set_id):
+        raise ValueError("its set id is not one")
+    try:
+        record.moment  # noqa: B018  (20260231T…: the shape of a time, not a time)
+    except ValueError:
+        raise ValueError("its time is not a time") from None
     return record

@@ -314,7 +314,7 @@ def select(
                 except KeyDoesNotOpen as exc:
                     # a set the passphrase does not open, named: planted beside yours (exit
                     # 1, named), or the passphrase is not the one the sets were made with
-                    unopened = _unopened(check, [o for o in found.sets if o is not stored])
+                    unopened = _unopened(check, [o for o in found.current() if o is not stored])
                     if unopened is None:
                         raise
                     raise wrong_passphrase(unopened + 1) from exc

@@ -48,6 +48,7 @@ from offsite.errors import (
     NotEncrypted,
     ObjectMissing,
     PassphraseNeeded,
+    StorageError,
 )
 from offsite.github import gha
 from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Auth, Entry, Manifest
@@ -72,11 +73,13 @@ class TrustConfig:
 
 
 def read_small(storage: Storage, key: str) -> bytes | None:
-    """A small object (key.gpg, a signature) whole; None when it is missing or larger."""
+    """A small object (key.gpg, a signature) whole; None when it is missing, larger, or
+    cannot be read (a folder or a FIFO planted under its name): the set that names it is
+    refused, never the whole destination unreadable."""
     try:
         with storage.open(key) as fh:
             data = fh.read(SMALL + 1)
-    except ObjectMissing:
+    except (ObjectMissing, StorageError):
         return None
     return data if len(data) <= SMALL else None
 
@@ -96,6 +99,7 @@ class Verifier:
         self._verdicts: dict[tuple[str, str, bool], tuple[CheckFailed | None, bool]] = {}
         self._warned = False
         self._unopened: dict[str, str] = {}  # set prefix -> why its key.gpg did not open
+        self._unwrap_failed: dict[str, DecryptionFailed] = {}
 
     def __enter__(self) -> Verifier:
         if self.config.trust_keys:
@@ -111,6 +115,8 @@ class Verifier:
     # -- keys ----------------------------------------------------------------------------
     def data_key(self, stored: StoredSet) -> str:
         """The set's data key from its ``key.gpg``; DecryptionFailed when it does not open."""
+        if stored.prefix in self._unwrap_failed:  # one S2K per set, however often asked
+            raise self._unwrap_failed[stored.prefix]
         if stored.prefix not in self._keys:
             recipients = next((e.encryption.recipients for e in stored.manifest.entries), ())
             if not recipients and not self.config.passphrase:
@@ -121,7 +127,9 @@ class Verifier:
             try:
                 key = unwrap_key(wrapped, recipients, self.config.passphrase)
             except DecryptionFailed as exc:
-                raise DecryptionFailed(stored.id, KEY_FILE, exc.args[2]) from None
+                failed = DecryptionFailed(stored.id, KEY_FILE, exc.args[2])
+                self._unwrap_failed[stored.prefix] = failed
+                raise failed from None
             # key.gpg is not signed: a set proven by its signature (made for recipients,
             # whose key anyone can wrap) has it bound by the manifest's auth, checked here,
             # before any entry is decrypted with it
