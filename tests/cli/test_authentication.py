@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -118,6 +119,29 @@ def test_a_key_gpg_that_is_no_file_refuses_its_set_only(
     assert r.code == 1 and PLANTED in r.out
     r = cli("monitor", "--storage", real, "--max-age", "1h")
     assert r.code == 0, r.out + r.err
+
+
+def test_a_key_gpg_with_a_file_name_that_is_not_utf8_is_refused_whole(
+    cli, tmp_path: Path, real: Path, monkeypatch
+) -> None:
+    """A literal packet as key.gpg, its file name holding a 0xff byte (gpg prints it on
+    stderr as it is): the set is refused, and the thread that reads gpg's stderr lives on
+    to read its status lines (it died on the byte before)."""
+    died: list[type[BaseException]] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: died.append(args.exc_type))
+    home = tmp_path / "gnupg"
+    home.mkdir(mode=0o700)
+    ours = only_set(real)
+    planted = real / PLANTED
+    shutil.copytree(ours, planted)
+    manifest = (planted / "manifest.json").read_text().replace(ours.name, PLANTED)
+    (planted / "manifest.json").write_text(manifest)
+    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--yes", "--store", "--set-filename",
+                    b"name\xff\xfe", "--output", str(planted / "key.gpg")],
+                   input=b"a" * 64, check=True, capture_output=True)  # fmt: skip
+    r = cli("restore", real, "--id", PLANTED, "--into", tmp_path / "out")
+    assert r.code == 1 and PLANTED in r.err, r.err
+    assert died == []
 
 
 def test_a_drill_record_whose_time_is_no_time_is_passed_over(

@@ -10,6 +10,7 @@ python-gnupg (``client``) handles keys, ``key.gpg`` and other small messages.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import re
@@ -38,10 +39,35 @@ def binary() -> str:
     return binary
 
 
+# gpg's stderr as python-gnupg reads it (in a thread, line by line): UTF-8 whose invalid
+# bytes are replaced, not raised. A planted packet's file name is printed there as it is;
+# one 0xff byte killed the reader thread, and every status line after it was lost.
+LENIENT_UTF8 = "offsite_lenient_utf8"
+
+
+def _lenient(name: str) -> codecs.CodecInfo | None:
+    if name != LENIENT_UTF8:
+        return None
+    utf8 = codecs.lookup("utf-8")
+
+    class Reader(utf8.streamreader):  # type: ignore[name-defined,misc]
+        def __init__(self, stream: Any, errors: str = "replace") -> None:
+            super().__init__(stream, errors)
+
+    return codecs.CodecInfo(
+        utf8.encode, utf8.decode, streamreader=Reader, streamwriter=utf8.streamwriter,
+        incrementalencoder=utf8.incrementalencoder, incrementaldecoder=utf8.incrementaldecoder,
+        name=LENIENT_UTF8,
+    )  # fmt: skip
+
+
+codecs.register(_lenient)
+
+
 def client(home: str | None) -> Any:
     gpg = gnupg.GPG(gpgbinary=binary(), gnupghome=home)
     gpg.buffer_size = CHUNK
-    gpg.encoding = "utf-8"
+    gpg.encoding = LENIENT_UTF8  # strict UTF-8 everywhere but gpg's stderr
     return gpg
 
 
@@ -87,7 +113,8 @@ def why(stderr: str) -> str:
         return "no secret key for this backup in the keyring (GNUPGHOME)"
     if "DECRYPTION_FAILED" in stderr and "MISSING_PASSPHRASE" in stderr:
         return "a passphrase is needed"
-    lines = [ln for ln in stderr.splitlines() if ln.startswith("gpg: ")]
+    lines = [ln for ln in stderr.splitlines()
+             if ln.startswith("gpg: ") and not ln.startswith("gpg: keybox ")]  # fmt: skip
     return lines[-1][5:] if lines else ""
 
 
