@@ -184,6 +184,10 @@ class StorageError(OperationFailed):
     """{}: {}"""
 
 
+class NotAnObject(StorageError):
+    """{}: {} is not a regular file"""
+
+
 class StorageDenied(StorageError):
     """{}: {}"""
 

@@ -20,7 +20,7 @@ from offsite.errors import BadInput, BaseBroken, CheckFailed, OffsiteError
 from offsite.names import set_time
 from offsite.sets.manifest import MANIFEST_NAME
 from offsite.sets.retention import Plan, Policy, keep_bases, plan
-from offsite.sets.stored import Check, chain_problem, scan
+from offsite.sets.stored import Check, Scan, chain_problem, scan
 from offsite.storage import Storage
 from offsite.storage.base import HasUploads
 from offsite.wal.verify import prune_archives
@@ -54,11 +54,13 @@ def run_prune(
     dry_run: bool,
     now: datetime | None = None,
     check: Check | None = None,
+    found: Scan | None = None,
 ) -> PruneResult:
     """``check`` (with a key configured) raises for a set that does not prove it was made
-    with the key: such a set is neither counted nor removed."""
+    with the key: such a set is neither counted nor removed. ``found``: the destination's
+    sets, where the caller listed them already."""
     now = now or datetime.now(timezone.utc)
-    found = scan(storage)
+    found = found or scan(storage)
     if any(s.prefix == "" for s in found.sets):
         raise BadInput(f"{storage.url} is a single downloaded set, not a destination to prune")
     counted, untouched = [], []

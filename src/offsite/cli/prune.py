@@ -90,9 +90,10 @@ def command(
         policy = configured_policy(config)
     opened = open_storage(dest, storage)
     with Verifier(opened, trust) as verifier:  # with a key, only sets that prove it count
-        if trust.passphrase and (unopened := verifier.unopened(scan(opened).current())):
+        found = scan(opened)
+        if trust.passphrase and (unopened := verifier.unopened(found.current())):
             raise wrong_passphrase(unopened)  # not "0 kept, removed 0": nothing was judged
-        result = run_prune(opened, policy, dry_run, check=verifier.check)
+        result = run_prune(opened, policy, dry_run, check=verifier.check, found=found)
     verb = "would remove" if dry_run else "removed"
     table = [(d.set_id, ", ".join(d.reasons) if d.keep else verb) for d in result.plan.decisions]
     title = (f"### offsite prune `{redact(dest)}`{' (dry run)' if dry_run else ''}: "

@@ -44,11 +44,11 @@ from offsite.errors import (
     CheckFailed,
     DecryptionFailed,
     KeyDoesNotOpen,
+    NotAnObject,
     NotAuthenticated,
     NotEncrypted,
     ObjectMissing,
     PassphraseNeeded,
-    StorageError,
 )
 from offsite.github import gha
 from offsite.sets.manifest import FORMAT, MANIFEST_NAME, Auth, Entry, Manifest
@@ -74,12 +74,13 @@ class TrustConfig:
 
 def read_small(storage: Storage, key: str) -> bytes | None:
     """A small object (key.gpg, a signature) whole; None when it is missing, larger, or
-    cannot be read (a folder or a FIFO planted under its name): the set that names it is
-    refused, never the whole destination unreadable."""
+    no object (a folder or a FIFO planted under its name): the set that names it is
+    refused, never the whole destination unreadable. A store that fails to answer still
+    fails the command: a set is never passed over for a transient error."""
     try:
         with storage.open(key) as fh:
             data = fh.read(SMALL + 1)
-    except (ObjectMissing, StorageError):
+    except (ObjectMissing, NotAnObject):
         return None
     return data if len(data) <= SMALL else None
 

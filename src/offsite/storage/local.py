@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
-from offsite.errors import DestinationIsFile, StorageError
+from offsite.errors import DestinationIsFile, NotAnObject, StorageError
 from offsite.storage.base import CHUNK, ObjectInfo, may_hold
 from offsite.storage.guard import guarded
 from offsite.storage.registry import register
@@ -109,7 +109,7 @@ class LocalStorage:
         fd = os.open(self._path(key), os.O_RDONLY | os.O_NONBLOCK)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise StorageError(self.url, f"{key} is not a regular file")
+                raise NotAnObject(self.url, key)
             os.set_blocking(fd, True)
             return os.fdopen(fd, "rb")
         except BaseException:
